@@ -1,0 +1,39 @@
+# Kagiya: every target bootstraps .venv from pyproject.toml on first use.
+# Nothing is assumed installed but Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint sysdeps clean vectors
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# System packages the real-part tests need (PostgreSQL server, Chromium): installed
+# idempotently by the project's own script; it does nothing when they are present.
+sysdeps:
+	@bash tools/sysdeps.sh
+
+demo: $(STAMP)
+	$(BIN)/kagiya demo
+
+test: $(STAMP) sysdeps
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy host_sdk server mobile_sim tools hil
+
+vectors: $(STAMP)
+	$(BIN)/python -m kagiya.sdk.vectors tests/vectors
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

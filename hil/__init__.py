@@ -1,0 +1,1 @@
+"""Kagiya bench (``kagiya.hil``): virtual and real lock targets and the scenario suite."""

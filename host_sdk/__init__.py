@@ -1,0 +1,1 @@
+"""Kagiya host SDK (``kagiya.sdk``): the protocol library and the BLE client integrators import."""

@@ -1,0 +1,1 @@
+"""Kagiya key server (``kagiya.server``)."""

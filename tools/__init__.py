@@ -1,0 +1,1 @@
+"""Kagiya installer and admin tools (``kagiya.tools``) and the ``kagiya`` command line."""

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the system packages that the real-part tests need, only when missing.
+# Debian packages: postgresql (the scale-out store, tested for real) and chromium
+# (the phone UI's browser test). Safe to run repeatedly.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "sysdeps: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2
+  exit 0
+fi
+echo "sysdeps: installing ${need[*]} (one time)"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
