@@ -1,0 +1,70 @@
+"""Run code under the real MicroPython interpreter (unix port) from pytest.
+
+The firmware is never tested only under CPython: every firmware test goes through here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE_LIB = ROOT / "firmware" / "lib"
+
+
+def micropython_binary() -> str:
+    """Path of the ``micropython`` command installed in the project's virtualenv."""
+    here = Path(sys.executable).parent / "micropython"
+    if here.exists():
+        return str(here)
+    found = shutil.which("micropython")
+    if found is None:
+        raise RuntimeError("micropython not found: run `make test` to bootstrap .venv")
+    return found
+
+
+def run(
+    code: str,
+    *,
+    cwd: Path | None = None,
+    extra_path: list[Path] | None = None,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 300,
+    heap: str = "4m",
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``code`` in a fresh ``micropython`` process with the firmware lib on its path."""
+    paths = [str(p) for p in (extra_path or [])] + [str(FIRMWARE_LIB), ".frozen"]
+    full_env = dict(os.environ)
+    full_env["MICROPYPATH"] = ":".join(paths)
+    full_env.update(env or {})
+    return subprocess.run(
+        [micropython_binary(), "-X", f"heapsize={heap}", "-c", code],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_json(code: str, **kwargs: Any) -> Any:
+    """Run ``code`` (which must ``print`` one JSON document last) and return it decoded.
+
+    Raises AssertionError with the interpreter's stderr when the process fails.
+    """
+    proc = run(code, **kwargs)
+    out = proc.stdout.decode(errors="replace")
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"micropython exited {proc.returncode}\nstdout:\n{out}\nstderr:\n"
+            f"{proc.stderr.decode(errors='replace')}"
+        )
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    return json.loads(last)
