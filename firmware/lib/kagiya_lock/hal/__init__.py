@@ -1,0 +1,25 @@
+"""Hardware abstraction: the same lock logic runs on the unix port and on ESP32.
+
+A HAL object provides:
+
+* ``state_dir`` - directory of the persistent state files;
+* ``rtc()`` / ``set_rtc(t)`` - the real-time clock in unix seconds;
+* ``ticks_ms()`` - a monotonic, non-wrapping millisecond counter (sessions, rate limit);
+* ``set_relays(doors_locked, drive)`` - drive the door and motor-drive relays;
+* ``moving()`` - True while the vehicle reports that it is moving;
+* ``random(n)`` - n bytes from the platform's cryptographic RNG;
+* ``log_capacity`` - number of records in the usage-log ring.
+"""
+
+import sys
+
+
+def default():
+    """The HAL of this platform: unix (state dir = $KAGIYA_STATE or cwd) or ESP32."""
+    if sys.platform == "linux":
+        from kagiya_lock.hal.hal_unix import UnixHAL
+
+        return UnixHAL()
+    from kagiya_lock.hal.hal_esp32 import Esp32HAL
+
+    return Esp32HAL()

@@ -1,0 +1,34 @@
+"""SHA-512 (FIPS 180-4) for the lock: ``sha512(data) -> bytes(64)``.
+
+Uses ``hashlib.sha512`` when the port has it; else the viper compression
+(32-bit halves: runs on 32- and 64-bit viper ports); else plain Python.
+``BACKEND`` names the path in use ("hashlib", "viper" or "int").
+"""
+
+from kagiya_lock import _fe_select
+
+try:
+    import hashlib
+
+    _native = hashlib.sha512
+except (ImportError, AttributeError):
+    _native = None
+
+if _native is not None and not _fe_select.PURE:
+    BACKEND = "hashlib"
+
+    def sha512(data):
+        """SHA-512 digest (64 bytes) of ``data`` (native hashlib)."""
+        return _native(data).digest()
+
+else:
+    BACKEND = "int"
+    if _fe_select.VIPER:
+        try:
+            from kagiya_lock._sha512_viper import sha512
+
+            BACKEND = "viper"
+        except Exception:  # a port whose viper cannot compile it: stay portable
+            pass
+    if BACKEND == "int":
+        from kagiya_lock._sha512_int import sha512  # noqa: F401
