@@ -7,8 +7,9 @@ Measures, in one run on the unix port of the real interpreter:
 * ``first_use_ms``: median for a first-use command (credential verified with Ed25519,
   K unwrapped with X25519 + HKDF + AES-CCM, cached);
 * ``baseline_hmac_ms``: the floor - one raw HMAC-SHA-256 plus one relay write;
-* ``heap_peak_kb``: peak heap growth above the idle lock during a first-use command
-  (``micropython.mem_peak``, GC threshold 4 KB so garbage does not count), and
+* ``heap_peak_kb`` / ``warm_heap_kb``: the free heap a first-use / warm command needs
+  to succeed (the rest of the heap is filled with ballast; bisection in 256-byte steps)
+  - the peak heap growth including fragmentation, with the GC free to run; and
   ``warm_alloc_kb``: all bytes a warm command allocates (GC disabled: an upper bound);
 * ``mpy_kb``: total size of firmware/lib/kagiya_lock compiled with mpy-cross for the
   ESP32 (``-march=xtensawin``; the run itself uses an x64 build of the same files).
@@ -40,7 +41,7 @@ WARM = 300
 FIRST = 12
 
 MEASURE = r"""
-import gc, json, time, micropython
+import gc, json, time
 from kagiya_lock import mac
 from kagiya_lock.hal.hal_unix import UnixHAL
 from kagiya_lock.lock import Lock
@@ -60,18 +61,12 @@ def median(xs):
 def ok(reply):
     return b"\x03\x00" in reply  # key 3 (code) = 0 in the RESULT map
 
-gc.collect()
-gc.threshold(4096)
-base = gc.mem_alloc()
-peak0 = micropython.mem_peak()
 t_first = []
 for m in first:
     t = time.ticks_us()
     r = lock.handle(1, m)
     t_first.append(time.ticks_diff(time.ticks_us(), t))
     assert ok(r), r
-peak1 = micropython.mem_peak()
-gc.threshold(-1)
 t_warm = []
 for m in warm:
     t = time.ticks_us()
@@ -93,14 +88,74 @@ for i in range(WARM):
     hal.set_relays(i & 1 == 0, False)
     t_base.append(time.ticks_diff(time.ticks_us(), t))
 print(json.dumps({"first_us": median(t_first), "warm_us": median(t_warm),
-                  "base_us": median(t_base), "peak": max(peak1, peak0) - base,
-                  "peak_hidden": peak1 <= peak0, "alloc": alloc}))
+                  "base_us": median(t_base), "alloc": alloc}))
 """.replace("WARM", str(WARM))
 
 
-def compile_mpy(out: Path, arch: str) -> int:
-    """Compile every firmware module with mpy-cross for ``arch`` into ``out``; bytes."""
+MINFREE = r"""
+import gc, json
+from kagiya_lock.hal.hal_unix import UnixHAL
+from kagiya_lock.lock import Lock
+lock = Lock(UnixHAL())
+lock.sessions._rng = lambda n: b"\x01" * n
+msgs = json.loads(open("msgs.json").read())
+ops = [bytes.fromhex(h) for h in msgs["OP"]]
+lock.handle(1, bytes.fromhex(msgs["hello"]))
+for m in ops[:-1]:
+    lock.handle(1, m)
+gc.collect()
+ballast = []  # fill the heap (holes included) until only FREE bytes are left
+size = 65536
+while size >= 16:
+    while gc.mem_free() - FREE > size + 32:
+        try:
+            ballast.append(bytearray(size))
+        except MemoryError:
+            break
+    size //= 2
+r = lock.handle(1, ops[-1])
+assert b"\x03\x00" in r, r
+print(json.dumps(1))
+"""
+
+
+def min_free(op: str, path: Path, state: Path) -> int:
+    """Smallest free heap (bytes, 256-byte steps) with which the last command of ``op``
+    succeeds: the rest of the heap is filled with ballast after the earlier commands.
+    The state directory is copied so every try starts alike."""
+    import shutil
+
+    lo, hi = 0, 1 << 20
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        trial = state.parent / "trial"
+        shutil.rmtree(trial, ignore_errors=True)
+        shutil.copytree(state, trial)
+        env = dict(os.environ, MICROPYPATH=f"{path}:.frozen", KAGIYA_STATE=str(trial))
+        code = MINFREE.replace("OP", op).replace("FREE", str(mid))
+        p = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=4m", "-c", code],
+                           capture_output=True, cwd=trial, env=env, check=False,
+                           timeout=600)
+        if p.returncode == 0 and p.stdout.strip().endswith(b"1"):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+CRYPTO = ("__init__", "sha512", "ed25519", "x25519", "hkdf", "mac", "aesccm")
+
+
+def is_crypto(py: Path) -> bool:
+    """True for the crypto engineer's modules (primitives and their back ends)."""
+    return py.stem in CRYPTO or py.stem.startswith(("_fe", "_sha512"))
+
+
+def compile_mpy(out: Path, arch: str) -> tuple[int, int]:
+    """Compile every firmware module with mpy-cross for ``arch`` into ``out``;
+    returns (total bytes, bytes of the non-crypto lock core)."""
     total = 0
+    core = 0
     src = LIB / "kagiya_lock"
     for py in sorted(src.rglob("*.py")):
         dest = out / py.relative_to(LIB).with_suffix(".mpy")
@@ -108,7 +163,9 @@ def compile_mpy(out: Path, arch: str) -> int:
         subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest), "-s",
                         str(py.relative_to(LIB)), str(py)], check=True)
         total += dest.stat().st_size
-    return total
+        if not is_crypto(py):
+            core += dest.stat().st_size
+    return total, core
 
 
 def mpy_run(code: str, path: Path, state: Path) -> dict:
@@ -129,7 +186,7 @@ def main() -> None:
         state.mkdir()
         mpy_dir = work / "mpy"
         compile_mpy(mpy_dir, "x64")  # what runs here (viper code is native)
-        mpy_bytes = compile_mpy(work / "mpy-esp32", "xtensawin")  # what goes to flash
+        mpy_bytes, core_bytes = compile_mpy(work / "mpy-esp32", "xtensawin")  # what goes to flash
         issuer = peer.Issuer()
         now = int(time.time())
         info = mpy_run(
@@ -152,19 +209,29 @@ def main() -> None:
         extra = peer.command(keys[-1], NONCE, LOCK_ID, 1, c + 1).hex()
         (state / "msgs.json").write_text(json.dumps(
             {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra}))
+        (state / "msgs.json").write_text(json.dumps(
+            {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra,
+             "one_first": first[:1], "second_first": first[:2],
+             "one_warm": first[-1:] + warm[:1]}))
+        peak_first = min_free("one_first", mpy_dir, state)
+        peak_second = min_free("second_first", mpy_dir, state)
+        peak_warm = min_free("one_warm", mpy_dir, state)
         r = mpy_run(MEASURE, mpy_dir, state)
     warm_ms = r["warm_us"] / 1000
     base_ms = r["base_us"] / 1000
     print(f"# warm unlock (cached key), median of {WARM}: {warm_ms:.3f} ms")
     print(f"# first-use unlock, median of {FIRST}: {r['first_us'] / 1000:.3f} ms")
     print(f"# baseline: one HMAC-SHA-256 + relay write: {base_ms:.3f} ms")
-    print(f"# heap growth peak (first use): {r['peak'] / 1024:.1f} KB"
-          + (" (upper bound: hidden by an earlier peak)" if r["peak_hidden"] else ""))
+    print(f"# free heap a command needs (rest filled with ballast): first use "
+          f"{peak_first / 1024:.1f} KB (a later one {peak_second / 1024:.1f} KB), "
+          f"warm {peak_warm / 1024:.1f} KB")
     print(f"# bytes allocated by one warm command (GC off): {r['alloc'] / 1024:.1f} KB")
-    print(f"# firmware .mpy total (xtensawin): {mpy_bytes / 1024:.1f} KB")
+    print(f"# firmware .mpy total (xtensawin): {mpy_bytes / 1024:.1f} KB, of which lock "
+          f"core (no crypto) {core_bytes / 1024:.1f} KB")
     print(f"warm_ms={warm_ms:.3f} first_use_ms={r['first_us'] / 1000:.3f} "
-          f"heap_peak_kb={r['peak'] / 1024:.1f} warm_alloc_kb={r['alloc'] / 1024:.1f} "
-          f"mpy_kb={mpy_bytes / 1024:.1f} baseline_hmac_ms={base_ms:.3f} "
+          f"heap_peak_kb={peak_first / 1024:.1f} warm_heap_kb={peak_warm / 1024:.1f} "
+          f"warm_alloc_kb={r['alloc'] / 1024:.1f} mpy_kb={mpy_bytes / 1024:.1f} "
+          f"core_mpy_kb={core_bytes / 1024:.1f} baseline_hmac_ms={base_ms:.3f} "
           f"ratio={warm_ms / base_ms:.2f}")
 
 

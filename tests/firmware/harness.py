@@ -12,8 +12,8 @@ from typing import Any
 
 import cbor2
 
-from tests.mpy import FIRMWARE_LIB, micropython_binary
 from tests.firmware import peer
+from tests.mpy import FIRMWARE_LIB, micropython_binary
 
 DRIVER = Path(__file__).with_name("lockdriver.py")
 NOW = int(time.time())

@@ -83,7 +83,7 @@ def _run_until_killed(code: str, acks: int) -> int:
 
 def test_log_appends_survive_kill_9(tmp_path: Path) -> None:
     state = str(tmp_path)
-    rng = random.Random(1234)
+    rng = random.Random(1234)  # noqa: S311 (reproducible kill points)
     h0 = hashlib.sha256(b"KGY1-LOG" + LOCK_ID.encode()).digest()
     for _ in range(12):
         acked = _run_until_killed(APPENDER % (state, LOCK_ID, CAP), rng.randint(1, 80))
@@ -115,7 +115,7 @@ def _record(seq: int) -> bytes:
 
 def test_state_writes_are_old_or_new_after_kill_9(tmp_path: Path) -> None:
     state = str(tmp_path)
-    rng = random.Random(99)
+    rng = random.Random(99)  # noqa: S311 (reproducible kill points)
     for _ in range(12):
         acked = _run_until_killed(SAVER % state, rng.randint(1, 40))
         got = run_json(

@@ -1,9 +1,9 @@
 """Ed25519 on the real MicroPython interpreter: RFC 8032 vectors, strict verify, sign.
 
-Every case runs under ``micropython`` three times: with the fast back end the port
-selects (viper on the unix port) and with the big-integer fallback forced by
-``KAGIYA_CRYPTO_PURE`` ("field": big-integer field with viper SHA-512, the ESP32 selection;
-"1": no viper at all).
+Every case runs under ``micropython`` once per back end: the one the unix port
+selects (viper, 64-bit field layer) and, forced by ``KAGIYA_CRYPTO_PURE``, the
+32-bit viper field layer ESP32 selects ("v32"), the big-integer field with viper
+SHA-512 ("field") and plain Python everywhere ("1").
 
 The expected verify decision comes from a small strict RFC 8032 reference written
 below in CPython (same rule as the firmware documents: S < L, strict A decoding,
@@ -201,20 +201,22 @@ import sys, json
 from kagiya_lock import ed25519, sha512, _fe_select
 cases = json.loads(sys.stdin.read())
 out = [ed25519.verify(bytes.fromhex(a), bytes.fromhex(m), bytes.fromhex(s)) for a, m, s in cases]
-print(json.dumps({"fast": _fe_select.FAST, "sha": sha512.BACKEND, "results": out}))
+path = ed25519._be.__name__.split(".")[-1] + ("" if _fe_select.WIDE else "/32")
+print(json.dumps({"path": path, "sha": sha512.BACKEND, "results": out}))
 """
 
 
-@pytest.fixture(params=["fast", "field", "pure"])
+@pytest.fixture(params=["fast", "v32", "field", "pure"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 def _env(backend: str) -> dict[str, str]:
-    """fast: viper everywhere; field: big-integer field + viper SHA-512 (what ESP32
-    selects); pure: no viper at all."""
+    """fast: viper, 64-bit field layer (unix); v32: viper, 32-bit field layer (what
+    ESP32 selects); field: big-integer field + viper SHA-512; pure: no viper at all."""
     return {
         "fast": {},
+        "v32": {"KAGIYA_CRYPTO_PURE": "v32"},
         "field": {"KAGIYA_CRYPTO_PURE": "field"},
         "pure": {"KAGIYA_CRYPTO_PURE": "1"},
     }[backend]
@@ -223,7 +225,8 @@ def _env(backend: str) -> dict[str, str]:
 def mpy_verify(cases: list[tuple[bytes, bytes, bytes]], backend: str) -> list[bool]:
     payload = json.dumps([[a.hex(), m.hex(), s.hex()] for a, m, s in cases]).encode()
     got = run_json(VERIFY_ALL, stdin=payload, env=_env(backend))
-    assert got["fast"] is (backend == "fast")
+    want = {"fast": "_fe_viper", "v32": "_fe_viper/32", "field": "_fe_int", "pure": "_fe_int"}
+    assert got["path"] == want[backend]
     assert got["sha"] == ("int" if backend == "pure" else "viper")
     return list(got["results"])
 
@@ -268,6 +271,9 @@ print(json.dumps([[ed25519.public_key(bytes.fromhex(k)).hex(),
 def test_sign_matches_cryptography(backend: str) -> None:
     rng = random.Random(8032)  # noqa: S311  (reproducible test data)
     items = [(rng.randbytes(32), rng.randbytes(rng.randrange(0, 300))) for _ in range(30)]
+    # the same seed again (sign caches the last signer's public key), interleaved
+    first, last = items[0][0], items[29][0]
+    items += [(last, b"again"), (first, b"x"), (first, b""), (last, b"")]
     code = """
 import sys, json
 from kagiya_lock import ed25519
@@ -450,3 +456,26 @@ print(json.dumps(out))
     pk, sig = RFC8032_VECTORS[0][1], RFC8032_VECTORS[0][3]
     got = run_json(code % (pk, sig), env=_env(backend))
     assert got == [False] * 6 + [True, True]
+
+
+def test_repeated_and_alternating_keys(backend: str) -> None:
+    """The viper back end reuses A's table when the key repeats: results must not change."""
+    rng = random.Random(99)  # noqa: S311  (reproducible test data)
+    (p1, m1, s1), (p2, m2, s2) = _valid_cases(rng, 2)
+    bad_key = bytes.fromhex("02" + "00" * 31)  # y = 2: not on the curve
+    seq = [
+        (p1, m1, s1),
+        (p1, m1, s1),
+        (p1, m2, s2),  # same key, signature of another key
+        (p2, m2, s2),
+        (p1, m1, s1),
+        (bad_key, m1, s1),
+        (p1, m1, s1),
+        (p1, m1, _flip(s1, 300)),
+        (p1, m1, s1),
+        (p2, m1, s1),
+        (p2, m2, s2),
+    ]
+    expected = [ref_verify(*c) for c in seq]
+    assert expected == [True, True, False, True, True, False, True, False, True, False, True]
+    assert mpy_verify(seq, backend) == expected

@@ -35,10 +35,11 @@ BOB_PUB = "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"
 SHARED = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
 
 
-@pytest.fixture(params=["fast", "field", "pure"])
+@pytest.fixture(params=["fast", "v32", "field", "pure"])
 def env(request: pytest.FixtureRequest) -> dict[str, str]:
     return {
         "fast": {},
+        "v32": {"KAGIYA_CRYPTO_PURE": "v32"},
         "field": {"KAGIYA_CRYPTO_PURE": "field"},
         "pure": {"KAGIYA_CRYPTO_PURE": "1"},
     }[str(request.param)]
@@ -48,9 +49,11 @@ def test_rfc7748_vectors_and_dh(env: dict[str, str]) -> None:
     code = """
 import sys, json
 from kagiya_lock.x25519 import x25519, public_key
+from kagiya_lock import x25519 as mod, _fe_select
 d = json.loads(sys.stdin.read())
 h = bytes.fromhex
 out = {"v": [x25519(h(k), h(u)).hex() for k, u in d["v"]],
+       "path": mod._be.__name__.split(".")[-1] + ("" if _fe_select.WIDE else "/32"),
        "apub": public_key(h(d["a"])).hex(), "bpub": public_key(h(d["b"])).hex()}
 out["ab"] = x25519(h(d["a"]), bytes.fromhex(out["bpub"])).hex()
 out["ba"] = x25519(h(d["b"]), bytes.fromhex(out["apub"])).hex()
@@ -58,6 +61,8 @@ print(json.dumps(out))
 """
     data = {"v": [[k, u] for k, u, _ in VECTORS_5_2], "a": ALICE_PRIV, "b": BOB_PRIV}
     got = run_json(code, stdin=json.dumps(data).encode(), env=env)
+    want_path = {"": "_fe_viper", "v32": "_fe_viper/32"}.get(env.get("KAGIYA_CRYPTO_PURE", ""))
+    assert got["path"] == (want_path or "_fe_int")
     assert got["v"] == [o for _, _, o in VECTORS_5_2]
     assert got["apub"] == ALICE_PUB
     assert got["bpub"] == BOB_PUB

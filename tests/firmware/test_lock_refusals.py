@@ -133,7 +133,7 @@ def test_cached_key_permission_denied_is_maced(bench: Bench) -> None:
     (b"\xa1\x00\xc1\x01", "MALFORMED"),  # tag
     (b"\xa2\x00\x01\x01\x62\xc3\x28", "MALFORMED"),  # invalid UTF-8
     (b"\xa2\x00\x01\x01" + b"\x81" * 9 + b"\x01", "MALFORMED"),  # depth > 8
-    (b"\xa2\x00\x01\x01\x98\x41" + b"\x01" * 65, "MALFORMED"),  # 65 items
+    (b"\xa2\x00\x01\x01\x98\x41" + b"\x01" * 65, "TOO_LARGE"),  # 65 items
     (b"\xa2\x00\x01\x01\x78\x41" + b"a" * 65, "TOO_LARGE"),  # text > 64 bytes
     (peer.enc({0: 1, 1: [1], 2: bytes(2100)}), "TOO_LARGE"),  # message > 2048
 ])
@@ -242,6 +242,9 @@ def test_revocation_updates(bench: Bench) -> None:
     assert lock.send(peer.enc({0: 6, 1: old}))[1] == CODES["MALFORMED"]  # version >= 1
     other = peer.revocation(bench.issuer, "OTHER-LOCK", 5, [])
     assert lock.send(peer.enc({0: 6, 1: other}))[1] == CODES["WRONG_LOCK"]
+    big = peer.revocation(bench.issuer, bench.lock_id, 9,
+                          [(os.urandom(16), NOW + 99) for _ in range(65)])
+    assert lock.send(peer.enc({0: 6, 1: big}))[1] == CODES["TOO_LARGE"]
     forged = peer.revocation(peer.Issuer(), bench.lock_id, 9, [])
     assert lock.send(peer.enc({0: 6, 1: forged}))[1] == CODES["UNKNOWN_ISSUER"]
     # a newer full snapshot replaces the list: the key works again

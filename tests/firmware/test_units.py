@@ -24,11 +24,13 @@ def test_cbor_decoder_strictness_and_encoder_determinism() -> None:
         "f90000": 1, "fa00000000": 1, "fb0000000000000000": 1, "f7": 1, "f0": 1, "f820": 1,
         "c101": 1, "a20101" + "0102": 1, "62c328": 1, "0101": 1, "ff": 1, "1c": 1,
         "a1810101": 1, "a1f501": 1, "5a00010000": 1, "7841" + "61" * 65: 2,
-        "98" + "41" + "01" * 65: 1, "81" * 9 + "01": 1,
+        "98" + "41" + "01" * 65: 2, "81" * 9 + "01": 1, "b841": 2,
     }
-    rng = random.Random(7)
-    objs = [{rng.randint(-70000, 70000): [rng.randbytes(rng.randint(0, 30)), "x" * rng.randint(0, 30),
-             rng.randint(-(2**63), 2**63)] for _ in range(rng.randint(0, 10))} for _ in range(30)]
+    rng = random.Random(7)  # noqa: S311 (reproducible test data)
+    objs = [{rng.randint(-70000, 70000): [rng.randbytes(rng.randint(0, 30)),
+                                          "x" * rng.randint(0, 30),
+                                          rng.randint(-(2**63), 2**63)]
+             for _ in range(rng.randint(0, 10))} for _ in range(30)]
     code = f"""
 import json
 from kagiya_lock import cbor
@@ -161,3 +163,46 @@ import json
 from kagiya_lock.identity import valid_lock_id
 print(json.dumps(valid_lock_id({lock_id!r})))""")
     assert got is ok
+
+
+def test_cbor_decoder_agrees_with_host_sdk() -> None:
+    """Differential check: the firmware's strict decoder and kagiya.sdk.cbor reach the
+    same decision (ok / MALFORMED / TOO_LARGE) on mutated and random inputs."""
+    sdk_cbor = pytest.importorskip("kagiya.sdk.cbor")
+    from kagiya.sdk.errors import ProtocolError
+
+    rng = random.Random(2024)  # noqa: S311 (reproducible test data)
+    seeds = [peer.enc({0: 3, 1: bytes(16), 2: 7, 3: 1, 4: bytes(32), 5: b"x" * 40}),
+             peer.enc({0: 1, 1: [1, 2]}), peer.enc([-1, "é", None, True, {"a": [b""]}]),
+             bytes.fromhex("a2020101f5"), peer.enc(2**64 - 1), peer.enc(-(2**64))]
+    inputs: list[bytes] = []
+    for _ in range(3000):
+        b = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            op = rng.randrange(4)
+            pos = rng.randrange(len(b) + 1)
+            if op == 0 and b:
+                b[min(pos, len(b) - 1)] = rng.randrange(256)
+            elif op == 1:
+                del b[pos:]
+            elif op == 2:
+                b[pos:pos] = rng.randbytes(rng.randint(1, 4))
+            else:
+                b[pos:pos] = bytes([rng.choice([0x9F, 0xBF, 0xFF, 0xF9, 0xF7, 0xD2, 0x18,
+                                                0x5F, 0x7F, 0xC1, 0x1B, 0x3B])])
+        inputs.append(bytes(b))
+    want = []
+    for x in inputs:
+        try:
+            sdk_cbor.loads(x)
+            want.append(0)
+        except ProtocolError as e:
+            want.append(int(e.code))
+    got = run_json(
+        # the SDK's generic loads allows tag 18 at the top; the firmware asks for it
+        "import json, sys\nfrom kagiya_lock import cbor\n"
+        "print(json.dumps([cbor.decode(b, 18 if b[:1] == b'\\xd2' else None)[1] "
+        "for b in [bytes.fromhex(h) for h in json.loads(sys.stdin.read())]]))",
+        stdin=json.dumps([x.hex() for x in inputs]).encode())
+    diffs = [(x.hex(), w, g) for x, w, g in zip(inputs, want, got, strict=True) if w != g]
+    assert not diffs, diffs[:10]

@@ -122,8 +122,28 @@ def _base_table():
     return _base_tab
 
 
-def dsm(s_naf, k_naf, a):
-    """[s]B - [k]A from width-7 (s) and width-5 (k) NAF digit lists (Straus)."""
+def _naf(k, w):
+    """Width-w non-adjacent form of k >= 0, least significant digit first."""
+    out = []
+    half = 1 << (w - 1)
+    full = 1 << w
+    while k:
+        if k & 1:
+            d = k & (full - 1)
+            if d >= half:
+                d -= full
+            k -= d
+        else:
+            d = 0
+        out.append(d)
+        k >>= 1
+    return out
+
+
+def dsm(s, k, a):
+    """[s]B - [k]A (Straus over width-7 NAF of s, width-5 NAF of k)."""
+    s_naf = _naf(s, 7)
+    k_naf = _naf(k, 5)
     bpos, bneg = _base_table()
     # -A's table: negating A swaps the roles of the positive and negative tables
     aneg, apos = _odd_multiples(a, 8)

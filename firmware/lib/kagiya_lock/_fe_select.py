@@ -1,17 +1,19 @@
 """Pick the arithmetic back ends for the firmware cryptography (internal).
 
-* ``VIPER``: ``micropython.viper`` works on this port. The SHA-512 viper
-  compression (:mod:`kagiya_lock._sha512_viper`) only needs 32-bit words, so it
-  is used on every viper port (ESP32 included).
-* ``FAST``: additionally the machine word has 64 bits (``sys.maxsize``), which
-  the viper field code (:mod:`kagiya_lock._fe_viper`, limb products up to 2^63)
-  needs: true on the unix port. Otherwise Ed25519/X25519 use the big-integer
-  back end :mod:`kagiya_lock._fe_int` (ESP32's 32-bit viper words).
+* ``VIPER``: ``micropython.viper`` works on this port. SHA-512 then uses the
+  viper compression (:mod:`kagiya_lock._sha512_viper`, 32-bit halves).
+* ``FAST``: Ed25519/X25519 use the viper group code (:mod:`kagiya_lock._fe_viper`);
+  otherwise the big-integer back end :mod:`kagiya_lock._fe_int`.
+* ``WIDE``: the machine word has 64 bits (``sys.maxsize``; the unix port), so the
+  field layer is :mod:`kagiya_lock._fe_v64` (10 limbs); with 32-bit words (ESP32)
+  it is :mod:`kagiya_lock._fe_v32` (20 limbs of 13 bits).
 
-The environment variable ``KAGIYA_CRYPTO_PURE`` forces the fallbacks, so tests
-exercise every path on the unix port: ``field`` forces the big-integer field
-only (the ESP32 selection), any other non-empty value forces plain Python
-everywhere (a port without viper).
+The environment variable ``KAGIYA_CRYPTO_PURE`` forces the other paths, so the
+tests run every one of them on the unix port:
+
+* ``v32``: the 32-bit field layer (what ESP32 selects);
+* ``field``: big-integer field, viper SHA-512 (a viper port without the field code);
+* any other non-empty value: plain Python everywhere (a port without viper).
 """
 
 import sys
@@ -36,6 +38,22 @@ def _has_viper():
 
 
 _FORCE = _forced()
-PURE = bool(_FORCE) and _FORCE != "field"
+PURE = _FORCE not in ("", "v32", "field")
 VIPER = (not PURE) and _has_viper()
-FAST = VIPER and not _FORCE and sys.maxsize > (1 << 62)
+FAST = VIPER and _FORCE in ("", "v32")
+WIDE = sys.maxsize > (1 << 62) and _FORCE != "v32"
+
+
+def curve_backend():
+    """The module doing Curve25519 arithmetic: _fe_viper, or _fe_int when FAST is
+    off or the viper code cannot be loaded (e.g. no room for native code)."""
+    if FAST:
+        try:
+            from kagiya_lock import _fe_viper
+
+            return _fe_viper
+        except Exception:  # MemoryError etc. on a small port: stay correct
+            pass
+    from kagiya_lock import _fe_int
+
+    return _fe_int

@@ -2,11 +2,12 @@
 
 Decoder (protocol §1, §15): definite lengths only, shortest-form integers and lengths,
 no duplicate map keys (keys are ints or text), no floats, no simple values other than
-false/true/null, valid UTF-8 text of at most 64 bytes, nesting depth at most 8, at most
-64 items in an array or map, no trailing bytes, and no tags except one optional tag at
-the top (COSE_Sign1, tag 18) when the caller asks for it. ``decode`` never raises on bad
-input: it returns ``(value, code)`` with ``code`` an error of §13 (MALFORMED or
-TOO_LARGE) and ``value`` None on failure.
+false/true/null, valid UTF-8, nesting depth at most 8, no trailing bytes, and no tags
+except one optional tag at the top (COSE_Sign1, tag 18) when the caller asks for it -
+else MALFORMED; more than ``max_size`` bytes, a text string over 64 bytes or more than
+64 items in one array or map - TOO_LARGE (the same decisions as kagiya.sdk.cbor).
+``decode`` never raises on bad input: it returns ``(value, code)`` with ``code`` an
+error of §13 and ``value`` None on failure.
 
 Encoder: RFC 8949 §4.2.1 deterministic encoding of int, bytes, str, list/tuple, dict
 (keys sorted by their encoded bytes), bool and None.
@@ -84,8 +85,10 @@ def _item(buf, pos, n, depth):
         except Exception:  # UnicodeError: invalid UTF-8
             raise CBORError(_MALFORMED)
     if major == 4 or major == 5:
-        if depth >= MAX_DEPTH or v > MAX_ITEMS:
+        if depth >= MAX_DEPTH:
             raise CBORError(_MALFORMED)
+        if v > MAX_ITEMS:  # a §15 size limit (and §7: > 64 revocation entries)
+            raise CBORError(_TOO_LARGE)
         if major == 4:
             out = []
             for _ in range(v):
@@ -188,9 +191,9 @@ def _enc(out, obj):
         _head(out, 5, len(obj))
         pairs = []
         for k in obj:
-            kb = bytearray()
-            _enc(kb, k)
-            pairs.append((bytes(kb), k))
+            kbuf = bytearray()
+            _enc(kbuf, k)
+            pairs.append((bytes(kbuf), k))
         pairs.sort()
         for kb, k in pairs:
             out.extend(kb)

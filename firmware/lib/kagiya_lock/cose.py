@@ -17,6 +17,11 @@ ALG_ECDH_ES_HKDF_256 = const(-25)
 _EMPTY = b""
 
 
+def _is(v, n):
+    """True iff ``v`` is the integer ``n`` (``True`` is not 1 here)."""
+    return type(v) is int and v == n
+
+
 def parse_sign1(data, max_size):
     """Split a tagged COSE_Sign1; returns ((prot_bytes, prot, payload, sig), code)."""
     v, code = cbor.decode(data, 18, max_size)
@@ -101,17 +106,18 @@ def unwrap(cnf, lock_kid, kex_private):
     if type(rpb) is not bytes or type(rct) is not bytes or rct:
         return None, errors.BAD_KEY_WRAP
     cprot, code = cbor.decode(cpb)
-    if code or type(cprot) is not dict or cprot.get(1) != ALG_CCM_16_128_128:
+    if code or type(cprot) is not dict or not _is(cprot.get(1), ALG_CCM_16_128_128):
         return None, errors.BAD_KEY_WRAP
     rprot, code = cbor.decode(rpb)
-    if code or type(rprot) is not dict or rprot.get(1) != ALG_ECDH_ES_HKDF_256:
+    if code or type(rprot) is not dict or not _is(rprot.get(1), ALG_ECDH_ES_HKDF_256):
         return None, errors.BAD_KEY_WRAP
     iv = cunprot.get(5)
     eph = runprot.get(-1)
     if type(iv) is not bytes or len(iv) != 13 or type(eph) is not dict:
         return None, errors.BAD_KEY_WRAP
     x = eph.get(-2)
-    if eph.get(1) != 1 or eph.get(-1) != 4 or type(x) is not bytes or len(x) != 32:
+    if not _is(eph.get(1), 1) or not _is(eph.get(-1), 4) or type(x) is not bytes \
+            or len(x) != 32:
         return None, errors.BAD_KEY_WRAP
     z = x25519.x25519(kex_private, x)
     if z == bytes(32):
@@ -124,7 +130,7 @@ def unwrap(cnf, lock_kid, kex_private):
     if pt is None:
         return None, errors.BAD_KEY_WRAP
     key, code = cbor.decode(pt)
-    if code or type(key) is not dict or key.get(1) != 4:
+    if code or type(key) is not dict or not _is(key.get(1), 4):
         return None, errors.BAD_KEY_WRAP
     k = key.get(-1)
     if type(k) is not bytes or len(k) != 32:

@@ -1,7 +1,9 @@
 """CRC-32 (ISO-HDLC, the zlib/PNG polynomial): ``binascii.crc32`` when present."""
 
 try:
-    from binascii import crc32 as _native
+    import binascii
+
+    _native = getattr(binascii, "crc32", None)
 except ImportError:
     _native = None
 

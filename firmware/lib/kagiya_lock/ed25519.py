@@ -14,41 +14,32 @@ Verification rule (``verify``), the decision the lock applies (protocol §3 step
   they are accepted exactly when that equation holds, as OpenSSL does. The lock's
   A values are provisioned trust anchors, so this never widens what it trusts.
 
-Any other malformed input (wrong types, ...) also gives False, never an exception.
+Any other malformed input (arguments that are not bytes, bytearray or memoryview,
+...) also gives False, never an exception.
+
+Arithmetic: :mod:`kagiya_lock._fe_viper` (viper, no allocation in the hot loops)
+where the port has viper, else :mod:`kagiya_lock._fe_int` (big integers); see
+:mod:`kagiya_lock._fe_select` and docs/performance.md.
 """
 
 from kagiya_lock import _fe_select
 from kagiya_lock.sha512 import sha512
 
-if _fe_select.FAST:
-    from kagiya_lock import _fe_viper as _be
-else:
-    from kagiya_lock import _fe_int as _be
+_be = _fe_select.curve_backend()
 
 L = (1 << 252) + 27742317777372353535851937790883648493
-
-
-def _naf(k, w):
-    """Width-w non-adjacent form of k >= 0, least significant digit first."""
-    out = []
-    half = 1 << (w - 1)
-    full = 1 << w
-    while k:
-        if k & 1:
-            d = k & (full - 1)
-            if d >= half:
-                d -= full
-            k -= d
-        else:
-            d = 0
-        out.append(d)
-        k >>= 1
-    return out
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def verify(public_key, message, signature):
     """True iff ``signature`` is a valid strict Ed25519 signature (see module doc)."""
     try:
+        if not (
+            isinstance(public_key, _BYTES)
+            and isinstance(message, _BYTES)
+            and isinstance(signature, _BYTES)
+        ):
+            return False
         if len(public_key) != 32 or len(signature) != 64:
             return False
         public_key = bytes(public_key)
@@ -61,7 +52,7 @@ def verify(public_key, message, signature):
         if a is None:
             return False
         k = int.from_bytes(sha512(r + public_key + bytes(message)), "little") % L
-        return _be.encode(_be.dsm(_naf(s, 7), _naf(k, 5), a)) == r
+        return _be.encode(_be.dsm(s, k, a)) == r
     except Exception:
         return False
 
@@ -82,11 +73,20 @@ def public_key(seed):
     return _be.encode(_be.base_mul(a))
 
 
+_last = [None, None]  # (seed, public key) of the last signer: the lock has one key
+
+
 def sign(seed, message):
     """Deterministic Ed25519 signature (RFC 8032 §5.1.6): 64 bytes."""
     a, prefix = _expand(seed)
     message = bytes(message)
-    pub = _be.encode(_be.base_mul(a))
+    seed = bytes(seed)
+    if _last[0] == seed:
+        pub = _last[1]
+    else:
+        pub = _be.encode(_be.base_mul(a))
+        _last[0] = seed
+        _last[1] = pub
     r = int.from_bytes(sha512(prefix + message), "little") % L
     rb = _be.encode(_be.base_mul(r))
     k = int.from_bytes(sha512(rb + pub + message), "little") % L

@@ -78,8 +78,9 @@ class Lock:
         """(Re)load all persisted state; called at boot and after provisioning."""
         hal = self.hal
         st = self.store
-        if self.log is not None:
-            self.log.close()
+        log = self.log
+        if log is not None:
+            log.close()
             self.log = None
         self.sessions = Sessions(hal.random)
         ident = identity.load(st)
@@ -101,8 +102,9 @@ class Lock:
         self._lid = proof.length_prefixed(lid)
         self.anchors = identity.anchors(ident)
         self.lock_kid = identity.key_id(ident["xp"])
-        self.log = Log(st, lid, hal.log_capacity)
-        self.log.append(self.clock.now(), E_BOOT, errors.OK)
+        log = Log(st, lid, hal.log_capacity)
+        log.append(self.clock.now(), E_BOOT, errors.OK)
+        self.log = log
 
     @property
     def provisioned(self):
@@ -113,6 +115,11 @@ class Lock:
         """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted."""
         return ((1 if self.doors_locked else 0) | (2 if self.drive else 0)
                 | (4 if self.hal.moving() else 0) | (8 if self.clock.trusted else 0))
+
+    def _append(self, now, event, code, cti=None, sub=None):
+        log = self.log
+        if log is not None:
+            log.append(now, event, code, cti, sub)
 
     def _set_relays(self, doors_locked, drive):
         if doors_locked == self.doors_locked and drive == self.drive:
@@ -291,12 +298,12 @@ class Lock:
         if command == C_LOG_FETCH:
             return self._log_reply(entry, s, counter, arg, now)
         code = self._execute(command)
-        self.log.append(now, command, code, cti, entry[3])
+        self._append(now, command, code, cti, entry[3])
         return self._result(entry, s.nonce, command, counter, code)
 
     def _refuse(self, now, command, code, cti, sub, counter, entry=None, session=None):
         """Log a refused command; MACed RESULT when the key is known, else ERROR."""
-        self.log.append(now, command, code, cti, sub)
+        self._append(now, command, code, cti, sub)
         if entry is None:
             return self._error(code, counter)
         return self._result(entry, session.nonce, command, counter, code)
@@ -316,6 +323,8 @@ class Lock:
 
     def _log_reply(self, entry, s, counter, from_seq, now):
         log = self.log
+        if log is None:
+            return self._error(errors.NOT_PROVISIONED, counter)
         log.append(now, C_LOG_FETCH, errors.OK, entry[0], entry[3])
         records, prev, more = log.fetch(from_seq, MAX_MESSAGE - _LOG_OVERHEAD)
         if records:
@@ -341,6 +350,8 @@ class Lock:
         if code:
             return None, code
         p, code = cbor.decode(payload)
+        if code == errors.TOO_LARGE:  # e.g. more than 64 revocation entries (§7)
+            return None, code
         if code or type(p) is not dict:
             return None, errors.MALFORMED
         return p, errors.OK
@@ -357,7 +368,7 @@ class Lock:
         if type(t) is not int or t < 0:
             return self._error(errors.MALFORMED)
         if self.clock.apply_statement(t):
-            self.log.append(self.clock.now(), E_TIME, errors.OK)
+            self._append(self.clock.now(), E_TIME, errors.OK)
         return self._ack()
 
     def _revocation(self, m):
@@ -369,7 +380,7 @@ class Lock:
         if code:
             return self._error(code)
         self.cache.evict(entries)
-        self.log.append(now, E_REVOCATION, errors.OK)
+        self._append(now, E_REVOCATION, errors.OK)
         return self._ack()
 
 

@@ -40,16 +40,17 @@ def _summary(ident):
             "kex_public": _hex(ident["xp"]), "provisioned": True}
 
 
-def _apply_statement(store, hal, ident, statement):
-    payload, code = cose.verify_signed(statement, _id.anchors(ident),
-                                       "application/kgy-time+cbor", 2048)
+def _statement_time(pks, statement):
+    """Verify a time statement against the new anchors; its time (raises ValueError)."""
+    anchors = {_id.key_id(pk): pk for pk in pks}
+    payload, code = cose.verify_signed(statement, anchors, "application/kgy-time+cbor", 2048)
     if code:
         raise ValueError("time statement refused: " + errors.name(code))
     p, code = cbor.decode(payload)
     t = p.get(6) if not code and type(p) is dict else None
-    if type(t) is not int:
+    if type(t) is not int or t < 0:
         raise ValueError("time statement refused: MALFORMED")
-    Clock(hal, store).apply_statement(t)
+    return t
 
 
 def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None):
@@ -68,6 +69,7 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None)
     if not anchors or len(anchors) > _id.MAX_ANCHORS:
         raise ValueError("1 to 4 trust anchors are required")
     pks = [_anchor(a) for a in anchors]
+    t = _statement_time(pks, time_statement) if time_statement is not None else None
     if force:
         for name in _STATE_FILES:
             store.remove(name)
@@ -79,10 +81,10 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None)
     xk = os.urandom(32)
     ident = {"id": lock_id, "sk": sk, "sp": ed25519.public_key(sk), "xk": xk,
              "xp": x25519.public_key(xk), "an": pks}
-    if time_statement is not None:
-        _apply_statement(store, hal, ident, time_statement)
     clock = Clock(hal, store)
     clock.set(int(now))
+    if t is not None:
+        clock.apply_statement(t)
     store.save("identity", ident)
     log = Log(store, lock_id, hal.log_capacity)
     log.append(clock.now(), 35, errors.OK)

@@ -9,10 +9,7 @@ indexing) computes the result. The caller checks for an all-zero output
 
 from kagiya_lock import _fe_select
 
-if _fe_select.FAST:
-    from kagiya_lock import _fe_viper as _be
-else:
-    from kagiya_lock import _fe_int as _be
+_be = _fe_select.curve_backend()
 
 _BASE_U = b"\x09" + bytes(31)
 

@@ -32,6 +32,7 @@ class UnixHAL:
         cap = log_capacity or os.getenv("KAGIYA_LOG_CAPACITY")
         self.log_capacity = int(cap) if cap else _LOG_CAPACITY
         self._advance_ms = 0
+        self._t0 = time.ticks_ms()
         self._relays = None
 
     def _path(self, name):
@@ -56,7 +57,7 @@ class UnixHAL:
 
     def ticks_ms(self):
         """Monotonic milliseconds (host ticks + in-process advance)."""
-        return time.ticks_ms() + self._advance_ms
+        return time.ticks_diff(time.ticks_ms(), self._t0) + self._advance_ms
 
     def advance(self, seconds):
         """Test hook: move time forward by ``seconds`` (RTC and ticks)."""

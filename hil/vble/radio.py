@@ -1,0 +1,95 @@
+"""The virtual radio: one Bumble :class:`LocalLink` and an HCI endpoint for phones.
+
+Every TCP connection to the endpoint gets a fresh virtual controller on the link, spoken
+to over HCI with H4 framing (so a phone opens it with Bumble's ``tcp-client:`` transport).
+When the connection closes the controller leaves the radio: its links to other devices are
+terminated like a supervision timeout, as when a phone walks out of range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+from bumble import hci, ll
+from bumble.controller import Controller
+from bumble.link import LocalLink
+from bumble.transport.common import StreamPacketSource
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_TIMEOUT = hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+
+
+def drop_links(controller: Controller, reason: int = CONNECTION_TIMEOUT) -> int:
+    """Terminate every LE link of ``controller`` on both ends; returns how many."""
+    links = list(controller.le_connections.values())
+    for conn in links:
+        conn.send_ll_control_pdu(ll.TerminateInd(reason))
+        controller.on_le_disconnected(conn, reason)
+    return len(links)
+
+
+class _SocketSink:
+    """Writes HCI packets from a controller to its phone's TCP connection."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def on_packet(self, packet: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(packet)
+
+
+class _PhoneProtocol(asyncio.Protocol):
+    """One phone's HCI connection: a controller created on connect, removed on close."""
+
+    def __init__(self, radio: Radio) -> None:
+        self.radio = radio
+        self.source = StreamPacketSource()
+        self.controller: Controller | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        name = f"PHONE{next(self.radio.serial)}"
+        self.controller = Controller(name, host_source=self.source,
+                                     host_sink=_SocketSink(transport), link=self.radio.link)
+
+    def data_received(self, data: bytes) -> None:
+        self.source.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        ctrl = self.controller
+        self.controller = None
+        if ctrl is not None:
+            drop_links(ctrl)
+            self.radio.link.remove_controller(ctrl)
+
+
+class Radio:
+    """The link all virtual controllers of one bench share."""
+
+    def __init__(self) -> None:
+        self.link = LocalLink()
+        self.serial = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Open the phones' HCI endpoint; returns its TCP port."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _PhoneProtocol(self), host, port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    @property
+    def transport_spec(self) -> str:
+        """The Bumble transport name a phone opens: ``tcp-client:127.0.0.1:PORT``."""
+        return f"tcp-client:127.0.0.1:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting phones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

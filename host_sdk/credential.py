@@ -1,0 +1,233 @@
+"""Digital keys: issue and verify the COSE_Sign1/CWT credential (docs/protocol.md §3).
+
+:func:`issue_credential` is what the key server calls; :func:`verify_credential` is the
+lock's decision function in the normative §3 order, used by the simulator, tools and
+tests (the firmware implements the same order; the golden vectors pin both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from enum import IntFlag
+from typing import Any
+
+from . import cbor, cose
+from .errors import ErrorCode, ProtocolError
+from .keys import IssuerKey, x25519_public
+from .keys import lock_key_id as _lock_key_id
+from .keywrap import unwrap_secret, wrap_secret
+
+MAX_CREDENTIAL = 640
+MAX_LIFETIME = 400 * 86400
+CT_CWT = 61
+
+ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF = 1, 2, 3, 4, 5, 6, 7, 8
+KGY_PERM = -65537
+KGY_RV = -65538
+
+LOCK_ID_RE = re.compile(r"[A-Z0-9-]{4,20}")
+USER_ID_RE = re.compile(r"[\x20-\x7e]{1,64}")
+
+
+class Permission(IntFlag):
+    """Permission bits of the ``kgy_perm`` claim (§3). STATUS needs none."""
+
+    DOORS = 1
+    DRIVE = 2
+    LOG = 4
+
+
+_COMMAND_PERMISSION = {1: Permission.DOORS, 2: Permission.DOORS, 3: Permission.DRIVE,
+                       4: Permission.DRIVE, 5: Permission(0), 16: Permission.LOG}
+
+
+def permission_for(command: int) -> Permission:
+    """The permission a command needs (§8 table); UNKNOWN_MESSAGE for an unknown command."""
+    try:
+        return _COMMAND_PERMISSION[int(command)]
+    except KeyError:
+        raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE, f"unknown command {command}") from None
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The CWT claims of a digital key (without ``cnf``)."""
+
+    iss: str
+    sub: str
+    aud: str
+    nbf: int
+    exp: int
+    iat: int
+    cti: bytes
+    permissions: Permission
+    request_version: int
+
+
+@dataclass
+class IssuedKey:
+    """A freshly issued key: the credential bytes and the secret K the phone receives."""
+
+    credential: bytes
+    cti: bytes
+    secret: bytes
+    claims: Claims
+
+
+@dataclass
+class VerifiedKey:
+    """A credential that passed verification; ``secret`` is K when unwrap was requested."""
+
+    claims: Claims
+    secret: bytes | None
+
+
+def is_lock_id(value: object) -> bool:
+    """True if ``value`` is a valid lock ID (§2: 4–20 of ``A–Z 0–9 -``)."""
+    return isinstance(value, str) and LOCK_ID_RE.fullmatch(value) is not None
+
+
+def is_user_id(value: object) -> bool:
+    """True if ``value`` is a valid user ID (§2: 1–64 printable ASCII)."""
+    return isinstance(value, str) and USER_ID_RE.fullmatch(value) is not None
+
+
+def claims_map(claims: Claims, cnf: Mapping[int, Any]) -> dict[int, Any]:
+    """The CWT claims set (§3 table) as a CBOR-able map."""
+    return {ISS: claims.iss, SUB: claims.sub, AUD: claims.aud, EXP: claims.exp,
+            NBF: claims.nbf, IAT: claims.iat, CTI: claims.cti, CNF: dict(cnf),
+            KGY_PERM: int(claims.permissions), KGY_RV: claims.request_version}
+
+
+def sign_claims(issuer: IssuerKey, claims: Mapping[Any, Any] | bytes) -> bytes:
+    """Low level: COSE_Sign1 ``{1: -8, 3: 61, 4: kid}`` over a claims map or raw payload.
+
+    No validation: test and vector code uses this to build deliberately bad credentials.
+    """
+    payload = claims if isinstance(claims, bytes) else cbor.dumps(dict(claims))
+    return cose.sign1(issuer, {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_CWT,
+                               cose.HDR_KID: issuer.kid}, payload)
+
+
+def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
+                     iat: int, permissions: int, request_version: int,
+                     lock_kex_public: bytes, cti: bytes | None = None,
+                     secret: bytes | None = None,
+                     rng: Callable[[int], bytes] | None = None) -> IssuedKey:
+    """Issue a digital key for one lock (§3, §4).
+
+    ``cti`` (16 bytes) and ``secret`` (32 bytes) are drawn from ``rng`` (default
+    ``os.urandom``) when not given, in that order, followed by the key wrap's ephemeral
+    key and IV. Raises ProtocolError: INVALID_CLAIMS for an inconsistent window or bad
+    identifiers, TOO_LARGE if the credential would exceed 640 bytes.
+    """
+    r = rng or os.urandom
+    if not is_lock_id(aud):
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid lock ID {aud!r}")
+    if not is_user_id(sub):
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid user ID {sub!r}")
+    if not isinstance(iss, str) or len(iss.encode()) > cbor.MAX_TEXT:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "issuer name longer than 64 bytes")
+    for name, value in (("nbf", nbf), ("exp", exp), ("iat", iat),
+                        ("request_version", request_version), ("permissions", permissions)):
+        if (type(value) is not int and not isinstance(value, IntFlag)) or value < 0:
+            raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"{name} must be a uint")
+    if nbf >= exp or exp - nbf > MAX_LIFETIME:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "need nbf < exp and a lifetime <= 400 d")
+    cti = r(16) if cti is None else bytes(cti)
+    secret = r(32) if secret is None else bytes(secret)
+    if len(cti) != 16 or len(secret) != 32:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes, secret 32")
+    claims = Claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat, cti=cti,
+                    permissions=Permission(int(permissions)), request_version=request_version)
+    cnf = wrap_secret(secret, lock_kex_public, rng=r)
+    credential = sign_claims(issuer, claims_map(claims, cnf))
+    if len(credential) > MAX_CREDENTIAL:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(credential)} bytes")
+    return IssuedKey(credential=credential, cti=cti, secret=secret, claims=claims)
+
+
+def _uint(v: object) -> bool:
+    return type(v) is int and v >= 0
+
+
+def _parse_claims(payload: bytes) -> tuple[Claims, dict[Any, Any]]:
+    """§3 step 5: every required claim with the right type → (Claims, cnf) else MALFORMED."""
+    try:
+        c = cbor.loads(payload, max_size=MAX_CREDENTIAL)
+    except ProtocolError as e:
+        raise ProtocolError(ErrorCode.MALFORMED, f"claims: {e.detail}") from None
+    if not isinstance(c, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "claims are not a map")
+    for key in (EXP, NBF, IAT, KGY_PERM, KGY_RV):
+        if not _uint(c.get(key)):
+            raise ProtocolError(ErrorCode.MALFORMED, f"claim {key} missing or not a uint")
+    for key in (ISS, SUB, AUD):
+        if not isinstance(c.get(key), str):
+            raise ProtocolError(ErrorCode.MALFORMED, f"claim {key} missing or not text")
+    cti = c.get(CTI)
+    if not isinstance(cti, bytes) or len(cti) != 16:
+        raise ProtocolError(ErrorCode.MALFORMED, "cti missing or not 16 bytes")
+    cnf = c.get(CNF)
+    if not isinstance(cnf, dict) or 2 not in cnf:
+        raise ProtocolError(ErrorCode.MALFORMED, "cnf missing or not an Encrypted_COSE_Key")
+    claims = Claims(iss=c[ISS], sub=c[SUB], aud=c[AUD], nbf=c[NBF], exp=c[EXP], iat=c[IAT],
+                    cti=cti, permissions=Permission(c[KGY_PERM]), request_version=c[KGY_RV])
+    return claims, cnf
+
+
+def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id: str,
+                      now: int, *, revoked: Collection[bytes] = (),
+                      lock_kex_private: bytes | None = None,
+                      lock_key_id: bytes | None = None,
+                      command: int | None = None) -> VerifiedKey:
+    """The §3 decision function: checks in the normative order, first failure wins.
+
+    ``anchors`` maps issuer kid → Ed25519 public key. With ``command`` the permission
+    (step 9) is checked; with ``lock_kex_private`` the secret is unwrapped (step 10's
+    unwrap; ``lock_key_id`` defaults to the one derived from that private key).
+    Step 5 is followed by the §3 claim constraints (``INVALID_CLAIMS``: nbf < exp,
+    lifetime ≤ 400 days) before the audience check, as the firmware does.
+    Raises ProtocolError with the §13 code of the first failing check.
+    """
+    data = bytes(credential)
+    if len(data) > MAX_CREDENTIAL:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(data)} bytes > 640")
+    payload = cose.verify_sign1(data, anchors, CT_CWT, MAX_CREDENTIAL)
+    claims, cnf = _parse_claims(payload)
+    if claims.nbf >= claims.exp or claims.exp - claims.nbf > MAX_LIFETIME:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "nbf >= exp or lifetime > 400 days")
+    if claims.aud != lock_id:
+        raise ProtocolError(ErrorCode.WRONG_LOCK, f"key is for lock {claims.aud!r}")
+    if now < claims.nbf:
+        raise ProtocolError(ErrorCode.NOT_YET_VALID, f"now {now} < nbf {claims.nbf}")
+    if now >= claims.exp:
+        raise ProtocolError(ErrorCode.EXPIRED, f"now {now} >= exp {claims.exp}")
+    if claims.cti in {bytes(x) for x in revoked}:
+        raise ProtocolError(ErrorCode.REVOKED, f"key {claims.cti.hex()} is revoked")
+    if command is not None:
+        need = permission_for(command)
+        if need & ~claims.permissions:
+            raise ProtocolError(ErrorCode.PERMISSION_DENIED,
+                                f"command {command} needs {need!r}")
+    secret = None
+    if lock_kex_private is not None:
+        kid = lock_key_id if lock_key_id is not None else _lock_key_id(
+            x25519_public(lock_kex_private))
+        secret = unwrap_secret(cnf, lock_kex_private, kid)
+    return VerifiedKey(claims=claims, secret=secret)
+
+
+def decode_claims_unverified(credential: bytes) -> Claims:
+    """Read the claims of a credential WITHOUT checking its signature (display only).
+
+    Raises ProtocolError(MALFORMED/TOO_LARGE) if the bytes are not a Kagiya credential.
+    """
+    data = bytes(credential)
+    if len(data) > MAX_CREDENTIAL:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(data)} bytes > 640")
+    parts = cose.parse_sign1(data, MAX_CREDENTIAL)
+    return _parse_claims(parts.payload)[0]

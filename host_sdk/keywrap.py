@@ -1,0 +1,166 @@
+"""The per-key secret's wrap to one lock: the ``cnf`` Encrypted_COSE_Key (docs/protocol.md §4).
+
+An untagged COSE_Encrypt (RFC 9052 §5.1) with content algorithm AES-CCM-16-128-128
+(COSE alg 30, RFC 9053 §4.2, RFC 3610) and one recipient using ECDH-ES + HKDF-256
+(COSE alg -25, RFC 9053 §6.3.1) over X25519 (RFC 7748). The content key is
+HKDF-SHA-256 (RFC 5869) with no salt, IKM = the X25519 shared secret and
+info = the COSE_KDF_Context (RFC 9053 §5.2). Plaintext: ``COSE_Key {1: 4, -1: K}``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from . import cbor
+from .errors import ErrorCode, ProtocolError
+from .keys import lock_key_id as _lock_key_id
+
+ALG_AES_CCM_16_128_128 = 30
+ALG_ECDH_ES_HKDF_256 = -25
+CNF_ENCRYPTED_COSE_KEY = 2
+IV_LEN = 13
+SECRET_LEN = 32
+_PROT_CONTENT = cbor.dumps({1: ALG_AES_CCM_16_128_128})
+_PROT_RECIPIENT = cbor.dumps({1: ALG_ECDH_ES_HKDF_256})
+
+
+def kdf_context(recipient_protected: bytes) -> bytes:
+    """COSE_KDF_Context for a 128-bit AES-CCM key (RFC 9053 §5.2), deterministically encoded."""
+    return cbor.dumps([ALG_AES_CCM_16_128_128, [None, None, None], [None, None, None],
+                       [128, recipient_protected]])
+
+
+def enc_structure(content_protected: bytes) -> bytes:
+    """Enc_structure (RFC 9052 §5.3) with empty external AAD: the AES-CCM AAD."""
+    return cbor.dumps(["Encrypt", content_protected, b""])
+
+
+def _derive(shared: bytes, recipient_protected: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=16, salt=None,
+                info=kdf_context(recipient_protected)).derive(shared)
+
+
+def wrap_secret(secret: bytes, lock_kex_public: bytes, *,
+                rng: Callable[[int], bytes] | None = None) -> dict[int, Any]:
+    """Encrypt the 32-byte key secret to a lock's X25519 public key.
+
+    Returns the ``cnf`` claim value ``{2: COSE_Encrypt}`` as CBOR-able Python. ``rng``
+    (default ``os.urandom``) supplies the ephemeral private key (32 bytes) then the IV (13).
+    """
+    if len(secret) != SECRET_LEN:
+        raise ValueError("the per-key secret must be 32 bytes")
+    return wrap_plaintext(cbor.dumps({1: 4, -1: bytes(secret)}), lock_kex_public,
+                          rng=rng or os.urandom)
+
+
+def wrap_plaintext(plaintext: bytes, lock_kex_public: bytes, *,
+                   rng: Callable[[int], bytes]) -> dict[int, Any]:
+    """Low level: the §4 wrap of arbitrary plaintext bytes (tests build bad COSE_Keys)."""
+    r = rng
+    eph = X25519PrivateKey.from_private_bytes(r(32))
+    iv = r(IV_LEN)
+    eph_x = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(bytes(lock_kex_public)))
+    cek = _derive(shared, _PROT_RECIPIENT)
+    ciphertext = AESCCM(cek, tag_length=16).encrypt(iv, plaintext, enc_structure(_PROT_CONTENT))
+    recipient = [_PROT_RECIPIENT, {-1: {1: 1, -1: 4, -2: eph_x},
+                                   4: _lock_key_id(lock_kex_public)}, b""]
+    return {CNF_ENCRYPTED_COSE_KEY: [_PROT_CONTENT, {5: iv}, ciphertext, [recipient]]}
+
+
+def _bad(detail: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.BAD_KEY_WRAP, detail)
+
+
+def _cose_encrypt(cose_encrypt: Any) -> Any:
+    if isinstance(cose_encrypt, dict):
+        return cose_encrypt.get(CNF_ENCRYPTED_COSE_KEY)
+    return cose_encrypt
+
+
+def recipient_key_id(cose_encrypt: Any) -> bytes:
+    """The lock key ID a wrapped key names (recipient header 4); BAD_KEY_WRAP if absent."""
+    enc = _cose_encrypt(cose_encrypt)
+    if not isinstance(enc, list) or len(enc) != 4:
+        raise _bad("COSE_Encrypt is not a 4-element array")
+    recips = enc[3]
+    if not isinstance(recips, list) or len(recips) != 1:
+        raise _bad("COSE_Encrypt must have exactly one recipient")
+    r = recips[0]
+    if not isinstance(r, list) or len(r) != 3 or not isinstance(r[1], dict):
+        raise _bad("malformed COSE_recipient")
+    kid = r[1].get(4)
+    if not isinstance(kid, bytes):
+        raise _bad("recipient names no lock key ID")
+    return kid
+
+
+def unwrap_secret(cose_encrypt: Any, lock_kex_private: bytes, lock_key_id: bytes) -> bytes:
+    """Recover the 32-byte secret K (§4) as the lock does.
+
+    ``cose_encrypt`` is the ``cnf`` map ``{2: [...]}`` or the COSE_Encrypt array itself.
+    Raises ProtocolError(WRONG_RECIPIENT) if it is wrapped to another lock key, and
+    ProtocolError(BAD_KEY_WRAP) on any structural, agreement, tag or plaintext failure.
+    """
+    kid = recipient_key_id(cose_encrypt)
+    if kid != bytes(lock_key_id):
+        raise ProtocolError(ErrorCode.WRONG_RECIPIENT,
+                            f"wrapped to lock key {kid.hex()}, this lock is "
+                            f"{bytes(lock_key_id).hex()}")
+    enc = _cose_encrypt(cose_encrypt)
+    cpb, cunprot, ct, recips = enc
+    rpb, runprot, rct = recips[0]
+    if not (isinstance(cpb, bytes) and isinstance(cunprot, dict) and isinstance(ct, bytes)):
+        raise _bad("COSE_Encrypt element of the wrong type")
+    if not isinstance(rpb, bytes) or not isinstance(rct, bytes) or rct:
+        raise _bad("recipient must be direct key agreement with empty ciphertext")
+    try:
+        cprot = cbor.loads(cpb)
+        rprot = cbor.loads(rpb)
+    except ProtocolError:
+        raise _bad("protected header is not valid CBOR") from None
+    if not isinstance(cprot, dict) or type(cprot.get(1)) is not int \
+            or cprot.get(1) != ALG_AES_CCM_16_128_128:
+        raise _bad("content algorithm is not AES-CCM-16-128-128")
+    if not isinstance(rprot, dict) or type(rprot.get(1)) is not int \
+            or rprot.get(1) != ALG_ECDH_ES_HKDF_256:
+        raise _bad("recipient algorithm is not ECDH-ES + HKDF-256")
+    iv = cunprot.get(5)
+    eph = runprot.get(-1)
+    if not isinstance(iv, bytes) or len(iv) != IV_LEN or not isinstance(eph, dict):
+        raise _bad("missing IV or ephemeral key")
+    x = eph.get(-2)
+    if type(eph.get(1)) is not int or eph.get(1) != 1 or type(eph.get(-1)) is not int \
+            or eph.get(-1) != 4 or not isinstance(x, bytes) or len(x) != 32:
+        raise _bad("ephemeral key is not an X25519 OKP key")
+    try:
+        shared = X25519PrivateKey.from_private_bytes(bytes(lock_kex_private)).exchange(
+            X25519PublicKey.from_public_bytes(x))
+    except ValueError:
+        raise _bad("key agreement failed (low-order point)") from None
+    if shared == bytes(32):
+        raise _bad("all-zero shared secret")
+    cek = _derive(shared, rpb)
+    try:
+        pt = AESCCM(cek, tag_length=16).decrypt(iv, ct, enc_structure(cpb))
+    except (InvalidTag, ValueError):
+        raise _bad("AES-CCM authentication failed") from None
+    try:
+        key = cbor.loads(pt)
+    except ProtocolError:
+        raise _bad("plaintext is not a COSE_Key") from None
+    if not isinstance(key, dict) or type(key.get(1)) is not int or key.get(1) != 4:
+        raise _bad("plaintext is not a symmetric COSE_Key")
+    k = key.get(-1)
+    if not isinstance(k, bytes) or len(k) != SECRET_LEN:
+        raise _bad("symmetric key is not 32 bytes")
+    return k

@@ -1,0 +1,343 @@
+"""The phone app's use cases: enroll, sync, use keys at the lock, collect and upload logs.
+
+Offline first: everything the vehicle needs (keys with their secrets, the newest time
+statement, the newest revocation update per lock) is stored at sync time; at the vehicle
+the app needs no network. Logs fetched at the vehicle go to the sealed outbox and are
+uploaded at the next sync. The CLI, the web UI and fleet mode all drive this class.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from kagiya.phone.outbox import FlushReport, OutboxItem, PermanentRejection
+from kagiya.phone.ports import (
+    LockPort,
+    LockState,
+    Offline,
+    ServerPort,
+    ServerRefused,
+    SyncBundle,
+    TokenRejected,
+)
+from kagiya.phone.profile import Profile
+from kagiya.phone.state import (
+    PERM_DOORS,
+    PERM_DRIVE,
+    PERM_LOG,
+    PhoneState,
+    RevocationEntry,
+    StoredKey,
+    perm_names,
+)
+
+ENROLL_LABEL = b"KGY1-ENROLL"
+PHONE_LABEL = b"KGY1-PHONE"
+TOKEN_MARGIN_S = 60
+
+# command name -> permission it needs (protocol §8)
+COMMANDS: dict[str, int] = {
+    "unlock": PERM_DOORS,
+    "lock": PERM_DOORS,
+    "drive-on": PERM_DRIVE,
+    "drive-off": PERM_DRIVE,
+    "status": 0,
+}
+
+LockConnector = Callable[..., AbstractAsyncContextManager[LockPort]]
+ServerFactory = Callable[[str], ServerPort]
+
+
+class PhoneError(Exception):
+    """A refusal by the phone itself (not enrolled, no key for this lock, ...)."""
+
+
+@dataclass
+class SyncReport:
+    """What a sync changed."""
+
+    added: list[StoredKey] = field(default_factory=list)
+    refreshed: list[StoredKey] = field(default_factory=list)
+    removed: list[StoredKey] = field(default_factory=list)
+    revocations: dict[str, int] = field(default_factory=dict)  # lock -> newer version taken
+    time: int = 0
+    uploads: FlushReport = field(default_factory=FlushReport)
+
+    def summary(self) -> str:
+        """One line for people."""
+        parts = [f"{len(self.added)} new key(s)"]
+        if self.refreshed:
+            parts.append(f"{len(self.refreshed)} refreshed")
+        if self.removed:
+            parts.append(f"{len(self.removed)} withdrawn by the operator")
+        if self.revocations:
+            parts.append(
+                "revocation updates " + ", ".join(f"{k} v{v}" for k, v in self.revocations.items())
+            )
+        up = self.uploads
+        if up.sent or up.remaining or up.rejected:
+            parts.append(f"uploaded {up.sent} log batch(es), {up.remaining} still queued")
+        return "; ".join(parts)
+
+
+@dataclass
+class CommandOutcome:
+    """A command the lock accepted, with the state it reported."""
+
+    lock_id: str
+    command: str
+    key: StoredKey
+    state: LockState
+
+
+class PhoneApp:
+    """One phone profile plus how to reach the server and locks."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        server_factory: ServerFactory | None = None,
+        lock_connector: LockConnector | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.profile = profile
+        self._server_factory = server_factory
+        self._lock_connector = lock_connector
+        self.clock = clock
+
+    # -- helpers -------------------------------------------------------------
+    def now(self) -> int:
+        """Phone time, unix seconds."""
+        return int(self.clock())
+
+    def state(self) -> PhoneState:
+        """The stored state (raises the keystore's errors)."""
+        return self.profile.keystore.load()
+
+    def _server(self, url: str) -> ServerPort:
+        if self._server_factory is None:
+            from kagiya.phone.server_link import HttpServerLink
+
+            return HttpServerLink(url)
+        return self._server_factory(url)
+
+    def _connector(self) -> LockConnector:
+        if self._lock_connector is None:
+            from kagiya.phone.lock_link import connect
+
+            return connect
+        return self._lock_connector
+
+    @staticmethod
+    def _device(state: PhoneState) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(state.device_key)
+
+    @staticmethod
+    def device_public(state: PhoneState) -> bytes:
+        """The phone's Ed25519 public key (32 bytes)."""
+        return PhoneApp._device(state).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    # -- enrollment and tokens -------------------------------------------------
+    def enroll(self, server_url: str, code: str) -> PhoneState:
+        """Enroll this phone with a one-time code (creates the profile on first use)."""
+        ks = self.profile.keystore
+        if not ks.exists():
+            ks.create(self.profile.name)
+        code = code.strip().upper()
+        with ks.transaction() as st:
+            if st.enrolled:
+                raise PhoneError(
+                    f"profile {st.profile!r} is already enrolled as {st.phone_id}; "
+                    "use another --profile for another phone"
+                )
+            pub = self.device_public(st)
+            sig = self._device(st).sign(ENROLL_LABEL + code.encode("ascii") + pub)
+            got = self._server(server_url).enroll(code, pub, sig)
+            st.server_url = server_url.rstrip("/")
+            st.phone_id, st.user_id, st.token = got.phone_id, got.user_id, got.token
+            st.token_expires_at = self.now() + got.expires_in
+            return st
+
+    def _fresh_token(self, st: PhoneState, server: ServerPort, *, force: bool = False) -> str:
+        if not force and st.token and st.token_expires_at - TOKEN_MARGIN_S > self.now():
+            return st.token
+        ts = self.now()
+        sig = self._device(st).sign(
+            PHONE_LABEL + st.phone_id.encode("ascii") + struct.pack(">Q", ts)
+        )
+        got = server.phone_token(st.phone_id, ts, sig)
+        st.token, st.token_expires_at = got.token, ts + got.expires_in
+        return st.token
+
+    def _authed(self, st: PhoneState, server: ServerPort, call: Callable[[str], Any]) -> Any:
+        """Call with the token; on 401 re-authenticate once with the device key."""
+        try:
+            return call(self._fresh_token(st, server))
+        except TokenRejected:
+            return call(self._fresh_token(st, server, force=True))
+
+    # -- sync ------------------------------------------------------------------
+    def sync(self) -> SyncReport:
+        """Download keys, revocation updates and time; upload queued logs.
+
+        Raises :class:`Offline` when the server cannot be reached: nothing stored changes
+        except the error note, and queued uploads stay queued.
+        """
+        ks = self.profile.keystore
+        report = SyncReport()
+        offline: Offline | None = None
+        with ks.transaction() as st:
+            if not st.enrolled:
+                raise PhoneError("this phone is not enrolled yet: run `kagiya phone enroll`")
+            server = self._server(st.server_url)
+            try:
+                bundle = self._authed(st, server, server.sync)
+            except Offline as exc:
+                st.last_sync_error = f"offline: {exc}"
+                offline = exc
+            else:
+                self._apply(st, bundle, report)
+                report.uploads = self.profile.outbox.flush(
+                    lambda item: self._send_item(st, server, item)
+                )
+        if offline is not None:
+            raise offline
+        return report
+
+    def _apply(self, st: PhoneState, bundle: SyncBundle, report: SyncReport) -> None:
+        self._merge(st, bundle.keys, report)
+        for rv in bundle.revocations:
+            lock_id, version = rv["lock_id"], int(rv["version"])
+            held = st.revocations.get(lock_id)
+            if held is None or version > held.version:  # never go back to an older update
+                st.revocations[lock_id] = RevocationEntry(
+                    version=version, update=bytes.fromhex(rv["update"]), fetched_at=self.now()
+                )
+                report.revocations[lock_id] = version
+        if bundle.time >= st.time_statement_iat:
+            st.time_statement, st.time_statement_iat = bundle.time_statement, bundle.time
+        report.time = bundle.time
+        st.last_sync, st.last_sync_error = self.now(), ""
+
+    def _merge(self, st: PhoneState, keys: list[dict[str, Any]], report: SyncReport) -> None:
+        """Take the server's current key set; report every key added, refreshed or withdrawn."""
+        fresh: dict[bytes, StoredKey] = {}
+        for k in keys:
+            sk = StoredKey(
+                key_id=bytes.fromhex(k["key_id"]),
+                lock_id=k["lock_id"],
+                user_id=k["user_id"],
+                nbf=int(k["nbf"]),
+                exp=int(k["exp"]),
+                permissions=int(k["permissions"]),
+                credential=bytes.fromhex(k["credential"]),
+                secret=bytes.fromhex(k["secret"]),
+                request_id=k.get("request_id", ""),
+                request_version=int(k.get("request_version", 0)),
+                downloaded_at=self.now(),
+            )
+            old = st.keys.get(sk.key_id)
+            if old is not None:
+                sk.accepted_by_lock = old.accepted_by_lock
+                sk.downloaded_at = old.downloaded_at
+            else:
+                same_request = [o for o in st.keys.values() if o.request_id == sk.request_id]
+                (report.refreshed if same_request else report.added).append(sk)
+            fresh[sk.key_id] = sk
+        for kid, old in st.keys.items():
+            if kid not in fresh and not any(
+                f.request_id == old.request_id and old.request_id for f in fresh.values()
+            ):
+                report.removed.append(old)
+        st.keys = fresh
+
+    def _send_item(self, st: PhoneState, server: ServerPort, item: OutboxItem) -> None:
+        if item.kind != "log":
+            raise PermanentRejection(f"unknown outbox item kind {item.kind!r}")
+        try:
+            self._authed(st, server, lambda tok: server.upload_log(tok, item.payload, item.name))
+        except TokenRejected:
+            raise
+        except ServerRefused as exc:
+            if exc.status in (408, 429) or exc.status >= 500:
+                raise
+            raise PermanentRejection(str(exc)) from exc
+
+    # -- at the vehicle (offline) ---------------------------------------------
+    def choose_key(self, st: PhoneState, lock_id: str, command: str) -> StoredKey:
+        """The key to use for ``command`` at ``lock_id``: a key valid now with the permission,
+        else the newest one (the lock then says exactly why it refuses)."""
+        if command not in COMMANDS:
+            raise PhoneError(f"unknown command {command!r}; use one of {', '.join(COMMANDS)}")
+        keys = st.keys_for(lock_id)
+        if not keys:
+            held = sorted({k.lock_id for k in st.keys.values()})
+            hint = f" (this phone has keys for: {', '.join(held)})" if held else ""
+            raise PhoneError(f"this phone has no key for lock {lock_id}{hint}")
+        need = COMMANDS[command]
+        allowed = [k for k in keys if k.permissions & need == need]
+        if not allowed:
+            raise PhoneError(
+                f"no key on this phone allows {command} at {lock_id} "
+                f"(the key allows: {', '.join(perm_names(keys[0].permissions))})"
+            )
+        now = self.now()
+        valid = [k for k in allowed if k.status_at(now) == "valid"]
+        return (valid or allowed)[0]
+
+    def _session(
+        self, st: PhoneState, lock_id: str, timeout: float
+    ) -> AbstractAsyncContextManager[LockPort]:
+        rv = st.revocations.get(lock_id)
+        return self._connector()(
+            lock_id,
+            timeout=timeout,
+            time_statement=st.time_statement or None,
+            revocation=(rv.update, rv.version) if rv else None,
+        )
+
+    async def run(self, lock_id: str, command: str, *, timeout: float = 10.0) -> CommandOutcome:
+        """Find the lock over BLE and run ``command`` with the best key (no network needed)."""
+        st = self.state()
+        key = self.choose_key(st, lock_id, command)
+        async with self._session(st, lock_id, timeout) as session:
+            state = await session.command(key, command)
+        if not key.accepted_by_lock:
+            with self.profile.keystore.transaction() as st2:
+                if key.key_id in st2.keys:
+                    st2.keys[key.key_id].accepted_by_lock = True
+        return CommandOutcome(lock_id, command, key, state)
+
+    async def collect_logs(self, lock_id: str, *, timeout: float = 10.0) -> int:
+        """Fetch the lock's new log records and queue them for upload; returns records queued."""
+        st = self.state()
+        key = self.choose_key(st, lock_id, "status")
+        if not key.permissions & PERM_LOG:
+            key = next((k for k in st.keys_for(lock_id) if k.permissions & PERM_LOG), key)
+        from_seq = st.log_cursors.get(lock_id, 1)
+        async with self._session(st, lock_id, timeout) as session:
+            batches = await session.fetch_log(key, from_seq)
+        count = 0
+        with self.profile.keystore.transaction() as st2:
+            for batch in batches:
+                if not batch.records:
+                    continue
+                self.profile.outbox.put("log", batch.upload_payload())
+                count += len(batch.records)
+                st2.log_cursors[lock_id] = max(st2.log_cursors.get(lock_id, 1), batch.next_seq)
+        return count
+
+    def upload(self) -> FlushReport:
+        """Upload queued logs now (raises :class:`Offline` if the server is unreachable)."""
+        with self.profile.keystore.transaction() as st:
+            server = self._server(st.server_url)
+            return self.profile.outbox.flush(lambda item: self._send_item(st, server, item))
+

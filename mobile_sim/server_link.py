@@ -1,0 +1,86 @@
+"""The key server's phone API over HTTPS/JSON (docs/server.md), as a :class:`ServerPort`.
+
+Written directly on ``httpx`` against the documented endpoints so an integrator sees every
+request a phone makes: ``POST /v1/phone/enroll``, ``POST /v1/phone/token``,
+``GET /v1/phone/keys``, ``POST /v1/phone/logs``. Network failures, timeouts and 5xx are
+:class:`Offline` (retry later); 401 is :class:`TokenRejected`; any other refusal is
+:class:`ServerRefused` with the problem+json ``code`` (RFC 9457).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from kagiya.phone.ports import Enrolled, Offline, ServerRefused, SyncBundle, TokenRejected
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class HttpServerLink:
+    """A :class:`~kagiya.phone.ports.ServerPort` over HTTP."""
+
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT,
+                 client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def _call(self, method: str, path: str, *, token: str | None = None,
+              json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        try:
+            resp = self._client.request(method, path, json=json, headers=hdrs)
+        except httpx.HTTPError as exc:
+            raise Offline(f"{self.base_url} unreachable ({type(exc).__name__})") from exc
+        if resp.status_code >= 500:
+            raise Offline(f"{self.base_url} answered {resp.status_code}")
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                code, detail = str(body.get("code", "error")), str(body.get("detail", ""))
+            except (ValueError, AttributeError):
+                code, detail = "error", resp.text[:200]
+            cls = TokenRejected if resp.status_code == 401 else ServerRefused
+            raise cls(resp.status_code, code, detail)
+        return resp.json()
+
+    @staticmethod
+    def _enrolled(body: dict[str, Any]) -> Enrolled:
+        return Enrolled(body["phone_id"], body["user_id"], body["access_token"],
+                        int(body["expires_in"]))
+
+    def enroll(self, code: str, device_public: bytes, signature: bytes) -> Enrolled:
+        """``POST /v1/phone/enroll``."""
+        body = {"code": code, "device_public": device_public.hex(), "signature": signature.hex()}
+        return self._enrolled(self._call("POST", "/v1/phone/enroll", json=body))
+
+    def phone_token(self, phone_id: str, timestamp: int, signature: bytes) -> Enrolled:
+        """``POST /v1/phone/token``."""
+        body = {"phone_id": phone_id, "timestamp": timestamp, "signature": signature.hex()}
+        return self._enrolled(self._call("POST", "/v1/phone/token", json=body))
+
+    def sync(self, token: str) -> SyncBundle:
+        """``GET /v1/phone/keys``: keys, revocation updates, time statement, issuer keys."""
+        body = self._call("GET", "/v1/phone/keys", token=token)
+        return SyncBundle(
+            keys=list(body["keys"]),
+            revocations=list(body["revocations"]),
+            time=int(body["time"]),
+            time_statement=bytes.fromhex(body["time_statement"]),
+            issuer_keys=list(body.get("issuer_keys", [])),
+        )
+
+    def upload_log(self, token: str, payload: dict[str, Any],
+                   idempotency_key: str | None = None) -> dict[str, Any]:
+        """``POST /v1/phone/logs`` (idempotent with the outbox item's name as key)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        out: dict[str, Any] = self._call("POST", "/v1/phone/logs", token=token, json=payload,
+                                         headers=headers)
+        return out

@@ -1,0 +1,152 @@
+"""What a phone keeps between runs: its identity, keys and everything needed offline.
+
+Plain dataclasses with a CBOR (RFC 8949) form. Byte strings stay byte strings; nothing here
+talks to the network or the disk (see :mod:`kagiya.phone.keystore`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+PERM_DOORS = 1
+PERM_DRIVE = 2
+PERM_LOG = 4
+FORMAT_VERSION = 1
+
+
+def perm_names(bits: int) -> list[str]:
+    """Human names of a permission bit field (protocol §3 ``kgy_perm``)."""
+    pairs = ((PERM_DOORS, "doors"), (PERM_DRIVE, "drive"), (PERM_LOG, "log"))
+    names = [n for b, n in pairs if bits & b]
+    return names or ["status only"]
+
+
+@dataclass
+class StoredKey:
+    """A downloaded digital key: the signed credential plus its per-key secret ``K``."""
+
+    key_id: bytes
+    lock_id: str
+    user_id: str
+    nbf: int
+    exp: int
+    permissions: int
+    credential: bytes
+    secret: bytes
+    request_id: str = ""
+    request_version: int = 0
+    downloaded_at: int = 0
+    accepted_by_lock: bool = False  # the lock cached it: no need to resend the credential
+
+    @property
+    def key_id_hex(self) -> str:
+        """The key ID (``cti``) as hex."""
+        return self.key_id.hex()
+
+    def status_at(self, now: int) -> str:
+        """``valid``, ``not yet valid`` or ``expired`` at unix time ``now`` (the lock decides)."""
+        if now < self.nbf:
+            return "not yet valid"
+        if now >= self.exp:
+            return "expired"
+        return "valid"
+
+    def to_cbor(self) -> dict[str, Any]:
+        """A CBOR-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_cbor(cls, data: dict[str, Any]) -> StoredKey:
+        """Inverse of :meth:`to_cbor` (unknown fields are ignored for forward compatibility)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RevocationEntry:
+    """The newest server-signed revocation update held for one lock (protocol §7)."""
+
+    version: int
+    update: bytes
+    fetched_at: int = 0
+
+
+@dataclass
+class PhoneState:
+    """Everything the phone stores; sealed as one file by the keystore."""
+
+    profile: str
+    device_key: bytes  # Ed25519 private key (RFC 8032 seed, 32 bytes)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    server_url: str = ""
+    phone_id: str = ""
+    user_id: str = ""
+    token: str = ""
+    token_expires_at: int = 0
+    keys: dict[bytes, StoredKey] = field(default_factory=dict)
+    time_statement: bytes = b""
+    time_statement_iat: int = 0
+    revocations: dict[str, RevocationEntry] = field(default_factory=dict)
+    log_cursors: dict[str, int] = field(default_factory=dict)  # lock ID -> next from_seq
+    last_sync: int = 0
+    last_sync_error: str = ""
+
+    @property
+    def enrolled(self) -> bool:
+        """True once the phone holds a server token."""
+        return bool(self.phone_id and self.token)
+
+    def keys_for(self, lock_id: str) -> list[StoredKey]:
+        """Keys for ``lock_id``, newest expiry first."""
+        return sorted(
+            (k for k in self.keys.values() if k.lock_id == lock_id), key=lambda k: -k.exp
+        )
+
+    def to_cbor(self) -> dict[str, Any]:
+        """A CBOR-ready dict with a format version."""
+        return {
+            "format": FORMAT_VERSION,
+            "profile": self.profile,
+            "device_key": self.device_key,
+            "created_at": self.created_at,
+            "server_url": self.server_url,
+            "phone_id": self.phone_id,
+            "user_id": self.user_id,
+            "token": self.token,
+            "token_expires_at": self.token_expires_at,
+            "keys": [k.to_cbor() for k in self.keys.values()],
+            "time_statement": self.time_statement,
+            "time_statement_iat": self.time_statement_iat,
+            "revocations": {lid: asdict(r) for lid, r in self.revocations.items()},
+            "log_cursors": dict(self.log_cursors),
+            "last_sync": self.last_sync,
+            "last_sync_error": self.last_sync_error,
+        }
+
+    @classmethod
+    def from_cbor(cls, data: dict[str, Any]) -> PhoneState:
+        """Inverse of :meth:`to_cbor`; raises ``ValueError`` on an unknown format."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ValueError("unknown keystore format")
+        keys = [StoredKey.from_cbor(k) for k in data.get("keys", [])]
+        return cls(
+            profile=data["profile"],
+            device_key=data["device_key"],
+            created_at=data.get("created_at", 0),
+            server_url=data.get("server_url", ""),
+            phone_id=data.get("phone_id", ""),
+            user_id=data.get("user_id", ""),
+            token=data.get("token", ""),
+            token_expires_at=data.get("token_expires_at", 0),
+            keys={k.key_id: k for k in keys},
+            time_statement=data.get("time_statement", b""),
+            time_statement_iat=data.get("time_statement_iat", 0),
+            revocations={
+                lid: RevocationEntry(**r) for lid, r in data.get("revocations", {}).items()
+            },
+            log_cursors=dict(data.get("log_cursors", {})),
+            last_sync=data.get("last_sync", 0),
+            last_sync_error=data.get("last_sync_error", ""),
+        )

@@ -1,0 +1,46 @@
+"""The FastAPI application: ``create_app(settings)`` for tests, ``app_from_env()`` for uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from kagiya.server import problems, routes_auth, routes_operator, routes_phone
+from kagiya.server.config import Settings, from_env
+from kagiya.server.runtime import Runtime
+
+API_VERSION = "1.0.0"
+DESCRIPTION = """Kagiya key server: operators manage users, partners, locks and key requests;
+phones enroll, download keys, revocation updates and time statements, and upload usage logs;
+installers register locks. Errors are RFC 9457 problem details. See docs/server.md."""
+
+
+def build_app(runtime: Runtime | None) -> FastAPI:
+    """The app object (``runtime`` None only to render the OpenAPI schema)."""
+    app = FastAPI(title="Kagiya key server", version=API_VERSION, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(routes_auth.router)
+    app.include_router(routes_operator.router)
+    app.include_router(routes_phone.router)
+    if runtime is not None:
+        app.router.add_event_handler("shutdown", runtime.close)
+    return app
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A ready app: migrations applied, issuer key present."""
+    return build_app(Runtime(settings))
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (``uvicorn --factory kagiya.server.app:app_from_env``)."""
+    logging.basicConfig(level=logging.INFO)
+    return create_app(from_env())
+
+
+def openapi_schema() -> dict[str, object]:
+    """The OpenAPI document (checked in as docs/openapi.json)."""
+    return build_app(None).openapi()

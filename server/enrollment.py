@@ -1,0 +1,40 @@
+"""Phone enrollment and re-authentication with the phone's Ed25519 device key.
+
+* Enrollment proof: ``Ed25519(device_key, "KGY1-ENROLL" || code || device_public)`` where
+  ``code`` is the one-time code as ASCII (with its dashes) — binds the code to the key.
+* Re-authentication: ``Ed25519(device_key, "KGY1-PHONE" || phone_id || u64be(timestamp))``,
+  accepted within ``AUTH_SKEW_S`` of the server's clock.
+
+Both are defined here and in docs/server.md; the phone side lives in
+:mod:`kagiya.server.client` so ``kagiya.sdk`` does not depend on the server.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+ENROLL_LABEL = b"KGY1-ENROLL"
+AUTH_LABEL = b"KGY1-PHONE"
+AUTH_SKEW_S = 300
+
+
+def enroll_message(code: str, device_public: bytes) -> bytes:
+    """The bytes a phone signs to enroll."""
+    return ENROLL_LABEL + code.encode("ascii") + device_public
+
+
+def auth_message(phone_id: str, timestamp: int) -> bytes:
+    """The bytes a phone signs to get a fresh token."""
+    return AUTH_LABEL + phone_id.encode("ascii") + struct.pack(">Q", timestamp)
+
+
+def verify(device_public: bytes, signature: bytes, message: bytes) -> bool:
+    """Strict Ed25519 verification (RFC 8032 §5.1.7); never raises."""
+    try:
+        Ed25519PublicKey.from_public_bytes(device_public).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

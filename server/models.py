@@ -1,0 +1,271 @@
+"""The relational schema (SQLAlchemy 2 ORM). Migrations in ``migrations/`` create exactly this.
+
+Personal data is minimised: users are the opaque IDs the server assigned, never names.
+Every operator-owned row carries ``operator_id`` with ``ON DELETE CASCADE``, so ending a
+contract removes the operator's users, locks, keys and logs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+CANCELLED = "cancelled"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (needed by Alembic)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _op_fk() -> Mapped[str]:
+    return mapped_column(
+        String(40), ForeignKey("operators.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class Operator(Base):
+    """An integrator with a contract, a user-ID quota and OAuth2 client credentials."""
+
+    __tablename__ = "operators"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    client_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200), nullable=False)
+    quota: Mapped[int] = mapped_column(Integer, nullable=False)
+    contract_start: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    contract_end: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class IssuerKeyRow(Base):
+    """An issuer Ed25519 key; the private half is sealed with the master secret."""
+
+    __tablename__ = "issuer_keys"
+    kid: Mapped[str] = mapped_column(String(16), primary_key=True)
+    public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    private_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)  # next | active | retired
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    retired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    signed_until: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class Token(Base):
+    """A bearer token (stored as its SHA-256 only): operator, installer or phone."""
+
+    __tablename__ = "tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    operator_id: Mapped[str] = _op_fk()
+    phone_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("phones.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
+class User(Base):
+    """A user ID issued to an operator (no name, no contact data)."""
+
+    __tablename__ = "users"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    operator_id: Mapped[str] = _op_fk()
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    leaked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Partner(Base):
+    """A business registered by the operator (for example a dealer that lends vehicles)."""
+
+    __tablename__ = "partners"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Lock(Base):
+    """A lock device: its ID and the two public identity keys (protocol §5)."""
+
+    __tablename__ = "locks"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_id: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    operator_id: Mapped[str] = _op_fk()
+    partner_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("partners.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    sign_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    kex_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    vehicle_label: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    revocation_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class KeyRequest(Base):
+    """An operator's key request: user + lock + window + permissions, versioned on change."""
+
+    __tablename__ = "key_requests"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    user_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    nbf: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    exp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    permissions: Mapped[int] = mapped_column(Integer, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    updated_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Phone(Base):
+    """An enrolled phone: the user's device Ed25519 public key."""
+
+    __tablename__ = "phones"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    user_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    device_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class EnrollmentCode(Base):
+    """A one-time enrollment code (stored as its SHA-256)."""
+
+    __tablename__ = "enrollment_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    user_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class IssuedKey(Base):
+    """A digital key issued to one phone for one version of a key request."""
+
+    __tablename__ = "issued_keys"
+    cti: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    request_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("key_requests.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    phone_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("phones.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    request_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    nbf: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    exp: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    iat: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kid: Mapped[str] = mapped_column(String(16), nullable=False)
+    credential: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class Revocation(Base):
+    """A revoked key ID for a lock, kept until the key expires (protocol §7)."""
+
+    __tablename__ = "revocations"
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), primary_key=True
+    )
+    cti: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    exp: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
+class UsageLog(Base):
+    """One verified lock log record (protocol §11), unique per (lock, lock key, seq)."""
+
+    __tablename__ = "usage_logs"
+    __table_args__ = (
+        UniqueConstraint("lock_pk", "sign_public", "seq", name="uq_usage_logs_lock_seq"),
+        Index("ix_usage_logs_lock_time", "lock_pk", "time"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operator_id: Mapped[str] = _op_fk()
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), nullable=False
+    )
+    sign_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    time: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event: Mapped[int] = mapped_column(Integer, nullable=False)
+    code: Mapped[int] = mapped_column(Integer, nullable=False)
+    cti: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    sub: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    record: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    received_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class Idempotency(Base):
+    """The stored outcome of a mutating call made with an ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency"
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    operator_id: Mapped[str | None] = mapped_column(
+        String(40), ForeignKey("operators.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
+class RateCounter(Base):
+    """A fixed-window request counter shared by all server processes."""
+
+    __tablename__ = "rate_counters"
+    bucket: Mapped[str] = mapped_column(String(120), primary_key=True)
+    window: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AuditEntry(Base):
+    """One admin or operator action (never secrets, never more than IDs)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    actor: Mapped[str] = mapped_column(String(80), nullable=False)
+    operator_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    target: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -1,0 +1,131 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every refusal has a stable machine-readable ``code``; the ``type`` URI is derived from it.
+Client mistakes are always 4xx; no handler turns a client mistake into a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://kagiya.example/problems/"
+log = logging.getLogger("kagiya.server")
+
+_STATUS_CODES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-request",
+    429: "rate-limited",
+}
+
+
+class ApiError(Exception):
+    """A refusal: HTTP status, stable code, human title and detail."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or code.replace("-", " ")
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title or code.replace("-", " "),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def not_found(what: str) -> ApiError:
+    """404 for a resource that does not exist *for this caller* (never says whose it is)."""
+    return ApiError(404, "not-found", f"{what} not found")
+
+
+def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        out.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    return out
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return problem(
+            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            422,
+            "invalid-request",
+            "the request does not match the schema",
+            extra={"errors": _clean_errors(exc.errors())},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return problem(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    async def _db_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem(
+            503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error: %s", type(exc).__name__)
+        return problem(500, "internal", "internal server error")

@@ -1,0 +1,46 @@
+"""Fixed-window rate limits kept in the database, so they hold across server processes."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from kagiya.server.models import RateCounter
+from kagiya.server.problems import ApiError
+
+WINDOW_S = 60
+
+
+def hit(session: Session, bucket: str, limit: int, now: int) -> None:
+    """Count one attempt in ``bucket``; raise 429 ``rate-limited`` beyond ``limit`` per minute.
+
+    The caller commits the session even when this raises, so refused attempts count too.
+    """
+    window = now - now % WINDOW_S
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(RateCounter).values(bucket=bucket[:120], window=window, count=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[RateCounter.bucket, RateCounter.window],
+        set_={"count": RateCounter.count + 1},
+    )
+    session.execute(stmt)
+    count = session.scalar(
+        select(RateCounter.count).where(
+            RateCounter.bucket == bucket[:120], RateCounter.window == window
+        )
+    )
+    if count is not None and count > limit:
+        retry = WINDOW_S - now % WINDOW_S
+        raise ApiError(
+            429,
+            "rate-limited",
+            f"too many attempts; retry in {retry} s",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def purge(session: Session, now: int) -> None:
+    """Drop counters of windows that have passed."""
+    session.query(RateCounter).filter(RateCounter.window < now - 2 * WINDOW_S).delete()

@@ -1,0 +1,116 @@
+"""OAuth2 client credentials (RFC 6749 §4.4), installer lock registration, public keys, health."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kagiya.server import audit
+from kagiya.server.db import transaction
+from kagiya.server.issuer import IssuerStore
+from kagiya.server.models import Operator, Token
+from kagiya.server.problems import ApiError
+from kagiya.server.routes_operator import register_lock, rt_of
+from kagiya.server.runtime import INSTALLER, OPERATOR, Principal, check_operator_usable
+from kagiya.server.schemas import IssuerKeysOut, LockIn, LockOut, TokenOut
+from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+installer_bearer = HTTPBearer(auto_error=False, scheme_name="installerToken",
+                              description="token from POST /v1/installer-tokens")
+
+
+def _invalid_client() -> ApiError:
+    return ApiError(401, "invalid-client", "unknown client or wrong secret",
+                    headers={"WWW-Authenticate": 'Basic realm="kagiya"'},
+                    extra={"error": "invalid_client"})
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _invalid_client() from None
+    cid, sep, secret = raw.partition(":")
+    if not sep:
+        raise _invalid_client()
+    return cid, secret
+
+
+@router.post("/oauth/token", response_model=TokenOut)
+def token(
+    request: Request,
+    grant_type: Annotated[str, Form(max_length=64)],
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+    client_secret: Annotated[str | None, Form(max_length=256)] = None,
+    scope: Annotated[str | None, Form(max_length=64)] = None,
+) -> JSONResponse:
+    """Exchange operator client credentials (form fields or HTTP Basic) for a bearer token."""
+    rt = rt_of(request)
+    if grant_type != "client_credentials":
+        raise ApiError(400, "unsupported-grant-type", "only client_credentials is supported",
+                       extra={"error": "unsupported_grant_type"})
+    basic = _basic(request)
+    if basic is not None:
+        client_id, client_secret = basic
+    if not client_id or client_secret is None:
+        raise _invalid_client()
+    host = request.client.host if request.client else "unknown"
+    rt.limit(f"token-ip:{host}", rt.settings.token_rate_per_min)
+    rt.limit(f"token-client:{client_id}", rt.settings.token_rate_per_min)
+    with transaction(rt.sessions) as s:
+        op = s.scalars(select(Operator).where(Operator.client_id == client_id)).first()
+        ok = verify_secret(op.secret_hash if op else DUMMY_HASH, client_secret)
+        if op is None or not ok:
+            raise _invalid_client()
+        now = rt.now()
+        check_operator_usable(op, now)
+        tok = new_token()
+        ttl = rt.settings.operator_token_ttl_s
+        s.add(Token(token_hash=token_hash(tok), kind=OPERATOR, operator_id=op.id,
+                    expires_at=now + ttl))
+        audit.record(s, now, f"operator:{op.id}", "token.issue", operator_id=op.id)
+        return JSONResponse({"access_token": tok, "token_type": "Bearer", "expires_in": ttl,
+                             "scope": "operator"},
+                            headers={"Cache-Control": "no-store"})
+
+
+@router.post("/install/locks", status_code=201, response_model=LockOut, tags=["installer"])
+def install_lock(
+    request: Request,
+    body: LockIn,
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(installer_bearer)],
+) -> JSONResponse:
+    """Register a newly provisioned lock under the installer token's operator."""
+    rt = rt_of(request)
+
+    def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
+        return register_lock(s, rt, p, body)
+
+    return rt.call(request, cred.credentials if cred else None, (INSTALLER, OPERATOR), run)
+
+
+@router.get("/issuer-keys", response_model=IssuerKeysOut, tags=["public"])
+def issuer_keys(request: Request) -> JSONResponse:
+    """The issuer public keys locks should trust now (public data, no authentication)."""
+    rt = rt_of(request)
+    with transaction(rt.sessions) as s:
+        rows = IssuerStore.listed(s, rt.now())
+        return JSONResponse({"keys": [{"kid": r.kid, "public_key": r.public.hex(), "state": r.state}
+                                      for r in rows]})
+
+
+@router.get("/health", tags=["public"])
+def health() -> dict[str, str]:
+    """Liveness probe."""
+    return {"status": "ok"}

@@ -1,0 +1,203 @@
+"""The per-process runtime: settings, database, sealer, issuer keys, and the request helper
+that wraps every API call in one transaction with authentication and idempotency.
+
+Nothing here keeps request state in memory: tokens, rate counters and idempotency records
+live in the database, so any number of processes can serve one deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kagiya.server import ratelimit
+from kagiya.server.config import Settings
+from kagiya.server.db import make_engine, make_sessionmaker, transaction
+from kagiya.server.issuance import Issuer
+from kagiya.server.issuer import IssuerStore
+from kagiya.server.migrate import upgrade
+from kagiya.server.models import ACTIVE, Idempotency, Operator, Phone, Token, User
+from kagiya.server.problems import ApiError
+from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
+
+log = logging.getLogger("kagiya.server")
+_IDEM_CONTEXT = b"kagiya idempotent response "
+
+OPERATOR, INSTALLER, PHONE = "operator", "installer", "phone"
+
+
+@dataclass
+class Principal:
+    """Who is calling: the token kind, its operator, and for phones the phone and user."""
+
+    kind: str
+    operator: Operator
+    phone: Phone | None = None
+    user: User | None = None
+
+    @property
+    def scope(self) -> str:
+        """Idempotency scope: keys of different callers never collide."""
+        if self.phone is not None:
+            return f"phone:{self.phone.id}"
+        return f"{self.kind}:{self.operator.id}"
+
+    @property
+    def actor(self) -> str:
+        """Audit actor label."""
+        return self.scope
+
+
+Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
+
+
+class Runtime:
+    """Everything one server process shares between requests."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.sealer = Sealer(load_master_key(settings.data_dir))
+        self.issuer = Issuer(settings, IssuerStore(self.sealer), self.sealer)
+        with transaction(self.sessions) as s:
+            self.issuer.keys.ensure_active(s, settings.now())
+
+    def now(self) -> int:
+        """Current unix time (seconds)."""
+        return self.settings.now()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # --- authentication -------------------------------------------------------------
+
+    def authenticate(self, session: Session, bearer: str | None, kinds: tuple[str, ...]) -> Principal:
+        """Resolve a bearer token to a principal or raise 401/403 problems."""
+        if not bearer:
+            raise ApiError(
+                401, "unauthorized", "a bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        now = self.now()
+        tok = session.get(Token, token_hash(bearer))
+        if tok is None:
+            raise ApiError(
+                401, "invalid-token", "the bearer token is not valid",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if tok.expires_at <= now:
+            raise ApiError(
+                401, "token-expired", "the bearer token has expired",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if tok.kind not in kinds:
+            raise ApiError(403, "wrong-token-kind", f"a {tok.kind} token cannot call this endpoint")
+        op = session.get(Operator, tok.operator_id)
+        if op is None:
+            raise ApiError(401, "invalid-token", "the bearer token is not valid")
+        check_operator_usable(op, now)
+        principal = Principal(tok.kind, op)
+        if tok.kind == PHONE:
+            phone = session.get(Phone, tok.phone_id) if tok.phone_id else None
+            user = session.get(User, phone.user_pk) if phone is not None else None
+            if phone is None or user is None:
+                raise ApiError(401, "invalid-token", "the bearer token is not valid")
+            if user.status != ACTIVE:
+                raise ApiError(403, "user-suspended", "this user ID is suspended")
+            principal.phone, principal.user = phone, user
+        return principal
+
+    # --- the request wrapper --------------------------------------------------------
+
+    def call(
+        self,
+        request: Request,
+        bearer: str | None,
+        kinds: tuple[str, ...],
+        handler: Handler,
+        *,
+        idempotency_key: str | None = None,
+        body: Any = None,
+    ) -> JSONResponse:
+        """Run ``handler`` in one transaction after authentication.
+
+        With an ``Idempotency-Key`` the first successful outcome is stored (sealed) in the
+        same transaction as the change; a retry — even a concurrent one — gets the stored
+        outcome back (header ``Idempotent-Replayed: true``) and changes nothing. Reusing a key
+        for a different request is refused with 422 ``idempotency-key-reused``.
+        """
+        fingerprint = _fingerprint(request, body) if idempotency_key else ""
+        for _attempt in range(3):
+            try:
+                with transaction(self.sessions) as s:
+                    principal = self.authenticate(s, bearer, kinds)
+                    if idempotency_key:
+                        stored = self._stored(s, principal, idempotency_key, fingerprint)
+                        if stored is not None:
+                            return stored
+                        marker = Idempotency(
+                            scope=principal.scope, key=idempotency_key,
+                            operator_id=principal.operator.id, fingerprint=fingerprint,
+                            status_code=0, response_sealed=b"", created_at=self.now(),
+                        )
+                        s.add(marker)
+                        s.flush()  # PostgreSQL: a concurrent twin waits here, then conflicts
+                    status, out = handler(s, principal)
+                    if idempotency_key:
+                        marker.status_code = status
+                        marker.response_sealed = self.sealer.seal(
+                            json.dumps(out).encode(), _IDEM_CONTEXT + fingerprint.encode()
+                        )
+                    return JSONResponse(out, status_code=status)
+            except IntegrityError as exc:
+                if not idempotency_key:
+                    raise ApiError(409, "conflict", "the request conflicts with existing data") from exc
+                log.info("idempotent retry raced; replaying")
+        raise ApiError(409, "conflict", "the request conflicts with existing data")
+
+    def _stored(self, s: Session, p: Principal, key: str, fingerprint: str) -> JSONResponse | None:
+        row = s.scalars(
+            select(Idempotency).where(Idempotency.scope == p.scope, Idempotency.key == key)
+        ).first()
+        if row is None:
+            return None
+        if row.fingerprint != fingerprint:
+            raise ApiError(
+                422, "idempotency-key-reused",
+                "this Idempotency-Key was used for a different request",
+            )
+        body = json.loads(self.sealer.open(row.response_sealed, _IDEM_CONTEXT + fingerprint.encode()))
+        return JSONResponse(body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
+
+    def limit(self, bucket: str, per_min: int) -> None:
+        """Count one attempt against a shared rate limit (429 beyond it)."""
+        with transaction(self.sessions) as s:
+            ratelimit.hit(s, bucket, per_min, self.now())
+
+
+def check_operator_usable(op: Operator, now: int) -> None:
+    """Refuse a suspended operator or one outside its contract period."""
+    if op.status != ACTIVE:
+        raise ApiError(403, "operator-suspended", "this operator is suspended")
+    if not op.contract_start <= now < op.contract_end:
+        raise ApiError(403, "contract-inactive", "the operator's contract is not in effect")
+
+
+def _fingerprint(request: Request, body: Any) -> str:
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    raw = f"{request.method} {request.url.path}?{request.url.query}\n{canon}"
+    return hashlib.sha256(raw.encode()).hexdigest()

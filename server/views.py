@@ -1,0 +1,126 @@
+"""Row → JSON conversions and operator-scoped lookups shared by the routers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kagiya.server.models import KeyRequest, Lock, Partner, UsageLog, User
+from kagiya.server.problems import ApiError, not_found
+from kagiya.server.runtime import Principal
+from kagiya.server.schemas import perm_names
+
+MAX_LIMIT = 200
+
+
+def user_json(u: User) -> dict[str, Any]:
+    """A user row as the API shows it."""
+    return {"user_id": u.user_id, "status": u.status, "leaked": u.leaked, "created_at": u.created_at}
+
+
+def partner_json(p: Partner) -> dict[str, Any]:
+    """A partner row as the API shows it."""
+    return {"partner_id": p.id, "name": p.name, "status": p.status, "created_at": p.created_at}
+
+
+def lock_json(lk: Lock) -> dict[str, Any]:
+    """A lock row as the API shows it (lock key ID per protocol §2)."""
+    return {
+        "lock_id": lk.lock_id,
+        "sign_public": lk.sign_public.hex(),
+        "kex_public": lk.kex_public.hex(),
+        "lock_key_id": hashlib.sha256(lk.kex_public).digest()[:8].hex(),
+        "vehicle_label": lk.vehicle_label,
+        "partner_id": lk.partner_id,
+        "status": lk.status,
+        "revocation_version": lk.revocation_version,
+        "created_at": lk.created_at,
+    }
+
+
+def request_json(r: KeyRequest, user_id: str, lock_id: str) -> dict[str, Any]:
+    """A key request as the API shows it."""
+    return {
+        "request_id": r.id,
+        "user_id": user_id,
+        "lock_id": lock_id,
+        "nbf": r.nbf,
+        "exp": r.exp,
+        "permissions": perm_names(r.permissions),
+        "version": r.version,
+        "status": r.status,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def log_json(row: UsageLog, lock_id: str) -> dict[str, Any]:
+    """A usage-log record as the API shows it."""
+    return {
+        "lock_id": lock_id,
+        "seq": row.seq,
+        "time": row.time,
+        "event": row.event,
+        "code": row.code,
+        "key_id": row.cti.hex() if row.cti is not None else None,
+        "user_id": row.sub,
+        "received_at": row.received_at,
+    }
+
+
+def get_user(s: Session, p: Principal, user_id: str, *, lock: bool = False) -> User:
+    """The caller's user ``user_id`` or 404 (another operator's user is 'not found' too)."""
+    q = select(User).where(User.user_id == user_id, User.operator_id == p.operator.id)
+    if lock:
+        q = q.with_for_update()
+    u = s.scalars(q).first()
+    if u is None:
+        raise not_found("user")
+    return u
+
+
+def get_lock(s: Session, p: Principal, lock_id: str, *, lock: bool = False) -> Lock:
+    """The caller's lock ``lock_id`` or 404."""
+    q = select(Lock).where(Lock.lock_id == lock_id, Lock.operator_id == p.operator.id)
+    if lock:
+        q = q.with_for_update()
+    lk = s.scalars(q).first()
+    if lk is None:
+        raise not_found("lock")
+    return lk
+
+
+def get_partner(s: Session, p: Principal, partner_id: str, *, lock: bool = False) -> Partner:
+    """The caller's partner or 404."""
+    q = select(Partner).where(Partner.id == partner_id, Partner.operator_id == p.operator.id)
+    if lock:
+        q = q.with_for_update()
+    pt = s.scalars(q).first()
+    if pt is None:
+        raise not_found("partner")
+    return pt
+
+
+def get_request(s: Session, p: Principal, request_id: str, *, lock: bool = False) -> KeyRequest:
+    """The caller's key request or 404."""
+    q = select(KeyRequest).where(
+        KeyRequest.id == request_id, KeyRequest.operator_id == p.operator.id
+    )
+    if lock:
+        q = q.with_for_update()
+    r = s.scalars(q).first()
+    if r is None:
+        raise not_found("key request")
+    return r
+
+
+def parse_cursor(cursor: str | None) -> int:
+    """Numeric keyset cursor (0 = from the start)."""
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ApiError(422, "invalid-cursor", "cursor is not one this server returned")
+    return int(cursor)

@@ -1,0 +1,111 @@
+"""Overflow bounds of the viper field code, checked line by line under CPython.
+
+On the unix port viper ints are 64-bit, so a 32-bit overflow in
+``kagiya_lock._fe_v32`` (the ESP32 field layer) could never show up in the
+micropython tests. Here the same source runs under CPython with the viper
+decorators stubbed out, and a tracer asserts after EVERY line that every local
+integer stays in [0, 2^31) (v32) or [0, 2^63) (v64), for extreme and random
+inputs; results are compared with plain modular arithmetic and the output limb
+bounds the other functions rely on are asserted. The functional tests of these
+modules run under the real micropython (test_crypto_ed25519/x25519).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FW = Path(__file__).resolve().parents[2] / "firmware" / "lib" / "kagiya_lock"
+P = 2**255 - 19
+
+
+def _load(name: str) -> dict[str, Any]:
+    shim = types.ModuleType("micropython")
+    shim.viper = lambda f: f  # type: ignore[attr-defined]
+    shim.const = lambda x: x  # type: ignore[attr-defined]
+    saved = sys.modules.get("micropython")
+    sys.modules["micropython"] = shim
+    try:
+        ns: dict[str, Any] = {"ptr32": object, "ptr8": object, "uint": int, "__name__": name}
+        exec(compile((FW / f"{name}.py").read_text(), name, "exec"), ns)  # noqa: S102
+    finally:
+        if saved is None:
+            del sys.modules["micropython"]
+        else:
+            sys.modules["micropython"] = saved
+    return ns
+
+
+CONFIGS = {
+    # module: (word limit, nominal limb sizes, allowed excess of a limb after an operation)
+    "_fe_v32": (2**31, [13] * 20, 2**10),
+    "_fe_v64": (2**63, [26, 25] * 5, 2**10),
+}
+
+
+def _value(w: list[int], o: int, sizes: list[int]) -> int:
+    v, shift = 0, 0
+    for i, s in enumerate(sizes):
+        v += w[o + i] << shift
+        shift += s
+    return v % P
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_field_ops_stay_in_word_bounds(name: str) -> None:
+    limit, sizes, excess = CONFIGS[name]
+    ns = _load(name)
+    n = len(sizes)
+    maxed = [(1 << s) - 1 for s in sizes]
+    maxed[1] += excess  # the worst input any operation can produce
+    rng = random.Random(255)  # noqa: S311  (reproducible test data)
+    worst = 0
+
+    def tracer(frame: types.FrameType, event: str, arg: object) -> Any:
+        nonlocal worst
+        if frame.f_code.co_filename != name:
+            return tracer
+        for key, val in frame.f_locals.items():
+            if isinstance(val, int) and key not in ("w",):
+                assert 0 <= val < limit, (frame.f_code.co_name, key, val)
+                worst = max(worst, val)
+        return tracer
+
+    def check_out(w: list[int], o: int) -> None:
+        for i, s in enumerate(sizes):
+            bound = (1 << s) + (excess if i == 1 else 0)
+            assert 0 <= w[o + i] < bound, (i, w[o + i])
+
+    inputs = [maxed, [0] * n, [(1 << s) - 1 for s in sizes]]
+    for _ in range(30):
+        v = rng.randrange(P)
+        inputs.append([(v >> sum(sizes[:i])) & ((1 << s) - 1) for i, s in enumerate(sizes)])
+    sys.settrace(tracer)
+    try:
+        for x in inputs:
+            for y in (maxed, inputs[rng.randrange(len(inputs))]):
+                w = x + y + [0] * n
+                a, b = _value(w, 0, sizes), _value(w, n, sizes)
+                ns["fe_mul"](w, 2 * n, 0, n)
+                check_out(w, 2 * n)
+                assert _value(w, 2 * n, sizes) == a * b % P
+                ns["fe_sq"](w, 2 * n, 0)
+                check_out(w, 2 * n)
+                assert _value(w, 2 * n, sizes) == a * a % P
+                ns["fe_add"](w, 2 * n, 0, n)
+                check_out(w, 2 * n)
+                assert _value(w, 2 * n, sizes) == (a + b) % P
+                ns["fe_sub"](w, 2 * n, 0, n)
+                check_out(w, 2 * n)
+                assert _value(w, 2 * n, sizes) == (a - b) % P
+                ns["fe_mul_small"](w, 2 * n, 0, 121665)
+                check_out(w, 2 * n)
+                assert _value(w, 2 * n, sizes) == a * 121665 % P
+    finally:
+        sys.settrace(None)
+    assert worst > limit // 64  # the tracer did look at the big column sums

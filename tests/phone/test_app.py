@@ -1,0 +1,144 @@
+"""The phone's use cases against in-memory fakes: offline first, revocation carried, no loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kagiya.phone.app import PhoneApp, PhoneError
+from kagiya.phone.ports import Offline
+from kagiya.phone.profile import Profile
+from kagiya.sdk.errors import ErrorCode, ProtocolError
+from tests.phone.fakes import FakeLock, FakeServer, connector
+
+CODE = "ABCD-EFGH-JKLM"
+
+
+def _phone(tmp_path: Path, server: FakeServer, locks: dict[str, FakeLock], name: str = "a",
+           user: str = "user-1", code: str = CODE) -> PhoneApp:
+    server.codes[code] = user
+    app = PhoneApp(Profile(name, home=tmp_path), server_factory=lambda _url: server,
+                   lock_connector=connector(locks), clock=lambda: server.now)
+    app.enroll("http://server", code)
+    return app
+
+
+async def test_enroll_download_then_unlock_offline(tmp_path: Path) -> None:
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1")}
+    app = _phone(tmp_path, server, locks)
+    server.add_key("user-1", "CAR-1")
+    report = app.sync()
+    assert len(report.added) == 1 and "1 new key" in report.summary()
+    server.online = False  # the vehicle is in an underground car park
+    out = await app.run("CAR-1", "unlock")
+    assert not out.state.doors_locked
+    assert (await app.run("CAR-1", "drive-on")).state.drive_enabled
+    assert (await app.run("CAR-1", "lock")).state.doors_locked
+    assert locks["CAR-1"].seen_time_statements  # the stored time statement was carried
+    assert app.state().keys[out.key.key_id].accepted_by_lock
+
+
+async def test_revocation_carried_by_second_phone(tmp_path: Path) -> None:
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1")}
+    first = _phone(tmp_path, server, locks, "first")
+    key = server.add_key("user-1", "CAR-1")
+    first.sync()
+    second = _phone(tmp_path, server, locks, "second", user="user-2", code="ZZZZ-YYYY-XXXX")
+    server.add_key("user-2", "CAR-1", request="kr_2")
+    server.cancel("user-1", key["key_id"], "CAR-1")  # first phone is offline meanwhile
+    report = second.sync()
+    assert report.revocations == {"CAR-1": 1}
+    await second.run("CAR-1", "status")
+    with pytest.raises(ProtocolError) as exc:
+        await first.run("CAR-1", "unlock")
+    assert exc.value.code == ErrorCode.REVOKED
+    # when the first phone syncs it is told its key was withdrawn (not silently)
+    report = first.sync()
+    assert [k.key_id_hex for k in report.removed] == [key["key_id"]]
+    assert "withdrawn" in report.summary()
+
+
+async def test_logs_queue_offline_and_upload_later(tmp_path: Path) -> None:
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1")}
+    app = _phone(tmp_path, server, locks)
+    server.add_key("user-1", "CAR-1")
+    app.sync()
+    server.online = False
+    await app.run("CAR-1", "unlock")
+    assert await app.collect_logs("CAR-1") == 1
+    with pytest.raises(Offline):
+        app.sync()
+    assert "offline" in app.state().last_sync_error
+    assert len(Profile("a", home=tmp_path).outbox) == 1  # survives a restart
+    await app.run("CAR-1", "lock")
+    assert await app.collect_logs("CAR-1") == 1  # only the new record (cursor advanced)
+    server.online = True
+    report = app.sync()
+    assert report.uploads.sent == 2 and report.uploads.remaining == 0
+    assert [p["records"] for p in server.uploads] == [[b"1:unlock".hex()], [b"2:lock".hex()]]
+
+
+async def test_refused_upload_is_kept_aside(tmp_path: Path) -> None:
+    server = FakeServer(reject_uploads=True)
+    locks = {"CAR-1": FakeLock("CAR-1")}
+    app = _phone(tmp_path, server, locks)
+    server.add_key("user-1", "CAR-1")
+    app.sync()
+    await app.run("CAR-1", "unlock")
+    await app.collect_logs("CAR-1")
+    report = app.sync()
+    assert report.uploads.rejected == 1
+    assert len(app.profile.outbox.rejected()) == 1
+
+
+async def test_phone_side_refusals_are_clear(tmp_path: Path) -> None:
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1"), "CAR-2": FakeLock("CAR-2")}
+    app = _phone(tmp_path, server, locks)
+    with pytest.raises(PhoneError, match="no key for lock CAR-1"):
+        await app.run("CAR-1", "unlock")
+    server.add_key("user-1", "CAR-1", perms=1)
+    app.sync()
+    with pytest.raises(PhoneError, match="has keys for: CAR-1"):
+        await app.run("CAR-2", "unlock")
+    with pytest.raises(PhoneError, match="allows: doors"):
+        await app.run("CAR-1", "drive-on")
+    with pytest.raises(PhoneError, match="already enrolled"):
+        app.enroll("http://server", "QQQQ-QQQQ-QQQQ")
+
+
+async def test_expired_key_reaches_lock_and_lock_says_expired(tmp_path: Path) -> None:
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1")}
+    app = _phone(tmp_path, server, locks)
+    server.add_key("user-1", "CAR-1", exp=server.now + 5)
+    app.sync()
+    server.now += 100
+    locks["CAR-1"].time += 100
+    assert app.state().keys_for("CAR-1")[0].status_at(app.now()) == "expired"
+    with pytest.raises(ProtocolError) as exc:
+        await app.run("CAR-1", "unlock")
+    assert exc.value.code == ErrorCode.EXPIRED
+
+
+def test_token_refresh_with_device_key(tmp_path: Path) -> None:
+    server = FakeServer()
+    app = _phone(tmp_path, server, {})
+    server.tokens.clear()  # server forgot / expired every token
+    app.sync()
+    assert app.state().token in server.tokens
+
+
+def test_older_revocation_update_never_replaces_newer(tmp_path: Path) -> None:
+    server = FakeServer()
+    app = _phone(tmp_path, server, {})
+    server.add_key("user-1", "CAR-1")
+    server.revocations["CAR-1"] = (5, b"rev:new")
+    app.sync()
+    server.revocations["CAR-1"] = (3, b"rev:old")  # e.g. a lagging replica
+    assert app.sync().revocations == {}
+    assert app.state().revocations["CAR-1"].version == 5

@@ -1,0 +1,217 @@
+"""``kagiya install {flash,deploy,provision,register,selftest,all}``: argument parsing and flow.
+
+Each step can run alone; ``all`` runs deploy → provision → register → selftest over one
+board connection (flash first when ``--image`` is given). Every step is idempotent, so after
+a failure the same command picks up where it stopped. Exit status 0 on success, the failure's
+status otherwise (see :mod:`kagiya.tools.install.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from kagiya.tools.install import build, deploy, flash, provision, registration, selftest
+from kagiya.tools.install.connection import Board, connect
+from kagiya.tools.install.errors import InstallError
+from kagiya.tools.install.keyserver import KeyServer
+from kagiya.tools.install.report import Reporter
+
+TOKEN_ENV = "KAGIYA_OPERATOR_TOKEN"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", default=os.environ.get("KAGIYA_PORT", ""),
+                   help="the board's serial port, e.g. /dev/ttyUSB0 (or $KAGIYA_PORT)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for the board to answer (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
+
+
+def _server(p: argparse.ArgumentParser, *, token: bool) -> None:
+    p.add_argument("--server", default=os.environ.get("KAGIYA_SERVER", ""),
+                   help="key server base URL, e.g. https://keys.example.com (or $KAGIYA_SERVER)")
+    if token:
+        p.add_argument("--operator-token", default=None,
+                       help=f"installer or operator bearer token (better: set ${TOKEN_ENV})")
+
+
+def _deploy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--firmware-dir", type=Path, default=None,
+                   help="the firmware tree to deploy (default: this checkout's firmware/)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="copy .py sources instead of compiling them with mpy-cross")
+
+
+def _provision_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-id", default=None, help="the lock ID (4-20 characters A-Z 0-9 -)")
+    p.add_argument("--anchor", action="append", default=[], metavar="HEX",
+                   help="issuer public key to trust (repeatable; default: fetched from --server)")
+    p.add_argument("--force", action="store_true",
+                   help="re-provision a provisioned lock (new identity) and replace its registration")
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    """Add the installer steps under ``kagiya install``."""
+    sub = parser.add_subparsers(dest="install_step", metavar="STEP", required=True)
+
+    p = sub.add_parser("flash", help="write a MicroPython build to an ESP32 (esptool)")
+    _common(p)
+    p.add_argument("--image", type=Path, required=True, help="MicroPython firmware .bin")
+    p.add_argument("--erase", action="store_true", help="erase the whole flash first")
+    p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
+    p.set_defaults(handler=_cmd_flash)
+
+    p = sub.add_parser("deploy", help="compile firmware/ and copy changed files to the board")
+    _common(p)
+    _deploy_args(p)
+    p.set_defaults(handler=_cmd_deploy)
+
+    p = sub.add_parser("provision", help="generate the lock identity on the board, set anchors "
+                                         "and clock")
+    _common(p)
+    _server(p, token=False)
+    _provision_args(p)
+    p.set_defaults(handler=_cmd_provision)
+
+    p = sub.add_parser("register", help="register the provisioned lock with the key server")
+    _common(p)
+    _server(p, token=True)
+    p.add_argument("--vehicle-label", default=None, help="label of the vehicle (e.g. plate)")
+    p.add_argument("--force", action="store_true",
+                   help="replace this operator's registration made with an older identity")
+    p.set_defaults(handler=_cmd_register)
+
+    p = sub.add_parser("selftest", help="run the firmware self-test and print a report")
+    _common(p)
+    p.set_defaults(handler=_cmd_selftest)
+
+    p = sub.add_parser("all", help="deploy, provision, register and self-test (flash with --image)")
+    _common(p)
+    _server(p, token=True)
+    _deploy_args(p)
+    _provision_args(p)
+    p.add_argument("--vehicle-label", default=None, help="label of the vehicle (e.g. plate)")
+    p.add_argument("--image", type=Path, default=None,
+                   help="also flash this MicroPython .bin first")
+    p.add_argument("--erase", action="store_true", help="erase the flash before flashing")
+    p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
+    p.set_defaults(handler=_cmd_all)
+
+
+# ------------------------------------------------------------------ helpers
+def _run(args: argparse.Namespace, body: Any) -> int:
+    rep = Reporter(as_json=args.json)
+    try:
+        body(rep)
+    except InstallError as err:
+        return rep.fail(err)
+    except KeyboardInterrupt:
+        return rep.fail(InstallError("usage", "interrupted", "run the same command again"))
+    return rep.finish()
+
+
+def _need_server(args: argparse.Namespace, *, token: bool) -> KeyServer:
+    if not args.server:
+        raise InstallError("usage", "no key server given", "pass --server URL")
+    tok = getattr(args, "operator_token", None) or os.environ.get(TOKEN_ENV)
+    if token and not tok:
+        raise InstallError("usage", "no operator token given",
+                           f"set ${TOKEN_ENV} (or pass --operator-token)")
+    return KeyServer(args.server, tok if token else None)
+
+
+def _open(args: argparse.Namespace) -> Board:
+    return connect(args.port, timeout=args.timeout)
+
+
+def _firmware_dir(args: argparse.Namespace) -> Path:
+    return args.firmware_dir or build.default_firmware_dir()
+
+
+def _do_provision(board: Board, args: argparse.Namespace, rep: Reporter,
+                  server: KeyServer | None) -> dict[str, Any]:
+    anchors = list(args.anchor)
+    statement = None
+    if server is not None:
+        if not anchors:
+            anchors = server.trust_anchors()
+        statement = server.time_statement()
+    return provision.provision(board, rep, lock_id=args.lock_id, anchors=anchors,
+                               time_statement=statement, force=args.force)
+
+
+# ------------------------------------------------------------------ steps
+def _cmd_flash(args: argparse.Namespace) -> int:
+    return _run(args, lambda rep: flash.flash(args.port, args.image, rep, erase=args.erase,
+                                              baud=args.baud))
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        board = _open(args)
+        try:
+            deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile)
+        finally:
+            board.close()
+    return _run(args, body)
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        server = _need_server(args, token=False) if args.server else None
+        board = _open(args)
+        try:
+            _do_provision(board, args, rep, server)
+        finally:
+            board.close()
+    return _run(args, body)
+
+
+def _cmd_register(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        server = _need_server(args, token=True)
+        board = _open(args)
+        try:
+            ident = provision.read_identity(board)
+            if ident is None:
+                raise InstallError("not-provisioned", "the lock is not provisioned yet",
+                                   "run `kagiya install provision` first")
+            registration.register(board, server, ident, rep, vehicle_label=args.vehicle_label,
+                                  force=args.force)
+        finally:
+            board.close()
+            server.close()
+    return _run(args, body)
+
+
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        board = _open(args)
+        try:
+            selftest.selftest(board, rep)
+        finally:
+            board.close()
+    return _run(args, body)
+
+
+def _cmd_all(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        server = _need_server(args, token=True)
+        try:
+            if args.image is not None:
+                flash.flash(args.port, args.image, rep, erase=args.erase, baud=args.baud)
+            board = _open(args)
+            try:
+                deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile)
+                ident = _do_provision(board, args, rep, server)
+                registration.register(board, server, ident, rep,
+                                      vehicle_label=args.vehicle_label, force=args.force)
+                selftest.selftest(board, rep)
+            finally:
+                board.close()
+        finally:
+            server.close()
+    return _run(args, body)

@@ -1,0 +1,45 @@
+"""``kagiya install selftest``: run the firmware's self-test on the board and report it.
+
+The firmware checks its crypto (known-answer tests), storage, relays (doors first; drive
+only while the vehicle is not moving) and clock (``kagiya_lock.selftest.run``). When an
+unlock check is given (a callable that performs a real unlock over BLE with a phone key),
+its outcome is added as the check ``ble_unlock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kagiya.tools.install.connection import Board
+from kagiya.tools.install.errors import InstallError
+from kagiya.tools.install.report import Reporter
+
+UnlockCheck = Callable[[], tuple[bool, str]]
+
+
+def selftest(board: Board, rep: Reporter, *, unlock: UnlockCheck | None = None) -> dict[str, Any]:
+    """Run the self-test; raises ``selftest-failed`` (after printing the report) on failure."""
+    result = board.call("import kagiya_lock.selftest as _s\n@@RESULT@@(json.dumps(_s.run()))",
+                        what="running the self-test", timeout=300)
+    checks: list[dict[str, Any]] = list(result.get("checks", []))
+    if unlock is not None:
+        board.close()  # the BLE lock takes over the board
+        try:
+            ok, detail = unlock()
+        except Exception as exc:  # report the unlock failure as a failed check
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        checks.append({"name": "ble_unlock", "ok": ok, "detail": detail})
+    ok = bool(result.get("ok")) and all(c.get("ok") for c in checks)
+    for c in checks:
+        mark = "[green]pass[/green]" if c.get("ok") else "[red]FAIL[/red]"
+        rep.say(f"  {mark} {c.get('name')}: {c.get('detail') or ''}")
+    out = {"ok": ok, "checks": checks}
+    rep.steps["selftest"] = out
+    if not ok:
+        failed = ", ".join(str(c.get("name")) for c in checks if not c.get("ok"))
+        raise InstallError("selftest-failed", f"self-test failed: {failed}",
+                           "check the wiring of the failed parts, then run selftest again; "
+                           "a failed crypto check means the firmware must be redeployed")
+    rep.done("selftest", out, f"{len(checks)} checks passed")
+    return out
