@@ -318,6 +318,13 @@ class PhoneApp:
 
     async def collect_logs(self, lock_id: str, *, timeout: float = 10.0) -> int:
         """Fetch the lock's new log records and queue them for upload; returns records queued."""
+        count, _records = await self.collect_logs_detailed(lock_id, timeout=timeout)
+        return count
+
+    async def collect_logs_detailed(
+        self, lock_id: str, *, timeout: float = 10.0
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Like :meth:`collect_logs`, also returning the new records decoded, newest first."""
         st = self.state()
         key = self.choose_key(st, lock_id, "status")
         if not key.permissions & PERM_LOG:
@@ -326,14 +333,16 @@ class PhoneApp:
         async with self._session(st, lock_id, timeout) as session:
             batches = await session.fetch_log(key, from_seq)
         count = 0
+        records: list[dict[str, Any]] = []
         with self.profile.keystore.transaction() as st2:
             for batch in batches:
                 if not batch.records:
                     continue
                 self.profile.outbox.put("log", batch.upload_payload())
                 count += len(batch.records)
+                records.extend(_record_dict(r) for r in batch.decoded)
                 st2.log_cursors[lock_id] = max(st2.log_cursors.get(lock_id, 1), batch.next_seq)
-        return count
+        return count, records[::-1]
 
     def upload(self) -> FlushReport:
         """Upload queued logs now (raises :class:`Offline` if the server is unreachable)."""
@@ -341,3 +350,16 @@ class PhoneApp:
             server = self._server(st.server_url)
             return self.profile.outbox.flush(lambda item: self._send_item(st, server, item))
 
+
+
+EVENTS = {1: "unlock", 2: "lock", 3: "drive on", 4: "drive off", 5: "status", 16: "log fetch",
+          32: "boot", 33: "time set", 34: "revocation applied", 35: "provisioned"}
+
+
+def _record_dict(rec: list[Any]) -> dict[str, Any]:
+    """A decoded log record ``[seq, time, event, code, cti, sub]`` for people (protocol §11)."""
+    seq, t, event, code, cti, sub = (list(rec) + [None] * 6)[:6]
+    return {
+        "seq": seq, "time": t, "event": EVENTS.get(event, f"event {event}"), "code": code,
+        "key_id": cti.hex() if isinstance(cti, bytes | bytearray) else None, "user_id": sub,
+    }

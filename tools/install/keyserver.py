@@ -1,116 +1,128 @@
-"""The key-server calls the installer makes (HTTP API of docs/server.md).
+"""The key-server calls the installer makes, over the typed client ``kagiya.server.client``.
 
 * ``GET /v1/issuer-keys`` (public): the trust anchors — the ``active`` and ``next`` issuer keys;
-* ``GET /v1/time`` (public, when the server offers it): a signed time statement (§6);
+* ``GET /v1/time`` (when the server offers signed time statements to installers): §6;
 * ``POST /v1/install/locks`` (installer or operator token): register a lock;
-* ``GET``/``DELETE /v1/locks/{id}`` (operator token): look at / remove a registration.
+* ``GET``/``DELETE /v1/locks/{id}`` (operator token only): look at / replace a registration.
 
 Failures become :class:`InstallError` with a hint; the bearer token is never printed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
+from kagiya.server.client import ApiProblem, InstallerClient, OperatorClient
 from kagiya.tools.install.errors import InstallError
+
+T = TypeVar("T")
 
 
 class KeyServer:
-    """A small synchronous client for the installer's key-server calls."""
+    """The installer's view of the key server (one token: installer or operator)."""
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
-                                  transport=transport)
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.installer = InstallerClient(self.base_url, token=token, http=self._http)
+        self.operator = OperatorClient(self.base_url, token=token, http=self._http)
         self.has_token = bool(token)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _call(self, doing: str, fn: Callable[[], T]) -> T:
         try:
-            return self._http.request(method, path, **kwargs)
+            return fn()
         except httpx.HTTPError as exc:
             raise InstallError(
                 "server-unreachable", f"cannot reach the key server at {self.base_url}",
                 "check the --server URL and the network connection, then run the same "
                 "command again (finished steps are skipped)",
             ) from exc
+        except ApiProblem as exc:
+            raise self._fail(exc, doing) from exc
 
     @staticmethod
-    def _problem(resp: httpx.Response) -> tuple[str, str]:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        return str(body.get("code", "")), str(body.get("detail", resp.reason_phrase))
-
-    def _fail(self, resp: httpx.Response, doing: str) -> InstallError:
-        code, detail = self._problem(resp)
-        if resp.status_code in (401, 403):
+    def _fail(exc: ApiProblem, doing: str) -> InstallError:
+        if exc.status in (401, 403):
             return InstallError(
-                "server-auth", f"the key server refused the token while {doing} ({detail})",
+                "server-auth", f"the key server refused the token while {doing} ({exc.code})",
                 "ask the operator for a fresh installer token and pass it with --operator-token",
             )
-        if resp.status_code >= 500:
+        if exc.status >= 500:
             return InstallError("server-unreachable",
-                                f"the key server failed while {doing} (HTTP {resp.status_code})",
+                                f"the key server failed while {doing} (HTTP {exc.status})",
                                 "try again later; tell the operator if it persists")
         return InstallError("server-refused",
-                            f"the key server refused {doing}: {detail} ({code or resp.status_code})",
+                            f"the key server refused {doing}: {exc.detail} ({exc.code})",
                             "check the values given on the command line")
 
     def trust_anchors(self) -> list[str]:
         """Hex Ed25519 public keys to install: the active issuer key first, then ``next``."""
-        resp = self._request("GET", "/v1/issuer-keys")
-        if resp.status_code != 200:
-            raise self._fail(resp, "listing the issuer keys")
-        keys = resp.json().get("keys", [])
+        keys = self._call("listing the issuer keys", self.installer.issuer_keys)
         order = {"active": 0, "next": 1}
-        chosen = sorted((k for k in keys if k.get("state") in order),
-                        key=lambda k: order[k["state"]])
+        chosen = sorted((k for k in keys if k[2] in order), key=lambda k: order[k[2]])
         if not chosen:
             raise InstallError("server-refused", "the key server lists no active issuer key",
                                "ask the operator to check the key server")
-        return [str(k["public_key"]) for k in chosen[:4]]
+        return [k[1].hex() for k in chosen[:4]]
 
     def time_statement(self) -> bytes | None:
-        """A signed time statement, or None when the server does not offer one to installers."""
-        for path in ("/v1/time", "/v1/phone/time"):
-            resp = self._request("GET", path)
-            if resp.status_code == 200:
-                return bytes.fromhex(resp.json()["time_statement"])
-        return None
+        """A signed time statement, or None when the server offers none to installers."""
+        resp = self._call("fetching the time", lambda: self._http.get(
+            "/v1/time", headers=self._auth()))
+        if resp.status_code != 200:
+            return None
+        try:
+            return bytes.fromhex(resp.json()["time_statement"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _auth(self) -> dict[str, str]:
+        tok = self.installer.token
+        return {"Authorization": f"Bearer {tok}"} if tok else {}
 
     def get_lock(self, lock_id: str) -> dict[str, Any] | None:
-        """The registration of ``lock_id`` visible to this token, or None."""
-        resp = self._request("GET", f"/v1/locks/{lock_id}")
-        if resp.status_code == 200:
-            data = resp.json()
-            return data if isinstance(data, dict) else None
-        return None
+        """The registration of ``lock_id`` if this token may read it (operator), else None."""
+        try:
+            return self._call("reading the lock", lambda: self.operator.get_lock(lock_id))
+        except InstallError as err:
+            if err.code in ("server-refused", "server-auth"):
+                return None
+            raise
 
     def register_lock(self, lock_id: str, sign_public: str, kex_public: str,
                       vehicle_label: str | None) -> tuple[int, dict[str, Any]]:
-        """POST the lock; returns (HTTP status, body): 201 created, 409 the ID exists."""
-        body: dict[str, Any] = {"lock_id": lock_id, "sign_public": sign_public,
-                                "kex_public": kex_public}
-        if vehicle_label:
-            body["vehicle_label"] = vehicle_label
-        resp = self._request("POST", "/v1/install/locks", json=body)
-        if resp.status_code in (201, 409):
-            return resp.status_code, resp.json()
-        raise self._fail(resp, f"registering lock {lock_id}")
+        """Register the lock; returns (201, lock) or (409, problem) when the ID exists."""
+        try:
+            body = self.installer.register_lock(lock_id, bytes.fromhex(sign_public),
+                                                bytes.fromhex(kex_public),
+                                                vehicle_label=vehicle_label)
+        except ApiProblem as exc:
+            if exc.status == 409:
+                return 409, exc.body
+            raise self._fail(exc, f"registering lock {lock_id}") from exc
+        except httpx.HTTPError as exc:
+            raise InstallError(
+                "server-unreachable", f"cannot reach the key server at {self.base_url}",
+                "check the --server URL and the network connection, then run the same "
+                "command again (finished steps are skipped)",
+            ) from exc
+        return 201, body
 
     def delete_lock(self, lock_id: str) -> None:
-        """Remove a registration of this operator (needs an operator token)."""
-        resp = self._request("DELETE", f"/v1/locks/{lock_id}")
-        if resp.status_code not in (200, 204, 404):
-            raise self._fail(resp, f"removing the old registration of {lock_id}")
+        """Remove this operator's registration of ``lock_id`` (needs an operator token)."""
+        try:
+            self._call(f"removing the old registration of {lock_id}",
+                       lambda: self.operator.delete_lock(lock_id))
+        except InstallError as err:
+            if err.code == "server-auth":
+                err.hint = ("replacing a registration needs an operator token (an installer "
+                            "token can only register new locks)")
+            raise

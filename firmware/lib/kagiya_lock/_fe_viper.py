@@ -99,7 +99,7 @@ def _chain_2_250(z, t0, t1, t2, t3):
 
 
 def fe_invert(o, z):
-    """w[o] = w[z]^(p - 2) = 1 / w[z] (0 for 0). Uses T0+120 .. T0+150."""
+    """w[o] = w[z]^(p - 2) = 1 / w[z] (0 for 0). Uses T0+240 .. T0+300."""
     t0, t1, t2, t3 = T0 + 240, T0 + 260, T0 + 280, T0 + 300
     _chain_2_250(z, t0, t1, t2, t3)
     fe_sqn(W, t1, t1, 5)
