@@ -36,7 +36,7 @@ import tty
 from pathlib import Path
 from types import TracebackType
 
-from kagiya.hil.board_sandbox import READY_SENTINEL, startup_source
+from kagiya.hil.board_sandbox import READY_SENTINEL, SANDBOX_SENTINEL, startup_source
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
@@ -92,8 +92,11 @@ class VirtualBoard:
         self._raw = False  # the client's REPL mode, tracked from the bytes it sends
         self._pending_in = bytearray()  # client bytes received while no interpreter runs
         self._boot_buf = b""  # output of the current boot, until the ready sentinel
+        self._sandboxing = False  # client input is held until the sandbox is in place
         self._booting = False
         self._swallow_to_raw = False
+        self._reenter_raw = False
+        self.error = ""
         self._spawns: list[float] = []
         self.port = ""
         self.boots = 0
@@ -197,15 +200,27 @@ class VirtualBoard:
         )
         os.close(slave)
         self._inner_master = master
+        self._sandboxing = True
         self._booting = True
         self._boot_buf = b""
         self._swallow_to_raw = False
+        self._reenter_raw = self._raw and not power_on
         self.boots += 1
-        if self._raw and not power_on:
-            os.write(master, bytes([_CTRL_A]))  # back into the raw REPL after the reboot
+
+    def _sandboxed(self) -> None:
+        """The sandbox is mounted: now the client's bytes may reach the interpreter."""
+        self._sandboxing = False
+        if self._reenter_raw:
+            os.write(self._inner_master, bytes([_CTRL_A]))  # back into the raw REPL
         if self._pending_in:
-            os.write(master, bytes(self._pending_in))
+            os.write(self._inner_master, bytes(self._pending_in))
             self._pending_in.clear()
+
+    def _sandbox_failed(self, output: bytes) -> None:
+        self.error = "sandbox set-up failed: " + output.decode(errors="replace")[-500:]
+        self._to_client(b"\r\nvirtual board: " + self.error.encode() + b"\r\n")
+        self._stop.set()
+        self._terminate_child(signal.SIGKILL)
 
     def _on_child_exit(self) -> None:
         if self._child is not None:
@@ -215,6 +230,9 @@ class VirtualBoard:
             os.close(self._inner_master)
         self._inner_master = -1
         if self._stop.is_set():
+            return
+        if self._sandboxing:
+            self._sandbox_failed(self._boot_buf)
             return
         self._to_client(SOFT_REBOOT)
         self._spawn(power_on=False)
@@ -243,12 +261,24 @@ class VirtualBoard:
                 self._raw = True
             elif b == _CTRL_B:
                 self._raw = False
-        if self._inner_master < 0:
+        if self._inner_master < 0 or self._sandboxing:
             self._pending_in += data
             return
         os.write(self._inner_master, data)
 
     def _from_board(self, data: bytes) -> None:
+        if self._sandboxing:
+            buf = self._boot_buf + data
+            i = buf.find(SANDBOX_SENTINEL)
+            if i < 0:
+                if b">>> " in buf or len(buf) > 65536:  # a REPL without the sandbox: never
+                    self._sandbox_failed(buf)
+                    return
+                self._boot_buf = buf
+                return
+            self._boot_buf = b""
+            self._sandboxed()
+            data = buf[i + len(SANDBOX_SENTINEL):]
         if self._booting:
             buf = self._boot_buf + data
             i = buf.find(READY_SENTINEL)

@@ -20,6 +20,9 @@ The source is a template: :func:`startup_source` fills in the root and the flags
 
 from __future__ import annotations
 
+# printed once the sandbox is in place: only then does the launcher pass the client's bytes
+# (so no Ctrl-C can interrupt the sandbox set-up and leave an unsandboxed REPL)
+SANDBOX_SENTINEL = b"\x1b[kagiya-vb-sandboxed]"
 # printed after boot.py/main.py; the launcher strips it and everything up to the REPL prompt
 READY_SENTINEL = b"\x1b[kagiya-vb-ready]"
 
@@ -112,6 +115,7 @@ _BANNED = ("system", "putenv", "unsetenv", "mount", "umount", "VfsPosix")
 sys.modules["os"] = _shim(os, _BANNED)
 sys.modules["vfs"] = _shim(vfs, _BANNED)
 del _SandboxVfs, _Shim, _shim, _BANNED, vfs
+sys.stdout.write(%(sandboxed)r)
 
 
 def _run(path):
@@ -144,4 +148,5 @@ def startup_source(root: str, *, run_main: bool) -> str:
         "root": root,
         "run_main": bool(run_main),
         "sentinel": READY_SENTINEL.decode(),
+        "sandboxed": SANDBOX_SENTINEL.decode(),
     }

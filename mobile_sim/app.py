@@ -112,6 +112,7 @@ class PhoneApp:
         self._server_factory = server_factory
         self._lock_connector = lock_connector
         self.clock = clock
+        self._links: dict[str, ServerPort] = {}
 
     # -- helpers -------------------------------------------------------------
     def now(self) -> int:
@@ -123,11 +124,22 @@ class PhoneApp:
         return self.profile.keystore.load()
 
     def _server(self, url: str) -> ServerPort:
-        if self._server_factory is None:
-            from kagiya.phone.server_link import HttpServerLink
+        if url not in self._links:
+            if self._server_factory is None:
+                from kagiya.phone.server_link import HttpServerLink
 
-            return HttpServerLink(url)
-        return self._server_factory(url)
+                self._links[url] = HttpServerLink(url)
+            else:
+                self._links[url] = self._server_factory(url)
+        return self._links[url]
+
+    def close(self) -> None:
+        """Release network connections (the profile stays as it is)."""
+        for link in self._links.values():
+            close = getattr(link, "close", None)
+            if close is not None:
+                close()
+        self._links.clear()
 
     def _connector(self) -> LockConnector:
         if self._lock_connector is None:

@@ -4,18 +4,30 @@ Written directly on ``httpx`` against the documented endpoints so an integrator 
 request a phone makes: ``POST /v1/phone/enroll``, ``POST /v1/phone/token``,
 ``GET /v1/phone/keys``, ``POST /v1/phone/logs``. Network failures, timeouts and 5xx are
 :class:`Offline` (retry later); 401 is :class:`TokenRejected`; any other refusal is
-:class:`ServerRefused` with the problem+json ``code`` (RFC 9457).
+:class:`ServerRefused` with the problem+json ``code`` (RFC 9457). A 429 asking for a short
+pause (``Retry-After`` ≤ 5 s, RFC 9110 §10.2.3) is retried a few times, as a phone should.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
-
 from kagiya.phone.ports import Enrolled, Offline, ServerRefused, SyncBundle, TokenRejected
 
 DEFAULT_TIMEOUT = 10.0
+RATE_LIMIT_RETRIES = 3
+MAX_RETRY_AFTER_S = 5.0
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds to wait on a 429 when the server asks for a short pause, else None."""
+    try:
+        wait = float(resp.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return wait if 0 <= wait <= MAX_RETRY_AFTER_S else None
 
 
 class HttpServerLink:
@@ -35,10 +47,15 @@ class HttpServerLink:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
-        try:
-            resp = self._client.request(method, path, json=json, headers=hdrs)
-        except httpx.HTTPError as exc:
-            raise Offline(f"{self.base_url} unreachable ({type(exc).__name__})") from exc
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                resp = self._client.request(method, path, json=json, headers=hdrs)
+            except httpx.HTTPError as exc:
+                raise Offline(f"{self.base_url} unreachable ({type(exc).__name__})") from exc
+            wait = _retry_after(resp)
+            if resp.status_code != 429 or wait is None or attempt == RATE_LIMIT_RETRIES:
+                break
+            time.sleep(wait)
         if resp.status_code >= 500:
             raise Offline(f"{self.base_url} answered {resp.status_code}")
         if resp.status_code >= 400:

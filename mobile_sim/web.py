@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,16 +23,15 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
-
 from kagiya.phone.app import COMMANDS, PhoneApp, PhoneError
 from kagiya.phone.keystore import KeystoreCorrupt, KeystoreLocked, ProfileMissing
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
 from kagiya.phone.webpage import render_page
+from pydantic import BaseModel, Field
 
-TOKEN_HEADER = "X-Kagiya-UI"
+TOKEN_HEADER = "X-Kagiya-UI"  # noqa: S105 (a header name)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
@@ -253,6 +253,35 @@ def serve(app: PhoneApp, host: str = "127.0.0.1", port: int = 8765,
         await task
 
     asyncio.run(main())
+
+
+class UiServer:
+    """The UI served from a background thread (tests, embedding): ``with UiServer(app) as url``."""
+
+    def __init__(self, app: PhoneApp, port: int = 0) -> None:
+        import uvicorn
+
+        self.token = secrets.token_urlsafe(24)
+        config = uvicorn.Config(create_app(app, self.token), host="127.0.0.1", port=port,
+                                log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="phone-ui", daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the phone UI did not start")
+            time.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:

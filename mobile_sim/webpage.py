@@ -55,7 +55,7 @@ li.bad { color:#fca5a5; }
 .row { display:flex; gap:8px; } .row button { flex:1; }
 </style></head>
 <body><div class="phone">
-<header><h1>🔑 Kagiya</h1>
+<header><h1>Kagiya <small style="color:var(--dim);font-size:13px">phone</small></h1>
   <span id="net" class="pill" data-testid="net">…</span></header>
 <main>
  <div id="msg" data-testid="message">Welcome.</div>
@@ -100,7 +100,9 @@ async function api(path, body) {
   if (!r.ok && j.ok === undefined) j.ok = false;
   return j;
 }
-function say(text, ok) { const m = $('msg'); m.textContent = text; m.className = ok ? 'ok' : 'bad'; }
+function say(text, ok) {
+  const m = $('msg'); m.textContent = text; m.className = ok ? 'ok' : 'bad';
+}
 function render() {
   $('net').textContent = S.online ? 'online' : 'offline';
   $('net').className = 'pill ' + (S.online ? 'on' : 'off');
@@ -118,9 +120,9 @@ function render() {
   document.querySelectorAll('.card[data-lock]').forEach(c => c.onclick = () => {
     selected = c.dataset.lock; render(); });
   const st = selected && S.lock_status[selected];
-  $('status').innerHTML = st ? [st.doors_locked ? '🔒 locked' : '🔓 unlocked',
-    st.drive_enabled ? '⚡ drive on' : '⏻ drive off', st.moving ? '🚗 moving' : '',
-    st.time_trusted ? '🕒 clock ok' : '🕒 clock untrusted']
+  $('status').innerHTML = st ? [st.doors_locked ? 'doors locked' : 'doors unlocked',
+    st.drive_enabled ? 'drive enabled' : 'drive disabled', st.moving ? 'moving' : '',
+    st.time_trusted ? 'clock trusted' : 'clock untrusted']
     .filter(Boolean).map(s => `<span>${s}</span>`).join('') : '<span>no status yet</span>';
   const log = (selected && S.recent_log[selected]) || [];
   $('log').innerHTML = log.length ? log.map(r => `<li class="${r.code ? 'bad' : ''}">#${r.seq}

@@ -317,10 +317,11 @@ class PhoneClient(_Base):
         c._device = key
         return c
 
-    def refresh_token(self, device: Ed25519PrivateKey | bytes | None = None) -> str:
+    def refresh_token(self, device: Ed25519PrivateKey | bytes | None = None, *,
+                      now: int | None = None) -> str:
         """Get a fresh phone token by signing the current time with the device key."""
         key = _device_key(device) if device is not None else self._device
-        ts = int(time.time())
+        ts = int(time.time()) if now is None else now
         out = self._request("POST", "/v1/phone/token", auth=False, json={
             "phone_id": self.phone_id, "timestamp": ts,
             "signature": key.sign(auth_message(self.phone_id, ts)).hex()})

@@ -95,6 +95,6 @@ def store(session: Session, lock: Lock, rows: list[tuple[int, int, int, int, byt
         stmt = insert(UsageLog).values(fresh).on_conflict_do_nothing(
             index_elements=[UsageLog.lock_pk, UsageLog.sign_public, UsageLog.seq]
         )
-        accepted = session.execute(stmt).rowcount or 0  # type: ignore[attr-defined]
+        accepted = len(session.execute(stmt.returning(UsageLog.seq)).all())
         duplicates += len(fresh) - accepted
     return Outcome(accepted, duplicates, conflicts)

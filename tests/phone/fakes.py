@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from kagiya.phone.app import ENROLL_LABEL
 from kagiya.phone.ports import Enrolled, LockState, LogBatch, Offline, SyncBundle, TokenRejected
 from kagiya.phone.state import StoredKey

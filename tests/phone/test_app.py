@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kagiya.phone.app import PhoneApp, PhoneError
 from kagiya.phone.ports import Offline
 from kagiya.phone.profile import Profile
 from kagiya.sdk.errors import ErrorCode, ProtocolError
+
 from tests.phone.fakes import FakeLock, FakeServer, connector
 
 CODE = "ABCD-EFGH-JKLM"

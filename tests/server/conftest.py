@@ -87,7 +87,7 @@ class World:
     def operator(self, quota: int = 20, name: str = "Acme Leasing") -> OperatorClient:
         """A new operator, logged in."""
         now = int(self.clock())
-        new = admin.create_operator(self.rt, name, quota, now - 86400, now + 400 * 86400)
+        new = admin.create_operator(self.rt, name, quota, now - 86400, now + 800 * 86400)
         op = OperatorClient.login("", new.client_id, new.client_secret, http=self.http)
         op.operator_id = new.operator_id  # type: ignore[attr-defined]
         op.client_id = new.client_id  # type: ignore[attr-defined]

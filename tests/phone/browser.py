@@ -1,0 +1,41 @@
+"""Real Chromium for UI tests: Debian's /usr/bin/chromium driven by Playwright (no download)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@contextmanager
+def chromium_page() -> Iterator[object]:
+    """A fresh browser context and page in a fresh user-data-dir (skips if no Chromium)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (make sysdeps installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    profile = tempfile.mkdtemp(prefix="kagiya-chromium-")
+    try:
+        with sync_playwright() as pw:
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=ARGS,
+                viewport={"width": 430, "height": 840},
+            )
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(20_000)
+                yield page
+            finally:
+                ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""The phone against the real key server: enroll, download, refresh, cancel, offline."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from kagiya.phone.app import PhoneApp
+from kagiya.phone.ports import Offline, ServerRefused
+from kagiya.phone.profile import Profile
+from tests.phone.conftest import RealServer
+
+
+def _x25519_public() -> bytes:
+    return X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def test_enroll_download_cancel_against_real_server(tmp_path: Path, real_server: RealServer) -> None:
+    op = real_server.operator()
+    user = op.create_user()["user_id"]
+    op.register_lock("CAR-0001", _x25519_public(), _x25519_public())
+    now = int(time.time())
+    req = op.create_key_request(user, "CAR-0001", now - 60, now + 30 * 86400,
+                                ["doors", "drive", "log"])
+    code = op.enrollment_code(user)["code"]
+
+    app = PhoneApp(Profile("p1", home=tmp_path))
+    st = app.enroll(real_server.url, code)
+    assert st.user_id == user and st.phone_id
+    report = app.sync()
+    assert len(report.added) == 1
+    key = next(iter(app.state().keys.values()))
+    assert key.lock_id == "CAR-0001" and key.permissions == 7 and len(key.secret) == 32
+    assert app.state().time_statement
+
+    # the one-time code cannot be used twice
+    with pytest.raises(ServerRefused) as exc:
+        PhoneApp(Profile("p2", home=tmp_path)).enroll(real_server.url, code)
+    assert exc.value.code == "invalid-enrollment-code"
+
+    # an expired token is renewed with the device key
+    with app.profile.keystore.transaction() as s:
+        s.token = "expired-token"
+    app.sync()
+    assert app.state().token != "expired-token"
+
+    op.cancel_key_request(req["request_id"])
+    report = app.sync()
+    assert [k.key_id for k in report.removed] == [key.key_id]
+    assert app.state().revocations["CAR-0001"].version >= 1
+
+    real_server.proc.terminate()
+    real_server.proc.wait(10)
+    with pytest.raises(Offline):
+        app.sync()
+    assert app.state().revocations["CAR-0001"].version >= 1  # nothing lost offline
+
+
+def test_fleet_enrolls_downloads_and_uploads_real_logs(tmp_path: Path,
+                                                       real_server: RealServer) -> None:
+    from kagiya.phone.fleet import Fleet
+
+    fleet = Fleet(real_server.url, real_server.client_id, real_server.client_secret, 6,
+                  concurrency=3, home=tmp_path / "fleet", uses=2)
+    seen: list[str] = []
+    rep = fleet.run(lambda step, _n: seen.append(step))
+    assert rep.all_ok, rep.steps
+    assert seen.count("upload") == 6 and rep.records_uploaded == 12
+    logs = real_server.operator().logs()["items"]
+    assert len(logs) == 12
+    assert {r["event"] for r in logs} == {1, 2}
