@@ -10,9 +10,10 @@ client ⇄ outer pty ⇄ relay thread ⇄ inner pty ⇄ micropython -i -c <board
 * **Soft reset.** Ctrl-D on an empty (raw or friendly) REPL line makes the unix port exit;
   the relay prints ``MPY: soft reboot`` and starts a new interpreter, re-entering the raw
   REPL when the client was in it, so mpremote's soft reset on connect works as on a board.
-* **Ctrl-C.** The interpreter's controlling terminal is the inner pty with ``ISIG`` on, so a
-  Ctrl-C byte interrupts running code (``KeyboardInterrupt``) while the REPL, which puts the
-  terminal in raw mode while it reads, sees it as a character — as on a real board.
+* **Ctrl-C.** Like a board's UART interrupt: while the interpreter runs code (it catches
+  SIGINT exactly then; read from ``/proc/<pid>/status``) a Ctrl-C byte from the client
+  becomes SIGINT (``KeyboardInterrupt``) and is consumed; otherwise the REPL gets it as a
+  character.
 * **Filesystem.** The interpreter's root ``/`` is the board directory (its flash), sandboxed
   by :mod:`kagiya.hil.board_sandbox`; ``MICROPYPATH`` is ``<root>/lib:.frozen`` and
   ``KAGIYA_STATE`` is ``/`` (the board root as the board sees it).
@@ -40,7 +41,7 @@ from kagiya.hil.board_sandbox import READY_SENTINEL, SANDBOX_SENTINEL, startup_s
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
-_CTRL_A, _CTRL_B = 0x01, 0x02
+_CTRL_A, _CTRL_B, _CTRL_C = 0x01, 0x02, 0x03
 
 
 def micropython_binary() -> str:
@@ -96,6 +97,7 @@ class VirtualBoard:
         self._booting = False
         self._swallow_to_raw = False
         self._reenter_raw = False
+        self.booted = threading.Event()  # set when boot.py/main.py finished (REPL ready)
         self.error = ""
         self._spawns: list[float] = []
         self.port = ""
@@ -122,6 +124,10 @@ class VirtualBoard:
     def kill(self) -> None:
         """Pull the cable: kill the interpreter at once and make the port vanish."""
         self._shutdown(signal.SIGKILL)
+
+    def wait_booted(self, timeout: float = 30.0) -> bool:
+        """Wait until boot.py (and main.py, if it returns) finished; True if it did."""
+        return self.booted.wait(timeout)
 
     def wait(self) -> None:
         """Block until the board is stopped (for the ``kagiya lock board`` command)."""
@@ -183,10 +189,7 @@ class VirtualBoard:
         if len(self._spawns) > 20:
             raise RuntimeError("virtual board: interpreter keeps exiting at boot")
         master, slave = os.openpty()
-        tty.setraw(slave)
-        attrs = termios.tcgetattr(slave)
-        attrs[3] |= termios.ISIG  # Ctrl-C -> SIGINT while code runs
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+        tty.setraw(slave)  # no ISIG: the relay turns Ctrl-C into SIGINT (see _from_client)
         run_main = self.run_main and (power_on or not self._raw)
         env = dict(os.environ)
         env.update(self._extra_env)
@@ -205,6 +208,8 @@ class VirtualBoard:
         self._boot_buf = b""
         self._swallow_to_raw = False
         self._reenter_raw = self._raw and not power_on
+        self._swallow_to_raw = self._reenter_raw
+        self.booted.clear()
         self.boots += 1
 
     def _sandboxed(self) -> None:
@@ -255,12 +260,33 @@ class VirtualBoard:
                 return
             view = view[n:]
 
+    def _interruptible(self) -> bool:
+        """True while the interpreter runs code (it catches SIGINT only then)."""
+        child = self._child
+        if child is None or child.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{child.pid}/status") as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+        except (OSError, ValueError):
+            pass
+        return False
+
     def _from_client(self, data: bytes) -> None:
         for b in data:
             if b == _CTRL_A:
                 self._raw = True
             elif b == _CTRL_B:
                 self._raw = False
+        if _CTRL_C in data and not self._sandboxing and self._interruptible():
+            # like a board's UART interrupt: Ctrl-C while code runs raises KeyboardInterrupt
+            # (the unix port's raw-paste mode would otherwise only see a character)
+            assert self._child is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._child.pid, signal.SIGINT)
+            data = data.replace(bytes([_CTRL_C]), b"")
         if self._inner_master < 0 or self._sandboxing:
             self._pending_in += data
             return
@@ -279,30 +305,32 @@ class VirtualBoard:
             self._boot_buf = b""
             self._sandboxed()
             data = buf[i + len(SANDBOX_SENTINEL):]
-        if self._booting:
-            buf = self._boot_buf + data
-            i = buf.find(READY_SENTINEL)
-            if i < 0:
-                keep = len(READY_SENTINEL) - 1
-                if len(buf) > keep:
-                    self._to_client(buf[:-keep])
-                    buf = buf[-keep:]
-                self._boot_buf = buf
-                return
-            self._to_client(buf[:i])
-            self._booting = False
-            self._boot_buf = b""
-            self._swallow_to_raw = self._raw
-            data = buf[i + len(READY_SENTINEL):]
-        if self._swallow_to_raw:
+        if self._swallow_to_raw:  # re-entering the raw REPL: show only its prompt
             buf = self._boot_buf + data
             i = buf.find(_RAW_PROMPT)
             if i < 0:
                 self._boot_buf = buf[-len(_RAW_PROMPT):]
                 return
-            self._swallow_to_raw = False
+            self._swallow_to_raw = self._booting = False
             self._boot_buf = b""
+            self.booted.set()
             data = buf[i:]
+        if self._booting:
+            buf = self._boot_buf + data
+            i = buf.find(READY_SENTINEL)
+            if i >= 0:
+                data = buf[:i] + buf[i + len(READY_SENTINEL):]
+            elif b">>> " in buf:  # boot interrupted before the sentinel: the REPL runs
+                data = buf
+            else:
+                keep = len(READY_SENTINEL) - 1
+                self._boot_buf, data = buf[-keep:], buf[:-keep]
+                if data:
+                    self._to_client(data)
+                return
+            self._booting = False
+            self._boot_buf = b""
+            self.booted.set()
         if data:
             self._to_client(data)
 

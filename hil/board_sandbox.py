@@ -23,7 +23,7 @@ from __future__ import annotations
 # printed once the sandbox is in place: only then does the launcher pass the client's bytes
 # (so no Ctrl-C can interrupt the sandbox set-up and leave an unsandboxed REPL)
 SANDBOX_SENTINEL = b"\x1b[kagiya-vb-sandboxed]"
-# printed after boot.py/main.py; the launcher strips it and everything up to the REPL prompt
+# printed after boot.py/main.py (the launcher strips it and marks the board booted)
 READY_SENTINEL = b"\x1b[kagiya-vb-ready]"
 
 _TEMPLATE = r'''
@@ -133,11 +133,13 @@ def _run(path):
         sys.print_exception(e)
 
 
-_run("/boot.py")
-if %(run_main)r:
-    _run("/main.py")
+try:
+    _run("/boot.py")
+    if %(run_main)r:
+        _run("/main.py")
+finally:
+    sys.stdout.write(%(sentinel)r)
 del _run
-sys.stdout.write(%(sentinel)r)
 del os, sys
 '''
 

@@ -280,6 +280,8 @@ def _to_map(msg: Message, *, without_mac: bool = False) -> dict[int, Any]:
         value = getattr(msg, attr)
         if value is None and optional:
             continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = int(value)  # IntEnum / IntFlag members encode as plain integers
         if not _valid(kind, list(value) if kind in (_UINTS, _BLOBS) else value):
             raise ValueError(f"{type(msg).__name__}.{attr}: invalid value {value!r}")
         out[key] = list(value) if kind in (_UINTS, _BLOBS) else value

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from kagiya.phone import verify
 from kagiya.phone.outbox import FlushReport, OutboxItem, PermanentRejection
 from kagiya.phone.ports import (
     LockPort,
@@ -225,6 +226,15 @@ class PhoneApp:
         return report
 
     def _apply(self, st: PhoneState, bundle: SyncBundle, report: SyncReport) -> None:
+        anchors = verify.anchors_from(bundle.issuer_keys) or st.issuer_keys
+        if anchors:  # check everything before storing anything
+            for k in bundle.keys:
+                verify.check_key(k, anchors)
+            for rv in bundle.revocations:
+                verify.check_revocation(bytes.fromhex(rv["update"]), rv["lock_id"],
+                                        int(rv["version"]), anchors)
+            verify.check_time(bundle.time_statement, bundle.time, anchors)
+            st.issuer_keys = dict(anchors)
         self._merge(st, bundle.keys, report)
         for rv in bundle.revocations:
             lock_id, version = rv["lock_id"], int(rv["version"])
@@ -357,10 +367,23 @@ class PhoneApp:
         return count, records[::-1]
 
     def upload(self) -> FlushReport:
-        """Upload queued logs now (raises :class:`Offline` if the server is unreachable)."""
+        """Upload queued logs now; raises :class:`Offline` when the server is unreachable and
+        nothing could be sent (everything stays queued)."""
+        offline: list[Offline] = []
         with self.profile.keystore.transaction() as st:
             server = self._server(st.server_url)
-            return self.profile.outbox.flush(lambda item: self._send_item(st, server, item))
+
+            def send(item: OutboxItem) -> None:
+                try:
+                    self._send_item(st, server, item)
+                except Offline as exc:
+                    offline.append(exc)
+                    raise
+
+            report = self.profile.outbox.flush(send)
+        if offline and not report.sent:
+            raise offline[0]
+        return report
 
 
 

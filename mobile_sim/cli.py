@@ -24,6 +24,7 @@ from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.profile import DEFAULT_PROFILE, Profile
 from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
+from kagiya.phone.verify import DownloadRejected
 
 EXIT_REFUSED, EXIT_OFFLINE, EXIT_KEYSTORE, EXIT_PHONE = 1, 3, 4, 5
 TRANSPORT_ENV = "KAGIYA_BLE_TRANSPORT"
@@ -77,6 +78,9 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             return EXIT_PHONE
         except PhoneError as exc:
             _err(f"refused by the phone: {exc}")
+            return EXIT_PHONE
+        except DownloadRejected as exc:
+            _err(f"download refused, nothing stored: {exc}")
             return EXIT_PHONE
         except KeyboardInterrupt:
             _err("interrupted")

@@ -26,13 +26,13 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.profile import Profile
@@ -182,7 +182,7 @@ class Fleet:
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 codes: dict[int, str] = {}
-                futs = {pool.submit(self._timed, "setup", lambda i=i: setup(i)): i
+                futs = {pool.submit(self._timed, "setup", partial(setup, i)): i
                         for i in range(self.phones)}
                 for fut in as_completed(futs):
                     if fut.exception() is None:

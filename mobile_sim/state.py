@@ -92,6 +92,7 @@ class PhoneState:
     log_cursors: dict[str, int] = field(default_factory=dict)  # lock ID -> next from_seq
     last_sync: int = 0
     last_sync_error: str = ""
+    issuer_keys: dict[bytes, bytes] = field(default_factory=dict)  # kid -> Ed25519 public
 
     @property
     def enrolled(self) -> bool:
@@ -123,6 +124,7 @@ class PhoneState:
             "log_cursors": dict(self.log_cursors),
             "last_sync": self.last_sync,
             "last_sync_error": self.last_sync_error,
+            "issuer_keys": dict(self.issuer_keys),
         }
 
     @classmethod
@@ -149,4 +151,5 @@ class PhoneState:
             log_cursors=dict(data.get("log_cursors", {})),
             last_sync=data.get("last_sync", 0),
             last_sync_error=data.get("last_sync_error", ""),
+            issuer_keys=dict(data.get("issuer_keys", {})),
         )

@@ -28,6 +28,7 @@ from kagiya.phone.keystore import KeystoreCorrupt, KeystoreLocked, ProfileMissin
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
+from kagiya.phone.verify import DownloadRejected
 from kagiya.phone.webpage import render_page
 from pydantic import BaseModel, Field
 
@@ -132,7 +133,7 @@ class UiState:
         except ServerRefused as exc:
             self.note(False, f"{what}: refused by the server: {exc.detail}")
             return _problem("server", f"Refused by the server: {exc.detail} [{exc.code}]")
-        except PhoneError as exc:
+        except (PhoneError, DownloadRejected) as exc:
             self.note(False, f"{what}: {exc}")
             return _problem("phone", str(exc))
         except Exception as exc:

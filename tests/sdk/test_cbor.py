@@ -8,7 +8,6 @@ import cbor2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from kagiya.sdk import cbor
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 

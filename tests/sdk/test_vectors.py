@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kagiya.sdk import credential, framing, messages, proof, signed, vectors
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import issuer_kid

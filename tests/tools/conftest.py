@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from kagiya.hil.board import VirtualBoard
 
 
@@ -96,7 +95,6 @@ class LiveServer:
 def key_server(tmp_path: Path) -> Iterator[LiveServer]:
     """A real key server (uvicorn, SQLite) on a free loopback port, with an operator."""
     import uvicorn
-
     from kagiya.server import admin
     from kagiya.server.app import create_app
     from kagiya.server.client import OperatorClient

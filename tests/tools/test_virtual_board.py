@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mpremote.transport_serial import SerialTransport
-
 from kagiya.hil.board import VirtualBoard
+from mpremote.transport_serial import SerialTransport
 
 
 def _transport(board: VirtualBoard) -> SerialTransport:
@@ -34,6 +33,7 @@ def test_soft_reset_restarts_the_interpreter_and_runs_boot_py(
     (root / "boot.py").write_text("with open('/boots', 'a') as f:\n    f.write('b')\n")
     (root / "main.py").write_text("open('/main-ran', 'w').close()\n")
     board = board_factory(root)
+    assert board.wait_booted()
     t = _transport(board)
     try:
         t.exec("MARK = 1")
@@ -53,6 +53,7 @@ def test_main_py_runs_at_power_on_unless_disabled(
     root.mkdir()
     (root / "main.py").write_text("open('/main-ran', 'w').close()\n")
     board = board_factory(root, run_main=True)
+    assert board.wait_booted()
     t = _transport(board)  # raw-REPL soft reset afterwards does not run main.py again
     t.close()
     assert (root / "main-ran").exists()
@@ -64,7 +65,7 @@ def test_ctrl_c_interrupts_running_code_and_the_board_stays_usable(board: Virtua
         t.exec_raw_no_follow("print('looping')\nwhile True:\n    pass")
         assert t.read_until(1, b"looping\n").endswith(b"looping\n")
         t.serial.write(b"\x03")
-        out, err = t.follow(timeout=10)
+        _out, err = t.follow(timeout=10)
         assert b"KeyboardInterrupt" in err
         assert t.eval("1 + 1") == 2
     finally:
@@ -124,6 +125,23 @@ def test_killed_board_disappears_like_an_unplugged_cable(board: VirtualBoard) ->
 def test_kagiya_lock_board_command_is_registered() -> None:
     from kagiya.tools.cli import build_parser
 
-    args = build_parser().parse_args(["lock", "board", "--root", "/tmp/x", "--no-main"])
+    args = build_parser().parse_args(["lock", "board", "--root", "flash", "--no-main"])
     assert args.no_main is True
     assert callable(args.handler)
+
+
+def test_mpremote_interrupts_a_blocking_main_py(
+        board_factory: Callable[..., VirtualBoard], tmp_path: Path) -> None:
+    root = tmp_path / "flash"
+    root.mkdir()
+    (root / "main.py").write_text("open('/main-started', 'w').close()\nwhile True:\n    pass\n")
+    board = board_factory(root, run_main=True)
+    deadline = 200
+    while not (root / "main-started").exists() and deadline:
+        deadline -= 1
+        board.booted.wait(0.05)
+    t = _transport(board)  # Ctrl-C stops main.py, then the raw REPL answers
+    try:
+        assert t.eval("6 * 7") == 42
+    finally:
+        t.close()

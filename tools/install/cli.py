@@ -19,7 +19,7 @@ from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.keyserver import KeyServer
 from kagiya.tools.install.report import Reporter
 
-TOKEN_ENV = "KAGIYA_OPERATOR_TOKEN"
+TOKEN_ENV = "KAGIYA_OPERATOR_TOKEN"  # noqa: S105 - a variable name
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -50,7 +50,8 @@ def _provision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchor", action="append", default=[], metavar="HEX",
                    help="issuer public key to trust (repeatable; default: fetched from --server)")
     p.add_argument("--force", action="store_true",
-                   help="re-provision a provisioned lock (new identity) and replace its registration")
+                   help="re-provision a provisioned lock (new identity) and replace its "
+                   "registration")
 
 
 def register(parser: argparse.ArgumentParser) -> None:

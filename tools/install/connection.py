@@ -19,10 +19,9 @@ from typing import Any
 
 import serial
 import serial.tools.list_ports
+from kagiya.tools.install.errors import InstallError
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
-
-from kagiya.tools.install.errors import InstallError
 
 _MARK = "@@KGY@@"
 _ENOSPC = re.compile(r"OSError: (\[Errno 28\]|28\b|ENOSPC)")

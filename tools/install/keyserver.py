@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-
 from kagiya.server.client import ApiProblem, InstallerClient, OperatorClient
 from kagiya.tools.install.errors import InstallError
 

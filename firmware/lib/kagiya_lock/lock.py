@@ -10,7 +10,7 @@ import hashlib
 
 from micropython import const
 
-from kagiya_lock import __version__, cbor, cose, credential, errors, identity, mac, proof
+from kagiya_lock import __version__, cbor, cose, credential, errors, identity, mac, messages, proof
 from kagiya_lock.clock import Clock
 from kagiya_lock.keycache import KeyCache
 from kagiya_lock.log import Log
@@ -23,19 +23,13 @@ VERSION = const(1)
 MAX_MESSAGE = const(2048)
 CT_TIME = "application/kgy-time+cbor"
 
-# message types (§9)
+# message types (§9) the lock accepts
 T_HELLO = const(1)
-T_CHALLENGE = const(2)
 T_COMMAND = const(3)
-T_RESULT = const(4)
 T_TIME = const(5)
 T_REVOCATION = const(6)
-T_ACK = const(7)
 T_LOG_FETCH = const(8)
-T_LOG = const(9)
 T_INFO = const(10)
-T_LOCK_INFO = const(11)
-T_ERROR = const(15)
 
 # commands (§8) and the permission bit each needs
 C_UNLOCK = const(1)
@@ -53,14 +47,10 @@ E_TIME = const(33)
 E_REVOCATION = const(34)
 E_PROVISIONED = const(35)
 
-_U32 = const(0xFFFFFFFF)
 _LOG_OVERHEAD = const(224)  # LOG message bytes other than the records (upper bound)
 _EMPTY_SHA256 = hashlib.sha256(b"").digest()
 _INTERNAL_REPLY = b"\xa2\x00\x0f\x01\x18\x3f"  # {0: 15, 1: 63}
-
-
-def _u32(v):
-    return type(v) is int and 0 <= v <= _U32
+_VERSIONS = (VERSION,)
 
 
 class Lock:

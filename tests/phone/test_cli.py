@@ -1,0 +1,121 @@
+"""``kagiya phone …``: plain-words refusals with codes, exit statuses, keystore damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kagiya.phone import cli as phone_cli
+from kagiya.phone.app import PhoneApp
+from kagiya.phone.profile import Profile
+from kagiya.phone.refusals import PLAIN, explain
+from kagiya.sdk.errors import ErrorCode
+from kagiya.tools.cli import main
+from tests.phone.fakes import FakeLock, FakeServer, connector
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServer, dict[str, FakeLock]]:
+    """The CLI wired to a fake server and fake locks (one profile home in tmp_path)."""
+    server = FakeServer()
+    locks = {"CAR-1": FakeLock("CAR-1"), "CAR-2": FakeLock("CAR-1")}  # CAR-2 answers as CAR-1
+
+    def make_app(args):  # type: ignore[no-untyped-def]
+        return PhoneApp(Profile(args.profile, home=tmp_path), server_factory=lambda _u: server,
+                        lock_connector=connector(locks), clock=lambda: server.now)
+
+    monkeypatch.setattr(phone_cli, "make_app", make_app)
+    return server, locks
+
+
+def _enrolled(server: FakeServer, capsys: pytest.CaptureFixture[str]) -> None:
+    server.codes["AAAA-BBBB-CCCC"] = "user-1"
+    assert main(["phone", "enroll", "--server", "http://s", "--code", "aaaa-bbbb-cccc"]) == 0
+    out = capsys.readouterr().out
+    assert "enrolled phone ph_" in out and "synced in" in out
+
+
+def test_every_error_code_has_plain_words() -> None:
+    for code in ErrorCode:
+        assert code in PLAIN
+        text = explain(code)
+        assert text.endswith(f"[{code.name} {int(code)}]")
+        assert len(text) > len(code.name) + 10 or code == ErrorCode.OK
+    assert explain(99).endswith("[E99 99]")
+
+
+def test_enroll_keys_unlock_and_refusals(world: tuple[FakeServer, dict[str, FakeLock]],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    server, locks = world
+    _enrolled(server, capsys)
+    key = server.add_key("user-1", "CAR-1", perms=3)
+    server.add_key("user-1", "CAR-2", request="kr_2")
+    assert main(["phone", "sync"]) == 0
+    assert "2 new key(s)" in capsys.readouterr().out
+    assert main(["phone", "keys"]) == 0
+    out = capsys.readouterr().out
+    assert "CAR-1" in out and "valid" in out and "doors+drive" in out
+
+    assert main(["phone", "unlock", "CAR-1"]) == 0
+    assert "unlocked CAR-1" in capsys.readouterr().out
+    assert main(["phone", "drive", "on", "CAR-1"]) == 0
+    assert "drive enabled" in capsys.readouterr().out
+
+    assert main(["phone", "unlock", "CAR-2"]) == 1
+    assert "different vehicle's lock. [WRONG_LOCK 20]" in capsys.readouterr().err
+
+    locks["CAR-1"].revoked.add(bytes.fromhex(key["key_id"]))
+    assert main(["phone", "unlock", "CAR-1"]) == 1
+    assert "cancelled by the operator" in capsys.readouterr().err
+
+    locks["CAR-1"].revoked.clear()
+    locks["CAR-1"].time += 10 * 86400
+    assert main(["phone", "lock", "CAR-1"]) == 1
+    assert "[EXPIRED 22]" in capsys.readouterr().err
+
+    assert main(["phone", "unlock", "CAR-9"]) == 5
+    assert "no key for lock CAR-9" in capsys.readouterr().err
+    assert main(["phone", "logs", "--no-upload"]) == 0
+
+
+def test_offline_sync_is_exit_3_and_keeps_working(world: tuple[FakeServer, dict[str, FakeLock]],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    server, _locks = world
+    _enrolled(server, capsys)
+    server.add_key("user-1", "CAR-1")
+    assert main(["phone", "sync"]) == 0
+    server.online = False
+    assert main(["phone", "sync"]) == 3
+    assert "still works at the vehicle" in capsys.readouterr().err
+    assert main(["phone", "unlock", "CAR-1"]) == 0
+    assert main(["phone", "logs", "CAR-1"]) == 0
+    assert "stay queued" in capsys.readouterr().out
+    assert main(["phone", "info"]) == 0
+    assert "1 queued upload(s)" in capsys.readouterr().out
+
+
+def test_truncated_keystore_is_a_clear_error(world: tuple[FakeServer, dict[str, FakeLock]],
+                                             tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    server, _locks = world
+    _enrolled(server, capsys)
+    server.add_key("user-1", "CAR-1")
+    assert main(["phone", "sync"]) == 0
+    store = tmp_path / "default" / "keystore.kgy"
+    store.write_bytes(store.read_bytes()[:50])
+    capsys.readouterr()
+    assert main(["phone", "keys"]) == 4
+    err = capsys.readouterr().err
+    assert "truncated" in err and "kagiya phone recover" in err and "nothing was changed" in err
+    assert main(["phone", "sync"]) == 4  # a sync never overwrites the damaged store
+    assert len(store.read_bytes()) == 50
+    assert main(["phone", "recover"]) == 0
+    assert main(["phone", "keys"]) == 0
+    assert main(["phone", "sync"]) == 0
+    assert "1 withdrawn" not in capsys.readouterr().out
+
+
+def test_not_enrolled_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["phone", "keys", "--home", str(tmp_path)]) == 5
+    assert "kagiya phone enroll" in capsys.readouterr().err

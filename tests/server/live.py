@@ -1,0 +1,68 @@
+"""Real server processes (uvicorn over loopback HTTP) for crash, concurrency and fuzz tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    """An unused loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """``python -m kagiya.server run`` in a subprocess; ``kill()`` is SIGKILL."""
+
+    def __init__(self, db_url: str, data_dir: Path, *, port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.db_url, self.data_dir = db_url, data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = dict(os.environ)
+        full.update({"KAGIYA_TOKEN_RATE_PER_MIN": "100000", "KAGIYA_ENROLL_RATE_PER_MIN": "100000"})
+        full.update(env or {})
+        self.log = open(data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kagiya.server", "run", "--db", db_url, "--data-dir",
+             str(data_dir), "--port", str(self.port), "--log-level", "warning"],
+            stdout=self.log, stderr=self.log, env=full)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until /v1/health answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Graceful stop."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()

@@ -1,0 +1,132 @@
+"""Real server processes: idempotency under concurrent retries (several processes on one
+PostgreSQL), and kill -9 during a burst of key-request writes loses no acknowledged request."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kagiya.sdk.keys import LockIdentity
+from kagiya.server import admin
+from kagiya.server.client import ApiProblem, OperatorClient
+from kagiya.server.config import Settings
+from kagiya.server.runtime import Runtime
+from tests.server.live import LiveServer
+
+DAY = 86400
+
+
+def _setup(db_url: str, data: Path) -> tuple[admin.NewOperator, int]:
+    rt = Runtime(Settings(data_dir=data, db_url=db_url))
+    now = rt.now()
+    new = admin.create_operator(rt, "Live", 1000, now - DAY, now + 400 * DAY)
+    rt.close()
+    return new, now
+
+
+def test_concurrent_retries_never_duplicate(db_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    new, now = _setup(db_url, data)
+    servers = [LiveServer(db_url, data)]
+    if db_url.startswith("postgresql"):
+        servers.append(LiveServer(db_url, data))  # two processes, one database
+    try:
+        op = OperatorClient.login(servers[0].url, new.client_id, new.client_secret)
+        uid = op.create_user()["user_id"]
+        ident = LockIdentity.generate()
+        op.register_lock("LIVE-01", ident.sign_public, ident.kex_public)
+        body = {"user_id": uid, "lock_id": "LIVE-01", "nbf": now, "exp": now + DAY,
+                "permissions": ["doors"]}
+        barrier = threading.Barrier(16)
+
+        def attempt(i: int) -> tuple[int, str]:
+            srv = servers[i % len(servers)]
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                barrier.wait()
+                r = c.post("/v1/key-requests", json=body, headers={
+                    "Authorization": f"Bearer {op.token}", "Idempotency-Key": "burst-1"})
+                return r.status_code, r.json().get("request_id", r.text)
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(attempt, range(16)))
+        assert {s for s, _ in results} == {201}, results
+        assert len({rid for _, rid in results}) == 1
+        assert len(op.list_key_requests(user_id=uid)["items"]) == 1
+        # concurrent user creation with one key: one user, quota counted once
+        with ThreadPoolExecutor(8) as pool:
+            users = list(pool.map(lambda i: OperatorClient(
+                servers[i % len(servers)].url, token=op.token).create_user(
+                    idempotency_key="u-1")["user_id"], range(8)))
+        assert len(set(users)) == 1
+        assert len(op.list_users()["items"]) == 2
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_kill_9_loses_no_acknowledged_request(db_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    new, now = _setup(db_url, data)
+    srv = LiveServer(db_url, data)
+    acked: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    try:
+        op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
+        uid = op.create_user()["user_id"]
+        ident = LockIdentity.generate()
+        op.register_lock("KILL-01", ident.sign_public, ident.kex_public)
+
+        def writer(n: int) -> None:
+            c = OperatorClient(srv.url, token=op.token, retries=1)
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    out = c.create_key_request(uid, "KILL-01", now, now + DAY + i, ["doors"],
+                                               idempotency_key=f"w{n}-{i}")
+                except (httpx.HTTPError, ApiProblem):
+                    continue
+                with lock:
+                    acked.append(out["request_id"])
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        while True:
+            with lock:
+                if len(acked) >= 40:
+                    break
+            threading.Event().wait(0.01)
+        srv.kill()  # mid-burst
+        stop.set()
+        for t in threads:
+            t.join()
+    finally:
+        if srv.proc.poll() is None:
+            srv.kill()
+        srv.log.close()
+    srv2 = LiveServer(db_url, data)
+    try:
+        op2 = OperatorClient.login(srv2.url, new.client_id, new.client_secret)
+        stored, cursor = set(), None
+        while True:
+            page = op2.list_key_requests(user_id=uid, cursor=cursor, limit=200)
+            stored |= {r["request_id"] for r in page["items"]}
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(acked) >= 40
+        missing = set(acked) - stored
+        assert not missing, f"{len(missing)} acknowledged requests lost"
+    finally:
+        srv2.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
