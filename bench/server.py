@@ -25,8 +25,6 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
-
 from kagiya.sdk.credential import issue_credential  # noqa: E402
 from kagiya.sdk.keys import IssuerKey, LockIdentity  # noqa: E402
 from kagiya.sdk.signed import sign_time_statement  # noqa: E402
@@ -35,6 +33,8 @@ from kagiya.server.client import OperatorClient, PhoneClient, new_device_key  # 
 from kagiya.server.config import Settings  # noqa: E402
 from kagiya.server.db import make_engine  # noqa: E402
 from kagiya.server.runtime import Runtime  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
 from tests.server.live import LiveServer  # noqa: E402
 from tests.server.pg import TempPostgres, pg_bin  # noqa: E402
 
@@ -47,21 +47,36 @@ def raw_rate(db_url: str, n: int) -> float:
     """Signs + one commit per download, no HTTP, on the same database."""
     engine = make_engine(db_url, pool_size=1)
     with engine.begin() as c:
-        c.execute(text("CREATE TABLE IF NOT EXISTS bench_raw (cti BLOB, credential BLOB)"
-                       if db_url.startswith("sqlite") else
-                       "CREATE TABLE IF NOT EXISTS bench_raw (cti BYTEA, credential BYTEA)"))
+        c.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS bench_raw (cti BLOB, credential BLOB)"
+                if db_url.startswith("sqlite")
+                else "CREATE TABLE IF NOT EXISTS bench_raw (cti BYTEA, credential BYTEA)"
+            )
+        )
     issuer = IssuerKey.generate()
     lock = LockIdentity.generate()
     now = int(time.time())
     start = time.perf_counter()
     for _ in range(n):
-        k = issue_credential(issuer, iss="kagiya", sub="UBENCH", aud="BENCH-01", nbf=now,
-                             exp=now + 86400, iat=now, permissions=3, request_version=1,
-                             lock_kex_public=lock.kex_public)
+        k = issue_credential(
+            issuer,
+            iss="kagiya",
+            sub="UBENCH",
+            aud="BENCH-01",
+            nbf=now,
+            exp=now + 86400,
+            iat=now,
+            permissions=3,
+            request_version=1,
+            lock_kex_public=lock.kex_public,
+        )
         sign_time_statement(issuer, now)
         with engine.begin() as c:
-            c.execute(text("INSERT INTO bench_raw (cti, credential) VALUES (:a, :b)"),
-                      {"a": k.cti, "b": k.credential})
+            c.execute(
+                text("INSERT INTO bench_raw (cti, credential) VALUES (:a, :b)"),
+                {"a": k.cti, "b": k.credential},
+            )
     elapsed = time.perf_counter() - start
     engine.dispose()
     return n / elapsed
@@ -141,16 +156,20 @@ def main() -> int:
             raw = raw_rate(url, DOWNLOADS)
             res = (name, dl, raw, dl / raw, statistics.median(lat) * 1000, pct(lat, 0.99))
             results.append(res)
-            print(f"store={name} downloads_per_s={dl:.0f} raw_per_s={raw:.0f} ratio={res[3]:.2f} "
-                  f"p50_ms={res[4]:.1f} p99_ms={res[5]:.1f} clients={CLIENTS} n={len(lat)}",
-                  flush=True)
+            print(
+                f"store={name} downloads_per_s={dl:.0f} raw_per_s={raw:.0f} ratio={res[3]:.2f} "
+                f"p50_ms={res[4]:.1f} p99_ms={res[5]:.1f} clients={CLIENTS} n={len(lat)}",
+                flush=True,
+            )
     finally:
         if pg is not None:
             pg.stop()
     worst = min(results, key=lambda r: r[3])
     p99 = max(r[5] for r in results)
-    print(f"downloads_per_s={worst[1]:.0f} raw_per_s={worst[2]:.0f} ratio={worst[3]:.2f} "
-          f"p99_ms={p99:.1f} store={worst[0]}")
+    print(
+        f"downloads_per_s={worst[1]:.0f} raw_per_s={worst[2]:.0f} ratio={worst[3]:.2f} "
+        f"p99_ms={p99:.1f} store={worst[0]}"
+    )
     return 0
 
 

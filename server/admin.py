@@ -7,9 +7,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
-
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.models import (
@@ -31,12 +28,23 @@ from kagiya.server.models import (
 )
 from kagiya.server.runtime import Runtime
 from kagiya.server.secrets_store import hash_secret, new_id
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 ADMIN = "admin"
 # tables holding operator data, children first (what end-contract deletes)
 OPERATOR_TABLES: list[Any] = [
-    UsageLog, IssuedKey, Token, Idempotency, EnrollmentCode, KeyRequest, Phone, User, Lock,
-    Partner, AuditEntry,
+    UsageLog,
+    IssuedKey,
+    Token,
+    Idempotency,
+    EnrollmentCode,
+    KeyRequest,
+    Phone,
+    User,
+    Lock,
+    Partner,
+    AuditEntry,
 ]
 
 
@@ -54,15 +62,18 @@ class NewOperator:
 
 
 def _operator(s: Session, ident: str) -> Operator:
-    op = s.get(Operator, ident) or s.scalars(
-        select(Operator).where(Operator.client_id == ident)
-    ).first()
+    op = (
+        s.get(Operator, ident)
+        or s.scalars(select(Operator).where(Operator.client_id == ident)).first()
+    )
     if op is None:
         raise AdminError(f"no operator {ident!r}")
     return op
 
 
-def create_operator(rt: Runtime, name: str, quota: int, contract_start: int, contract_end: int) -> NewOperator:
+def create_operator(
+    rt: Runtime, name: str, quota: int, contract_start: int, contract_end: int
+) -> NewOperator:
     """Create an operator with fresh client credentials (secret stored as argon2id)."""
     if quota < 0:
         raise AdminError("quota must be >= 0")
@@ -71,25 +82,48 @@ def create_operator(rt: Runtime, name: str, quota: int, contract_start: int, con
     if not 1 <= len(name) <= 100:
         raise AdminError("name must be 1-100 characters")
     secret = secrets.token_urlsafe(32)
-    op = Operator(id=new_id("op"), name=name, client_id="kgy_" + secrets.token_hex(12),
-                  secret_hash=hash_secret(secret), quota=quota, contract_start=contract_start,
-                  contract_end=contract_end, status=ACTIVE, created_at=rt.now())
+    op = Operator(
+        id=new_id("op"),
+        name=name,
+        client_id="kgy_" + secrets.token_hex(12),
+        secret_hash=hash_secret(secret),
+        quota=quota,
+        contract_start=contract_start,
+        contract_end=contract_end,
+        status=ACTIVE,
+        created_at=rt.now(),
+    )
     with transaction(rt.sessions) as s:
         s.add(op)
-        audit.record(s, rt.now(), ADMIN, "operator.create", operator_id=op.id, target=op.id,
-                     detail={"quota": quota, "contract_start": contract_start,
-                             "contract_end": contract_end})
+        audit.record(
+            s,
+            rt.now(),
+            ADMIN,
+            "operator.create",
+            operator_id=op.id,
+            target=op.id,
+            detail={"quota": quota, "contract_start": contract_start, "contract_end": contract_end},
+        )
     return NewOperator(op.id, op.client_id, secret)
 
 
 def list_operators(rt: Runtime) -> list[dict[str, Any]]:
     """Operators with their quota use."""
     with transaction(rt.sessions) as s:
-        used = dict(s.execute(select(User.operator_id, func.count()).group_by(User.operator_id)).all())
+        used = dict(
+            s.execute(select(User.operator_id, func.count()).group_by(User.operator_id)).all()
+        )
         return [
-            {"operator_id": op.id, "name": op.name, "client_id": op.client_id, "status": op.status,
-             "quota": op.quota, "users": used.get(op.id, 0), "contract_start": op.contract_start,
-             "contract_end": op.contract_end}
+            {
+                "operator_id": op.id,
+                "name": op.name,
+                "client_id": op.client_id,
+                "status": op.status,
+                "quota": op.quota,
+                "users": used.get(op.id, 0),
+                "contract_start": op.contract_start,
+                "contract_end": op.contract_end,
+            }
             for op in s.scalars(select(Operator).order_by(Operator.created_at, Operator.id))
         ]
 
@@ -101,8 +135,14 @@ def set_operator_status(rt: Runtime, ident: str, status: str) -> str:
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
         op.status = status
-        audit.record(s, rt.now(), ADMIN, f"operator.{'resume' if status == ACTIVE else 'suspend'}",
-                     operator_id=op.id, target=op.id)
+        audit.record(
+            s,
+            rt.now(),
+            ADMIN,
+            f"operator.{'resume' if status == ACTIVE else 'suspend'}",
+            operator_id=op.id,
+            target=op.id,
+        )
         return op.id
 
 
@@ -111,16 +151,24 @@ def set_quota(rt: Runtime, ident: str, quota: int) -> None:
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
         op.quota = quota
-        audit.record(s, rt.now(), ADMIN, "operator.quota", operator_id=op.id, target=op.id,
-                     detail={"quota": quota})
+        audit.record(
+            s,
+            rt.now(),
+            ADMIN,
+            "operator.quota",
+            operator_id=op.id,
+            target=op.id,
+            detail={"quota": quota},
+        )
 
 
 def rotate_issuer_key(rt: Runtime, *, stage: bool = False) -> str:
     """Rotate the issuer key (or only publish the next one with ``stage``); returns its kid."""
     with transaction(rt.sessions) as s:
         kid = rt.issuer.keys.rotate(s, rt.now(), rt.settings.key_lifetime_s + 3600, stage=stage)
-        audit.record(s, rt.now(), ADMIN, "issuer-key.stage" if stage else "issuer-key.rotate",
-                     target=kid)
+        audit.record(
+            s, rt.now(), ADMIN, "issuer-key.stage" if stage else "issuer-key.rotate", target=kid
+        )
         return kid
 
 
@@ -139,17 +187,29 @@ def end_contract(rt: Runtime, ident: str) -> dict[str, int]:
             res = s.execute(delete(table).where(table.operator_id == op.id))
             counts[table.__tablename__] = res.rowcount  # type: ignore[attr-defined]
         s.delete(op)
-        audit.record(s, rt.now(), ADMIN, "operator.end-contract", target=op.id,
-                     detail={"deleted": counts})
+        audit.record(
+            s, rt.now(), ADMIN, "operator.end-contract", target=op.id, detail={"deleted": counts}
+        )
     return counts
 
 
-def audit_entries(rt: Runtime, operator: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def audit_entries(
+    rt: Runtime, operator: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """The newest audit entries (optionally of one operator), oldest first."""
     with transaction(rt.sessions) as s:
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if operator:
             q = q.where(AuditEntry.operator_id == operator)
         rows = list(s.scalars(q))
-        return [{"at": a.at, "actor": a.actor, "operator_id": a.operator_id, "action": a.action,
-                 "target": a.target, "detail": a.detail} for a in reversed(rows)]
+        return [
+            {
+                "at": a.at,
+                "actor": a.actor,
+                "operator_id": a.operator_id,
+                "action": a.action,
+                "target": a.target,
+                "detail": a.detail,
+            }
+            for a in reversed(rows)
+        ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-
 from kagiya.server import problems, routes_auth, routes_operator, routes_phone
 from kagiya.server.config import Settings, from_env
 from kagiya.server.runtime import Runtime
@@ -18,8 +17,13 @@ installers register locks. Errors are RFC 9457 problem details. See docs/server.
 
 def build_app(runtime: Runtime | None) -> FastAPI:
     """The app object (``runtime`` None only to render the OpenAPI schema)."""
-    app = FastAPI(title="Kagiya key server", version=API_VERSION, description=DESCRIPTION,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Kagiya key server",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     problems.install(app)
     app.include_router(routes_auth.router)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from kagiya.server.models import AuditEntry
+from sqlalchemy.orm import Session
 
 
 def record(

@@ -37,8 +37,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kagiya.server.runtime import Runtime
 
     Runtime(from_env()).close()  # migrate and create the issuer key once, before workers start
-    uvicorn.run("kagiya.server.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=args.access_log)
+    uvicorn.run(
+        "kagiya.server.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
     return 0
 
 
@@ -68,8 +75,16 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
     except admin.AdminError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps({"operator_id": new.operator_id, "client_id": new.client_id,
-                      "client_secret": new.client_secret}, indent=2))
+    print(
+        json.dumps(
+            {
+                "operator_id": new.operator_id,
+                "client_id": new.client_id,
+                "client_secret": new.client_secret,
+            },
+            indent=2,
+        )
+    )
     print("store the client secret now: it is not shown again", file=sys.stderr)
     return 0
 
@@ -95,8 +110,10 @@ def _simple(fn_name: str):  # type: ignore[no-untyped-def]
                     print(json.dumps(entry))
             elif fn_name == "end":
                 if not args.yes:
-                    print("error: end-contract deletes all of the operator's data; add --yes",
-                          file=sys.stderr)
+                    print(
+                        "error: end-contract deletes all of the operator's data; add --yes",
+                        file=sys.stderr,
+                    )
                     return 2
                 print(json.dumps(admin.end_contract(rt, args.operator), indent=2))
         except admin.AdminError as exc:
@@ -111,7 +128,9 @@ def _simple(fn_name: str):  # type: ignore[no-untyped-def]
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="database URL (default: SQLite in the data dir; or $KAGIYA_DB_URL)")
-    p.add_argument("--data-dir", help="data directory (default ~/.kagiya/server or $KAGIYA_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", help="data directory (default ~/.kagiya/server or $KAGIYA_DATA_DIR)"
+    )
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -147,8 +166,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p.set_defaults(handler=_simple("list"))
 
-    for name, key, help_text in (("suspend-operator", "suspend", "suspend an operator"),
-                                 ("resume-operator", "resume", "resume an operator")):
+    for name, key, help_text in (
+        ("suspend-operator", "suspend", "suspend an operator"),
+        ("resume-operator", "resume", "resume an operator"),
+    ):
         p = asub.add_parser(name, help=help_text)
         _common(p)
         p.add_argument("operator", help="operator ID or client ID")
@@ -162,8 +183,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     p = asub.add_parser("rotate-issuer-key", help="rotate the issuer signing key")
     _common(p)
-    p.add_argument("--stage", action="store_true",
-                   help="only publish the next key (for pre-installing on locks)")
+    p.add_argument(
+        "--stage",
+        action="store_true",
+        help="only publish the next key (for pre-installing on locks)",
+    )
     p.set_defaults(handler=_simple("rotate"))
 
     p = asub.add_parser("end-contract", help="delete all data of an operator and the operator")

@@ -28,7 +28,6 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from kagiya.server.enrollment import auth_message, enroll_message
 
 
@@ -44,8 +43,15 @@ class ApiProblem(Exception):
 
 
 class _Base:
-    def __init__(self, base_url: str = "", *, token: str | None = None,
-                 http: httpx.Client | None = None, timeout: float = 10.0, retries: int = 3) -> None:
+    def __init__(
+        self,
+        base_url: str = "",
+        *,
+        token: str | None = None,
+        http: httpx.Client | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+    ) -> None:
         self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.token = token
         self.retries = retries
@@ -54,9 +60,17 @@ class _Base:
         """Close the underlying connection pool."""
         self.http.close()
 
-    def _request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                 data: dict[str, str] | None = None, idempotency_key: str | None = None,
-                 auth: bool = True) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+    ) -> Any:
         headers: dict[str, str] = {}
         if auth and self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -67,8 +81,9 @@ class _Base:
         attempts = self.retries if (mutating and data is None) or not mutating else 1
         for attempt in range(attempts):
             try:
-                resp = self.http.request(method, path, json=json, params=clean, data=data,
-                                         headers=headers)
+                resp = self.http.request(
+                    method, path, json=json, params=clean, data=data, headers=headers
+                )
             except httpx.TransportError:
                 if attempt + 1 >= attempts:
                     raise
@@ -83,8 +98,9 @@ class _Base:
                 body = resp.json()
             except ValueError:
                 body = {"detail": resp.text}
-            raise ApiProblem(resp.status_code, str(body.get("code", "error")),
-                             str(body.get("detail", "")), body)
+            raise ApiProblem(
+                resp.status_code, str(body.get("code", "error")), str(body.get("detail", "")), body
+            )
         return resp.json()
 
 
@@ -95,142 +111,185 @@ class OperatorClient(_Base):
     """The operator server's view (OAuth2 client credentials)."""
 
     @classmethod
-    def login(cls, base_url: str, client_id: str, client_secret: str, *,
-              http: httpx.Client | None = None) -> OperatorClient:
+    def login(
+        cls, base_url: str, client_id: str, client_secret: str, *, http: httpx.Client | None = None
+    ) -> OperatorClient:
         """Get a bearer token with the client credentials and return a ready client."""
         c = cls(base_url, http=http)
-        tok = c._request("POST", "/v1/oauth/token", auth=False, data={
-            "grant_type": "client_credentials", "client_id": client_id,
-            "client_secret": client_secret})
+        tok = c._request(
+            "POST",
+            "/v1/oauth/token",
+            auth=False,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+        )
         c.token = tok["access_token"]
         return c
 
     # users
     def create_user(self, *, idempotency_key: str | None = None) -> dict[str, Any]:
         """Issue a new user ID."""
-        return self._request("POST", "/v1/users", idempotency_key=idempotency_key)  # type: ignore[no-any-return]
+        return self._request("POST", "/v1/users", idempotency_key=idempotency_key)
 
-    def list_users(self, *, status: str | None = None, cursor: str | None = None,
-                   limit: int = 50) -> dict[str, Any]:
+    def list_users(
+        self, *, status: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
         """One page of user IDs."""
-        return self._request("GET", "/v1/users", params={"status": status, "cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
+        return self._request(
+            "GET", "/v1/users", params={"status": status, "cursor": cursor, "limit": limit}
+        )
 
     def get_user(self, user_id: str) -> dict[str, Any]:
         """One user ID."""
-        return self._request("GET", f"/v1/users/{user_id}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/users/{user_id}")
 
     def suspend_user(self, user_id: str) -> dict[str, Any]:
         """Suspend a user ID (keys revoked)."""
-        return self._request("POST", f"/v1/users/{user_id}/suspend")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/users/{user_id}/suspend")
 
     def resume_user(self, user_id: str) -> dict[str, Any]:
         """Resume a user ID."""
-        return self._request("POST", f"/v1/users/{user_id}/resume")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/users/{user_id}/resume")
 
     def mark_leaked(self, user_id: str) -> dict[str, Any]:
         """Mark a user ID as leaked (suspended at once, phones removed)."""
-        return self._request("POST", f"/v1/users/{user_id}/leaked")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/users/{user_id}/leaked")
 
     def delete_user(self, user_id: str) -> dict[str, Any]:
         """Delete a user ID and its data."""
-        return self._request("DELETE", f"/v1/users/{user_id}")  # type: ignore[no-any-return]
+        return self._request("DELETE", f"/v1/users/{user_id}")
 
     def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything stored about a user ID."""
-        return self._request("GET", f"/v1/users/{user_id}/export")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/users/{user_id}/export")
 
     def enrollment_code(self, user_id: str) -> dict[str, Any]:
         """A one-time enrollment code for the user's phone (``code``, ``expires_at``)."""
-        return self._request("POST", f"/v1/users/{user_id}/enrollment-codes")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/users/{user_id}/enrollment-codes")
 
     # partners
     def create_partner(self, name: str) -> dict[str, Any]:
         """Register a partner business."""
-        return self._request("POST", "/v1/partners", json={"name": name})  # type: ignore[no-any-return]
+        return self._request("POST", "/v1/partners", json={"name": name})
 
     def list_partners(self, *, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
         """One page of partners."""
-        return self._request("GET", "/v1/partners", params={"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
+        return self._request("GET", "/v1/partners", params={"cursor": cursor, "limit": limit})
 
     def set_partner_status(self, partner_id: str, suspended: bool) -> dict[str, Any]:
         """Suspend or resume a partner."""
         action = "suspend" if suspended else "resume"
-        return self._request("POST", f"/v1/partners/{partner_id}/{action}")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/partners/{partner_id}/{action}")
 
     def delete_partner(self, partner_id: str) -> dict[str, Any]:
         """Delete a partner."""
-        return self._request("DELETE", f"/v1/partners/{partner_id}")  # type: ignore[no-any-return]
+        return self._request("DELETE", f"/v1/partners/{partner_id}")
 
     # locks
-    def register_lock(self, lock_id: str, sign_public: bytes, kex_public: bytes, *,
-                      vehicle_label: str | None = None, partner_id: str | None = None) -> dict[str, Any]:
+    def register_lock(
+        self,
+        lock_id: str,
+        sign_public: bytes,
+        kex_public: bytes,
+        *,
+        vehicle_label: str | None = None,
+        partner_id: str | None = None,
+    ) -> dict[str, Any]:
         """Register a lock with its two public identity keys."""
-        body: dict[str, Any] = {"lock_id": lock_id, "sign_public": sign_public.hex(),
-                                "kex_public": kex_public.hex()}
+        body: dict[str, Any] = {
+            "lock_id": lock_id,
+            "sign_public": sign_public.hex(),
+            "kex_public": kex_public.hex(),
+        }
         if vehicle_label is not None:
             body["vehicle_label"] = vehicle_label
         if partner_id is not None:
             body["partner_id"] = partner_id
-        return self._request("POST", "/v1/locks", json=body)  # type: ignore[no-any-return]
+        return self._request("POST", "/v1/locks", json=body)
 
-    def list_locks(self, *, partner_id: str | None = None, cursor: str | None = None,
-                   limit: int = 50) -> dict[str, Any]:
+    def list_locks(
+        self, *, partner_id: str | None = None, cursor: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
         """One page of locks."""
-        return self._request("GET", "/v1/locks", params={"partner_id": partner_id, "cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
+        return self._request(
+            "GET", "/v1/locks", params={"partner_id": partner_id, "cursor": cursor, "limit": limit}
+        )
 
     def get_lock(self, lock_id: str) -> dict[str, Any]:
         """One lock."""
-        return self._request("GET", f"/v1/locks/{lock_id}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/locks/{lock_id}")
 
     def update_lock(self, lock_id: str, **fields: Any) -> dict[str, Any]:
         """Change ``vehicle_label`` and/or ``partner_id``."""
-        return self._request("PATCH", f"/v1/locks/{lock_id}", json=fields)  # type: ignore[no-any-return]
+        return self._request("PATCH", f"/v1/locks/{lock_id}", json=fields)
 
     def set_lock_status(self, lock_id: str, suspended: bool) -> dict[str, Any]:
         """Suspend or resume a lock."""
         action = "suspend" if suspended else "resume"
-        return self._request("POST", f"/v1/locks/{lock_id}/{action}")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/locks/{lock_id}/{action}")
 
     def delete_lock(self, lock_id: str) -> dict[str, Any]:
         """Delete a lock and its requests, keys and logs."""
-        return self._request("DELETE", f"/v1/locks/{lock_id}")  # type: ignore[no-any-return]
+        return self._request("DELETE", f"/v1/locks/{lock_id}")
 
     # key requests
-    def create_key_request(self, user_id: str, lock_id: str, nbf: int, exp: int,
-                           permissions: list[str], *, idempotency_key: str | None = None) -> dict[str, Any]:
+    def create_key_request(
+        self,
+        user_id: str,
+        lock_id: str,
+        nbf: int,
+        exp: int,
+        permissions: list[str],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Request a key (effective when this returns)."""
-        return self._request("POST", "/v1/key-requests", idempotency_key=idempotency_key, json={  # type: ignore[no-any-return]
-            "user_id": user_id, "lock_id": lock_id, "nbf": nbf, "exp": exp,
-            "permissions": permissions})
+        return self._request(
+            "POST",
+            "/v1/key-requests",
+            idempotency_key=idempotency_key,
+            json={
+                "user_id": user_id,
+                "lock_id": lock_id,
+                "nbf": nbf,
+                "exp": exp,
+                "permissions": permissions,
+            },
+        )
 
     def change_key_request(self, request_id: str, **fields: Any) -> dict[str, Any]:
         """Change ``nbf``, ``exp`` and/or ``permissions`` (re-issues, revokes the old key)."""
-        return self._request("PATCH", f"/v1/key-requests/{request_id}", json=fields)  # type: ignore[no-any-return]
+        return self._request("PATCH", f"/v1/key-requests/{request_id}", json=fields)
 
     def cancel_key_request(self, request_id: str) -> dict[str, Any]:
         """Cancel (revokes its keys)."""
-        return self._request("POST", f"/v1/key-requests/{request_id}/cancel")  # type: ignore[no-any-return]
+        return self._request("POST", f"/v1/key-requests/{request_id}/cancel")
 
     def get_key_request(self, request_id: str) -> dict[str, Any]:
         """One key request."""
-        return self._request("GET", f"/v1/key-requests/{request_id}")  # type: ignore[no-any-return]
+        return self._request("GET", f"/v1/key-requests/{request_id}")
 
     def list_key_requests(self, **filters: Any) -> dict[str, Any]:
-        """One page of key requests (``user_id``, ``lock_id``, ``status``, ``cursor``, ``limit``)."""
-        return self._request("GET", "/v1/key-requests", params=filters)  # type: ignore[no-any-return]
+        """One page of key requests (filters: user_id, lock_id, status, cursor, limit)."""
+        return self._request("GET", "/v1/key-requests", params=filters)
 
     # logs, audit, installers
     def logs(self, **filters: Any) -> dict[str, Any]:
-        """One page of usage logs (``lock_id``, ``user_id``, ``since``, ``until``, ``cursor``, ``limit``)."""
-        return self._request("GET", "/v1/logs", params=filters)  # type: ignore[no-any-return]
+        """One page of usage logs (filters: lock_id, user_id, since, until, cursor, limit)."""
+        return self._request("GET", "/v1/logs", params=filters)
 
     def audit(self, *, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
         """One page of this operator's audit log."""
-        return self._request("GET", "/v1/audit", params={"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
+        return self._request("GET", "/v1/audit", params={"cursor": cursor, "limit": limit})
 
     def installer_token(self, ttl_s: int = 8 * 3600) -> str:
         """A token for an installer's laptop that can only register locks."""
-        return str(self._request("POST", "/v1/installer-tokens", json={"ttl_s": ttl_s})["access_token"])
+        return str(
+            self._request("POST", "/v1/installer-tokens", json={"ttl_s": ttl_s})["access_token"]
+        )
 
 
 # --- installer --------------------------------------------------------------------------
@@ -239,14 +298,23 @@ class OperatorClient(_Base):
 class InstallerClient(_Base):
     """What the installer tools need: register a lock, read the issuer keys (trust anchors)."""
 
-    def register_lock(self, lock_id: str, sign_public: bytes, kex_public: bytes, *,
-                      vehicle_label: str | None = None) -> dict[str, Any]:
+    def register_lock(
+        self,
+        lock_id: str,
+        sign_public: bytes,
+        kex_public: bytes,
+        *,
+        vehicle_label: str | None = None,
+    ) -> dict[str, Any]:
         """Register a newly provisioned lock under the token's operator."""
-        body: dict[str, Any] = {"lock_id": lock_id, "sign_public": sign_public.hex(),
-                                "kex_public": kex_public.hex()}
+        body: dict[str, Any] = {
+            "lock_id": lock_id,
+            "sign_public": sign_public.hex(),
+            "kex_public": kex_public.hex(),
+        }
         if vehicle_label is not None:
             body["vehicle_label"] = vehicle_label
-        return self._request("POST", "/v1/install/locks", json=body)  # type: ignore[no-any-return]
+        return self._request("POST", "/v1/install/locks", json=body)
 
     def issuer_keys(self) -> list[tuple[bytes, bytes, str]]:
         """``(kid, public_key, state)`` of every issuer key to trust now."""
@@ -294,7 +362,11 @@ class Sync:
 
 
 def _device_key(device: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
-    return device if isinstance(device, Ed25519PrivateKey) else Ed25519PrivateKey.from_private_bytes(device)
+    return (
+        device
+        if isinstance(device, Ed25519PrivateKey)
+        else Ed25519PrivateKey.from_private_bytes(device)
+    )
 
 
 class PhoneClient(_Base):
@@ -304,27 +376,48 @@ class PhoneClient(_Base):
     user_id: str = ""
 
     @classmethod
-    def enroll(cls, base_url: str, code: str, device: Ed25519PrivateKey | bytes, *,
-               http: httpx.Client | None = None) -> PhoneClient:
+    def enroll(
+        cls,
+        base_url: str,
+        code: str,
+        device: Ed25519PrivateKey | bytes,
+        *,
+        http: httpx.Client | None = None,
+    ) -> PhoneClient:
         """Enroll with a one-time code; the device key signs (code || device public)."""
         key = _device_key(device)
         public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         c = cls(base_url, http=http)
-        out = c._request("POST", "/v1/phone/enroll", auth=False, json={
-            "code": code, "device_public": public.hex(),
-            "signature": key.sign(enroll_message(code, public)).hex()})
+        out = c._request(
+            "POST",
+            "/v1/phone/enroll",
+            auth=False,
+            json={
+                "code": code,
+                "device_public": public.hex(),
+                "signature": key.sign(enroll_message(code, public)).hex(),
+            },
+        )
         c.token, c.phone_id, c.user_id = out["access_token"], out["phone_id"], out["user_id"]
         c._device = key
         return c
 
-    def refresh_token(self, device: Ed25519PrivateKey | bytes | None = None, *,
-                      now: int | None = None) -> str:
+    def refresh_token(
+        self, device: Ed25519PrivateKey | bytes | None = None, *, now: int | None = None
+    ) -> str:
         """Get a fresh phone token by signing the current time with the device key."""
         key = _device_key(device) if device is not None else self._device
         ts = int(time.time()) if now is None else now
-        out = self._request("POST", "/v1/phone/token", auth=False, json={
-            "phone_id": self.phone_id, "timestamp": ts,
-            "signature": key.sign(auth_message(self.phone_id, ts)).hex()})
+        out = self._request(
+            "POST",
+            "/v1/phone/token",
+            auth=False,
+            json={
+                "phone_id": self.phone_id,
+                "timestamp": ts,
+                "signature": key.sign(auth_message(self.phone_id, ts)).hex(),
+            },
+        )
         self.token = out["access_token"]
         return str(self.token)
 
@@ -332,36 +425,72 @@ class PhoneClient(_Base):
         """Download current keys, revocation updates, a time statement and issuer keys."""
         out = self._request("GET", "/v1/phone/keys")
         return Sync(
-            keys=[DownloadedKey(k["request_id"], k["request_version"], bytes.fromhex(k["key_id"]),
-                                k["lock_id"], k["user_id"], k["nbf"], k["exp"], k["permissions"],
-                                bytes.fromhex(k["credential"]), bytes.fromhex(k["secret"]))
-                  for k in out["keys"]],
-            revocations=[SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
-                         for r in out["revocations"]],
+            keys=[
+                DownloadedKey(
+                    k["request_id"],
+                    k["request_version"],
+                    bytes.fromhex(k["key_id"]),
+                    k["lock_id"],
+                    k["user_id"],
+                    k["nbf"],
+                    k["exp"],
+                    k["permissions"],
+                    bytes.fromhex(k["credential"]),
+                    bytes.fromhex(k["secret"]),
+                )
+                for k in out["keys"]
+            ],
+            revocations=[
+                SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
+                for r in out["revocations"]
+            ],
             time=out["time"],
             time_statement=bytes.fromhex(out["time_statement"]),
-            issuer_keys=[(bytes.fromhex(k["kid"]), bytes.fromhex(k["public_key"]), k["state"])
-                         for k in out["issuer_keys"]],
+            issuer_keys=[
+                (bytes.fromhex(k["kid"]), bytes.fromhex(k["public_key"]), k["state"])
+                for k in out["issuer_keys"]
+            ],
         )
 
     def revocations(self) -> list[SignedUpdate]:
         """Signed revocation updates for the locks this phone holds keys for."""
         out = self._request("GET", "/v1/phone/revocations")
-        return [SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
-                for r in out["revocations"]]
+        return [
+            SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
+            for r in out["revocations"]
+        ]
 
     def time_statement(self) -> bytes:
         """A fresh signed time statement."""
         return bytes.fromhex(self._request("GET", "/v1/phone/time")["time_statement"])
 
-    def upload_log(self, lock_id: str, records: list[bytes], prev_hash: bytes, head_seq: int,
-                   head_hash: bytes, lost: int, head_signature: bytes, *,
-                   idempotency_key: str | None = None) -> dict[str, Any]:
+    def upload_log(
+        self,
+        lock_id: str,
+        records: list[bytes],
+        prev_hash: bytes,
+        head_seq: int,
+        head_hash: bytes,
+        lost: int,
+        head_signature: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
         """Upload a log fetched from a lock (the fields of its LOG reply)."""
-        return self._request("POST", "/v1/phone/logs", idempotency_key=idempotency_key, json={  # type: ignore[no-any-return]
-            "lock_id": lock_id, "records": [r.hex() for r in records],
-            "prev_hash": prev_hash.hex(), "head_seq": head_seq, "head_hash": head_hash.hex(),
-            "lost": lost, "head_signature": head_signature.hex()})
+        return self._request(
+            "POST",
+            "/v1/phone/logs",
+            idempotency_key=idempotency_key,
+            json={
+                "lock_id": lock_id,
+                "records": [r.hex() for r in records],
+                "prev_hash": prev_hash.hex(),
+                "head_seq": head_seq,
+                "head_hash": head_hash.hex(),
+                "lost": lost,
+                "head_signature": head_signature.hex(),
+            },
+        )
 
 
 def new_device_key() -> bytes:

@@ -14,9 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.orm import Session
-
 from kagiya.sdk.credential import issue_credential
 from kagiya.sdk.errors import ProtocolError
 from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update, sign_time_statement
@@ -34,6 +31,8 @@ from kagiya.server.models import (
     User,
 )
 from kagiya.server.secrets_store import Sealer
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Session
 
 MAX_PROTOCOL_LIFETIME = 400 * 86400  # protocol §3
 MAX_REVOCATION_ENTRIES = 64  # protocol §15
@@ -88,7 +87,9 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
     return len(rows)
 
 
-def _key_json(row: IssuedKey, secret: bytes, req: KeyRequest, lock: Lock, user: User) -> dict[str, Any]:
+def _key_json(
+    row: IssuedKey, secret: bytes, req: KeyRequest, lock: Lock, user: User
+) -> dict[str, Any]:
     return {
         "request_id": req.id,
         "request_version": row.request_version,
@@ -157,7 +158,11 @@ def issue_for_phone(iss: Issuer, session: Session, phone: Phone, now: int) -> li
         if window is None:
             continue
         have = existing.get(req.id)
-        if have is not None and have.request_version == req.version and _reusable(iss.settings, have, now):
+        if (
+            have is not None
+            and have.request_version == req.version
+            and _reusable(iss.settings, have, now)
+        ):
             secret = iss.sealer.open(have.secret_sealed, _SECRET_CONTEXT + have.cti)
             out.append(_key_json(have, secret, req, lock, user))
             continue
@@ -210,7 +215,9 @@ def phone_lock_pks(session: Session, phone: Phone, now: int) -> list[int]:
     return sorted(set(session.scalars(a)) | set(session.scalars(b)))
 
 
-def revocation_updates(iss: Issuer, session: Session, lock_pks: list[int], now: int) -> list[dict[str, Any]]:
+def revocation_updates(
+    iss: Issuer, session: Session, lock_pks: list[int], now: int
+) -> list[dict[str, Any]]:
     """The newest signed revocation update for each lock that has one (version >= 1).
 
     The snapshot holds the unexpired revoked keys, latest expiry first, at most 64
@@ -219,7 +226,9 @@ def revocation_updates(iss: Issuer, session: Session, lock_pks: list[int], now: 
     if not lock_pks:
         return []
     locks = session.scalars(
-        select(Lock).where(Lock.pk.in_(lock_pks), Lock.revocation_version > 0).order_by(Lock.lock_id)
+        select(Lock)
+        .where(Lock.pk.in_(lock_pks), Lock.revocation_version > 0)
+        .order_by(Lock.lock_id)
     ).all()
     out = []
     signer = None

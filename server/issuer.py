@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import or_, select, text
-from sqlalchemy.orm import Session
-
 from kagiya.sdk.keys import IssuerKey
 from kagiya.server.models import IssuerKeyRow
 from kagiya.server.secrets_store import Sealer
+from sqlalchemy import or_, select, text
+from sqlalchemy.orm import Session
 
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
 _CONTEXT = b"kagiya issuer key "
@@ -75,7 +74,9 @@ class IssuerStore:
             raise RuntimeError("no active issuer key: run the server once to create it")
         return self._load(row)
 
-    def rotate(self, session: Session, now: int, retire_listing_s: int, *, stage: bool = False) -> str:
+    def rotate(
+        self, session: Session, now: int, retire_listing_s: int, *, stage: bool = False
+    ) -> str:
         """Rotate: ``stage`` publishes a ``next`` key; otherwise the next (or a new) key becomes
         active and the old one is retired, listed for ``retire_listing_s`` more seconds
         (the longest lifetime of a key it may have signed). Returns the affected ``kid``.

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
-
 from kagiya.server.db import is_sqlite
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK_ID = 0x6B677931  # "kgy1"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from kagiya.server.models import RateCounter
+from kagiya.server.problems import ApiError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-
-from kagiya.server.models import RateCounter
-from kagiya.server.problems import ApiError
 
 WINDOW_S = 60
 

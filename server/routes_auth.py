@@ -9,9 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.issuer import IssuerStore
@@ -21,16 +18,25 @@ from kagiya.server.routes_operator import register_lock, rt_of
 from kagiya.server.runtime import INSTALLER, OPERATOR, Principal, check_operator_usable
 from kagiya.server.schemas import IssuerKeysOut, LockIn, LockOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1", tags=["auth"])
-installer_bearer = HTTPBearer(auto_error=False, scheme_name="installerToken",
-                              description="token from POST /v1/installer-tokens")
+installer_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="installerToken",
+    description="token from POST /v1/installer-tokens",
+)
 
 
 def _invalid_client() -> ApiError:
-    return ApiError(401, "invalid-client", "unknown client or wrong secret",
-                    headers={"WWW-Authenticate": 'Basic realm="kagiya"'},
-                    extra={"error": "invalid_client"})
+    return ApiError(
+        401,
+        "invalid-client",
+        "unknown client or wrong secret",
+        headers={"WWW-Authenticate": 'Basic realm="kagiya"'},
+        extra={"error": "invalid_client"},
+    )
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
@@ -58,8 +64,12 @@ def token(
     """Exchange operator client credentials (form fields or HTTP Basic) for a bearer token."""
     rt = rt_of(request)
     if grant_type != "client_credentials":
-        raise ApiError(400, "unsupported-grant-type", "only client_credentials is supported",
-                       extra={"error": "unsupported_grant_type"})
+        raise ApiError(
+            400,
+            "unsupported-grant-type",
+            "only client_credentials is supported",
+            extra={"error": "unsupported_grant_type"},
+        )
     basic = _basic(request)
     if basic is not None:
         client_id, client_secret = basic
@@ -77,12 +87,16 @@ def token(
         check_operator_usable(op, now)
         tok = new_token()
         ttl = rt.settings.operator_token_ttl_s
-        s.add(Token(token_hash=token_hash(tok), kind=OPERATOR, operator_id=op.id,
-                    expires_at=now + ttl))
+        s.add(
+            Token(
+                token_hash=token_hash(tok), kind=OPERATOR, operator_id=op.id, expires_at=now + ttl
+            )
+        )
         audit.record(s, now, f"operator:{op.id}", "token.issue", operator_id=op.id)
-        return JSONResponse({"access_token": tok, "token_type": "Bearer", "expires_in": ttl,
-                             "scope": "operator"},
-                            headers={"Cache-Control": "no-store"})
+        return JSONResponse(
+            {"access_token": tok, "token_type": "Bearer", "expires_in": ttl, "scope": "operator"},
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 @router.post("/install/locks", status_code=201, response_model=LockOut, tags=["installer"])
@@ -106,8 +120,9 @@ def issuer_keys(request: Request) -> JSONResponse:
     rt = rt_of(request)
     with transaction(rt.sessions) as s:
         rows = IssuerStore.listed(s, rt.now())
-        return JSONResponse({"keys": [{"kid": r.kid, "public_key": r.public.hex(), "state": r.state}
-                                      for r in rows]})
+        return JSONResponse(
+            {"keys": [{"kid": r.kid, "public_key": r.public.hex(), "state": r.state} for r in rows]}
+        )
 
 
 @router.get("/health", tags=["public"])

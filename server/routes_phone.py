@@ -7,13 +7,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
 from kagiya.server import audit, enrollment, issuance, logs
 from kagiya.server.db import transaction
 from kagiya.server.issuer import IssuerStore
-from kagiya.server.models import ACTIVE, EnrollmentCode, IssuedKey, KeyRequest, Lock, Operator, Phone, Token, User
+from kagiya.server.models import (
+    ACTIVE,
+    EnrollmentCode,
+    IssuedKey,
+    KeyRequest,
+    Lock,
+    Operator,
+    Phone,
+    Token,
+    User,
+)
 from kagiya.server.problems import ApiError
 from kagiya.server.routes_operator import rt_of
 from kagiya.server.runtime import PHONE, Principal, Runtime, check_operator_usable
@@ -28,10 +35,15 @@ from kagiya.server.schemas import (
     TimeOut,
 )
 from kagiya.server.secrets_store import new_id, new_token, token_hash
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/phone", tags=["phone"])
-bearer = HTTPBearer(auto_error=False, scheme_name="phoneToken",
-                    description="token from POST /v1/phone/enroll or /v1/phone/token")
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="phoneToken",
+    description="token from POST /v1/phone/enroll or /v1/phone/token",
+)
 Cred = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[!-~]{1,128}$")]
 PHONES = (PHONE,)
@@ -48,10 +60,23 @@ def _client(request: Request) -> str:
 def _issue_token(s: Session, rt: Runtime, phone: Phone, user: User) -> dict[str, Any]:
     tok = new_token()
     ttl = rt.settings.phone_token_ttl_s
-    s.add(Token(token_hash=token_hash(tok), kind=PHONE, operator_id=phone.operator_id,
-                phone_id=phone.id, expires_at=rt.now() + ttl))
-    return {"access_token": tok, "token_type": "Bearer", "expires_in": ttl, "scope": "phone",
-            "phone_id": phone.id, "user_id": user.user_id}
+    s.add(
+        Token(
+            token_hash=token_hash(tok),
+            kind=PHONE,
+            operator_id=phone.operator_id,
+            phone_id=phone.id,
+            expires_at=rt.now() + ttl,
+        )
+    )
+    return {
+        "access_token": tok,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": "phone",
+        "phone_id": phone.id,
+        "user_id": user.user_id,
+    }
 
 
 @router.post("/enroll", status_code=201, response_model=PhoneTokenOut)
@@ -60,33 +85,46 @@ def enroll(request: Request, body: EnrollIn) -> JSONResponse:
     rt = rt_of(request)
     rt.limit(f"enroll:{_client(request)}", rt.settings.enroll_rate_per_min)
     device = bytes.fromhex(body.device_public)
-    if not enrollment.verify(device, bytes.fromhex(body.signature),
-                             enrollment.enroll_message(body.code, device)):
+    if not enrollment.verify(
+        device, bytes.fromhex(body.signature), enrollment.enroll_message(body.code, device)
+    ):
         raise ApiError(403, "bad-device-proof", "the signature does not verify under device_public")
     now = rt.now()
     with transaction(rt.sessions) as s:
-        code = s.scalars(select(EnrollmentCode).where(EnrollmentCode.code_hash == token_hash(body.code))
-                         .with_for_update()).first()
+        code = s.scalars(
+            select(EnrollmentCode)
+            .where(EnrollmentCode.code_hash == token_hash(body.code))
+            .with_for_update()
+        ).first()
         if code is None or code.used_at is not None or code.expires_at <= now:
-            raise ApiError(403, "invalid-enrollment-code",
-                           "the enrollment code is unknown, used or expired")
+            raise ApiError(
+                403, "invalid-enrollment-code", "the enrollment code is unknown, used or expired"
+            )
         user = s.get(User, code.user_pk)
         op = s.get(Operator, code.operator_id)
         if user is None or op is None:
-            raise ApiError(403, "invalid-enrollment-code", "the enrollment code is unknown, used or expired")
+            raise ApiError(
+                403, "invalid-enrollment-code", "the enrollment code is unknown, used or expired"
+            )
         check_operator_usable(op, now)
         if user.status != ACTIVE:
             raise ApiError(403, "user-suspended", "this user ID is suspended")
         if s.scalar(select(Phone.id).where(Phone.device_public == device)) is not None:
             raise ApiError(409, "device-enrolled", "this device key is already enrolled")
         code.used_at = now
-        phone = Phone(id=new_id("ph"), operator_id=op.id, user_pk=user.pk, device_public=device,
-                      created_at=now)
+        phone = Phone(
+            id=new_id("ph"),
+            operator_id=op.id,
+            user_pk=user.pk,
+            device_public=device,
+            created_at=now,
+        )
         s.add(phone)
         s.flush()
         out = _issue_token(s, rt, phone, user)
-        audit.record(s, now, f"phone:{phone.id}", "phone.enroll", operator_id=op.id,
-                     target=user.user_id)
+        audit.record(
+            s, now, f"phone:{phone.id}", "phone.enroll", operator_id=op.id, target=user.user_id
+        )
         return JSONResponse(out, status_code=201)
 
 
@@ -101,7 +139,8 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
     with transaction(rt.sessions) as s:
         phone = s.get(Phone, body.phone_id)
         if phone is None or not enrollment.verify(
-            phone.device_public, bytes.fromhex(body.signature),
+            phone.device_public,
+            bytes.fromhex(body.signature),
             enrollment.auth_message(body.phone_id, body.timestamp),
         ):
             raise ApiError(403, "bad-device-proof", "unknown phone or bad signature")
@@ -116,8 +155,10 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
 
 
 def _issuer_keys(s: Session, now: int) -> list[dict[str, Any]]:
-    return [{"kid": r.kid, "public_key": r.public.hex(), "state": r.state}
-            for r in IssuerStore.listed(s, now)]
+    return [
+        {"kid": r.kid, "public_key": r.public.hex(), "state": r.state}
+        for r in IssuerStore.listed(s, now)
+    ]
 
 
 @router.get("/keys", response_model=SyncOut)
@@ -131,10 +172,16 @@ def download_keys(request: Request, cred: Cred) -> JSONResponse:
         assert p.phone is not None
         now = rt.now()
         keys = issuance.issue_for_phone(rt.issuer, s, p.phone, now)
-        revs = issuance.revocation_updates(rt.issuer, s, issuance.phone_lock_pks(s, p.phone, now), now)
-        return 200, {"keys": keys, "revocations": revs, "time": now,
-                     "time_statement": issuance.time_statement(rt.issuer, s, now),
-                     "issuer_keys": _issuer_keys(s, now)}
+        revs = issuance.revocation_updates(
+            rt.issuer, s, issuance.phone_lock_pks(s, p.phone, now), now
+        )
+        return 200, {
+            "keys": keys,
+            "revocations": revs,
+            "time": now,
+            "time_statement": issuance.time_statement(rt.issuer, s, now),
+            "issuer_keys": _issuer_keys(s, now),
+        }
 
     return rt.call(request, _tok(cred), PHONES, run)
 
@@ -166,15 +213,18 @@ def download_time(request: Request, cred: Cred) -> JSONResponse:
 
 
 @router.post("/logs", response_model=LogUploadOut)
-def upload_logs(request: Request, cred: Cred, body: LogUploadIn, idem: IdemKey = None) -> JSONResponse:
+def upload_logs(
+    request: Request, cred: Cred, body: LogUploadIn, idem: IdemKey = None
+) -> JSONResponse:
     """Upload a log fetched from a lock: verified against the lock's key and hash chain,
     de-duplicated by (lock, seq); retrying is harmless."""
     rt = rt_of(request)
 
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None and p.user is not None
-        lock = s.scalars(select(Lock).where(Lock.lock_id == body.lock_id,
-                                            Lock.operator_id == p.operator.id)).first()
+        lock = s.scalars(
+            select(Lock).where(Lock.lock_id == body.lock_id, Lock.operator_id == p.operator.id)
+        ).first()
         holds = lock is not None and s.scalar(
             select(Lock.pk).where(
                 Lock.pk == lock.pk,
@@ -189,10 +239,23 @@ def upload_logs(request: Request, cred: Cred, body: LogUploadIn, idem: IdemKey =
         rows = logs.verify_upload(lock, body)
         outcome = logs.store(s, lock, rows, rt.now())
         if outcome.conflicts:
-            audit.record(s, rt.now(), p.actor, "log.conflict", operator_id=p.operator.id,
-                         target=lock.lock_id, detail={"seqs": outcome.conflicts[:32]})
-        return 200, {"accepted": outcome.accepted, "duplicates": outcome.duplicates,
-                     "conflicts": outcome.conflicts, "head_seq": body.head_seq, "lost": body.lost}
+            audit.record(
+                s,
+                rt.now(),
+                p.actor,
+                "log.conflict",
+                operator_id=p.operator.id,
+                target=lock.lock_id,
+                detail={"seqs": outcome.conflicts[:32]},
+            )
+        return 200, {
+            "accepted": outcome.accepted,
+            "duplicates": outcome.duplicates,
+            "conflicts": outcome.conflicts,
+            "head_seq": body.head_seq,
+            "lost": body.lost,
+        }
 
-    return rt.call(request, _tok(cred), PHONES, run, idempotency_key=idem,
-                   body=body.model_dump(mode="json"))
+    return rt.call(
+        request, _tok(cred), PHONES, run, idempotency_key=idem, body=body.model_dump(mode="json")
+    )

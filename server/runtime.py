@@ -16,10 +16,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
 from kagiya.server import ratelimit
 from kagiya.server.config import Settings
 from kagiya.server.db import make_engine, make_sessionmaker, transaction
@@ -29,6 +25,9 @@ from kagiya.server.migrate import upgrade
 from kagiya.server.models import ACTIVE, Idempotency, Operator, Phone, Token, User
 from kagiya.server.problems import ApiError
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server")
 _IDEM_CONTEXT = b"kagiya idempotent response "
@@ -85,23 +84,31 @@ class Runtime:
 
     # --- authentication -------------------------------------------------------------
 
-    def authenticate(self, session: Session, bearer: str | None, kinds: tuple[str, ...]) -> Principal:
+    def authenticate(
+        self, session: Session, bearer: str | None, kinds: tuple[str, ...]
+    ) -> Principal:
         """Resolve a bearer token to a principal or raise 401/403 problems."""
         if not bearer:
             raise ApiError(
-                401, "unauthorized", "a bearer token is required",
+                401,
+                "unauthorized",
+                "a bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         now = self.now()
         tok = session.get(Token, token_hash(bearer))
         if tok is None:
             raise ApiError(
-                401, "invalid-token", "the bearer token is not valid",
+                401,
+                "invalid-token",
+                "the bearer token is not valid",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         if tok.expires_at <= now:
             raise ApiError(
-                401, "token-expired", "the bearer token has expired",
+                401,
+                "token-expired",
+                "the bearer token has expired",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         if tok.kind not in kinds:
@@ -150,9 +157,13 @@ class Runtime:
                         if stored is not None:
                             return stored
                         marker = Idempotency(
-                            scope=principal.scope, key=idempotency_key,
-                            operator_id=principal.operator.id, fingerprint=fingerprint,
-                            status_code=0, response_sealed=b"", created_at=self.now(),
+                            scope=principal.scope,
+                            key=idempotency_key,
+                            operator_id=principal.operator.id,
+                            fingerprint=fingerprint,
+                            status_code=0,
+                            response_sealed=b"",
+                            created_at=self.now(),
                         )
                         s.add(marker)
                         s.flush()  # PostgreSQL: a concurrent twin waits here, then conflicts
@@ -165,7 +176,9 @@ class Runtime:
                     return JSONResponse(out, status_code=status)
             except IntegrityError as exc:
                 if not idempotency_key:
-                    raise ApiError(409, "conflict", "the request conflicts with existing data") from exc
+                    raise ApiError(
+                        409, "conflict", "the request conflicts with existing data"
+                    ) from exc
                 log.info("idempotent retry raced; replaying")
         raise ApiError(409, "conflict", "the request conflicts with existing data")
 
@@ -177,11 +190,16 @@ class Runtime:
             return None
         if row.fingerprint != fingerprint:
             raise ApiError(
-                422, "idempotency-key-reused",
+                422,
+                "idempotency-key-reused",
                 "this Idempotency-Key was used for a different request",
             )
-        body = json.loads(self.sealer.open(row.response_sealed, _IDEM_CONTEXT + fingerprint.encode()))
-        return JSONResponse(body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
+        body = json.loads(
+            self.sealer.open(row.response_sealed, _IDEM_CONTEXT + fingerprint.encode())
+        )
+        return JSONResponse(
+            body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+        )
 
     def limit(self, bucket: str, per_min: int) -> None:
         """Count one attempt against a shared rate limit (429 beyond it)."""

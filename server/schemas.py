@@ -63,7 +63,7 @@ class TokenOut(BaseModel):
     """An OAuth2 access token (RFC 6749 §5.1)."""
 
     access_token: str
-    token_type: Literal["Bearer"] = "Bearer"
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a token type, not a secret
     expires_in: int
     scope: str
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from kagiya.server.models import KeyRequest, Lock, Partner, UsageLog, User
 from kagiya.server.problems import ApiError, not_found
 from kagiya.server.runtime import Principal
 from kagiya.server.schemas import perm_names
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 MAX_LIMIT = 200
 
 
 def user_json(u: User) -> dict[str, Any]:
     """A user row as the API shows it."""
-    return {"user_id": u.user_id, "status": u.status, "leaked": u.leaked, "created_at": u.created_at}
+    return {
+        "user_id": u.user_id,
+        "status": u.status,
+        "leaked": u.leaked,
+        "created_at": u.created_at,
+    }
 
 
 def partner_json(p: Partner) -> dict[str, Any]:

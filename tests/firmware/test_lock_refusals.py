@@ -123,7 +123,8 @@ def test_cached_key_permission_denied_is_maced(bench: Bench) -> None:
     (peer.enc({1: 1}), "MALFORMED"),
     (peer.enc({0: "1"}), "MALFORMED"),
     (peer.enc({0: 99}), "UNKNOWN_MESSAGE"),
-    (peer.enc({0: 2}), "UNKNOWN_MESSAGE"),  # a lock->phone type sent to the lock
+    (peer.enc({0: 2}), "MALFORMED"),  # a lock->phone type without its fields
+    (peer.enc({0: 7, 1: 0, 2: 1, 3: 0}), "UNKNOWN_MESSAGE"),  # a well-formed ACK sent to the lock
     (peer.enc({0: 1, 1: [1]}) + b"\x00", "MALFORMED"),
     (b"\xa1\x00\x9f\x01\xff", "MALFORMED"),  # indefinite length
     (b"\xa1\x00\x18\x01", "MALFORMED"),  # non-shortest integer

@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kagiya.phone import cli as phone_cli
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.profile import Profile
 from kagiya.phone.refusals import PLAIN, explain
 from kagiya.sdk.errors import ErrorCode
 from kagiya.tools.cli import main
+
 from tests.phone.fakes import FakeLock, FakeServer, connector
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServer, dict[str, FakeLock]]:
+def world(tmp_path: Path,
+          monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServer, dict[str, FakeLock]]:
     """The CLI wired to a fake server and fake locks (one profile home in tmp_path)."""
     server = FakeServer()
     locks = {"CAR-1": FakeLock("CAR-1"), "CAR-2": FakeLock("CAR-1")}  # CAR-2 answers as CAR-1

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from kagiya.sdk.keys import LockIdentity
 from kagiya.server import admin
 from kagiya.server.app import build_app
@@ -21,6 +20,7 @@ from kagiya.server.config import Settings
 from kagiya.server.db import make_engine
 from kagiya.server.migrate import upgrade
 from kagiya.server.runtime import Runtime
+
 from tests.server.pg import TempPostgres, pg_bin
 
 _counter = itertools.count()
@@ -47,8 +47,9 @@ def fresh_pg_url(pg: TempPostgres) -> str:
     import psycopg
 
     name = f"t{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=kagiya dbname=postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        f"host=127.0.0.1 port={pg.port} user=kagiya dbname=postgres", autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
     return pg.url(name)
 
@@ -107,8 +108,9 @@ class World:
         code = op.enrollment_code(user_id)["code"]
         return PhoneClient.enroll("", code, new_device_key(), http=self.http)
 
-    def setup_key(self, op: OperatorClient, perms: tuple[str, ...] = ("doors", "drive"),
-                  days: int = 30) -> tuple[str, str, str, PhoneClient]:
+    def setup_key(
+        self, op: OperatorClient, perms: tuple[str, ...] = ("doors", "drive"), days: int = 30
+    ) -> tuple[str, str, str, PhoneClient]:
         """user + lock + key request + enrolled phone: (user_id, lock_id, request_id, phone)."""
         uid = op.create_user()["user_id"]
         lid = self.lock(op)
@@ -120,8 +122,14 @@ class World:
 def make_world(db_url: str, data_dir: Path, **settings: Any) -> tuple[World, Runtime]:
     """Build a runtime + in-process HTTP client for ``db_url``."""
     clock = Clock()
-    cfg = Settings(data_dir=data_dir, db_url=db_url, clock=clock, token_rate_per_min=1000,
-                   enroll_rate_per_min=1000, **settings)
+    cfg = Settings(
+        data_dir=data_dir,
+        db_url=db_url,
+        clock=clock,
+        token_rate_per_min=1000,
+        enroll_rate_per_min=1000,
+        **settings,
+    )
     rt = Runtime(cfg)
     http = TestClient(build_app(rt), raise_server_exceptions=False)
     return World(rt, http, clock), rt

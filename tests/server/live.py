@@ -23,19 +23,40 @@ def free_port() -> int:
 class LiveServer:
     """``python -m kagiya.server run`` in a subprocess; ``kill()`` is SIGKILL."""
 
-    def __init__(self, db_url: str, data_dir: Path, *, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.db_url, self.data_dir = db_url, data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full = dict(os.environ)
         full.update({"KAGIYA_TOKEN_RATE_PER_MIN": "100000", "KAGIYA_ENROLL_RATE_PER_MIN": "100000"})
         full.update(env or {})
-        self.log = open(data_dir / f"server-{self.port}.log", "ab")  # noqa: SIM115
+        self.log = open(data_dir / f"server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kagiya.server", "run", "--db", db_url, "--data-dir",
-             str(data_dir), "--port", str(self.port), "--log-level", "warning"],
-            stdout=self.log, stderr=self.log, env=full)
+            [
+                sys.executable,
+                "-m",
+                "kagiya.server",
+                "run",
+                "--db",
+                db_url,
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=self.log,
+            stderr=self.log,
+            env=full,
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -6,9 +6,17 @@ from kagiya.sdk.keys import LockIdentity
 from kagiya.sdk.logchain import LogRecord, chain, genesis, head_message
 
 
-def make_log(ident: LockIdentity, lock_id: str, n: int, *, t0: int = 1_700_000_000,
-             sub: str | None = None, cti: bytes | None = None, lost: int = 0,
-             first_seq: int = 1) -> dict[str, object]:
+def make_log(
+    ident: LockIdentity,
+    lock_id: str,
+    n: int,
+    *,
+    t0: int = 1_700_000_000,
+    sub: str | None = None,
+    cti: bytes | None = None,
+    lost: int = 0,
+    first_seq: int = 1,
+) -> dict[str, object]:
     """Records ``first_seq..n`` of a log whose head is ``n``, as upload fields."""
     h = genesis(lock_id)
     records = []
@@ -21,5 +29,12 @@ def make_log(ident: LockIdentity, lock_id: str, n: int, *, t0: int = 1_700_000_0
         if seq >= first_seq:
             records.append(raw)
     sig = ident.sign(head_message(lock_id, n, h, lost))
-    return {"lock_id": lock_id, "records": records, "prev_hash": prev, "head_seq": n,
-            "head_hash": h, "lost": lost, "head_signature": sig}
+    return {
+        "lock_id": lock_id,
+        "records": records,
+        "prev_hash": prev,
+        "head_seq": n,
+        "head_hash": h,
+        "lost": lost,
+        "head_signature": sig,
+    }

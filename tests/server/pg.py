@@ -21,8 +21,10 @@ from pathlib import Path
 
 def pg_bin() -> Path | None:
     """Directory of the newest installed PostgreSQL server binaries, or None."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0,
+    )
     return Path(found[-1]).parent if found else None
 
 
@@ -48,11 +50,31 @@ class TempPostgres:
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self._user = ["runuser", "-u", "postgres", "--"]
         data = self.dir / "data"
-        self._run(str(bindir / "initdb"), "-D", str(data), "-U", "kagiya", "-A", "trust",
-                  "-E", "UTF8", "--no-locale", "--no-sync")
-        self._run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w",
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on "
-                  "-c max_connections=200 -c shared_buffers=64MB", "start")
+        self._run(
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "kagiya",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        self._run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c fsync=on "
+            "-c max_connections=200 -c shared_buffers=64MB",
+            "start",
+        )
         self.data = data
 
     def _run(self, *cmd: str) -> None:
@@ -66,15 +88,18 @@ class TempPostgres:
         """Create an empty database; returns its URL."""
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=kagiya dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=kagiya dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def stop(self) -> None:
         """Stop the server and delete its files."""
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+            )
         except subprocess.CalledProcessError:
             pass
         time.sleep(0.1)

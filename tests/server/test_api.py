@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from kagiya.sdk.credential import Permission, verify_credential
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.signed import verify_revocation_update, verify_time_statement
 from kagiya.server.client import ApiProblem
+
 from tests.server.conftest import World
 from tests.server.logutil import make_log
 
@@ -31,9 +31,15 @@ def test_download_key_verifies_and_unwraps(world: World) -> None:
     assert (key.lock_id, key.user_id, key.request_id) == (lid, uid, rid)
     ident = world.locks[lid]
     now = int(world.clock())
-    v = verify_credential(key.credential, anchors(sync), lid, now,
-                          lock_kex_private=ident.kex_private_bytes, lock_key_id=ident.lock_key_id,
-                          command=1)
+    v = verify_credential(
+        key.credential,
+        anchors(sync),
+        lid,
+        now,
+        lock_kex_private=ident.kex_private_bytes,
+        lock_key_id=ident.lock_key_id,
+        command=1,
+    )
     assert v.secret == key.secret
     assert v.claims.sub == uid and v.claims.cti == key.key_id
     assert v.claims.permissions == Permission.DOORS | Permission.DRIVE
@@ -45,7 +51,7 @@ def test_download_key_verifies_and_unwraps(world: World) -> None:
 def test_long_lease_keys_are_short_and_reissued(world: World) -> None:
     op = world.operator()
     start = int(world.clock())
-    uid, lid, _rid, phone = world.setup_key(op, days=710)
+    _uid, _lid, _rid, phone = world.setup_key(op, days=710)
     lifetime = world.rt.settings.key_lifetime_s
     first = phone.sync().keys[0]
     assert first.exp - first.nbf <= lifetime
@@ -69,7 +75,7 @@ def test_change_reissues_and_revokes_old(world: World) -> None:
     sync = phone.sync()
     new = sync.keys[0]
     assert new.key_id != old.key_id and new.permissions == int(Permission.DOORS)
-    upd = [r for r in sync.revocations if r.lock_id == lid][0]
+    upd = next(r for r in sync.revocations if r.lock_id == lid)
     parsed = verify_revocation_update(upd.update, anchors(sync), lid)
     assert (old.key_id, old.exp) in [tuple(e) for e in parsed.entries]
     assert new.key_id not in [e[0] for e in parsed.entries]
@@ -89,7 +95,7 @@ def test_cancel_revokes_and_any_phone_carries_it(world: World) -> None:
     assert phone.sync().keys == []
     for ph in (phone, phone2):
         sync = ph.sync()
-        upd = [r for r in sync.revocations if r.lock_id == lid][0]
+        upd = next(r for r in sync.revocations if r.lock_id == lid)
         parsed = verify_revocation_update(upd.update, anchors(sync), lid, current_version=0)
         assert key.key_id in [e[0] for e in parsed.entries]
     with pytest.raises(ApiProblem) as ei:
@@ -97,14 +103,15 @@ def test_cancel_revokes_and_any_phone_carries_it(world: World) -> None:
     assert problem(ei) == (409, "request-cancelled")
     # the revoked key fails at the lock's decision function
     with pytest.raises(ProtocolError) as pe:
-        verify_credential(key.credential, anchors(sync), lid, int(world.clock()),
-                          revoked={key.key_id})
+        verify_credential(
+            key.credential, anchors(sync), lid, int(world.clock()), revoked={key.key_id}
+        )
     assert pe.value.code == ErrorCode.REVOKED
 
 
 def test_revocation_versions_increase(world: World) -> None:
     op = world.operator()
-    _uid, lid, rid, phone = world.setup_key(op)
+    _uid, _lid, rid, phone = world.setup_key(op)
     phone.sync()
     op.change_key_request(rid, permissions=["doors"])
     v1 = phone.revocations()[0].version
@@ -135,7 +142,7 @@ def test_suspend_user_revokes_and_blocks_phone(world: World) -> None:
     other_uid, _l, _r, other = world.setup_key(op)
     op.create_key_request(other_uid, lid, int(world.clock()), int(world.clock()) + DAY, ["doors"])
     sync = other.sync()
-    upd = [r for r in sync.revocations if r.lock_id == lid][0]
+    upd = next(r for r in sync.revocations if r.lock_id == lid)
     assert key.key_id in [e[0] for e in verify_revocation_update(upd.update, anchors(sync)).entries]
     op.resume_user(uid)
     assert len(phone.sync().keys) == 1
@@ -185,25 +192,52 @@ def test_validation_errors_are_problem_json(world: World) -> None:
     now = int(world.clock())
     cases = [
         ("POST", "/v1/locks", {"lock_id": "bad id", "sign_public": "00", "kex_public": "11"}),
-        ("POST", "/v1/locks", {"lock_id": "CAR-9", "sign_public": "ab" * 32, "kex_public": "00" * 32}),
-        ("POST", "/v1/key-requests", {"user_id": uid, "lock_id": lid, "nbf": now, "exp": now - 1,
-                                      "permissions": ["doors"]}),
-        ("POST", "/v1/key-requests", {"user_id": uid, "lock_id": lid, "nbf": now,
-                                      "exp": now + 900 * DAY, "permissions": ["doors"]}),
-        ("POST", "/v1/key-requests", {"user_id": uid, "lock_id": lid, "nbf": now, "exp": now + 1,
-                                      "permissions": ["fly"]}),
-        ("POST", "/v1/key-requests", {"user_id": uid, "lock_id": lid, "nbf": -1, "exp": 2**70,
-                                      "permissions": ["doors"]}),
+        (
+            "POST",
+            "/v1/locks",
+            {"lock_id": "CAR-9", "sign_public": "ab" * 32, "kex_public": "00" * 32},
+        ),
+        (
+            "POST",
+            "/v1/key-requests",
+            {"user_id": uid, "lock_id": lid, "nbf": now, "exp": now - 1, "permissions": ["doors"]},
+        ),
+        (
+            "POST",
+            "/v1/key-requests",
+            {
+                "user_id": uid,
+                "lock_id": lid,
+                "nbf": now,
+                "exp": now + 900 * DAY,
+                "permissions": ["doors"],
+            },
+        ),
+        (
+            "POST",
+            "/v1/key-requests",
+            {"user_id": uid, "lock_id": lid, "nbf": now, "exp": now + 1, "permissions": ["fly"]},
+        ),
+        (
+            "POST",
+            "/v1/key-requests",
+            {"user_id": uid, "lock_id": lid, "nbf": -1, "exp": 2**70, "permissions": ["doors"]},
+        ),
         ("POST", "/v1/partners", {"name": "x\u0000y"}),
         ("POST", "/v1/partners", {"name": "ok", "extra": 1}),
     ]
     for method, path, body in cases:
-        r = world.http.request(method, path, json=body, headers={"Authorization": f"Bearer {op.token}"})
+        r = world.http.request(
+            method, path, json=body, headers={"Authorization": f"Bearer {op.token}"}
+        )
         assert r.status_code == 422, (path, body, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["code"] in ("invalid-request", "invalid-window", "invalid-lock-keys")
-    r = world.http.post("/v1/locks", content=b"{not json", headers={
-        "Authorization": f"Bearer {op.token}", "Content-Type": "application/json"})
+    r = world.http.post(
+        "/v1/locks",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {op.token}", "Content-Type": "application/json"},
+    )
     assert r.status_code == 422
     r = world.http.get("/v1/users/%00", headers={"Authorization": f"Bearer {op.token}"})
     assert 400 <= r.status_code < 500
@@ -377,8 +411,10 @@ def test_issuer_key_rotation_keeps_old_key_listed(world: World) -> None:
     assert states[new_kid] == "active" and "retired" in states.values()
     # the old key still verifies; new time statements use the new key
     verify_credential(old_key.credential, anchors(sync), lid, int(world.clock()))
-    assert verify_time_statement(sync.time_statement, {bytes.fromhex(new_kid): dict(
-        (k.hex(), p) for k, p, _s in sync.issuer_keys)[new_kid]}) == int(world.clock())
+    assert verify_time_statement(
+        sync.time_statement,
+        {bytes.fromhex(new_kid): dict((k.hex(), p) for k, p, _s in sync.issuer_keys)[new_kid]},
+    ) == int(world.clock())
     world.clock.advance(world.rt.settings.key_lifetime_s + 2 * 3600)
     states = {kid.hex(): st for kid, _p, st in phone.sync().issuer_keys}
     assert list(states.values()) == ["active"]
@@ -390,12 +426,22 @@ def test_rate_limit_on_token_endpoint(db_url: str, tmp_path) -> None:  # type: i
     w, rt = make_world(db_url, tmp_path / "d")
     object.__setattr__(rt.settings, "token_rate_per_min", 3)
     try:
-        codes = [w.http.post("/v1/oauth/token", data={
-            "grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"}).status_code
-            for _ in range(5)]
+        codes = [
+            w.http.post(
+                "/v1/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "nobody",
+                    "client_secret": "x",
+                },
+            ).status_code
+            for _ in range(5)
+        ]
         assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
-        r = w.http.post("/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                 "client_id": "nobody", "client_secret": "x"})
+        r = w.http.post(
+            "/v1/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+        )
         assert r.json()["code"] == "rate-limited" and int(r.headers["retry-after"]) > 0
         object.__setattr__(rt.settings, "enroll_rate_per_min", 2)
         body = {"code": "AAAA-BBBB-CCCC", "device_public": "ab" * 32, "signature": "00" * 64}
@@ -411,8 +457,16 @@ def test_audit_log_records_actions_without_secrets(world: World) -> None:
     uid, _lid, rid, _phone = world.setup_key(op)
     op.cancel_key_request(rid)
     actions = [e["action"] for e in op.audit(limit=200)["items"]]
-    for a in ("operator.create", "token.issue", "user.create", "lock.register",
-              "key-request.create", "enrollment-code.create", "phone.enroll", "key-request.cancel"):
+    for a in (
+        "operator.create",
+        "token.issue",
+        "user.create",
+        "lock.register",
+        "key-request.create",
+        "enrollment-code.create",
+        "phone.enroll",
+        "key-request.cancel",
+    ):
         assert a in actions
     text = str(op.audit(limit=200))
     assert op.token not in text and op.client_secret not in text  # type: ignore[attr-defined]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from kagiya.server import admin
+
 from tests.server.conftest import World
 from tests.server.logutil import make_log
 
 DAY = 86400
 
 
-def _status(world: World, token: str, method: str, path: str, json: object = None) -> tuple[int, str]:
+def _status(
+    world: World, token: str, method: str, path: str, json: object = None
+) -> tuple[int, str]:
     r = world.http.request(method, path, json=json, headers={"Authorization": f"Bearer {token}"})
     return r.status_code, r.json().get("code", "")
 
@@ -41,13 +43,30 @@ def test_operator_cannot_see_or_touch_another_operators_data(world: World) -> No
         ("GET", f"/v1/partners/{partner}", None),
         ("POST", f"/v1/partners/{partner}/suspend", None),
         ("DELETE", f"/v1/partners/{partner}", None),
-        ("POST", "/v1/key-requests", {"user_id": uid, "lock_id": lid, "nbf": now,
-                                      "exp": now + DAY, "permissions": ["doors"]}),
+        (
+            "POST",
+            "/v1/key-requests",
+            {
+                "user_id": uid,
+                "lock_id": lid,
+                "nbf": now,
+                "exp": now + DAY,
+                "permissions": ["doors"],
+            },
+        ),
     ]:
         assert _status(world, tb, method, path, body) == (404, "not-found"), (method, path)
     # B's own lock IDs cannot take A's
-    assert _status(world, tb, "POST", "/v1/locks", {
-        "lock_id": lid, "sign_public": "ab" * 32, "kex_public": "09" + "00" * 31})[0] == 409
+    assert (
+        _status(
+            world,
+            tb,
+            "POST",
+            "/v1/locks",
+            {"lock_id": lid, "sign_public": "ab" * 32, "kex_public": "09" + "00" * 31},
+        )[0]
+        == 409
+    )
     for listing in ("/v1/users", "/v1/locks", "/v1/key-requests", "/v1/partners", "/v1/logs"):
         r = world.http.get(listing, headers={"Authorization": f"Bearer {tb}"})
         assert r.status_code == 200 and r.json()["items"] == [], listing
@@ -88,28 +107,46 @@ def test_suspended_operator_and_contract_end_of_period(world: World) -> None:
     admin.set_operator_status(world.rt, op.operator_id, admin.SUSPENDED)  # type: ignore[attr-defined]
     assert _status(world, str(op.token), "GET", "/v1/users") == (403, "operator-suspended")
     assert _status(world, str(phone.token), "GET", "/v1/phone/keys") == (403, "operator-suspended")
-    r = world.http.post("/v1/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": op.client_id,  # type: ignore[attr-defined]
-        "client_secret": op.client_secret})  # type: ignore[attr-defined]
+    r = world.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": op.client_id,  # type: ignore[attr-defined]
+            "client_secret": op.client_secret,
+        },
+    )  # type: ignore[attr-defined]
     assert (r.status_code, r.json()["code"]) == (403, "operator-suspended")
     admin.set_operator_status(world.rt, op.operator_id, admin.ACTIVE)  # type: ignore[attr-defined]
     assert _status(world, str(op.token), "GET", "/v1/users")[0] == 200
     world.clock.advance(801 * DAY)
-    r = world.http.post("/v1/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": op.client_id,  # type: ignore[attr-defined]
-        "client_secret": op.client_secret})  # type: ignore[attr-defined]
+    r = world.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": op.client_id,  # type: ignore[attr-defined]
+            "client_secret": op.client_secret,
+        },
+    )  # type: ignore[attr-defined]
     assert (r.status_code, r.json()["code"]) == (403, "contract-inactive")
 
 
 @pytest.mark.parametrize("secret", ["wrong", ""])
 def test_bad_client_credentials(world: World, secret: str) -> None:
     op = world.operator()
-    r = world.http.post("/v1/oauth/token", data={
-        "grant_type": "client_credentials", "client_id": op.client_id,  # type: ignore[attr-defined]
-        "client_secret": secret})
+    r = world.http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": op.client_id,  # type: ignore[attr-defined]
+            "client_secret": secret,
+        },
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     r = world.http.post("/v1/oauth/token", data={"grant_type": "password"})
     assert r.status_code == 400 and r.json()["code"] == "unsupported-grant-type"
-    r = world.http.post("/v1/oauth/token", data={"grant_type": "client_credentials"},
-                        auth=(op.client_id, op.client_secret))  # type: ignore[attr-defined]
+    r = world.http.post(
+        "/v1/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(op.client_id, op.client_secret),
+    )  # type: ignore[attr-defined]
     assert r.status_code == 200

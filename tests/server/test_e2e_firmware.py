@@ -43,8 +43,11 @@ def test_downloaded_key_opens_in_firmware(world: World) -> None:
     ident = world.locks[lid]
     args = {
         "anchors": {k.hex(): p.hex() for k, p, _s in sync.issuer_keys},
-        "cred": key.credential.hex(), "lock_id": lid, "now": int(world.clock()),
-        "revoked": [], "lock_kid": ident.lock_key_id.hex(),
+        "cred": key.credential.hex(),
+        "lock_id": lid,
+        "now": int(world.clock()),
+        "revoked": [],
+        "lock_kid": ident.lock_key_id.hex(),
         "kex_private": ident.kex_private_bytes.hex(),
     }
     out = run_json(CODE % json.dumps(args))

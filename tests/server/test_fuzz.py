@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key
+
 from tests.server.live import LiveServer
 from tests.server.test_live import _setup
 
@@ -19,15 +20,35 @@ SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 
 def _run(url: str, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [SCHEMATHESIS, "run", f"{url}/openapi.json", "--checks", "not_a_server_error",
-         "--max-examples", "4", "--seed", "7261", "--no-shrink", "--phases", "examples,fuzzing",
-         "-H", f"Authorization: Bearer {token}", "--request-timeout", "20", *extra],
-        capture_output=True, text=True, timeout=480, check=False)
+        [
+            SCHEMATHESIS,
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "4",
+            "--seed",
+            "7261",
+            "--no-shrink",
+            "--phases",
+            "examples,fuzzing",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--request-timeout",
+            "20",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=480,
+        check=False,
+    )
 
 
 def test_fuzz_every_endpoint_no_5xx(db_url: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    new, now = _setup(db_url, data)
+    new, _now = _setup(db_url, data)
     srv = LiveServer(db_url, data)
     try:
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)

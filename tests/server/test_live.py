@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from kagiya.sdk.keys import LockIdentity
 from kagiya.server import admin
 from kagiya.server.client import ApiProblem, OperatorClient
 from kagiya.server.config import Settings
 from kagiya.server.runtime import Runtime
+
 from tests.server.live import LiveServer
 
 DAY = 86400
@@ -39,16 +39,24 @@ def test_concurrent_retries_never_duplicate(db_url: str, tmp_path: Path) -> None
         uid = op.create_user()["user_id"]
         ident = LockIdentity.generate()
         op.register_lock("LIVE-01", ident.sign_public, ident.kex_public)
-        body = {"user_id": uid, "lock_id": "LIVE-01", "nbf": now, "exp": now + DAY,
-                "permissions": ["doors"]}
+        body = {
+            "user_id": uid,
+            "lock_id": "LIVE-01",
+            "nbf": now,
+            "exp": now + DAY,
+            "permissions": ["doors"],
+        }
         barrier = threading.Barrier(16)
 
         def attempt(i: int) -> tuple[int, str]:
             srv = servers[i % len(servers)]
             with httpx.Client(base_url=srv.url, timeout=30) as c:
                 barrier.wait()
-                r = c.post("/v1/key-requests", json=body, headers={
-                    "Authorization": f"Bearer {op.token}", "Idempotency-Key": "burst-1"})
+                r = c.post(
+                    "/v1/key-requests",
+                    json=body,
+                    headers={"Authorization": f"Bearer {op.token}", "Idempotency-Key": "burst-1"},
+                )
                 return r.status_code, r.json().get("request_id", r.text)
 
         with ThreadPoolExecutor(16) as pool:
@@ -58,9 +66,14 @@ def test_concurrent_retries_never_duplicate(db_url: str, tmp_path: Path) -> None
         assert len(op.list_key_requests(user_id=uid)["items"]) == 1
         # concurrent user creation with one key: one user, quota counted once
         with ThreadPoolExecutor(8) as pool:
-            users = list(pool.map(lambda i: OperatorClient(
-                servers[i % len(servers)].url, token=op.token).create_user(
-                    idempotency_key="u-1")["user_id"], range(8)))
+            users = list(
+                pool.map(
+                    lambda i: OperatorClient(
+                        servers[i % len(servers)].url, token=op.token
+                    ).create_user(idempotency_key="u-1")["user_id"],
+                    range(8),
+                )
+            )
         assert len(set(users)) == 1
         assert len(op.list_users()["items"]) == 2
     finally:
@@ -87,8 +100,9 @@ def test_kill_9_loses_no_acknowledged_request(db_url: str, tmp_path: Path) -> No
             while not stop.is_set():
                 i += 1
                 try:
-                    out = c.create_key_request(uid, "KILL-01", now, now + DAY + i, ["doors"],
-                                               idempotency_key=f"w{n}-{i}")
+                    out = c.create_key_request(
+                        uid, "KILL-01", now, now + DAY + i, ["doors"], idempotency_key=f"w{n}-{i}"
+                    )
                 except (httpx.HTTPError, ApiProblem):
                     continue
                 with lock:

@@ -12,7 +12,8 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 def test_checked_in_openapi_matches_the_app() -> None:
     assert json.loads(DOC.read_text()) == json.loads(json.dumps(openapi_schema())), (
-        "regenerate docs/openapi.json: python -m kagiya.server openapi > docs/openapi.json")
+        "regenerate docs/openapi.json: python -m kagiya.server openapi > docs/openapi.json"
+    )
 
 
 def test_no_admin_surface_over_http() -> None:

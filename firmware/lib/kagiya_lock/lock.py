@@ -138,9 +138,7 @@ class Lock:
     # -- replies ------------------------------------------------------------
     @staticmethod
     def _error(code, counter=None):
-        if counter is None:
-            return cbor.encode({0: T_ERROR, 1: code})
-        return cbor.encode({0: T_ERROR, 1: code, 2: counter})
+        return messages.error(code, counter)
 
     def _reply_mac(self, key, nonce, cti, command, counter, code, state, body_hash):
         return proof.reply_mac(key, nonce, self._lid, cti, command, counter, code, state,
@@ -150,8 +148,7 @@ class Lock:
         st = self.state()
         m = self._reply_mac(entry[1], nonce, entry[0], command, counter, code, st,
                             _EMPTY_SHA256)
-        return cbor.encode({0: T_RESULT, 1: counter, 2: command, 3: code, 4: st,
-                            5: self.clock.now(), 15: m})
+        return messages.result(counter, command, code, st, self.clock.now(), m)
 
     # -- dispatch -------------------------------------------------------------
     def handle(self, conn, message):
@@ -162,19 +159,14 @@ class Lock:
             return _INTERNAL_REPLY
 
     def _handle(self, conn, message):
-        if len(message) > MAX_MESSAGE:
-            return self._error(errors.TOO_LARGE)
-        m, code = cbor.decode(message)
+        m, code = messages.decode(message)
         if code:
-            return self._error(code)
-        if type(m) is not dict:
-            return self._error(errors.MALFORMED)
-        t = m.get(0)
-        if type(t) is not int:
-            return self._error(errors.MALFORMED)
+            return self._error(code, messages.counter_of(m))
+        t = m[0]
         if t == T_INFO:
             return self._info()
-        if t not in (T_HELLO, T_COMMAND, T_TIME, T_REVOCATION, T_LOG_FETCH):
+        if t != T_HELLO and t != T_COMMAND and t != T_TIME and t != T_REVOCATION \
+                and t != T_LOG_FETCH:  # a well-formed lock -> phone message
             return self._error(errors.UNKNOWN_MESSAGE)
         if self.ident is None:
             return self._error(errors.NOT_PROVISIONED)
@@ -189,51 +181,34 @@ class Lock:
     def _info(self):
         ident = self.ident
         log = self.log
-        return cbor.encode({
-            0: T_LOCK_INFO, 1: self.lock_id, 2: __version__, 3: [VERSION],
-            4: ident["sp"] if ident else b"", 5: ident["xp"] if ident else b"",
-            6: self.clock.now(), 7: self.state(), 8: self.revocations.version,
-            9: log.head if log else 0, 10: ident is not None})
+        return messages.lock_info(
+            self.lock_id, __version__, _VERSIONS, ident["sp"] if ident else b"",
+            ident["xp"] if ident else b"", self.clock.now(), self.state(),
+            self.revocations.version, log.head if log else 0, ident is not None)
 
     def _hello(self, conn, m):
-        versions = m.get(1)
-        if type(versions) is not list:
-            return self._error(errors.MALFORMED)
-        for v in versions:
-            if type(v) is not int:
-                return self._error(errors.MALFORMED)
-        if VERSION not in versions:
+        if VERSION not in m[1]:
             return self._error(errors.UNSUPPORTED_VERSION)
         s, code = self.sessions.hello(conn, self.hal.ticks_ms())
         if code:
             return self._error(code)
-        return cbor.encode({0: T_CHALLENGE, 1: VERSION, 2: self.lock_id, 3: s.nonce,
-                            4: self.clock.now(), 5: self.state(),
-                            6: self.revocations.version})
+        return messages.challenge(VERSION, self.lock_id, s.nonce, self.clock.now(),
+                                  self.state(), self.revocations.version)
 
     # -- COMMAND and LOG_FETCH ------------------------------------------------
     def _authenticated(self, conn, m, t):
-        cti = m.get(1)
-        counter = m.get(2)
-        sent_proof = m.get(4)
+        # fields checked by messages.decode: cti 16 bytes, counter u32, command 1-5 or
+        # from_seq u32, proof 32 bytes, credential bytes or absent
+        cti = m[1]
+        counter = m[2]
+        sent_proof = m[4]
         cred = m.get(5)
-        if not _u32(counter):
-            return self._error(errors.MALFORMED)
-        if type(cti) is not bytes or len(cti) != 16 or type(sent_proof) is not bytes \
-                or len(sent_proof) != 32 or (cred is not None and type(cred) is not bytes):
-            return self._error(errors.MALFORMED, counter)
         if t == T_COMMAND:
-            command = m.get(3)
+            command = m[3]
             arg = 0
-            if type(command) is not int:
-                return self._error(errors.MALFORMED, counter)
-            if command not in _PERM or command == C_LOG_FETCH:
-                return self._error(errors.UNKNOWN_MESSAGE, counter)
         else:
             command = C_LOG_FETCH
-            arg = m.get(3)
-            if not _u32(arg):
-                return self._error(errors.MALFORMED, counter)
+            arg = m[3]
         hal = self.hal
         now_ms = hal.ticks_ms()
         now = self.clock.now()
@@ -320,18 +295,15 @@ class Lock:
         if records:
             log.mark_fetched(_seq_of(records[-1]))
         st = self.state()
-        body = {0: T_LOG, 1: counter, 2: records, 3: prev, 4: log.head, 5: log.head_hash,
-                6: log.lost, 7: log.head_signature(self.ident["sk"]), 8: more}
-        h = hashlib.sha256(cbor.encode(body)).digest()
-        body[15] = self._reply_mac(entry[1], s.nonce, entry[0], C_LOG_FETCH, counter,
-                                   errors.OK, st, h)
-        return cbor.encode(body)
+        body = messages.log(counter, records, prev, log.head, log.head_hash, log.lost,
+                            log.head_signature(self.ident["sk"]), more)
+        m = self._reply_mac(entry[1], s.nonce, entry[0], C_LOG_FETCH, counter, errors.OK,
+                            st, hashlib.sha256(body).digest())
+        return messages.with_mac(body, m)
 
     # -- TIME and REVOCATION ----------------------------------------------------
     def _signed(self, m, content_type):
-        data = m.get(1)
-        if type(data) is not bytes:
-            return None, errors.MALFORMED
+        data = m[1]  # bytes (messages.decode)
         now_ms = self.hal.ticks_ms()
         if self.ratelimit.blocked(now_ms):
             return None, errors.RATE_LIMITED
@@ -347,8 +319,7 @@ class Lock:
         return p, errors.OK
 
     def _ack(self):
-        return cbor.encode({0: T_ACK, 1: errors.OK, 2: self.clock.now(),
-                            3: self.revocations.version})
+        return messages.ack(errors.OK, self.clock.now(), self.revocations.version)
 
     def _time(self, m):
         p, code = self._signed(m, CT_TIME)
