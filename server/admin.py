@@ -182,10 +182,10 @@ def end_contract(rt: Runtime, ident: str) -> dict[str, int]:
         op = _operator(s, ident)
         lock_pks = select(Lock.pk).where(Lock.operator_id == op.id)
         res = s.execute(delete(Revocation).where(Revocation.lock_pk.in_(lock_pks)))
-        counts["revocations"] = res.rowcount  # type: ignore[attr-defined]
+        counts["revocations"] = res.rowcount
         for table in OPERATOR_TABLES:
             res = s.execute(delete(table).where(table.operator_id == op.id))
-            counts[table.__tablename__] = res.rowcount  # type: ignore[attr-defined]
+            counts[table.__tablename__] = res.rowcount
         s.delete(op)
         audit.record(
             s, rt.now(), ADMIN, "operator.end-contract", target=op.id, detail={"deleted": counts}

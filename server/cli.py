@@ -7,12 +7,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from kagiya.server.config import from_env
+from kagiya.server.config import Settings, from_env
+
+if TYPE_CHECKING:
+    from kagiya.server.runtime import Runtime
 
 
-def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace) -> Settings:
     return from_env(db_url=args.db, data_dir=args.data_dir)
 
 
@@ -57,7 +62,7 @@ def cmd_openapi(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _runtime(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _runtime(args: argparse.Namespace) -> Runtime:
     from kagiya.server.runtime import Runtime
 
     return Runtime(_settings(args))
@@ -89,7 +94,7 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simple(fn_name: str):  # type: ignore[no-untyped-def]
+def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         from kagiya.server import admin
 
@@ -126,6 +131,11 @@ def _simple(fn_name: str):  # type: ignore[no-untyped-def]
     return handler
 
 
+def _help(p: argparse.ArgumentParser) -> int:
+    p.print_help()
+    return 2
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", help="database URL (default: SQLite in the data dir; or $KAGIYA_DB_URL)")
     p.add_argument(
@@ -136,7 +146,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``run`` and ``admin`` sub-commands to the ``kagiya server`` parser."""
     sub = parser.add_subparsers(dest="server_cmd", metavar="COMMAND")
-    parser.set_defaults(handler=lambda _a: parser.print_help() or 2)
+    parser.set_defaults(handler=lambda _a: _help(parser))
 
     run = sub.add_parser("run", help="run the key server (HTTP)")
     _common(run)
@@ -152,7 +162,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     adm = sub.add_parser("admin", help="service-admin actions (no HTTP surface)")
     asub = adm.add_subparsers(dest="admin_cmd", metavar="ACTION")
-    adm.set_defaults(handler=lambda _a: adm.print_help() or 2)
+    adm.set_defaults(handler=lambda _a: _help(adm))
 
     p = asub.add_parser("create-operator", help="create an operator; prints its client secret once")
     _common(p)

@@ -374,6 +374,7 @@ class PhoneClient(_Base):
 
     phone_id: str = ""
     user_id: str = ""
+    _device: Ed25519PrivateKey | None = None
 
     @classmethod
     def enroll(
@@ -407,6 +408,8 @@ class PhoneClient(_Base):
     ) -> str:
         """Get a fresh phone token by signing the current time with the device key."""
         key = _device_key(device) if device is not None else self._device
+        if key is None:
+            raise ValueError("pass the device key")
         ts = int(time.time()) if now is None else now
         out = self._request(
             "POST",

@@ -76,7 +76,7 @@ def store(
     if not rows:
         return Outcome(0, 0, [])
     seqs = [r[0] for r in rows]
-    existing = dict(
+    existing: dict[int, bytes] = dict(
         session.execute(
             select(UsageLog.seq, UsageLog.record).where(
                 UsageLog.lock_pk == lock.pk,

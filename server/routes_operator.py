@@ -106,7 +106,7 @@ OPS = (OPERATOR,)
 
 def rt_of(request: Request) -> Runtime:
     """The process runtime."""
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    return request.app.state.runtime
 
 
 def _tok(cred: HTTPAuthorizationCredentials | None) -> str | None:

@@ -79,6 +79,7 @@ class Supervisor:
         self.logdir = logdir
         self.env = env
         self.procs: dict[str, Proc] = {}
+        self.pids: list[int] = []  # every process group ever started (for the report)
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Proc:
         """Start ``argv``; stdout and stderr are merged, logged and readable as lines."""
@@ -88,6 +89,7 @@ class Supervisor:
             stderr=subprocess.STDOUT, text=True, bufsize=1, env={**self.env, **(env or {})},
             start_new_session=True,
         )
+        self.pids.append(popen.pid)
         lines: queue.Queue[str] = queue.Queue()
 
         def pump() -> None:
@@ -453,7 +455,8 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     total = time.monotonic() - t0
     print_summary(demo.story.steps, total)
     if report is not None:
-        report.write_text(json.dumps({"ok": ok, "seconds": total,
+        report.write_text(json.dumps({"ok": ok, "seconds": total, "pids": demo.sup.pids,
+                                      "workdir": str(work),
                                       "steps": [asdict(s) for s in demo.story.steps]}, indent=2))
     if tmp and ok and not keep:
         shutil.rmtree(work, ignore_errors=True)

@@ -20,14 +20,13 @@ from typing import Any
 
 from bumble import hci
 from bumble.att import ATT_Error, AttributeValue, ErrorCode
-from bumble.controller import Controller
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 
 from kagiya.hil.vble import wire
-from kagiya.hil.vble.radio import Radio, drop_links
+from kagiya.hil.vble.radio import Radio, RadioController, drop_links
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class Peripheral:
 
     def __init__(self, radio: Radio, address: str) -> None:
         self.radio = radio
-        self.controller = Controller("LOCK", link=radio.link)
+        self.controller = RadioController("LOCK", link=radio.link)
         host = Host(self.controller, AsyncPipeSink(self.controller))
         self.device = Device(name="kagiya-lock", address=hci.Address(address), host=host)
         self.handles: dict[int, Characteristic[Any]] = {}

@@ -9,6 +9,7 @@ terminated like a supervision timeout, as when a phone walks out of range.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 
@@ -20,6 +21,46 @@ from bumble.transport.common import StreamPacketSource
 logger = logging.getLogger(__name__)
 
 CONNECTION_TIMEOUT = hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+_EXT_REPORT = hci.HCI_LE_Extended_Advertising_Report_Event
+_LEGACY_REPORT = hci.HCI_LE_Advertising_Report_Event
+
+
+class RadioController(Controller):
+    """A Bumble controller whose scan responses carry the advertiser's real data.
+
+    Bumble's emulated controller answers an active scan with a copy of the advertising
+    data; a real one returns the advertiser's scan response (here: the lock ID as the
+    complete local name, which does not fit next to a 128-bit UUID in 31 bytes).
+    """
+
+    def _scan_response(self, address: hci.Address) -> bytes | None:
+        for c in self.link.controllers:
+            adv = c.le_legacy_advertiser
+            if adv.enabled and adv.address == address:
+                return bytes(adv.scan_response_data)
+            for s in c.advertising_sets.values():
+                if s.enabled and s.address == address:
+                    return bytes(s.scan_response_data)
+        return None
+
+    def _fix_report(self, report, scan_type: int):  # type: ignore[no-untyped-def]
+        if report.event_type & scan_type == scan_type and scan_type != 0:
+            data = self._scan_response(report.address)
+            if data is not None:
+                return dataclasses.replace(report, data=data)
+        return report
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        """Send to the host, rewriting scan-response reports (see the class doc)."""
+        if isinstance(packet, _EXT_REPORT):
+            scan = int(_EXT_REPORT.EventType.SCAN_RESPONSE)
+            packet = _EXT_REPORT([self._fix_report(r, scan) for r in packet.reports])
+        elif isinstance(packet, _LEGACY_REPORT):
+            packet = _LEGACY_REPORT([
+                dataclasses.replace(r, data=self._scan_response(r.address) or r.data)
+                if r.event_type == _LEGACY_REPORT.EventType.SCAN_RSP else r
+                for r in packet.reports])
+        super().send_hci_packet(packet)
 
 
 def drop_links(controller: Controller, reason: int = CONNECTION_TIMEOUT) -> int:
@@ -53,7 +94,7 @@ class _PhoneProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         name = f"PHONE{next(self.radio.serial)}"
-        self.controller = Controller(name, host_source=self.source,
+        self.controller = RadioController(name, host_source=self.source,
                                      host_sink=_SocketSink(transport), link=self.radio.link)
 
     def data_received(self, data: bytes) -> None:

@@ -1,0 +1,102 @@
+"""Exceptions of the BLE client: lock refusals (typed, with the §13 code) and link faults.
+
+A refusal by the lock is a :class:`LockRefusedError` (a :class:`ProtocolError`, so
+``err.code`` is the :class:`ErrorCode`), with a subclass for the refusals an app
+usually handles on its own. Link faults are :class:`LinkError` subclasses; when a
+link fails after a command was sent and before an authenticated reply arrived,
+the client raises :class:`CommandOutcomeUnknownError` - never success.
+"""
+
+from __future__ import annotations
+
+from .errors import ErrorCode, ProtocolError
+
+
+class LockRefusedError(ProtocolError):
+    """The lock refused the request; ``code`` says why (docs/protocol.md §13)."""
+
+    state: int | None = None
+
+
+class KeyExpiredError(LockRefusedError):
+    """EXPIRED: the key's window has ended."""
+
+
+class KeyNotYetValidError(LockRefusedError):
+    """NOT_YET_VALID: the key's window has not started (or the lock's clock is behind)."""
+
+
+class KeyRevokedError(LockRefusedError):
+    """REVOKED: the key was revoked by a server-signed update."""
+
+
+class WrongLockError(LockRefusedError):
+    """WRONG_LOCK: the key is for another lock."""
+
+
+class PermissionDeniedError(LockRefusedError):
+    """PERMISSION_DENIED: the key lacks the permission for this command."""
+
+
+class LockBusyError(LockRefusedError):
+    """BUSY: another phone has a session, or a request is still in progress."""
+
+
+class RateLimitedError(LockRefusedError):
+    """RATE_LIMITED: too many authentication failures; retry later."""
+
+
+class VehicleMovingError(LockRefusedError):
+    """VEHICLE_MOVING: drive cannot be disabled while the vehicle moves."""
+
+
+_BY_CODE: dict[int, type[LockRefusedError]] = {
+    ErrorCode.EXPIRED: KeyExpiredError,
+    ErrorCode.NOT_YET_VALID: KeyNotYetValidError,
+    ErrorCode.REVOKED: KeyRevokedError,
+    ErrorCode.WRONG_LOCK: WrongLockError,
+    ErrorCode.PERMISSION_DENIED: PermissionDeniedError,
+    ErrorCode.BUSY: LockBusyError,
+    ErrorCode.RATE_LIMITED: RateLimitedError,
+    ErrorCode.VEHICLE_MOVING: VehicleMovingError,
+}
+
+
+def refusal(code: int, detail: str = "", state: int | None = None) -> LockRefusedError:
+    """The typed exception for a refusal ``code``."""
+    try:
+        ErrorCode(code)
+    except ValueError:
+        code = ErrorCode.INTERNAL
+    err = _BY_CODE.get(code, LockRefusedError)(code, detail)
+    err.state = state
+    return err
+
+
+class LinkError(Exception):
+    """The BLE link failed (not found, lost, timed out)."""
+
+
+class LockNotFoundError(LinkError):
+    """No lock with that lock ID advertised within the timeout."""
+
+
+class LinkLostError(LinkError):
+    """The connection dropped."""
+
+
+class LockTimeoutError(LinkError):
+    """The lock did not answer in time."""
+
+
+class ReplyNotAuthenticError(LinkError):
+    """A reply's MAC did not verify (or did not match the request): not a success."""
+
+
+class CommandOutcomeUnknownError(LinkError):
+    """The command was sent but no authenticated reply arrived (link lost or timed out).
+
+    The lock may or may not have acted; the phone must not report success. Kagiya's
+    commands set a state (doors locked/unlocked, drive on/off), so repeating the command
+    on a new connection is safe and tells the outcome.
+    """

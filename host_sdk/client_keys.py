@@ -1,0 +1,84 @@
+"""What a phone holds for the BLE client: its digital keys and the updates it carries.
+
+:class:`DigitalKey` is a key as downloaded from the key server (credential bytes + the
+per-key secret K, protocol §3/§4). :class:`Wallet` holds the newest time statement
+(§6) and the newest revocation update per lock (§7) the phone has, plus which keys each
+lock has already accepted (so the credential is sent only on first use). The phone app
+and the server's download format map onto these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cbor
+from .cose import parse_sign1
+from .credential import Claims, decode_claims_unverified
+
+MAX_SIGNED = 2048
+
+
+@dataclass
+class DigitalKey:
+    """One digital key on the phone."""
+
+    credential: bytes
+    cti: bytes
+    secret: bytes
+    lock_id: str
+    claims: Claims | None = None
+
+    @classmethod
+    def from_credential(cls, credential: bytes, secret: bytes) -> DigitalKey:
+        """Build from the server's download (credential + secret); claims are for display
+        only (the lock verifies them)."""
+        claims = decode_claims_unverified(credential)
+        return cls(bytes(credential), claims.cti, bytes(secret), claims.aud, claims)
+
+
+def _payload(signed: bytes) -> dict[Any, Any]:
+    obj = cbor.loads(parse_sign1(signed, MAX_SIGNED).payload)
+    if not isinstance(obj, dict):
+        raise ValueError("signed object payload is not a map")
+    return obj
+
+
+@dataclass
+class Wallet:
+    """Time statements, revocation updates and first-use bookkeeping of one phone."""
+
+    time_statement: bytes | None = None
+    time: int = 0
+    revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    accepted: set[tuple[str, bytes]] = field(default_factory=set)
+
+    def add_time_statement(self, statement: bytes) -> None:
+        """Keep ``statement`` if it is newer than the one held (§6 payload key 6)."""
+        t = _payload(statement).get(6)
+        if isinstance(t, int) and t > self.time:
+            self.time, self.time_statement = t, bytes(statement)
+
+    def add_revocation(self, update: bytes) -> None:
+        """Keep ``update`` if its version is the newest held for its lock (§7)."""
+        p = _payload(update)
+        lock_id, version = p.get(3), p.get(-65539)
+        if isinstance(lock_id, str) and isinstance(version, int):
+            held = self.revocations.get(lock_id)
+            if held is None or version > held[0]:
+                self.revocations[lock_id] = (version, bytes(update))
+
+    def revocation_for(self, lock_id: str) -> tuple[int, bytes] | None:
+        """(version, update bytes) held for ``lock_id``."""
+        return self.revocations.get(lock_id)
+
+    def is_accepted(self, key: DigitalKey, lock_id: str) -> bool:
+        """True once ``lock_id`` accepted ``key``'s credential."""
+        return (lock_id, key.cti) in self.accepted
+
+    def mark_accepted(self, key: DigitalKey, lock_id: str, accepted: bool = True) -> None:
+        """Record that the lock knows (or forgot) the key."""
+        if accepted:
+            self.accepted.add((lock_id, key.cti))
+        else:
+            self.accepted.discard((lock_id, key.cti))

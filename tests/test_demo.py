@@ -1,0 +1,103 @@
+"""``kagiya demo`` (what ``make demo`` runs): the whole offline unlock story, as a test.
+
+The demo runs as a user runs it (a subprocess of the ``kagiya`` command); its JSON report
+is checked step by step, and every process it started must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+KAGIYA = [sys.executable, "-m", "kagiya.tools.cli"]
+
+EXPECTED = [
+    "bootstrap",
+    "create the operator (service admin)",
+    "start the key server (SQLite)",
+    "operator registers a partner and two users",
+    "installer: virtual board deploy, provision, register, self-test",
+    "lock firmware on the air (virtual BLE)",
+    "Alice's phone enrolls with a one-time code",
+    "operator requests a key for Alice (710-day lease)",
+    "Alice's phone downloads its key",
+    "key server stopped: the vehicle is offline",
+    "Alice unlocks over BLE (offline)",
+    "Alice enables drive (offline)",
+    "Alice locks (offline)",
+    "key server back up",
+    "operator cancels Alice's key (her phone stays offline)",
+    "Bob's phone enrolls",
+    "operator requests a key for Bob",
+    "Bob's phone syncs (gets the revocation update)",
+    "Bob's phone carries the revocation to the lock",
+    "Alice's next unlock is refused with REVOKED",
+    "Bob's phone fetches the lock's log and uploads it",
+    "operator reads the verified log from the API",
+]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for k in ("KAGIYA_DATA_DIR", "KAGIYA_PHONE_HOME", "KAGIYA_BLE_TRANSPORT", "KAGIYA_DB_URL"):
+        env.pop(k, None)
+    env["HOME"] = str(tmp_path / "home")  # nothing may depend on the user's own files
+    return env
+
+
+@pytest.mark.slow
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    done = subprocess.run([*KAGIYA, "demo", "--workdir", str(tmp_path / "work"), "--report",
+                           str(report)], capture_output=True, text=True, timeout=900,
+                          env=_env(tmp_path), check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    rep = json.loads(report.read_text())
+    steps = {s["title"]: s for s in rep["steps"]}
+    assert [s["title"] for s in rep["steps"]] == EXPECTED
+    assert all(s["ok"] for s in rep["steps"])
+    assert "unlocked CAR-0001" in steps["Alice unlocks over BLE (offline)"]["outcome"]
+    assert "drive enabled" in steps["Alice enables drive (offline)"]["outcome"]
+    assert "locked CAR-0001" in steps["Alice locks (offline)"]["outcome"]
+    assert "CAR-0001 v1" in steps["Bob's phone syncs (gets the revocation update)"]["outcome"]
+    refused = steps["Alice's next unlock is refused with REVOKED"]
+    assert refused["data"]["code"] == "REVOKED" and "[REVOKED 23]" in refused["outcome"]
+    assert steps["operator reads the verified log from the API"]["data"]["records"] >= 5
+    # one readable line per step with its timing, then the summary table
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("✓ ")]
+    assert len(lines) == len(EXPECTED) and all(ln.endswith(" s)") for ln in lines)
+    assert f"{len(EXPECTED)}/{len(EXPECTED)} steps ok" in done.stdout
+    assert rep["pids"] and all(_gone(p) for p in rep["pids"])
+
+
+def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    proc = subprocess.Popen([*KAGIYA, "demo", "--workdir", str(tmp_path / "work"), "--report",
+                             str(report)], stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "operator registers a partner" in line:  # the key server is running now
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    assert proc.wait(60) == 130
+    assert "interrupted" in rest
+    rep = json.loads(report.read_text())
+    assert not rep["ok"] and rep["pids"]
+    assert all(_gone(p) for p in rep["pids"])
