@@ -115,27 +115,38 @@ def ms_since(t0):
 t0 = time.ticks_us()
 ok = ed25519.verify(*cases[0])
 first_ms = ms_since(t0)  # includes building the base-point table once
-t0 = time.ticks_us()
-oks = [ed25519.verify(a, m, s) for a, m, s in cases]
-verify_ms = ms_since(t0) / len(cases)
-t0 = time.ticks_us()
-refs = [ref_verify(a, m, s) for a, m, s in cases]
-ref_ms = ms_since(t0) / len(cases)
-assert ok and all(oks) and all(refs), "a valid signature did not verify"
+# Each case is timed ROUNDS times, ours and the reference interleaved, and the
+# fastest run of each counts (the machine is shared: load only ever adds time).
+# Consecutive cases have different keys, so no run reuses the previous key's table.
+ROUNDS = 3
+best = [[1e9, 1e9] for _ in cases]
+for _ in range(ROUNDS):
+    for i, (a, m, s) in enumerate(cases):
+        t0 = time.ticks_us()
+        ok_ours = ed25519.verify(a, m, s)
+        t_ours = ms_since(t0)
+        t0 = time.ticks_us()
+        ok_ref = ref_verify(a, m, s)
+        t_ref = ms_since(t0)
+        assert ok_ours and ok_ref, "a valid signature did not verify"
+        best[i] = [min(best[i][0], t_ours), min(best[i][1], t_ref)]
+verify_ms = sum(b[0] for b in best) / len(cases)
+ref_ms = sum(b[1] for b in best) / len(cases)
+assert ok
 bad = cases[0][2][:40] + bytes([cases[0][2][40] ^ 1]) + cases[0][2][41:]
 assert not ed25519.verify(cases[0][0], cases[0][1], bad)
 assert not ref_verify(cases[0][0], cases[0][1], bad)
 
 n = 10
 seed = bytes(range(32))
-t0 = time.ticks_us()
+x_ms = sign_ms = 1e9
 for _ in range(n):
+    t0 = time.ticks_us()
     x25519.x25519(seed, cases[0][0])
-x_ms = ms_since(t0) / n
-t0 = time.ticks_us()
-for _ in range(n):
+    x_ms = min(x_ms, ms_since(t0))
+    t0 = time.ticks_us()
     ed25519.sign(seed, cases[0][1])
-sign_ms = ms_since(t0) / n
+    sign_ms = min(sign_ms, ms_since(t0))
 t0 = time.ticks_us()
 for _ in range(n):
     sha512(cases[0][1])

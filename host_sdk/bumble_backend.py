@@ -37,7 +37,6 @@ from bumble import hci
 from bumble.att import ATT_Error
 from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
-from bumble.gatt import Characteristic
 from bumble.transport import open_transport
 
 logger = logging.getLogger(__name__)
@@ -117,12 +116,13 @@ class BumbleAdapter:
         self.closed = False
 
     @classmethod
-    async def get(cls, spec: str | None = None) -> BumbleAdapter:
-        """The adapter for ``spec`` (default: $KAGIYA_BLE_TRANSPORT) in this event loop."""
+    async def get(cls, spec: str | None = None, name: str = "phone") -> BumbleAdapter:
+        """The adapter ``name`` on ``spec`` (default: $KAGIYA_BLE_TRANSPORT) in this event
+        loop; distinct names are distinct radios (two phones)."""
         spec = spec or os.environ.get(ENV_TRANSPORT)
         if not spec:
             raise BleakError(f"no Bumble HCI transport: pass transport= or set {ENV_TRANSPORT}")
-        key = (id(asyncio.get_running_loop()), spec)
+        key = (id(asyncio.get_running_loop()), spec + "#" + name)
         adapter = cls._open.get(key)
         if adapter is not None and not adapter.closed:
             return adapter
@@ -178,9 +178,10 @@ class BleakScannerBumble(BaseBleakScanner):
 
     def __init__(self, detection_callback: Any, service_uuids: list[str] | None,
                  scanning_mode: str = "active", *, transport: str | None = None,
-                 **kwargs: Any) -> None:
+                 adapter: str = "phone", **kwargs: Any) -> None:
         super().__init__(detection_callback, service_uuids)
         self._spec = transport
+        self._name = adapter
         self._adapter: BumbleAdapter | None = None
         self._adv: dict[str, tuple[bytes, bytes]] = {}
 
@@ -202,7 +203,7 @@ class BleakScannerBumble(BaseBleakScanner):
         """Start scanning."""
         self.seen_devices = {}
         self._adv = {}
-        self._adapter = await BumbleAdapter.get(self._spec)
+        self._adapter = await BumbleAdapter.get(self._spec, self._name)
         self._adapter.device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         await self._adapter.start_scanning()
 
@@ -221,7 +222,7 @@ class BleakClientBumble(BaseBleakClient):
     def __init__(self, address_or_ble_device: BLEDevice | str, *,
                  disconnected_callback: Callable[[], None] | None = None,
                  timeout: float = 10.0, transport: str | None = None,
-                 mtu: int = DEFAULT_MTU, **kwargs: Any) -> None:
+                 mtu: int = DEFAULT_MTU, adapter: str = "phone", **kwargs: Any) -> None:
         super().__init__(address_or_ble_device, disconnected_callback=disconnected_callback,
                          timeout=timeout)
         target: Any = None
@@ -230,6 +231,7 @@ class BleakClientBumble(BaseBleakClient):
         self._target = target if isinstance(target, hci.Address) else hci.Address(
             self.address, hci.Address.RANDOM_DEVICE_ADDRESS)
         self._spec = transport
+        self._name = adapter
         self._want_mtu = mtu
         self._conn: Connection | None = None
         self._peer: Peer | None = None
@@ -257,7 +259,7 @@ class BleakClientBumble(BaseBleakClient):
 
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:
         """Connect, exchange the MTU and discover services."""
-        adapter = await BumbleAdapter.get(self._spec)
+        adapter = await BumbleAdapter.get(self._spec, self._name)
         try:
             conn = await adapter.device.connect(self._target, timeout=self._timeout)
         except (TimeoutError, hci.HCI_Error) as exc:
@@ -362,19 +364,23 @@ class BleakClientBumble(BaseBleakClient):
         await self._require().unsubscribe(characteristic.obj)
 
 
-def bumble_backend(transport: str | None = None, *, mtu: int = DEFAULT_MTU
+def bumble_backend(transport: str | None = None, *, mtu: int = DEFAULT_MTU,
+                   adapter: str = "phone"
                    ) -> tuple[type[BleakScannerBumble], type[BleakClientBumble]]:
-    """Scanner and client backend classes bound to one HCI transport (and MTU)."""
+    """Scanner and client backend classes bound to one HCI transport, MTU and adapter
+    name (each name is its own radio: use one name per simulated phone)."""
 
     class Scanner(BleakScannerBumble):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("transport", transport)
+            kwargs.setdefault("adapter", adapter)
             super().__init__(*args, **kwargs)
 
     class Client(BleakClientBumble):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("transport", transport)
             kwargs.setdefault("mtu", mtu)
+            kwargs.setdefault("adapter", adapter)
             super().__init__(*args, **kwargs)
 
     Scanner.__name__ = Scanner.__qualname__ = "BleakScannerBumble"

@@ -324,6 +324,7 @@ class PhoneApp:
             timeout=timeout,
             time_statement=st.time_statement or None,
             revocation=(rv.update, rv.version) if rv else None,
+            accepted={k.key_id for k in st.keys_for(lock_id) if k.accepted_by_lock},
         )
 
     async def run(self, lock_id: str, command: str, *, timeout: float = 10.0) -> CommandOutcome:

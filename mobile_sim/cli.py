@@ -25,6 +25,7 @@ from kagiya.phone.profile import DEFAULT_PROFILE, Profile
 from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
 from kagiya.phone.verify import DownloadRejected
+from kagiya.sdk.client_errors import CommandOutcomeUnknownError, LinkError
 
 EXIT_REFUSED, EXIT_OFFLINE, EXIT_KEYSTORE, EXIT_PHONE = 1, 3, 4, 5
 TRANSPORT_ENV = "KAGIYA_BLE_TRANSPORT"
@@ -82,6 +83,13 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
         except DownloadRejected as exc:
             _err(f"download refused, nothing stored: {exc}")
             return EXIT_PHONE
+        except CommandOutcomeUnknownError as exc:
+            _err(f"not confirmed: the link to the lock failed after the command was sent "
+                 f"({exc}); the lock may or may not have acted — run the command again")
+            return EXIT_REFUSED
+        except LinkError as exc:
+            _err(f"cannot reach the lock: {exc} (is the vehicle in range and Bluetooth on?)")
+            return EXIT_REFUSED
         except KeyboardInterrupt:
             _err("interrupted")
             return 130

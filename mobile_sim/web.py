@@ -30,6 +30,7 @@ from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
 from kagiya.phone.verify import DownloadRejected
 from kagiya.phone.webpage import render_page
+from kagiya.sdk.client_errors import CommandOutcomeUnknownError, LinkError
 from pydantic import BaseModel, Field
 
 TOKEN_HEADER = "X-Kagiya-UI"  # noqa: S105 (a header name)
@@ -142,7 +143,11 @@ class UiState:
                 text = explain(code)
                 self.note(False, f"{what}: {text}")
                 return _problem("lock", text, 409, code)
-            if isinstance(exc, TimeoutError | ConnectionError | OSError):
+            if isinstance(exc, CommandOutcomeUnknownError):
+                self.note(False, f"{what}: not confirmed by the lock")
+                return _problem("ble", "Not confirmed: the link failed after the command was "
+                                "sent; the lock may or may not have acted. Try again.", 504)
+            if isinstance(exc, LinkError | TimeoutError | ConnectionError | OSError):
                 self.note(False, f"{what}: lock not reachable")
                 return _problem("ble", f"Cannot reach the lock ({exc or type(exc).__name__}). "
                                 "Is the vehicle in range?", 504)

@@ -170,9 +170,12 @@ class Story:
             self.out(f"✗ {n:2d}. {title}: {why}  ({res.seconds:.2f} s)")
             raise StepFailed(why) from exc
         text, data = got if isinstance(got, tuple) else (got, {})
+        details = data.pop("details", [])
         res = StepResult(n, title, True, text, time.monotonic() - t0, data)
         self.steps.append(res)
         self.out(f"✓ {n:2d}. {title}: {text}  ({res.seconds:.2f} s)")
+        for line in details:
+            self.out(f"      {line}")
         return res
 
 
@@ -310,8 +313,12 @@ class Demo:
                 f"(lock key {lock['lock_key_id']})")
 
     def s_lock_on_air(self) -> str:
-        proc = self.sup.start("lock", [*KAGIYA, "lock", "sim", "--root", str(self.board_root),
-                                       "--json"])
+        if _has_module("kagiya.hil.sim_cli"):
+            argv = [*KAGIYA, "lock", "sim", "--root", str(self.board_root), "--json"]
+        else:  # the bench's Python API, until `kagiya lock sim` exists
+            argv = [sys.executable, "-m", "kagiya.tools.demo", "--lock-sim",
+                    str(self.board_root)]
+        proc = self.sup.start("lock", argv)
         ready = json.loads(proc.wait_line(r"^\{.*\"hci", 120))
         self.transport = str(ready.get("transport") or ready.get("hci"))
         return f"{LOCK_ID} advertising on the virtual radio ({self.transport})"
@@ -376,10 +383,10 @@ class Demo:
         if ("unlock", 23) not in events or ("unlock", 0) not in events:
             raise StepFailed(f"the operator's log lacks the unlock and the REVOKED refusal: "
                              f"{events}")
-        for r in items[-8:]:
-            self.story.out(f"      #{r['seq']:<3} {names.get(r['event'], r['event']):<18} "
-                           f"code {r['code']:<3} user {r['user_id'] or '-'}")
-        return f"{len(items)} verified records for {LOCK_ID}", {"records": len(items)}
+        details = [f"#{r['seq']:<3} {names.get(r['event'], r['event']):<18} "
+                   f"code {r['code']:<3} user {r['user_id'] or '-'}" for r in items]
+        return (f"{len(items)} verified records for {LOCK_ID}",
+                {"records": len(items), "details": details})
 
     def run(self) -> None:
         """The story, step by step (stops at the first unexpected outcome)."""
@@ -465,9 +472,44 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     return 0 if ok else (130 if interrupted else 1)
 
 
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _lock_sim(root: Path) -> int:
+    """Run the provisioned board at ``root`` as a virtual BLE lock until SIGTERM/SIGINT."""
+    from kagiya.hil import sim
+
+    lib = root / "lib"
+    if not (lib / "bluetooth.py").exists():  # the bench's BLE shim (never on a real board)
+        shutil.copy2(sim.SHIM, lib / "bluetooth.py")
+    lock = sim.VirtualLock(root)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    lock.start()
+    try:
+        print(json.dumps({"hci": lock.transport, "root": str(root)}), flush=True)
+        stop.wait()
+    finally:
+        lock.stop()
+    return 0
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     """``kagiya demo``."""
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--report", type=Path, help="also write the step results as JSON")
     parser.set_defaults(handler=lambda a: run_demo(a.workdir, keep=a.keep, report=a.report))
+
+
+if __name__ == "__main__":  # internal: the demo's lock process (see Demo.s_lock_on_air)
+    if len(sys.argv) == 3 and sys.argv[1] == "--lock-sim":
+        sys.exit(_lock_sim(Path(sys.argv[2])))
+    sys.exit(2)

@@ -24,7 +24,6 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
-
 from kagiya.hil.vble import wire
 from kagiya.hil.vble.radio import Radio, RadioController, drop_links
 
@@ -57,6 +56,7 @@ class Peripheral:
         self.drop_next_notify = False
         self.advertising_interval_ms = 0.0
         self.notifications = 0
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> int:
         """Power the chip and open the shim endpoint; returns its TCP port."""
@@ -83,7 +83,7 @@ class Peripheral:
 
     def _on_connection(self, conn: Connection) -> None:
         if self._writer is None:  # no lock firmware running: refuse the link
-            asyncio.ensure_future(conn.disconnect())
+            self._tasks.add(asyncio.ensure_future(conn.disconnect()))
             return
         self._send(wire.EV_CONNECT, struct.pack(">H", conn.handle) + self._addr(conn))
 
@@ -96,7 +96,7 @@ class Peripheral:
         conn.on(Connection.EVENT_DISCONNECTION, on_disconnection)
         conn.on(Connection.EVENT_CONNECTION_ATT_MTU_UPDATE, on_mtu)
 
-    def _writer_for(self, index: int):  # type: ignore[no-untyped-def]
+    def _writer_for(self, index: int):
         def on_write(conn: Connection, value: bytes) -> None:
             self._send(wire.EV_WRITE, struct.pack(">HH", conn.handle, index) + bytes(value))
 

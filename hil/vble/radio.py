@@ -43,7 +43,7 @@ class RadioController(Controller):
                     return bytes(s.scan_response_data)
         return None
 
-    def _fix_report(self, report, scan_type: int):  # type: ignore[no-untyped-def]
+    def _fix_report(self, report, scan_type: int):
         if report.event_type & scan_type == scan_type and scan_type != 0:
             data = self._scan_response(report.address)
             if data is not None:

@@ -157,7 +157,8 @@ def connector(locks: dict[str, FakeLock]) -> Any:
 
     @asynccontextmanager
     async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
-                      revocation: tuple[bytes, int] | None = None) -> AsyncIterator[FakeSession]:
+                      revocation: tuple[bytes, int] | None = None,
+                      accepted: set[bytes] | None = None) -> AsyncIterator[FakeSession]:
         if lock_id not in locks:
             raise TimeoutError(f"lock {lock_id} not found")
         lock = locks[lock_id]

@@ -160,11 +160,18 @@ class BLELock:
             self.queue.append((conn, kind, data))
 
     # -- main loop -------------------------------------------------------------
-    def _send(self, conn, message):
+    def _send(self, conn, message, request_done=False):
+        """Notify ``message`` in fragments. ``request_done``: the reply ends the request
+        in flight, which ends (no more BUSY) as the last fragment goes to the stack -
+        the phone may answer it before this loop resumes."""
         st = self.conns.get(conn)
         if st is None:
             return
-        for frag in framing.fragments(message, st.mtu):
+        frags = framing.fragments(message, st.mtu)
+        last = frags[-1]
+        for frag in frags:
+            if request_done and frag is last:
+                st.busy = False
             for _ in range(50):
                 try:
                     self.ble.gatts_notify(conn, self.rsp_handle, frag)
@@ -186,10 +193,7 @@ class BLELock:
                 continue
             if kind == _JOB_MESSAGE:
                 reply = self.lock.handle(conn, data)
-                self._send(conn, reply)
-                st = self.conns.get(conn)
-                if st is not None:
-                    st.busy = False
+                self._send(conn, reply, True)
             else:
                 self._send(conn, data)
         now = time.ticks_ms()

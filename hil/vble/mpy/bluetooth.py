@@ -54,14 +54,14 @@ class UUID:
         if isinstance(value, UUID):
             value = value._s
         if isinstance(value, int):
-            value = "%04x" % value
+            value = f"{value:04x}"
         self._s = str(value).lower()
 
     def __str__(self):
         return self._s
 
     def __repr__(self):
-        return "UUID('%s')" % self._s
+        return f"UUID('{self._s}')"
 
     def __eq__(self, other):
         return isinstance(other, UUID) and other._s == self._s

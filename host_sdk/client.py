@@ -1,0 +1,238 @@
+"""The BLE client integrators use: find a lock, connect, unlock (bleak style).
+
+```python
+from kagiya.sdk.client import DigitalKey, LockClient, Wallet, find_lock
+
+key = DigitalKey.from_credential(credential, secret)   # from the key server
+device = await find_lock("KGY-0001", timeout=5)
+async with LockClient(device, wallet=wallet) as lock:
+    await lock.unlock(key)
+```
+
+Transport is bleak's ``BleakScanner``/``BleakClient``: the platform backend on a phone or
+laptop, or Bumble (:mod:`kagiya.sdk.bumble_backend`) on the virtual bench - chosen by
+``backend=`` or ``$KAGIYA_BLE_TRANSPORT`` (:func:`kagiya.sdk.ble.default_backend`).
+
+Reliability: requests time out (``timeout``); a dropped link is reconnected and the
+request repeated up to ``retries`` times (commands set a state, so repeating is safe);
+when the link fails after a command was sent and no authenticated reply arrived, the
+client raises :class:`CommandOutcomeUnknownError` - it never reports such a command as
+done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakError
+
+from . import messages
+from .ble import SERVICE_UUID, Backend, default_backend
+from .client_errors import (
+    CommandOutcomeUnknownError,
+    LinkLostError,
+    LockNotFoundError,
+    LockTimeoutError,
+)
+from .client_keys import DigitalKey, Wallet
+from .client_session import CommandResult, PhoneSession
+from .logchain import LogRecord, verify_log_pages
+from .messages import Command
+
+__all__ = ["CommandResult", "DigitalKey", "LockClient", "LockLog", "Wallet", "find_lock"]
+
+T = TypeVar("T")
+
+
+async def find_lock(lock_id: str, timeout: float = 10.0, *,
+                    backend: Backend | None = None) -> BLEDevice:
+    """Scan for the lock advertising ``lock_id``; raises LockNotFoundError on timeout."""
+    backend = backend or default_backend()
+    kw: dict[str, Any] = {"backend": backend.scanner} if backend.scanner else {}
+    device = await BleakScanner.find_device_by_filter(
+        lambda _d, ad: ad.local_name == lock_id and SERVICE_UUID in ad.service_uuids,
+        timeout=timeout, **kw)
+    if device is None:
+        raise LockNotFoundError(f"lock {lock_id} not found within {timeout} s")
+    return device
+
+
+async def _log_page(key: DigitalKey, seq: int, session: PhoneSession) -> messages.LogReply:
+    return await session.log_page(key, seq)
+
+
+@dataclass(frozen=True)
+class LockLog:
+    """Records fetched from a lock, with the signed head they were verified against."""
+
+    records: list[LogRecord]
+    raw: list[bytes]
+    head_seq: int
+    lost: int
+    verified: bool
+
+
+class LockClient:
+    """A connection to one lock (async context manager, like ``BleakClient``)."""
+
+    def __init__(self, device: BLEDevice | str, *, wallet: Wallet | None = None,
+                 backend: Backend | None = None, timeout: float = 5.0,
+                 connect_timeout: float = 10.0, retries: int = 1,
+                 write_with_response: bool = True) -> None:
+        self.device = device
+        self.wallet = wallet if wallet is not None else Wallet()
+        self.backend = backend or default_backend()
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.retries = retries
+        self.write_with_response = write_with_response
+        self._client: BleakClient | None = None
+        self._transport: Any = None
+        self._session: PhoneSession | None = None
+
+    async def __aenter__(self) -> LockClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.disconnect()
+
+    # -- link ----------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        """True while the BLE link is up."""
+        return self._client is not None and self._client.is_connected
+
+    @property
+    def mtu(self) -> int:
+        """The negotiated ATT MTU (23 when not connected)."""
+        return self._transport.mtu if self._transport is not None else 23
+
+    async def connect(self) -> None:
+        """Connect, negotiate the MTU and subscribe to replies."""
+        from .transport import GattTransport
+
+        kw: dict[str, Any] = {"backend": self.backend.client} if self.backend.client else {}
+        client = BleakClient(self.device, disconnected_callback=self._on_disconnect,
+                             timeout=self.connect_timeout, **kw)
+        try:
+            await client.connect()
+            transport = GattTransport(client, write_with_response=self.write_with_response)
+            await transport.start()
+        except (BleakError, TimeoutError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            raise LinkLostError(f"connect failed: {exc}") from exc
+        self._client, self._transport, self._session = client, transport, None
+
+    def _on_disconnect(self, _client: BleakClient) -> None:
+        if self._transport is not None:
+            self._transport.link_lost()
+
+    async def disconnect(self) -> None:
+        """Disconnect (ends the lock session)."""
+        client, self._client, self._transport, self._session = self._client, None, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+
+    async def request(self, message: bytes) -> bytes:
+        """Send one raw protocol message and return the raw reply (bench and tools)."""
+        if self._transport is None:
+            raise LinkLostError("not connected")
+        return bytes(await self._transport.request(message, self.timeout))
+
+    # -- sessions ----------------------------------------------------------------------
+    async def _with_session(self, op: Callable[[PhoneSession], Awaitable[T]]) -> T:
+        for attempt in range(self.retries + 1):
+            session: PhoneSession | None = None
+            try:
+                if not self.is_connected:
+                    await self.connect()
+                if self._session is None:
+                    session = PhoneSession(self.request, self.wallet)
+                    await session.hello()
+                    await session.attach_updates()
+                    self._session = session
+                session = self._session
+                session.command_sent = False
+                return await op(session)
+            except (LinkLostError, LockTimeoutError) as exc:
+                sent = session is not None and session.command_sent
+                await self.disconnect()
+                if attempt == self.retries:
+                    if sent:
+                        raise CommandOutcomeUnknownError(
+                            f"link failed after the command was sent: {exc}") from exc
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _command(self, key: DigitalKey, command: Command) -> CommandResult:
+        return await self._with_session(lambda s: s.command(key, command))
+
+    async def unlock(self, key: DigitalKey) -> CommandResult:
+        """Unlock the doors."""
+        return await self._command(key, Command.UNLOCK)
+
+    async def lock(self, key: DigitalKey) -> CommandResult:
+        """Lock the doors."""
+        return await self._command(key, Command.LOCK)
+
+    async def enable_drive(self, key: DigitalKey) -> CommandResult:
+        """Enable the motor drive (start)."""
+        return await self._command(key, Command.DRIVE_ENABLE)
+
+    async def disable_drive(self, key: DigitalKey) -> CommandResult:
+        """Disable the motor drive (refused with VehicleMovingError while moving)."""
+        return await self._command(key, Command.DRIVE_DISABLE)
+
+    async def status(self, key: DigitalKey) -> CommandResult:
+        """The lock's authenticated state (any valid key)."""
+        return await self._command(key, Command.STATUS)
+
+    async def hello(self) -> messages.Challenge:
+        """Start a fresh session (after pushing updates); returns the lock's CHALLENGE."""
+        async def op(s: PhoneSession) -> messages.Challenge:
+            return await s.hello()
+
+        return await self._with_session(op)
+
+    async def info(self) -> messages.LockInfo:
+        """The lock's public information (INFO; no key or session needed)."""
+        reply = messages.decode(await self.request(messages.encode(messages.Info())))
+        if not isinstance(reply, messages.LockInfo):
+            raise LinkLostError(f"unexpected reply to INFO: {type(reply).__name__}")
+        return reply
+
+    async def fetch_log(self, key: DigitalKey, from_seq: int = 1, *,
+                        sign_public: bytes | None = None) -> LockLog:
+        """Fetch the usage log from ``from_seq`` (all pages; needs the read-log permission).
+
+        With ``sign_public`` (the lock's registered Ed25519 key) the hash chain and the
+        signed head are verified (§11).
+        """
+        pages: list[messages.LogReply] = []
+        seq = from_seq
+        while True:
+            page = await self._with_session(functools.partial(_log_page, key, seq))
+            pages.append(page)
+            if not page.more or not page.records:
+                break
+            seq = LogRecord.decode(page.records[-1]).seq + 1
+        lock_id = self._session.challenge.lock_id if self._session and \
+            self._session.challenge else ""
+        if sign_public is not None:
+            records = verify_log_pages(lock_id, sign_public, pages)
+        else:
+            records = [LogRecord.decode(r) for p in pages for r in p.records]
+        last = pages[-1]
+        return LockLog(records, [r for p in pages for r in p.records], last.head_seq,
+                       last.lost, sign_public is not None)

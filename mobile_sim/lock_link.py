@@ -1,0 +1,122 @@
+"""A BLE session with one lock through the host SDK's client, as a :class:`LockPort`.
+
+``connect(lock_id, …)`` scans for the lock (``find_lock``), connects (``LockClient``) and
+hands the client the phone's :class:`~kagiya.sdk.client.Wallet`: the stored time statement
+and revocation update, pushed when the lock's challenge shows older ones (protocol §6, §7),
+and which keys this lock already accepted (the credential is sent only on first use).
+The transport is bleak's platform backend, or Bumble on ``$KAGIYA_BLE_TRANSPORT`` (the
+virtual radio of the bench).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from kagiya.phone.ports import LockState, LogBatch
+from kagiya.phone.state import StoredKey
+from kagiya.sdk.client import DigitalKey, LockClient, Wallet, find_lock
+from kagiya.sdk.client_session import CommandResult
+from kagiya.sdk.logchain import LogRecord, chain
+from kagiya.sdk.messages import LogReply
+
+MAX_UPLOAD_RECORDS = 64  # LogUploadIn.records (docs/server.md)
+
+
+def to_sdk_key(key: StoredKey) -> DigitalKey:
+    """The SDK's view of a stored key."""
+    return DigitalKey(credential=key.credential, cti=key.key_id, secret=key.secret,
+                      lock_id=key.lock_id)
+
+
+def _state(result: CommandResult, revocation_version: int) -> LockState:
+    return LockState(int(result.state), result.lock_time, revocation_version)
+
+
+def merge_pages(lock_id: str, pages: list[LogReply]) -> list[LogBatch]:
+    """Consecutive LOG pages as upload batches ending at the signed head.
+
+    Pages are joined into one chain (prev_hash of the first, head of the last); a chain of
+    more than 64 records is split, the last batch ending at the head.
+    """
+    records = [r for p in pages for r in p.records]
+    if not records:
+        return []
+    decoded = [LogRecord.decode(r) for r in records]
+    last = pages[-1]
+    batches = []
+    prev = pages[0].prev_hash
+    for start in range(0, len(records), MAX_UPLOAD_RECORDS):
+        chunk = records[start:start + MAX_UPLOAD_RECORDS]
+        dchunk = decoded[start:start + MAX_UPLOAD_RECORDS]
+        batches.append(LogBatch(
+            lock_id=lock_id, records=chunk, prev_hash=prev, head_seq=last.head_seq,
+            head_hash=last.head_hash, lost=last.lost, head_signature=last.head_signature,
+            more=start + MAX_UPLOAD_RECORDS < len(records), next_seq=dchunk[-1].seq + 1,
+            decoded=[[r.seq, r.time, r.event, r.code, r.cti, r.sub] for r in dchunk],
+        ))
+        for raw in chunk:
+            prev = chain(prev, raw)
+    return batches
+
+
+class BleLockSession:
+    """The :class:`~kagiya.phone.ports.LockPort` over one connected :class:`LockClient`."""
+
+    def __init__(self, client: LockClient, lock_id: str) -> None:
+        self.client = client
+        self._lock_id = lock_id
+
+    @property
+    def lock_id(self) -> str:
+        """The lock's ID."""
+        return self._lock_id
+
+    def _rv(self) -> int:
+        held = self.client.wallet.revocation_for(self._lock_id)
+        return held[0] if held else 0
+
+    async def command(self, key: Any, command: str) -> LockState:
+        """Run one command with a stored key; the SDK raises typed refusals."""
+        sdk_key = to_sdk_key(key)
+        c = self.client
+        run = {"unlock": c.unlock, "lock": c.lock, "drive-on": c.enable_drive,
+               "drive-off": c.disable_drive, "status": c.status}[command]
+        result = await run(sdk_key)
+        challenge = await c.hello()
+        return _state(result, max(challenge.revocation_version, 0))
+
+    async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
+        """Fetch every page from ``from_seq`` (MACs checked by the SDK) as upload batches."""
+        sdk_key = to_sdk_key(key)
+        pages: list[LogReply] = []
+        seq = from_seq
+        while True:
+            # One authenticated LOG page per request (the SDK session checks its MAC). The
+            # SDK's fetch_log() drops prev_hash / head_hash / head_signature, which the
+            # server's upload needs, so the pages are fetched here through the session.
+            page = await self.client._with_session(
+                lambda s, q=seq: s.log_page(sdk_key, q))
+            pages.append(page)
+            if not page.more or not page.records:
+                break
+            seq = LogRecord.decode(page.records[-1]).seq + 1
+        return merge_pages(self._lock_id, pages)
+
+
+@asynccontextmanager
+async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
+                  revocation: tuple[bytes, int] | None = None,
+                  accepted: set[bytes] | None = None) -> AsyncIterator[BleLockSession]:
+    """Find ``lock_id`` over BLE and open a session carrying the phone's updates."""
+    wallet = Wallet()
+    if time_statement:
+        wallet.add_time_statement(time_statement)
+    if revocation:
+        wallet.add_revocation(revocation[0])
+    for cti in accepted or ():
+        wallet.accepted.add((lock_id, cti))
+    device = await find_lock(lock_id, timeout=timeout)
+    async with LockClient(device, wallet=wallet) as client:
+        yield BleLockSession(client, lock_id)
