@@ -16,7 +16,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     "server": ("kagiya.server.cli", "run and administer the key server"),
     "lock": ("kagiya.hil.cli", "virtual lock boards and the BLE lock simulator"),
     "phone": ("kagiya.phone.cli", "the phone app simulator"),
-    "install": ("kagiya.tools.install", "installer steps: flash, deploy, provision, register, self-test"),
+    "install": (
+        "kagiya.tools.install",
+        "installer steps: flash, deploy, provision, register, self-test",
+    ),
     "demo": ("kagiya.tools.demo", "the full offline unlock story"),
 }
 
