@@ -8,6 +8,7 @@ uploaded at the next sync. The CLI, the web UI and fleet mode all drive this cla
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from kagiya.phone.state import (
     perm_names,
 )
 
+CODE_FORMAT = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
+URL_FORMAT = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 ENROLL_LABEL = b"KGY1-ENROLL"
 PHONE_LABEL = b"KGY1-PHONE"
 TOKEN_MARGIN_S = 60
@@ -161,10 +164,15 @@ class PhoneApp:
     # -- enrollment and tokens -------------------------------------------------
     def enroll(self, server_url: str, code: str) -> PhoneState:
         """Enroll this phone with a one-time code (creates the profile on first use)."""
+        code = code.strip().upper()
+        if not CODE_FORMAT.match(code):
+            raise PhoneError("an enrollment code looks like XXXX-XXXX-XXXX (letters and digits)")
+        if not URL_FORMAT.match(server_url):
+            raise PhoneError(f"the server URL must start with https:// or http:// "
+                             f"(got {server_url[:60]!r})")
         ks = self.profile.keystore
         if not ks.exists():
             ks.create(self.profile.name)
-        code = code.strip().upper()
         with ks.transaction() as st:
             if st.enrolled:
                 raise PhoneError(

@@ -16,7 +16,7 @@ from typing import Any
 
 from kagiya.phone.ports import LockState, LogBatch
 from kagiya.phone.state import StoredKey
-from kagiya.sdk.client import DigitalKey, LockClient, Wallet, find_lock
+from kagiya.sdk.client import DigitalKey, LockClient, LockLog, Wallet, find_lock
 from kagiya.sdk.client_session import CommandResult
 from kagiya.sdk.logchain import LogRecord, chain
 from kagiya.sdk.messages import LogReply
@@ -90,6 +90,9 @@ class BleLockSession:
     async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
         """Fetch every page from ``from_seq`` (MACs checked by the SDK) as upload batches."""
         sdk_key = to_sdk_key(key)
+        if "pages" in getattr(LockLog, "__dataclass_fields__", {}):  # an SDK that keeps them
+            log = await self.client.fetch_log(sdk_key, from_seq)
+            return merge_pages(self._lock_id, list(log.pages))
         pages: list[LogReply] = []
         seq = from_seq
         while True:

@@ -30,6 +30,10 @@ def _retry_after(resp: httpx.Response) -> float | None:
     return wait if 0 <= wait <= MAX_RETRY_AFTER_S else None
 
 
+def _bad(status: int, detail: str) -> ServerRefused:
+    return ServerRefused(status, "bad-response", f"the key server's answer is unusable: {detail}")
+
+
 class HttpServerLink:
     """A :class:`~kagiya.phone.ports.ServerPort` over HTTP."""
 
@@ -66,12 +70,18 @@ class HttpServerLink:
                 code, detail = "error", resp.text[:200]
             cls = TokenRejected if resp.status_code == 401 else ServerRefused
             raise cls(resp.status_code, code, detail)
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise _bad(resp.status_code, "the answer is not JSON") from None
 
     @staticmethod
     def _enrolled(body: dict[str, Any]) -> Enrolled:
-        return Enrolled(body["phone_id"], body["user_id"], body["access_token"],
-                        int(body["expires_in"]))
+        try:
+            return Enrolled(str(body["phone_id"]), str(body["user_id"]),
+                            str(body["access_token"]), int(body["expires_in"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(200, f"token answer lacks {exc}") from None
 
     def enroll(self, code: str, device_public: bytes, signature: bytes) -> Enrolled:
         """``POST /v1/phone/enroll``."""
@@ -86,13 +96,27 @@ class HttpServerLink:
     def sync(self, token: str) -> SyncBundle:
         """``GET /v1/phone/keys``: keys, revocation updates, time statement, issuer keys."""
         body = self._call("GET", "/v1/phone/keys", token=token)
-        return SyncBundle(
-            keys=list(body["keys"]),
-            revocations=list(body["revocations"]),
-            time=int(body["time"]),
-            time_statement=bytes.fromhex(body["time_statement"]),
-            issuer_keys=list(body.get("issuer_keys", [])),
-        )
+        try:
+            bundle = SyncBundle(
+                keys=[dict(k) for k in body["keys"]],
+                revocations=[dict(r) for r in body["revocations"]],
+                time=int(body["time"]),
+                time_statement=bytes.fromhex(body["time_statement"]),
+                issuer_keys=[dict(k) for k in body.get("issuer_keys", [])],
+            )
+            for k in bundle.keys:  # every field the phone stores, with its type
+                for name in ("key_id", "credential", "secret"):
+                    bytes.fromhex(k[name])
+                for name in ("nbf", "exp", "permissions"):
+                    int(k[name])
+                str(k["lock_id"]), str(k["user_id"])
+            for r in bundle.revocations:
+                bytes.fromhex(r["update"]), int(r["version"]), str(r["lock_id"])
+            for i in bundle.issuer_keys:
+                bytes.fromhex(i["kid"]), bytes.fromhex(i["public_key"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _bad(200, f"download is malformed ({type(exc).__name__}: {exc})") from None
+        return bundle
 
     def upload_log(self, token: str, payload: dict[str, Any],
                    idempotency_key: str | None = None) -> dict[str, Any]:

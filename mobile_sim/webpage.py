@@ -73,7 +73,9 @@ li.bad { color:#fca5a5; }
    <button class="main drive" data-cmd="drive-on" data-testid="drive-on">Drive on</button>
    <button class="main stop" data-cmd="drive-off" data-testid="drive-off">Drive off</button>
   </div>
-  <h2>Vehicle</h2><div class="status" id="status" data-testid="lock-status">
+  <h2>Vehicle <label style="float:right;text-transform:none">
+   <input type="checkbox" id="live" data-testid="live" style="width:auto;margin:0"> live</label>
+  </h2><div class="status" id="status" data-testid="lock-status">
    <span>no status yet</span></div>
   <div class="row" style="margin-top:8px">
    <button data-cmd="status" data-testid="refresh">Refresh status</button>
@@ -148,6 +150,9 @@ $('logs-btn').onclick = () => act('Fetching log', '/api/logs', {lock_id: selecte
 $('enroll-btn').onclick = () => act('Enrolling', '/api/enroll',
   {server: $('server').value.trim(), code: $('code').value.trim()});
 refresh(); setInterval(() => { if (!busy) refresh(); }, 5000);
+// "live": poll the lock's authenticated status every 5 s (one short BLE session each)
+setInterval(() => { if ($('live').checked && !busy && selected && !document.hidden)
+  act('Status', '/api/command', {lock_id: selected, command: 'status'}); }, 5000);
 </script></body></html>
 """
 

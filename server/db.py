@@ -3,19 +3,26 @@
 SQLite: WAL journal, ``synchronous=FULL`` (an acknowledged commit survives a crash),
 foreign keys on, a busy timeout, and every transaction opened with ``BEGIN IMMEDIATE`` so
 concurrent writers queue instead of failing with "database is locked" on lock upgrade.
-PostgreSQL: a plain pool; row locks (``SELECT … FOR UPDATE``) serialise the few
+PostgreSQL: a plain pool (no pre-ping); row locks (``SELECT … FOR UPDATE``) serialise the few
 read-then-write paths, so any number of server processes may share one database.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+# SQLite admits one writer at a time and its busy handler waits by sleeping in growing steps
+# (up to 100 ms), which makes queued writers slow and latency erratic. Threads of one process
+# therefore queue on this lock instead; other processes still meet the busy timeout.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(url: str) -> bool:
@@ -59,8 +66,11 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        _WRITE_LOCKS[engine] = threading.Lock()
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # no pre-ping (a round trip per request): a connection broken by a database restart
+    # raises OperationalError (503, the client retries) and SQLAlchemy drops the pool
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -70,6 +80,12 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    with factory() as session, session.begin():
+    """One unit of work: commit on success, roll back on any exception.
+
+    On SQLite, threads of this process take turns (see ``_WRITE_LOCKS``) for the whole
+    transaction, as ``BEGIN IMMEDIATE`` would make them anyway.
+    """
+    bind = factory.kw.get("bind")
+    lock = _WRITE_LOCKS.get(bind) if isinstance(bind, Engine) else None
+    with lock if lock is not None else nullcontext(), factory() as session, session.begin():
         yield session

@@ -5,7 +5,8 @@ not. Each issued key lives at most ``key_lifetime_s`` (protocol §3 caps it at 4
 re-issued on download while the request is active, so a revoked key that somehow misses a
 lock still stops working soon. A changed request is re-issued under a new key ID and the old
 keys are revoked; a cancelled request's keys are revoked. Revocation bumps the lock's
-``revocation_version``; the next update (a full snapshot, protocol §7) carries them.
+``revocation_version``; the next update (a full snapshot, protocol §7, built in
+:mod:`kagiya.server.revocations`) carries them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from kagiya.sdk.credential import issue_credential
 from kagiya.sdk.errors import ProtocolError
-from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update, sign_time_statement
+from kagiya.sdk.keys import IssuerKey
+from kagiya.sdk.signed import sign_time_statement
 from kagiya.server.config import Settings
 from kagiya.server.issuer import IssuerStore
 from kagiya.server.models import (
@@ -31,11 +33,10 @@ from kagiya.server.models import (
     User,
 )
 from kagiya.server.secrets_store import Sealer
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 MAX_PROTOCOL_LIFETIME = 400 * 86400  # protocol §3
-MAX_REVOCATION_ENTRIES = 64  # protocol §15
 _SECRET_CONTEXT = b"kagiya key secret "
 log = logging.getLogger("kagiya.server")
 
@@ -87,44 +88,68 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
     return len(rows)
 
 
-def _key_json(
-    row: IssuedKey, secret: bytes, req: KeyRequest, lock: Lock, user: User
-) -> dict[str, Any]:
+def _key_json(k: Any, secret: bytes, req: Any, lock_id: str, user_id: str) -> dict[str, Any]:
     return {
         "request_id": req.id,
-        "request_version": row.request_version,
-        "key_id": row.cti.hex(),
-        "lock_id": lock.lock_id,
-        "user_id": user.user_id,
-        "nbf": row.nbf,
-        "exp": row.exp,
-        "iat": row.iat,
+        "request_version": k.request_version,
+        "key_id": bytes(k.cti).hex(),
+        "lock_id": lock_id,
+        "user_id": user_id,
+        "nbf": k.nbf,
+        "exp": k.exp,
+        "iat": k.iat,
         "permissions": req.permissions,
-        "kid": row.kid,
-        "credential": row.credential.hex(),
+        "kid": k.kid,
+        "credential": bytes(k.credential).hex(),
         "secret": secret.hex(),
     }
 
 
-def _reusable(settings: Settings, row: IssuedKey, now: int) -> bool:
+def _reusable(settings: Settings, row: Any, now: int) -> bool:
     lifetime = max(1, row.exp - row.iat)
-    return row.exp - now >= settings.reuse_min_remaining * lifetime
+    return bool(row.exp - now >= settings.reuse_min_remaining * lifetime)
 
 
-def issue_for_phone(iss: Issuer, session: Session, phone: Phone, now: int) -> list[dict[str, Any]]:
-    """Current keys (credential + secret) for every active request of the phone's user.
-
-    Rows of the request, user and lock are share-locked so a concurrent change, cancel or
-    suspension waits for this download and then revokes whatever it issued.
-    """
-    q = (
-        select(KeyRequest, Lock, User)
+def _issue_query() -> Any:
+    """The active requests of a user with lock, user and the phone's reusable key (if any)
+    for each request's current version; built once, executed with bind parameters."""
+    ik = IssuedKey
+    now = bindparam("now")
+    return (
+        select(
+            KeyRequest.id,
+            KeyRequest.operator_id,
+            KeyRequest.nbf.label("req_nbf"),
+            KeyRequest.exp.label("req_exp"),
+            KeyRequest.permissions,
+            KeyRequest.version,
+            Lock.pk.label("lock_pk"),
+            Lock.lock_id,
+            Lock.kex_public,
+            User.user_id,
+            ik.cti,
+            ik.request_version,
+            ik.nbf,
+            ik.exp,
+            ik.iat,
+            ik.kid,
+            ik.credential,
+            ik.secret_sealed,
+        )
         .join(Lock, Lock.pk == KeyRequest.lock_pk)
         .join(User, User.pk == KeyRequest.user_pk)
         .join(Operator, Operator.id == KeyRequest.operator_id)
         .outerjoin(Partner, Partner.id == Lock.partner_id)
+        .outerjoin(
+            ik,
+            (ik.request_id == KeyRequest.id)
+            & (ik.phone_id == bindparam("phone_id"))
+            & (ik.request_version == KeyRequest.version)
+            & ik.revoked.is_(False)
+            & (ik.exp > now),
+        )
         .where(
-            KeyRequest.user_pk == phone.user_pk,
+            KeyRequest.user_pk == bindparam("user_pk"),
             KeyRequest.status == ACTIVE,
             KeyRequest.exp > now,
             User.status == ACTIVE,
@@ -135,132 +160,97 @@ def issue_for_phone(iss: Issuer, session: Session, phone: Phone, now: int) -> li
         .order_by(KeyRequest.created_at, KeyRequest.id)
         .with_for_update(read=True, of=[KeyRequest, Lock, User])
     )
-    found = session.execute(q).all()
-    if not found:
-        return []
-    req_ids = [r.KeyRequest.id for r in found]
-    existing: dict[str, IssuedKey] = {}
-    for row in session.scalars(
-        select(IssuedKey).where(
-            IssuedKey.phone_id == phone.id,
-            IssuedKey.request_id.in_(req_ids),
-            IssuedKey.revoked.is_(False),
-            IssuedKey.exp > now,
-        )
+
+
+_ISSUE_QUERY = _issue_query()
+_INSERT_KEY = insert(IssuedKey)
+
+
+@dataclass(frozen=True)
+class _NewKey:
+    cti: bytes
+    request_version: int
+    nbf: int
+    exp: int
+    iat: int
+    kid: str
+    credential: bytes
+
+
+def issue_for_phone(
+    iss: Issuer, session: Session, phone: Phone, now: int, signer: IssuerKey
+) -> list[dict[str, Any]]:
+    """Current keys (credential + secret) for every active request of the phone's user.
+
+    One query reads the active requests with their lock and user and the phone's reusable
+    key for the current version of each; new keys are inserted in one statement. Rows of
+    the request, user and lock are share-locked so a concurrent change, cancel, suspension
+    or identity change waits for this download and then revokes whatever it issued.
+    """
+    requests: dict[str, Any] = {}
+    best: dict[str, Any] = {}
+    for r in session.execute(
+        _ISSUE_QUERY, {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now}
     ):
-        best = existing.get(row.request_id)
-        if best is None or row.exp > best.exp:
-            existing[row.request_id] = row
+        requests.setdefault(r.id, r)
+        if r.cti is not None and (r.id not in best or r.exp > best[r.id].exp):
+            best[r.id] = r
     out: list[dict[str, Any]] = []
-    signer = None
-    for req, lock, user in found:
-        window = key_window(iss.settings, req.nbf, req.exp, now)
+    fresh: list[dict[str, Any]] = []
+    for req in requests.values():
+        window = key_window(iss.settings, req.req_nbf, req.req_exp, now)
         if window is None:
             continue
-        have = existing.get(req.id)
-        if (
-            have is not None
-            and have.request_version == req.version
-            and _reusable(iss.settings, have, now)
-        ):
-            secret = iss.sealer.open(have.secret_sealed, _SECRET_CONTEXT + have.cti)
-            out.append(_key_json(have, secret, req, lock, user))
+        have = best.get(req.id)
+        if have is not None and _reusable(iss.settings, have, now):
+            secret = iss.sealer.open(have.secret_sealed, _SECRET_CONTEXT + bytes(have.cti))
+            out.append(_key_json(have, secret, req, req.lock_id, req.user_id))
             continue
-        if signer is None:
-            signer = iss.keys.active(session)
         try:
             issued = issue_credential(
                 signer,
                 iss=iss.settings.issuer_name,
-                sub=user.user_id,
-                aud=lock.lock_id,
+                sub=req.user_id,
+                aud=req.lock_id,
                 nbf=window[0],
                 exp=window[1],
                 iat=now,
                 permissions=req.permissions,
                 request_version=req.version,
-                lock_kex_public=lock.kex_public,
+                lock_kex_public=req.kex_public,
             )
         except (ProtocolError, ValueError) as exc:  # e.g. a user ID the protocol cannot carry
             log.warning("cannot issue a key for request %s: %s", req.id, exc)
             continue
-        row = IssuedKey(
-            cti=issued.cti,
-            operator_id=req.operator_id,
-            request_id=req.id,
-            phone_id=phone.id,
-            lock_pk=lock.pk,
-            request_version=req.version,
-            nbf=window[0],
-            exp=window[1],
-            iat=now,
-            kid=signer.kid.hex(),
-            credential=issued.credential,
-            secret_sealed=iss.sealer.seal(issued.secret, _SECRET_CONTEXT + issued.cti),
-            revoked=False,
+        key = _NewKey(
+            issued.cti, req.version, window[0], window[1], now, signer.kid.hex(), issued.credential
         )
-        session.add(row)
-        out.append(_key_json(row, issued.secret, req, lock, user))
-    session.flush()
-    return out
-
-
-def phone_lock_pks(session: Session, phone: Phone, now: int) -> list[int]:
-    """Locks this phone should carry revocation updates to: its active requests' locks and
-    the locks of any unexpired key it was ever given (revoked ones included)."""
-    a = select(KeyRequest.lock_pk).where(
-        KeyRequest.user_pk == phone.user_pk, KeyRequest.status == ACTIVE
-    )
-    b = select(IssuedKey.lock_pk).where(IssuedKey.phone_id == phone.id, IssuedKey.exp > now)
-    return sorted(set(session.scalars(a)) | set(session.scalars(b)))
-
-
-def revocation_updates(
-    iss: Issuer, session: Session, lock_pks: list[int], now: int
-) -> list[dict[str, Any]]:
-    """The newest signed revocation update for each lock that has one (version >= 1).
-
-    The snapshot holds the unexpired revoked keys, latest expiry first, at most 64
-    (protocol §15); with bounded key lifetimes the list stays far below that.
-    """
-    if not lock_pks:
-        return []
-    locks = session.scalars(
-        select(Lock)
-        .where(Lock.pk.in_(lock_pks), Lock.revocation_version > 0)
-        .order_by(Lock.lock_id)
-    ).all()
-    out = []
-    signer = None
-    for lock in locks:
-        entries = session.execute(
-            select(Revocation.cti, Revocation.exp)
-            .where(Revocation.lock_pk == lock.pk, Revocation.exp > now)
-            .order_by(Revocation.exp.desc(), Revocation.cti)
-            .limit(MAX_REVOCATION_ENTRIES)
-        ).all()
-        if signer is None:
-            signer = iss.keys.active(session)
-        upd = RevocationUpdate(
-            lock_id=lock.lock_id,
-            version=lock.revocation_version,
-            iat=now,
-            entries=[(bytes(e.cti), int(e.exp)) for e in entries],
-        )
-        out.append(
+        fresh.append(
             {
-                "lock_id": lock.lock_id,
-                "version": lock.revocation_version,
-                "entries": len(entries),
-                "update": sign_revocation_update(signer, upd).hex(),
+                "cti": key.cti,
+                "operator_id": req.operator_id,
+                "request_id": req.id,
+                "phone_id": phone.id,
+                "lock_pk": req.lock_pk,
+                "request_version": key.request_version,
+                "nbf": key.nbf,
+                "exp": key.exp,
+                "iat": now,
+                "kid": key.kid,
+                "credential": key.credential,
+                "secret_sealed": iss.sealer.seal(issued.secret, _SECRET_CONTEXT + issued.cti),
+                "revoked": False,
             }
         )
+        out.append(_key_json(key, issued.secret, req, req.lock_id, req.user_id))
+    if fresh:
+        session.execute(_INSERT_KEY, fresh)
     return out
 
 
-def time_statement(iss: Issuer, session: Session, now: int) -> str:
+def time_statement(signer: IssuerKey, now: int) -> str:
     """A fresh signed time statement (protocol §6), hex."""
-    return sign_time_statement(iss.keys.active(session), now).hex()
+    return sign_time_statement(signer, now).hex()
 
 
 def purge_expired(session: Session, now: int) -> None:

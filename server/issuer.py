@@ -3,23 +3,75 @@
 States: ``next`` (published so installers can pre-install it as a trust anchor, not yet
 signing), ``active`` (signs everything; exactly one), ``retired`` (listed until every key it
 signed has expired, then dropped from the list). Private halves are sealed with the master
-key (:mod:`kagiya.server.secrets_store`). Processes cache decrypted keys by ``kid`` only —
-keys never change — and read which ``kid`` is active from the database on every use, so a
-rotation made by one process is seen by all.
+key (:mod:`kagiya.server.secrets_store`).
+
+Caching across processes: every change of the key set (first key, stage, rotate) bumps the
+``issuer_keys`` row of ``server_state`` in the same transaction. A request reads that
+version (in its authentication query) and :meth:`IssuerStore.snapshot` reuses the process's
+cached key set only while the version is unchanged, so a rotation committed by any process
+is seen by the next request of every process. Decrypted private keys are cached by ``kid``
+(immutable).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from kagiya.sdk.keys import IssuerKey
-from kagiya.server.models import IssuerKeyRow
+from kagiya.server.models import IssuerKeyRow, ServerState
 from kagiya.server.secrets_store import Sealer
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
+STATE_NAME = "issuer_keys"
 _CONTEXT = b"kagiya issuer key "
+
+
+@dataclass(frozen=True)
+class PublicKeyInfo:
+    """One issuer key as phones and installers see it."""
+
+    kid: str
+    public: bytes
+    state: str
+    created_at: int
+    signed_until: int
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The issuer keys at one ``server_state`` version: the signer and the public list."""
+
+    version: int
+    active: IssuerKey
+    active_kid: str
+    keys: tuple[PublicKeyInfo, ...]
+
+    def listed(self, now: int) -> list[dict[str, str]]:
+        """Keys to trust now (next, active, retired-but-still-needed), as the API shows them."""
+        return [
+            {"kid": k.kid, "public_key": k.public.hex(), "state": k.state}
+            for k in self.keys
+            if k.state in (NEXT, ACTIVE) or k.signed_until > now
+        ]
+
+
+def version_query() -> object:
+    """A scalar subquery of the key-set version (embedded in the authentication query)."""
+    return select(ServerState.version).where(ServerState.name == STATE_NAME).scalar_subquery()
+
+
+def bump_version(session: Session) -> None:
+    """Mark the key set changed (same transaction as the change)."""
+    res = session.execute(
+        update(ServerState)
+        .where(ServerState.name == STATE_NAME)
+        .values(version=ServerState.version + 1)
+    )
+    if not res.rowcount:  # type: ignore[attr-defined]
+        session.add(ServerState(name=STATE_NAME, version=1))
 
 
 class IssuerStore:
@@ -29,6 +81,7 @@ class IssuerStore:
         self._sealer = sealer
         self._cache: dict[str, IssuerKey] = {}
         self._lock = threading.Lock()
+        self._set: KeySet | None = None
 
     def _new_row(self, state: str, now: int) -> IssuerKeyRow:
         key = IssuerKey.generate()
@@ -65,14 +118,41 @@ class IssuerStore:
             row = self._new_row(ACTIVE, now)
             session.add(row)
             session.flush()
+            bump_version(session)
         return row.kid
 
     def active(self, session: Session) -> IssuerKey:
-        """The key that signs now."""
+        """The key that signs now (read from the database, no cache)."""
         row = session.scalars(select(IssuerKeyRow).where(IssuerKeyRow.state == ACTIVE)).first()
         if row is None:
             raise RuntimeError("no active issuer key: run the server once to create it")
         return self._load(row)
+
+    def snapshot(self, session: Session, version: int | None) -> KeySet:
+        """The key set at ``version`` (as read earlier in this transaction): cached while the
+        version is unchanged, otherwise read again. Rows read after the version are at least
+        as new as it, so the cache never holds a set older than its version says."""
+        cached = self._set
+        if cached is not None and version is not None and cached.version == version:
+            return cached
+        rows = session.scalars(
+            select(IssuerKeyRow).order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
+        ).all()
+        active = next((r for r in rows if r.state == ACTIVE), None)
+        if active is None:
+            raise RuntimeError("no active issuer key: run the server once to create it")
+        ks = KeySet(
+            version=version if version is not None else -1,
+            active=self._load(active),
+            active_kid=active.kid,
+            keys=tuple(
+                PublicKeyInfo(r.kid, bytes(r.public), r.state, r.created_at, r.signed_until)
+                for r in rows
+            ),
+        )
+        if version is not None:
+            self._set = ks
+        return ks
 
     def rotate(
         self, session: Session, now: int, retire_listing_s: int, *, stage: bool = False
@@ -89,6 +169,7 @@ class IssuerStore:
             row = self._new_row(NEXT, now)
             session.add(row)
             session.flush()
+            bump_version(session)
             return row.kid
         for old in session.scalars(select(IssuerKeyRow).where(IssuerKeyRow.state == ACTIVE)):
             old.state = RETIRED
@@ -99,6 +180,7 @@ class IssuerStore:
             session.add(staged)
         staged.state = ACTIVE
         session.flush()
+        bump_version(session)
         return staged.kid
 
     @staticmethod

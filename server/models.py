@@ -124,7 +124,13 @@ class Lock(Base):
     vehicle_label: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
     revocation_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # random per registration and per identity change: with ``pk`` and ``revocation_version``
+    # it names one revocation snapshot exactly, even if a deleted lock's ``pk`` is reused
+    incarnation: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    identity_changed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class KeyRequest(Base):
@@ -159,6 +165,21 @@ class Phone(Base):
     )
     device_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, unique=True)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class PhoneAuthProof(Base):
+    """A used token-refresh proof ``(phone, timestamp)``: each is accepted once.
+
+    Kept until its timestamp falls out of the accepted clock window, after which it could
+    not be accepted anyway; the primary key makes a replay fail on every process.
+    """
+
+    __tablename__ = "phone_auth_proofs"
+    phone_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey("phones.id", ondelete="CASCADE"), primary_key=True
+    )
+    ts: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    used_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
 
 
 class EnrollmentCode(Base):
@@ -247,6 +268,14 @@ class Idempotency(Base):
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
     response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
+class ServerState(Base):
+    """Named counters every process can read to validate its caches (``issuer_keys``)."""
+
+    __tablename__ = "server_state"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class RateCounter(Base):

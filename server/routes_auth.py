@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit
 from kagiya.server.db import transaction
-from kagiya.server.issuer import IssuerStore
 from kagiya.server.models import Operator, Token
 from kagiya.server.problems import ApiError
 from kagiya.server.routes_operator import register_lock, rt_of
@@ -119,10 +118,7 @@ def issuer_keys(request: Request) -> JSONResponse:
     """The issuer public keys locks should trust now (public data, no authentication)."""
     rt = rt_of(request)
     with transaction(rt.sessions) as s:
-        rows = IssuerStore.listed(s, rt.now())
-        return JSONResponse(
-            {"keys": [{"kid": r.kid, "public_key": r.public.hex(), "state": r.state} for r in rows]}
-        )
+        return JSONResponse({"keys": rt.keyset(s).listed(rt.now())})
 
 
 @router.get("/health", tags=["public"])

@@ -7,6 +7,7 @@ objects are simply "not found".
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -535,6 +536,7 @@ def register_lock(
         vehicle_label=body.vehicle_label or "",
         status=ACTIVE,
         revocation_version=0,
+        incarnation=secrets.randbits(62),
         created_at=rt.now(),
     )
     s.add(lk)

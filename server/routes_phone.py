@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from kagiya.server import audit, enrollment, issuance, logs
+from kagiya.server import audit, enrollment, issuance, logs, revocations
 from kagiya.server.db import transaction
-from kagiya.server.issuer import IssuerStore
 from kagiya.server.models import (
     ACTIVE,
     EnrollmentCode,
@@ -154,13 +153,6 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
         return JSONResponse(_issue_token(s, rt, phone, user))
 
 
-def _issuer_keys(s: Session, now: int) -> list[dict[str, Any]]:
-    return [
-        {"kid": r.kid, "public_key": r.public.hex(), "state": r.state}
-        for r in IssuerStore.listed(s, now)
-    ]
-
-
 @router.get("/keys", response_model=SyncOut)
 def download_keys(request: Request, cred: Cred) -> JSONResponse:
     """The phone's current keys (credential + secret per active request, re-issued when
@@ -171,16 +163,14 @@ def download_keys(request: Request, cred: Cred) -> JSONResponse:
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None
         now = rt.now()
-        keys = issuance.issue_for_phone(rt.issuer, s, p.phone, now)
-        revs = issuance.revocation_updates(
-            rt.issuer, s, issuance.phone_lock_pks(s, p.phone, now), now
-        )
+        ks = rt.keyset(s, p)
+        keys = issuance.issue_for_phone(rt.issuer, s, p.phone, now, ks.active)
         return 200, {
             "keys": keys,
-            "revocations": revs,
+            "revocations": revocations.updates_for_phone(s, p.phone, now, ks, rt.revocations),
             "time": now,
-            "time_statement": issuance.time_statement(rt.issuer, s, now),
-            "issuer_keys": _issuer_keys(s, now),
+            "time_statement": issuance.time_statement(ks.active, now),
+            "issuer_keys": ks.listed(now),
         }
 
     return rt.call(request, _tok(cred), PHONES, run)
@@ -194,8 +184,10 @@ def download_revocations(request: Request, cred: Cred) -> JSONResponse:
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None
         now = rt.now()
-        locks = issuance.phone_lock_pks(s, p.phone, now)
-        return 200, {"revocations": issuance.revocation_updates(rt.issuer, s, locks, now)}
+        ks = rt.keyset(s, p)
+        return 200, {
+            "revocations": revocations.updates_for_phone(s, p.phone, now, ks, rt.revocations)
+        }
 
     return rt.call(request, _tok(cred), PHONES, run)
 
@@ -205,9 +197,12 @@ def download_time(request: Request, cred: Cred) -> JSONResponse:
     """A fresh signed time statement."""
     rt = rt_of(request)
 
-    def run(s: Session, _p: Principal) -> tuple[int, dict[str, Any]]:
+    def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         now = rt.now()
-        return 200, {"time": now, "time_statement": issuance.time_statement(rt.issuer, s, now)}
+        return 200, {
+            "time": now,
+            "time_statement": issuance.time_statement(rt.keyset(s, p).active, now),
+        }
 
     return rt.call(request, _tok(cred), PHONES, run)
 

@@ -20,12 +20,13 @@ from kagiya.server import ratelimit
 from kagiya.server.config import Settings
 from kagiya.server.db import make_engine, make_sessionmaker, transaction
 from kagiya.server.issuance import Issuer
-from kagiya.server.issuer import IssuerStore
+from kagiya.server.issuer import IssuerStore, KeySet, version_query
 from kagiya.server.migrate import upgrade
 from kagiya.server.models import ACTIVE, Idempotency, Operator, Phone, Token, User
 from kagiya.server.problems import ApiError
+from kagiya.server.revocations import RevocationCache
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +44,7 @@ class Principal:
     operator: Operator
     phone: Phone | None = None
     user: User | None = None
+    issuer_version: int | None = None  # ``server_state`` version of the issuer key set
 
     @property
     def scope(self) -> str:
@@ -59,6 +61,15 @@ class Principal:
 
 Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
 
+# built once; executed with the token hash as bind parameter
+_AUTH_QUERY = (
+    select(Token, Operator, Phone, User, version_query())
+    .join(Operator, Operator.id == Token.operator_id)
+    .outerjoin(Phone, Phone.id == Token.phone_id)
+    .outerjoin(User, User.pk == Phone.user_pk)
+    .where(Token.token_hash == bindparam("token_hash"))
+)
+
 
 class Runtime:
     """Everything one server process shares between requests."""
@@ -71,6 +82,7 @@ class Runtime:
         self.sessions = make_sessionmaker(self.engine)
         self.sealer = Sealer(load_master_key(settings.data_dir))
         self.issuer = Issuer(settings, IssuerStore(self.sealer), self.sealer)
+        self.revocations = RevocationCache()
         with transaction(self.sessions) as s:
             self.issuer.keys.ensure_active(s, settings.now())
 
@@ -96,14 +108,16 @@ class Runtime:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         now = self.now()
-        tok = session.get(Token, token_hash(bearer))
-        if tok is None:
+        # one query: token, operator, phone, user and the issuer key-set version
+        row = session.execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
+        if row is None:
             raise ApiError(
                 401,
                 "invalid-token",
                 "the bearer token is not valid",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        tok, op, phone, user, version = row
         if tok.expires_at <= now:
             raise ApiError(
                 401,
@@ -113,20 +127,22 @@ class Runtime:
             )
         if tok.kind not in kinds:
             raise ApiError(403, "wrong-token-kind", f"a {tok.kind} token cannot call this endpoint")
-        op = session.get(Operator, tok.operator_id)
-        if op is None:
-            raise ApiError(401, "invalid-token", "the bearer token is not valid")
         check_operator_usable(op, now)
-        principal = Principal(tok.kind, op)
+        principal = Principal(tok.kind, op, issuer_version=version)
         if tok.kind == PHONE:
-            phone = session.get(Phone, tok.phone_id) if tok.phone_id else None
-            user = session.get(User, phone.user_pk) if phone is not None else None
             if phone is None or user is None:
                 raise ApiError(401, "invalid-token", "the bearer token is not valid")
             if user.status != ACTIVE:
                 raise ApiError(403, "user-suspended", "this user ID is suspended")
             principal.phone, principal.user = phone, user
         return principal
+
+    def keyset(self, session: Session, p: Principal | None = None) -> KeySet:
+        """The issuer keys, cached while the database's key-set version is unchanged."""
+        version = p.issuer_version if p is not None else None
+        if version is None:
+            version = session.scalar(select(version_query()))  # type: ignore[call-overload]
+        return self.issuer.keys.snapshot(session, version)
 
     # --- the request wrapper --------------------------------------------------------
 

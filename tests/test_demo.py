@@ -52,6 +52,22 @@ def _gone(pid: int) -> bool:
     return False
 
 
+def _leftovers(workdir: Path) -> list[str]:
+    """Processes still running inside the demo's work directory (cwd or command line)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(workdir) in cmd or cwd.startswith(str(workdir)):
+            found.append(f"{proc.name}: {cmd[:120]}")
+    return found
+
+
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     for k in ("KAGIYA_DATA_DIR", "KAGIYA_PHONE_HOME", "KAGIYA_BLE_TRANSPORT", "KAGIYA_DB_URL"):
@@ -83,6 +99,7 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert len(lines) == len(EXPECTED) and all(ln.endswith(" s)") for ln in lines)
     assert f"{len(EXPECTED)}/{len(EXPECTED)} steps ok" in done.stdout
     assert rep["pids"] and all(_gone(p) for p in rep["pids"])
+    assert _leftovers(tmp_path / "work") == []
 
 
 def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
@@ -91,7 +108,7 @@ def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
                              str(report)], stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
     assert proc.stdout is not None
     for line in proc.stdout:
-        if "operator registers a partner" in line:  # the key server is running now
+        if "lock firmware on the air" in line:  # server, board and lock are running now
             break
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
@@ -101,3 +118,4 @@ def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     rep = json.loads(report.read_text())
     assert not rep["ok"] and rep["pids"]
     assert all(_gone(p) for p in rep["pids"])
+    assert _leftovers(tmp_path / "work") == []

@@ -106,18 +106,26 @@ class Supervisor:
         return proc
 
     def stop(self, name: str, timeout: float = 10.0) -> None:
-        """Stop one process group: SIGTERM, then SIGKILL after ``timeout``."""
+        """Stop one process group as Ctrl-C would (SIGINT: each component cleans up its own
+        children), then SIGTERM, then SIGKILL."""
         proc = self.procs.pop(name, None)
-        if proc is None or proc.popen.poll() is not None:
+        if proc is None:
             return
-        try:
-            os.killpg(proc.popen.pid, signal.SIGTERM)
-            proc.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.popen.pid, signal.SIGKILL)
-            proc.popen.wait(5)
-        except ProcessLookupError:
-            pass
+        for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.popen.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.popen.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+            # the leader is gone; make sure nothing else of its group lingers
+            try:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            break
 
     def stop_all(self) -> None:
         """Stop everything still running, newest first."""
@@ -313,14 +321,14 @@ class Demo:
                 f"(lock key {lock['lock_key_id']})")
 
     def s_lock_on_air(self) -> str:
-        if _has_module("kagiya.hil.sim_cli"):
-            argv = [*KAGIYA, "lock", "sim", "--root", str(self.board_root), "--json"]
-        else:  # the bench's Python API, until `kagiya lock sim` exists
-            argv = [sys.executable, "-m", "kagiya.tools.demo", "--lock-sim",
-                    str(self.board_root)]
-        proc = self.sup.start("lock", argv)
-        ready = json.loads(proc.wait_line(r"^\{.*\"hci", 120))
-        self.transport = str(ready.get("transport") or ready.get("hci"))
+        from kagiya.hil import sim
+
+        # The bench's BLE shim stands in for the ESP32's `bluetooth` module; the installer
+        # deployed the real firmware, so only the shim is added (never on a real board).
+        shutil.copy2(sim.SHIM, self.board_root / "lib" / "bluetooth.py")
+        proc = self.sup.start("lock", [*KAGIYA, "lock", "sim", "--dir", str(self.board_root)])
+        ready = json.loads(proc.wait_line(r"^\{.*\"transport\"", 120))
+        self.transport = str(ready["transport"])
         return f"{LOCK_ID} advertising on the virtual radio ({self.transport})"
 
     def s_enroll(self, who: str) -> str:
@@ -472,35 +480,6 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     return 0 if ok else (130 if interrupted else 1)
 
 
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def _lock_sim(root: Path) -> int:
-    """Run the provisioned board at ``root`` as a virtual BLE lock until SIGTERM/SIGINT."""
-    from kagiya.hil import sim
-
-    lib = root / "lib"
-    if not (lib / "bluetooth.py").exists():  # the bench's BLE shim (never on a real board)
-        shutil.copy2(sim.SHIM, lib / "bluetooth.py")
-    lock = sim.VirtualLock(root)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    lock.start()
-    try:
-        print(json.dumps({"hci": lock.transport, "root": str(root)}), flush=True)
-        stop.wait()
-    finally:
-        lock.stop()
-    return 0
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     """``kagiya demo``."""
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
@@ -508,8 +487,3 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, help="also write the step results as JSON")
     parser.set_defaults(handler=lambda a: run_demo(a.workdir, keep=a.keep, report=a.report))
 
-
-if __name__ == "__main__":  # internal: the demo's lock process (see Demo.s_lock_on_air)
-    if len(sys.argv) == 3 and sys.argv[1] == "--lock-sim":
-        sys.exit(_lock_sim(Path(sys.argv[2])))
-    sys.exit(2)

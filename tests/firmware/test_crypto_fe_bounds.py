@@ -16,12 +16,49 @@ import random
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 FW = Path(__file__).resolve().parents[2] / "firmware" / "lib" / "kagiya_lock"
 P = 2**255 - 19
+
+
+class Ptr:
+    """A viper ``ptr32`` under CPython: a word offset into a list or array.
+
+    ``int(ptr)`` is an "address" (``_BASE * id + 4 * offset``) that ``ptr32(address)``
+    turns back into a pointer, as the field code does to address limbs and rows. Every
+    store is checked against the word limit: column sums live in memory, not in locals.
+    """
+
+    limit = 2**31
+    _mem: ClassVar[dict[int, Any]] = {}
+    _BASE = 1 << 40
+
+    def __init__(self, mem: Any, off: int = 0) -> None:
+        self.mem, self.off = mem, off
+        Ptr._mem[id(mem)] = mem
+
+    def __int__(self) -> int:
+        return id(self.mem) * self._BASE + 4 * self.off
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.mem[self.off + i])
+
+    def __setitem__(self, i: int, v: int) -> None:
+        assert 0 <= v < min(self.limit, 2**32), ("stored word out of bounds", i, v)
+        self.mem[self.off + i] = v
+
+
+def ptr32(x: Any) -> Ptr:
+    """The shim of viper's ``ptr32(...)`` cast."""
+    if isinstance(x, Ptr):
+        return x
+    if isinstance(x, int):
+        mem = Ptr._mem[x // Ptr._BASE]
+        return Ptr(mem, (x % Ptr._BASE) // 4)
+    return Ptr(x)
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -31,7 +68,7 @@ def _load(name: str) -> dict[str, Any]:
     saved = sys.modules.get("micropython")
     sys.modules["micropython"] = shim
     try:
-        ns: dict[str, Any] = {"ptr32": object, "ptr8": object, "uint": int, "__name__": name}
+        ns: dict[str, Any] = {"ptr32": ptr32, "ptr8": object, "uint": int, "__name__": name}
         exec(compile((FW / f"{name}.py").read_text(), name, "exec"), ns)  # noqa: S102
     finally:
         if saved is None:
@@ -44,7 +81,7 @@ def _load(name: str) -> dict[str, Any]:
 CONFIGS = {
     # module: (word limit, nominal limb sizes, allowed excess of a limb after an operation)
     "_fe_v32": (2**31, [13] * 20, 2**10),
-    "_fe_v64": (2**63, [26, 25] * 5, 2**10),
+    "_fe_v64": (2**63, [26] * 10, 2**23),
 }
 
 
@@ -60,6 +97,7 @@ def _value(w: list[int], o: int, sizes: list[int]) -> int:
 def test_field_ops_stay_in_word_bounds(name: str) -> None:
     limit, sizes, excess = CONFIGS[name]
     ns = _load(name)
+    Ptr.limit = limit
     n = len(sizes)
     maxed = [(1 << s) - 1 for s in sizes]
     maxed[1] += excess  # the worst input any operation can produce
@@ -71,7 +109,7 @@ def test_field_ops_stay_in_word_bounds(name: str) -> None:
         if frame.f_code.co_filename != name:
             return tracer
         for key, val in frame.f_locals.items():
-            if isinstance(val, int) and key not in ("w",):
+            if isinstance(val, int) and not key.startswith("p_"):  # p_*: addresses
                 assert 0 <= val < limit, (frame.f_code.co_name, key, val)
                 worst = max(worst, val)
         return tracer
@@ -91,21 +129,21 @@ def test_field_ops_stay_in_word_bounds(name: str) -> None:
             for y in (maxed, inputs[rng.randrange(len(inputs))]):
                 w = x + y + [0] * n
                 a, b = _value(w, 0, sizes), _value(w, n, sizes)
-                ns["fe_mul"](w, 2 * n, 0, n)
+                ns["fe_mul"](ptr32(w), 2 * n, 0, n)
                 check_out(w, 2 * n)
                 assert _value(w, 2 * n, sizes) == a * b % P
-                ns["fe_sq"](w, 2 * n, 0)
+                ns["fe_sq"](ptr32(w), 2 * n, 0)
                 check_out(w, 2 * n)
                 assert _value(w, 2 * n, sizes) == a * a % P
-                ns["fe_add"](w, 2 * n, 0, n)
+                ns["fe_add"](ptr32(w), 2 * n, 0, n)
                 check_out(w, 2 * n)
                 assert _value(w, 2 * n, sizes) == (a + b) % P
-                ns["fe_sub"](w, 2 * n, 0, n)
+                ns["fe_sub"](ptr32(w), 2 * n, 0, n)
                 check_out(w, 2 * n)
                 assert _value(w, 2 * n, sizes) == (a - b) % P
-                ns["fe_mul_small"](w, 2 * n, 0, 121665)
+                ns["fe_mul_small"](ptr32(w), 2 * n, 0, 121665)
                 check_out(w, 2 * n)
                 assert _value(w, 2 * n, sizes) == a * 121665 % P
     finally:
         sys.settrace(None)
-    assert worst > limit // 64  # the tracer did look at the big column sums
+    assert worst > limit >> 10  # the tracer did look at the big column sums

@@ -1,11 +1,12 @@
-"""The straight-line viper field code is generated: this file is the generator.
+"""The viper field layers are generated: this file is the generator.
 
-``_fe_v64.py`` and ``_fe_v32.py`` contain one line per column of the schoolbook
-product, which nobody should edit by hand. The functions below produce that code;
-the test asserts the committed modules contain it verbatim, so the generator and
-the firmware cannot drift apart. To regenerate after a change, run
-``.venv/bin/python tests/firmware/test_crypto_fe_codegen.py v64|v32`` and paste
-the output over the generated block of the module.
+``_fe_v32.py`` (20 limbs of 13 bits, 32-bit viper words: ESP32) and ``_fe_v64.py``
+(10 limbs of 26 bits, 64-bit viper words: the unix port) are the same code with
+different limb counts and sizes: both cover 260 bits, so 2^260 = 32 * 19 = 608 (mod p)
+folds the high half in both. The unrolled product rows are written out here; the test
+asserts the committed modules are exactly the generated text, so the generator and the
+firmware cannot drift apart. To regenerate after a change, run
+``.venv/bin/python tests/firmware/test_crypto_fe_codegen.py``.
 """
 
 from __future__ import annotations
@@ -16,296 +17,303 @@ from pathlib import Path
 import pytest
 
 FW = Path(__file__).resolve().parents[2] / "firmware" / "lib" / "kagiya_lock"
-
-
-# ---------------------------------------------------------------------------
-# 64-bit words: 10 limbs, radix 2^25.5 (26, 25, 26, ... bits)
-# ---------------------------------------------------------------------------
-def v64_carry_chain(ind: str = "    ") -> list[str]:
-    """Carry h0..h9 into 26/25-bit limbs, h9 folded into h0 with 19."""
-    out = []
-    for i in range(10):
-        bits = 26 if i % 2 == 0 else 25
-        nxt = (i + 1) % 10
-        if i == 9:
-            out.append(f"{ind}c = h9 >> 25")
-            out.append(f"{ind}h9 &= 0x1FFFFFF")
-            out.append(f"{ind}h0 += c * 19")
-        else:
-            out.append(f"{ind}c = h{i} >> {bits}")
-            out.append(f"{ind}h{i} &= {hex((1 << bits) - 1)}")
-            out.append(f"{ind}h{nxt} += c")
-    out.append(f"{ind}c = h0 >> 26")
-    out.append(f"{ind}h0 &= 0x3ffffff")
-    out.append(f"{ind}h1 += c")
-    return out
-
-
-def v64_mul() -> list[str]:
-    """fe_mul: 100 products, odd*odd doubled, columns >= 10 folded with 19."""
-    L = [
-        "@micropython.viper",
-        "def fe_mul(w: ptr32, o: int, a: int, b: int):",
-        '    """w[o] = w[a] * w[b] (10 limbs each; any of o, a, b may coincide)."""',
-    ]
-    for i in range(10):
-        L.append(f"    f{i} = int(w[a + {i}])")
-    for i in range(10):
-        L.append(f"    g{i} = int(w[b + {i}])")
-    for j in range(1, 10):
-        L.append(f"    g{j}_19 = g{j} * 19")
-    for i in (1, 3, 5, 7, 9):
-        L.append(f"    f{i}_2 = f{i} * 2")
-    terms: dict[int, list[str]] = {k: [] for k in range(10)}
-    for i in range(10):
-        for j in range(10):
-            dbl = i % 2 == 1 and j % 2 == 1
-            k = i + j
-            red = k >= 10
-            if red:
-                k -= 10
-            fa = f"f{i}_2" if dbl else f"f{i}"
-            ga = f"g{j}_19" if red else f"g{j}"
-            terms[k].append(f"{fa} * {ga}")
-    for k in range(10):
-        L.append(f"    h{k} = " + " + ".join(terms[k][:4]))
-        for t in range(4, len(terms[k]), 4):
-            L.append(f"    h{k} += " + " + ".join(terms[k][t : t + 4]))
-    L += v64_carry_chain()
-    for i in range(10):
-        L.append(f"    w[o + {i}] = h{i}")
-    return L
-
-
-def v64_sq() -> list[str]:
-    """fe_sq: 55 products."""
-    L = ["@micropython.viper", "def fe_sq(w: ptr32, o: int, a: int):", '    """w[o] = w[a]^2."""']
-    for i in range(10):
-        L.append(f"    f{i} = int(w[a + {i}])")
-    sq_terms: dict[int, list[tuple[int, int, int]]] = {k: [] for k in range(10)}
-    for i in range(10):
-        for j in range(i, 10):
-            c = 1
-            if i != j:
-                c *= 2
-            if i % 2 == 1 and j % 2 == 1:
-                c *= 2
-            k = i + j
-            if k >= 10:
-                k -= 10
-                c *= 19
-            sq_terms[k].append((c, i, j))
-    # precompute multiples needed
-    need: set[tuple[int, int]] = set()
-    for ts in sq_terms.values():
-        for c, i, _ in ts:
-            need.add((i, c))
-    for i, c in sorted(need):
-        if c != 1:
-            L.append(f"    f{i}_{c} = f{i} * {c}")
-    for k in range(10):
-        exprs = [(f"f{i}_{c}" if c != 1 else f"f{i}") + f" * f{j}" for c, i, j in sq_terms[k]]
-        L.append(f"    h{k} = " + " + ".join(exprs[:4]))
-        for t in range(4, len(exprs), 4):
-            L.append(f"    h{k} += " + " + ".join(exprs[t : t + 4]))
-    L += v64_carry_chain()
-    for i in range(10):
-        L.append(f"    w[o + {i}] = h{i}")
-    return L
-
-
-def v64_addsub(name: str, op: str) -> list[str]:
-    """fe_add / fe_sub (adds 2p first)."""
-    two_p = [2 * ((1 << 26) - 19)] + [
-        2 * ((1 << 25) - 1) if i % 2 else 2 * ((1 << 26) - 1) for i in range(1, 10)
-    ]
-    doc = "w[o] = w[a] + w[b]" if op == "+" else "w[o] = w[a] - w[b] (as w[a] + 2p - w[b])"
-    L = [
-        "@micropython.viper",
-        f"def {name}(w: ptr32, o: int, a: int, b: int):",
-        f'    """{doc}."""',
-    ]
-    for i in range(10):
-        if op == "+":
-            L.append(f"    h{i} = int(w[a + {i}]) + int(w[b + {i}])")
-        else:
-            L.append(f"    h{i} = int(w[a + {i}]) + {hex(two_p[i])} - int(w[b + {i}])")
-    L += v64_carry_chain()
-    for i in range(10):
-        L.append(f"    w[o + {i}] = h{i}")
-    return L
-
-
-def v64_mulsmall() -> list[str]:
-    """fe_mul_small: times a constant < 2^20."""
-    L = [
-        "@micropython.viper",
-        "def fe_mul_small(w: ptr32, o: int, a: int, k: int):",
-        '    """w[o] = w[a] * k for 0 <= k < 2^20."""',
-    ]
-    for i in range(10):
-        L.append(f"    h{i} = int(w[a + {i}]) * k")
-    L += v64_carry_chain()
-    for i in range(10):
-        L.append(f"    w[o + {i}] = h{i}")
-    return L
-
-
-def v64_code() -> str:
-    """The generated block of _fe_v64.py."""
-    parts = [
-        v64_mul(),
-        v64_sq(),
-        v64_addsub("fe_add", "+"),
-        v64_addsub("fe_sub", "-"),
-        v64_mulsmall(),
-    ]
-    return "\n\n\n".join("\n".join(p) for p in parts)
-
-
-# ---------------------------------------------------------------------------
-# 32-bit words: 20 limbs of 13 bits
-# ---------------------------------------------------------------------------
-N = 20
-MASK = 0x1FFF
+P = 2**255 - 19
 FOLD = 608  # 2^260 = 2^5 * 2^255 = 32 * 19 (mod p)
 
-
-def v32_carry_fold(ind: str = "    ") -> list[str]:
-    """Carry h0..h39 (columns) into 13-bit limbs, fold 20..39 with *608, carry again."""
-    out = []
-    for k in range(2 * N - 2):
-        out.append(f"{ind}h{k + 1} += h{k} >> 13")
-        out.append(f"{ind}h{k} &= 0x1FFF")
-    # h38 may exceed 13 bits: split into h38 (13 bits) and h39
-    out.append(f"{ind}h39 = h38 >> 13")
-    out.append(f"{ind}h38 &= 0x1FFF")
-    for k in range(N):
-        out.append(f"{ind}h{k} += h{k + N} * 608")
-    out += v32_carry_low(ind)
-    return out
+# module: (limbs, bits per limb, word bits, who selects it)
+LAYOUTS = {
+    "_fe_v32": (20, 13, 32, "32-bit machine words, as on ESP32"),
+    "_fe_v64": (10, 26, 64, "64-bit machine words, as on the unix port"),
+}
 
 
-def v32_carry_low(ind: str = "    ") -> list[str]:
-    out = []
-    for k in range(N - 1):
-        out.append(f"{ind}h{k + 1} += h{k} >> 13")
-        out.append(f"{ind}h{k} &= 0x1FFF")
-    out.append(f"{ind}h0 += (h19 >> 13) * 608")
-    out.append(f"{ind}h19 &= 0x1FFF")
-    out.append(f"{ind}h1 += h0 >> 13")
-    out.append(f"{ind}h0 &= 0x1FFF")
-    return out
+def two_p(n: int, bits: int) -> list[int]:
+    """64p in ``n`` limbs of ``bits``, every limb > 2^bits + 2^(bits - 3) (so a - b + 64p
+    has no negative limb): 2(2^bits - 1) everywhere, limb 0 less 1214."""
+    top = 2 * ((1 << bits) - 1)
+    return [top - 1214] + [top] * (n - 1)
 
 
-def v32_store(ind: str = "    ") -> list[str]:
-    """Store h0..h19 at w[o]."""
-    return [f"{ind}w[o + {i}] = h{i}" for i in range(N)]
+def _bounds_doc(n: int, bits: int, word: int) -> str:
+    col = n * ((1 << bits) + (1 << (bits - 3))) ** 2
+    return (
+        f"* limbs are < 2^{bits} after every operation, except limb 1 (< 2^{bits} + "
+        f"2^{bits - 3});\n"
+        f"* a product column is a sum of at most {n} limb products: < {col:.3g} < "
+        f"2^{word - 1};\n"
+        f"* the {2 * n - 1} columns (in the scratch array ``_T``) are carried to {bits}-bit "
+        f"limbs, then\n"
+        f"  limbs {n}..{2 * n - 1} are folded down with 2^260 = 608 (mod p) and carried again;\n"
+        f"* subtraction adds 64p written with limbs {two_p(n, bits)[0]}, "
+        f"{two_p(n, bits)[1]}, ... (all larger\n"
+        f"  than any limb, so no limb goes negative)."
+    )
 
 
-def v32_columns(terms: dict[int, list[str]]) -> list[str]:
-    """One assignment per product column, 5 terms a line."""
-    L = []
-    for k in range(2 * N - 1):
-        ts = terms[k]
-        L.append(f"    h{k} = " + " + ".join(ts[:5]))
-        for t in range(5, len(ts), 5):
-            L.append(f"    h{k} += " + " + ".join(ts[t : t + 5]))
-    return L
+def _row(n: int, target: str, acc: bool, ind: str) -> str:
+    if acc:
+        return "\n".join(f"{ind}{target}[{j}] = int({target}[{j}]) + fi * int(g[{j}])"
+                         for j in range(n))
+    return "\n".join(f"{ind}{target}[{j}] = fi * int(g[{j}])" for j in range(n))
 
 
-def v32_mul() -> list[str]:
-    L = [
-        "@micropython.viper",
-        "def fe_mul(w: ptr32, o: int, a: int, b: int):",
-        '    """w[o] = w[a] * w[b] (any of o, a, b may coincide)."""',
-    ]
-    L += [f"    f{i} = int(w[a + {i}])" for i in range(N)]
-    L += [f"    g{i} = int(w[b + {i}])" for i in range(N)]
-    terms: dict[int, list[str]] = {k: [] for k in range(2 * N - 1)}
-    for i in range(N):
-        for j in range(N):
-            terms[i + j].append(f"f{i} * g{j}")
-    L += v32_columns(terms)
-    L += v32_carry_fold()
-    L += v32_store()
-    return L
+def _product(name: str, doc: str, args: str, g: str, n: int, bits: int) -> str:
+    mask = hex((1 << bits) - 1)
+    return f'''@micropython.viper
+def {name}(w: ptr32, o: int, {args}):
+    """{doc}"""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    g = {g}
+    t = ptr32(_T)
+    fi = int(f[0])
+{_row(n, "t", False, "    ")}
+    for k in range({n}, {2 * n}):
+        t[k] = 0
+    p_t = int(t)
+    i = 1
+    while i < {n}:
+        fi = int(f[i])
+        r = ptr32(p_t + 4 * i)
+{_row(n, "r", True, "        ")}
+        i += 1
+    c = 0
+    for k in range({2 * n - 1}):  # carry all columns; t[{2 * n - 1}] = the top carry
+        s = int(t[k]) + c
+        t[k] = s & {mask}
+        c = s >> {bits}
+    t[{2 * n - 1}] = c
+    out = ptr32(p_w + 4 * o)
+    c = 0
+    for k in range({n}):  # fold the high limbs in (* 608) and carry again
+        s = int(t[k]) + int(t[k + {n}]) * {FOLD} + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{_fold(bits)}'''
 
 
-def v32_sq() -> list[str]:
-    L = ["@micropython.viper", "def fe_sq(w: ptr32, o: int, a: int):", '    """w[o] = w[a]^2."""']
-    L += [f"    f{i} = int(w[a + {i}])" for i in range(N)]
-    L += [f"    d{i} = f{i} * 2" for i in range(N - 1)]
-    terms: dict[int, list[str]] = {k: [] for k in range(2 * N - 1)}
-    for i in range(N):
-        for j in range(i, N):
-            terms[i + j].append(f"f{i} * f{j}" if i == j else f"d{i} * f{j}")
-    L += v32_columns(terms)
-    L += v32_carry_fold()
-    L += v32_store()
-    return L
+def _fold(bits: int) -> str:
+    """The carry out of the top limb (weight 2^260) folded into limb 0, once more to 1."""
+    mask = hex((1 << bits) - 1)
+    return f"""    s = int(out[0]) + c * {FOLD}
+    out[0] = s & {mask}
+    out[1] = int(out[1]) + (s >> {bits})"""
 
 
-# a multiple of p with every limb >= 2^13 + slack: limbs 2^14 - 2, limb 0 less 1214
-TWO_P = [16382 - 1214] + [16382] * (N - 1)
+def _columns(name: str, doc: str, args: str, n: int, bits: int, square: bool) -> str:
+    """Product scanning for 64-bit words: one column at a time in a local (a column of
+    26-bit limb products does not fit the 32-bit scratch words), carried as it goes."""
+    mask = hex((1 << bits) - 1)
+    if square:
+        body = """        s = 0
+        i = lo
+        while i + i < k:  # each pair f_i f_(k-i), i < k - i, counted twice
+            s += int(f[i]) * int(f[k - i])
+            i += 1
+        s += s + c
+        if i + i == k:
+            s += int(f[i]) * int(f[i])"""
+    else:
+        body = """        s = c
+        i = lo
+        while i <= hi:
+            s += int(f[i]) * int(g[k - i])
+            i += 1"""
+    g = "" if square else "\n    g = ptr32(p_w + 4 * b)"
+    hi = "" if square else f"\n        hi = k if k < {n} else {n - 1}"
+    return f'''@micropython.viper
+def {name}(w: ptr32, o: int, {args}):
+    """{doc}"""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a){g}
+    t = ptr32(_T)
+    c = 0
+    for k in range({2 * n - 1}):
+        lo = k - {n - 1} if k > {n - 1} else 0{hi}
+{body}
+        t[k] = s & {mask}
+        c = s >> {bits}
+    t[{2 * n - 1}] = c
+    out = ptr32(p_w + 4 * o)
+    c = 0
+    for k in range({n}):  # fold the high limbs in (* 608) and carry
+        s = int(t[k]) + int(t[k + {n}]) * {FOLD} + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{_fold(bits)}'''
 
 
-def v32_addsub(name: str, op: str) -> list[str]:
-    doc = "w[o] = w[a] + w[b]" if op == "+" else "w[o] = w[a] - w[b] (plus a multiple of p)"
-    L = [
-        "@micropython.viper",
-        f"def {name}(w: ptr32, o: int, a: int, b: int):",
-        f'    """{doc}."""',
-    ]
-    for i in range(N):
-        if op == "+":
-            L.append(f"    h{i} = int(w[a + {i}]) + int(w[b + {i}])")
-        else:
-            L.append(f"    h{i} = int(w[a + {i}]) + {TWO_P[i]} - int(w[b + {i}])")
-    L += v32_carry_low()
-    L += v32_store()
-    return L
+def module(name: str) -> str:
+    """The full text of ``firmware/lib/kagiya_lock/<name>.py``."""
+    n, bits, word, who = LAYOUTS[name]
+    mask = hex((1 << bits) - 1)
+    tp = two_p(n, bits)
+    doc_mul = "w[o] = w[a] * w[b] (any of o, a, b may coincide)."
+    style = ("Products go by rows: one unrolled row of multiply-accumulates at constant\n"
+             "offsets of a row pointer into the scratch columns." if word == 32 else
+             "Products go by columns, each summed in a 64-bit local (a column does not\n"
+             "fit a 32-bit scratch word), squares with each cross product once.")
+    if word == 32:  # rows of products accumulated in the 32-bit scratch columns
+        mul = _product("fe_mul", doc_mul, "a: int, b: int", "ptr32(p_w + 4 * b)", n, bits)
+        sq = _product("fe_sq", "w[o] = w[a]^2 (fe_mul with b = a, inlined: half the work "
+                      "of a verify).", "a: int", "f", n, bits)
+    else:
+        mul = _columns("fe_mul", doc_mul, "a: int, b: int", n, bits, False)
+        sq = _columns("fe_sq", "w[o] = w[a]^2 (each cross product once, doubled).", "a: int",
+                      n, bits, True)
+    return f'''"""GF(2^255 - 19) arithmetic in viper for {who} (internal).
+
+GENERATED by tests/firmware/test_crypto_fe_codegen.py - do not edit by hand.
+
+{n} unsigned limbs of {bits} bits (radix 2^{bits}, 260 bits), stored as 32-bit words at an
+offset of one ``array('I')`` (see :mod:`kagiya_lock._fe_viper`). Nothing overflows a
+signed {word}-bit viper int:
+
+{_bounds_doc(n, bits, word)}
+
+These bounds are checked under CPython by tests/firmware/test_crypto_fe_bounds.py (every
+local after every line, for extreme and random inputs): the 64-bit unix port cannot show
+a 32-bit overflow.
+
+Size matters (the firmware must stay under 64 KB of .mpy), so the code loops over limbs.
+{style}
+Limbs are addressed through pointers made with ``ptr32(address)``; locals holding
+addresses are named ``p_*``. Nothing here calls a module-level function or passes a
+pointer in the hot path (a call costs time; on ESP32 an address may not fit a small int).
+"""
+
+import array
+
+import micropython
+
+P = (1 << 255) - 19
+LIMBS = {n}
+BITS = {bits}
+TWO_P = ({tp[0]}, {tp[1]})  # limb 0 and limbs 1..{n - 1} of 64p
+_T = array.array("I", bytes(4 * {2 * n}))  # the {2 * n - 1} product columns + the top carry
 
 
-def v32_mulsmall() -> list[str]:
-    L = [
-        "@micropython.viper",
-        "def fe_mul_small(w: ptr32, o: int, a: int, k: int):",
-        '    """w[o] = w[a] * k for 0 <= k < 2^17."""',
-    ]
-    for i in range(N):
-        L.append(f"    h{i} = int(w[a + {i}]) * k")
-    L += v32_carry_low()
-    L += v32_carry_low()  # the first pass can leave limb 1 up to ~2^14
-    L += v32_store()
-    return L
+{mul}
 
 
-def v32_code() -> str:
-    """The generated block of _fe_v32.py."""
-    parts = [
-        v32_mul(),
-        v32_sq(),
-        v32_addsub("fe_add", "+"),
-        v32_addsub("fe_sub", "-"),
-        v32_mulsmall(),
-    ]
-    return "\n\n\n".join("\n".join(p) for p in parts)
+{sq}
 
 
-def test_two_p_is_a_multiple_of_p() -> None:
-    p = 2**255 - 19
-    assert sum(v << (13 * i) for i, v in enumerate(TWO_P)) % p == 0
-    assert min(TWO_P) > (1 << 13) + (1 << 10)
+@micropython.viper
+def fe_add(w: ptr32, o: int, a: int, b: int):
+    """w[o] = w[a] + w[b]."""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    g = ptr32(p_w + 4 * b)
+    out = ptr32(p_w + 4 * o)
+    c = 0
+    for k in range({n}):  # out may be f or g: limb k is read before it is written
+        s = int(f[k]) + int(g[k]) + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{_fold(bits)}
 
 
-@pytest.mark.parametrize(("module", "gen"), [("_fe_v64", v64_code), ("_fe_v32", v32_code)])
-def test_committed_code_is_the_generated_code(module: str, gen: object) -> None:
-    assert callable(gen)
-    text = (FW / f"{module}.py").read_text()
-    for block in gen().split("\n\n\n"):
-        assert block in text, block.splitlines()[1]
+@micropython.viper
+def fe_sub(w: ptr32, o: int, a: int, b: int):
+    """w[o] = w[a] - w[b] (plus 64p)."""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    g = ptr32(p_w + 4 * b)
+    out = ptr32(p_w + 4 * o)
+    s = int(f[0]) + {tp[0]} - int(g[0])
+    out[0] = s & {mask}
+    c = s >> {bits}
+    for k in range(1, {n}):
+        s = int(f[k]) + {tp[1]} - int(g[k]) + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{_fold(bits)}
+
+
+@micropython.viper
+def fe_mul_small(w: ptr32, o: int, a: int, k: int):
+    """w[o] = w[a] * k for 0 <= k < 2^17."""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    out = ptr32(p_w + 4 * o)
+    c = 0
+    for i in range({n}):
+        s = int(f[i]) * k + c
+        out[i] = s & {mask}
+        c = s >> {bits}
+    c = c * {FOLD}  # c < 2^18: folded, it can carry past limb 1, so carry once more
+    for i in range({n}):
+        s = int(out[i]) + c
+        out[i] = s & {mask}
+        c = s >> {bits}
+{_fold(bits)}
+
+
+@micropython.viper
+def fe_copy(w: ptr32, o: int, a: int):
+    """w[o] = w[a]."""
+    for i in range({n}):
+        w[o + i] = w[a + i]
+
+
+@micropython.viper
+def fe_cswap(w: ptr32, a: int, b: int, swap: int):
+    """Swap w[a] and w[b] iff swap == 1, without a branch on ``swap``."""
+    mask = 0 - swap
+    for i in range({n}):
+        x = int(w[a + i])
+        y = int(w[b + i])
+        t = (x ^ y) & mask
+        w[a + i] = x ^ t
+        w[b + i] = y ^ t
+
+
+@micropython.viper
+def fe_sqn(w: ptr32, o: int, a: int, n: int):
+    """w[o] = w[a]^(2^n), n >= 1."""
+    fe_sq(w, o, a)
+    for _ in range(n - 1):
+        fe_sq(w, o, o)
+
+
+def fe_set(w, o, v):
+    """Store the integer ``v`` (0 <= v < 2^255) at word offset ``o`` of ``w``."""
+    for i in range({n}):
+        w[o + i] = (v >> ({bits} * i)) & {mask}
+
+
+def fe_get(w, o):
+    """The field element at offset ``o`` of ``w`` as a fully reduced integer.
+
+    Limbs may exceed their nominal size a little (limb 1 after a carry), so they are added.
+    """
+    v = 0
+    for i in range({n - 1}, -1, -1):
+        v = (v << {bits}) + w[o + i]
+    return v % P
+'''
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_two_p_is_a_multiple_of_p(name: str) -> None:
+    n, bits, _word, _who = LAYOUTS[name]
+    tp = two_p(n, bits)
+    assert sum(v << (bits * i) for i, v in enumerate(tp)) == 64 * P
+    assert min(tp) > (1 << bits) + (1 << (bits - 3))
+    assert n * bits == 260  # the fold constant 608 is 2^260 mod p for both layouts
+    assert (1 << 260) % P == FOLD
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_committed_code_is_the_generated_code(name: str) -> None:
+    assert (FW / f"{name}.py").read_text() == module(name), (
+        f"{name}.py differs from the generator: run "
+        f"`.venv/bin/python {Path(__file__).relative_to(FW.parents[2])}`")
 
 
 if __name__ == "__main__":
-    print(v64_code() if sys.argv[1:] == ["v64"] else v32_code())
+    for mod in LAYOUTS:
+        (FW / f"{mod}.py").write_text(module(mod))
+        print(FW / f"{mod}.py")
+    sys.exit(0)

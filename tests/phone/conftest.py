@@ -36,7 +36,7 @@ class RealServer:
     client_secret: str
     proc: subprocess.Popen[bytes]
 
-    def operator(self):  # type: ignore[no-untyped-def]
+    def operator(self) -> Any:
         from kagiya.server.client import OperatorClient
 
         return OperatorClient.login(self.url, self.client_id, self.client_secret)

@@ -142,3 +142,31 @@ def test_older_revocation_update_never_replaces_newer(tmp_path: Path) -> None:
     server.revocations["CAR-1"] = (3, b"rev:old")  # e.g. a lagging replica
     assert app.sync().revocations == {}
     assert app.state().revocations["CAR-1"].version == 5
+
+
+def test_malformed_server_answers_never_crash(tmp_path: Path) -> None:
+    import httpx
+    from kagiya.phone.ports import ServerRefused
+    from kagiya.phone.server_link import HttpServerLink
+
+    answers = iter([
+        httpx.Response(200, text="not json"),
+        httpx.Response(201, json={"phone_id": "ph_1"}),
+        httpx.Response(200, json={"keys": [{"key_id": "zz"}], "revocations": [], "time": 1,
+                                  "time_statement": "00"}),
+        httpx.Response(500, text="boom"),
+        httpx.Response(403, json={"code": "user-suspended", "detail": "suspended"}),
+    ])
+    link = HttpServerLink("http://x", client=httpx.Client(
+        base_url="http://x", transport=httpx.MockTransport(lambda _r: next(answers))))
+    with pytest.raises(ServerRefused, match="not JSON"):
+        link.sync("t")
+    with pytest.raises(ServerRefused, match="token answer lacks"):
+        link.enroll("ABCD-EFGH-JKLM", bytes(32), bytes(64))
+    with pytest.raises(ServerRefused, match="download is malformed"):
+        link.sync("t")
+    with pytest.raises(Offline):
+        link.sync("t")
+    with pytest.raises(ServerRefused) as exc:
+        link.sync("t")
+    assert exc.value.code == "user-suspended"

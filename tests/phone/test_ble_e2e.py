@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from kagiya.tools.cli import main
+
 from tests.phone.conftest import Bench
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def world(tmp_path: Path,
     server = FakeServer()
     locks = {"CAR-1": FakeLock("CAR-1"), "CAR-2": FakeLock("CAR-1")}  # CAR-2 answers as CAR-1
 
-    def make_app(args):  # type: ignore[no-untyped-def]
+    def make_app(args: argparse.Namespace) -> PhoneApp:
         return PhoneApp(Profile(args.profile, home=tmp_path), server_factory=lambda _u: server,
                         lock_connector=connector(locks), clock=lambda: server.now)
 
@@ -120,3 +121,18 @@ def test_truncated_keystore_is_a_clear_error(world: tuple[FakeServer, dict[str, 
 def test_not_enrolled_says_how(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["phone", "keys", "--home", str(tmp_path)]) == 5
     assert "kagiya phone enroll" in capsys.readouterr().err
+
+
+def test_bad_enrollment_input_is_refused_clearly(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    home = str(tmp_path)
+    assert main(["phone", "enroll", "--home", home, "--server", "http://x", "--code",
+                 "ÄÄÄÄ-1234-5678"]) == 5
+    assert "looks like XXXX-XXXX-XXXX" in capsys.readouterr().err
+    assert main(["phone", "enroll", "--home", home, "--server", "ftp://x", "--code",
+                 "ABCD-1234-5678"]) == 5
+    assert "must start with https://" in capsys.readouterr().err
+    port = "1"  # nothing listens on port 1: the server is unreachable, exit 3
+    assert main(["phone", "enroll", "--home", home, "--server", f"http://127.0.0.1:{port}",
+                 "--code", "ABCD-1234-5678"]) == 3
+    assert "cannot be reached" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kagiya.phone.app import PhoneApp
-from kagiya.phone.ports import Offline, ServerRefused
+from kagiya.phone.ports import Offline, ServerRefused, SyncBundle
 from kagiya.phone.profile import Profile
 
 from tests.phone.conftest import RealServer
@@ -91,7 +91,7 @@ def test_tampered_download_is_refused_and_nothing_stored(tmp_path: Path,
     code = op.enrollment_code(user)["code"]
 
     class Tampering(HttpServerLink):
-        def sync(self, token: str):  # type: ignore[no-untyped-def]
+        def sync(self, token: str) -> SyncBundle:
             bundle = super().sync(token)
             bundle.keys[0]["permissions"] = 7  # claim more than the issuer signed
             return bundle
@@ -103,3 +103,19 @@ def test_tampered_download_is_refused_and_nothing_stored(tmp_path: Path,
     assert app.state().keys == {} and app.state().last_sync == 0
     app2 = PhoneApp(Profile("t", home=tmp_path))
     assert len(app2.sync().added) == 1
+
+
+def test_fleet_cli_prints_progress_and_summary(tmp_path: Path, real_server: RealServer,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from kagiya.tools.cli import main
+
+    monkeypatch.setenv("KAGIYA_CLIENT_ID", real_server.client_id)
+    monkeypatch.setenv("KAGIYA_CLIENT_SECRET", real_server.client_secret)
+    assert main(["phone", "fleet", "--phones", "3", "--server", real_server.url,
+                 "--home", str(tmp_path / "fleet")]) == 0
+    out = capsys.readouterr().out
+    assert "fleet: 3 phones" in out and "download" in out
+    assert out.strip().splitlines()[-1].startswith("records_uploaded=9 ")
+    monkeypatch.delenv("KAGIYA_CLIENT_SECRET")
+    assert main(["phone", "fleet", "--phones", "3", "--server", real_server.url]) == 2

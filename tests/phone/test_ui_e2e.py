@@ -8,6 +8,7 @@ from pathlib import Path
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.profile import Profile
 from kagiya.phone.web import UiServer
+
 from tests.phone.browser import ARTIFACTS, chromium_page
 from tests.phone.conftest import Bench
 

@@ -1,10 +1,16 @@
 """Curve25519 group arithmetic on viper field code (internal back end).
 
-The field layer is :mod:`kagiya_lock._fe_v64` (10 limbs, 64-bit viper words:
-unix) or :mod:`kagiya_lock._fe_v32` (20 limbs of 13 bits, 32-bit words: ESP32),
-picked by :mod:`kagiya_lock._fe_select`. Both keep a field element in a 20-word
-slot of ONE preallocated ``array('I')`` ``W`` and take word offsets into it, so
-the hot loops allocate nothing.
+The field layer is :mod:`kagiya_lock._fe_v64` (10 limbs of 26 bits, 64-bit viper
+words: unix) or :mod:`kagiya_lock._fe_v32` (20 limbs of 13 bits, 32-bit words:
+ESP32), picked by :mod:`kagiya_lock._fe_select`. Both keep a field element in a
+20-word slot of ONE preallocated ``array('I')`` ``W`` and take word offsets into
+it, so the hot loops allocate nothing.
+
+Only the field operations, the NAF recoding and the masked table scan are viper;
+the point formulas, the Straus loop and the ladder are bytecode calling them. A
+viper function calling another one pays the same call as bytecode does, and native
+code is several times the size of bytecode (docs/performance.md: the firmware must
+stay under 64 KB of .mpy), so this costs little time and saves ~16 KB.
 
 Group: twisted Edwards -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 §5.1) in extended
 coordinates (X:Y:Z:T) (Hisil, Wong, Carter, Dawson, "Twisted Edwards curves
@@ -117,8 +123,7 @@ def fe_pow22523(o, z):
 # ---------------------------------------------------------------------------
 # Points
 # ---------------------------------------------------------------------------
-@micropython.viper
-def pt_dbl(w: ptr32, r: int, p: int, want_t: int):
+def pt_dbl(w, r, p, want_t):
     """r = 2p (dbl-2008-hwcd, a = -1); T of r only if want_t. r may equal p."""
     a = T0
     b = T0 + 20
@@ -143,8 +148,7 @@ def pt_dbl(w: ptr32, r: int, p: int, want_t: int):
         fe_mul(w, r + 60, e, h)
 
 
-@micropython.viper
-def pt_add(w: ptr32, r: int, p: int, q: int, neg: int, want_t: int):
+def pt_add(w, r, p, q, neg, want_t):
     """r = p + q (neg == 0) or p - q (neg == 1); q cached (add-2008-hwcd-3)."""
     a = T0 + 120
     b = T0 + 140
@@ -177,8 +181,7 @@ def pt_add(w: ptr32, r: int, p: int, q: int, neg: int, want_t: int):
         fe_mul(w, r + 60, e, h)
 
 
-@micropython.viper
-def pt_cached(w: ptr32, c: int, p: int):
+def pt_cached(w, c, p):
     """c = cached form (Y+X, Y-X, 2Z, 2dT) of the extended point p (c != p)."""
     fe_add(w, c, p + 20, p)
     fe_sub(w, c + 20, p + 20, p)
@@ -342,8 +345,7 @@ def _naf(out: ptr8, sc: ptr8, wd: int):
         pos += wd
 
 
-@micropython.viper
-def _straus(w: ptr32, sd: ptr8, kd: ptr8):
+def _straus(w, sd, kd):
     """ACC = [s]B - [k]A from the NAF digit bytes of s (width 7) and k (width 5)."""
     started = 0
     i = 263
@@ -397,8 +399,7 @@ def dsm(s, k, a):
     return ACC
 
 
-@micropython.viper
-def _windows(w: ptr32, kb: ptr8):
+def _windows(w, kb):
     """ACC = [k]B by 64 fixed 4-bit windows of the little-endian scalar ``kb``."""
     i = 63
     while i >= 0:
@@ -433,8 +434,7 @@ def base_mul(k):
     return ACC
 
 
-@micropython.viper
-def _ladder(w: ptr32, k: ptr8, xl: int):
+def _ladder(w, k, xl):
     """RFC 7748 §5 ladder on w[xl..]: x1, x2, z2, x3, z3 then 9 temporaries."""
     x1 = xl
     x2 = xl + 20

@@ -1,0 +1,131 @@
+"""Signed revocation updates for phones to carry to offline locks (protocol §7).
+
+A phone gets the newest update of every lock it should carry one to: the locks of its
+user's active key requests and of any unexpired key it was ever given. One query finds
+those locks with a revocation version >= 1.
+
+Each update is a full snapshot of the lock's unexpired revoked keys, newest expiry first,
+at most 64 (protocol §15). Building one costs a query and a signature, so each process caches
+it under a key that names the snapshot exactly as every process sees it in the database:
+``(lock pk, lock incarnation, revocation version, active issuer kid)``. Any revocation bumps
+the version (in the revoking transaction), a new registration or identity change draws a new
+incarnation, a rotation changes the kid, so a cached update is never older than the
+database. A cached snapshot may still list a key that has expired since it was built
+(harmless: locks drop expired entries); entries are rebuilt after ``MAX_AGE_S`` anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
+from kagiya.server.issuer import KeySet
+from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Phone, Revocation
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
+
+MAX_REVOCATION_ENTRIES = 64  # protocol §15
+MAX_AGE_S = 300
+CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class _Built:
+    built_at: int
+    entries: int
+    update_hex: str
+
+
+class RevocationCache:
+    """Per-process cache of signed revocation updates (thread-safe, bounded)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[int, int, int, str], _Built] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, int, int, str], now: int) -> _Built | None:
+        """The cached update for ``key`` if it is younger than ``MAX_AGE_S``."""
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or not 0 <= now - hit.built_at < MAX_AGE_S:
+                return None
+            self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[int, int, int, str], value: _Built) -> None:
+        """Remember an update, evicting the least recently used beyond the size."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_PHONE_LOCKS = (
+    select(Lock.pk, Lock.lock_id, Lock.revocation_version, Lock.incarnation)
+    .where(
+        Lock.revocation_version > 0,
+        or_(
+            Lock.pk.in_(
+                select(KeyRequest.lock_pk).where(
+                    KeyRequest.user_pk == bindparam("user_pk"), KeyRequest.status == ACTIVE
+                )
+            ),
+            Lock.pk.in_(
+                select(IssuedKey.lock_pk).where(
+                    IssuedKey.phone_id == bindparam("phone_id"), IssuedKey.exp > bindparam("now")
+                )
+            ),
+        ),
+    )
+    .order_by(Lock.lock_id)
+)
+
+
+def phone_locks(session: Session, phone: Phone, now: int) -> list[Any]:
+    """``(pk, lock_id, revocation_version, incarnation)`` of the locks with revocations that
+    this phone should carry updates to, ordered by lock ID."""
+    params = {"user_pk": phone.user_pk, "phone_id": phone.id, "now": now}
+    return list(session.execute(_PHONE_LOCKS, params))
+
+
+def updates_for_phone(
+    session: Session, phone: Phone, now: int, keys: KeySet, cache: RevocationCache
+) -> list[dict[str, Any]]:
+    """The newest signed revocation update for each lock the phone should carry one to."""
+    out = []
+    for lock in phone_locks(session, phone, now):
+        key = (lock.pk, lock.incarnation, lock.revocation_version, keys.active_kid)
+        built = cache.get(key, now)
+        if built is None:
+            built = _build(session, lock, now, keys)
+            cache.put(key, built)
+        out.append(
+            {
+                "lock_id": lock.lock_id,
+                "version": lock.revocation_version,
+                "entries": built.entries,
+                "update": built.update_hex,
+            }
+        )
+    return out
+
+
+def _build(session: Session, lock: Any, now: int, keys: KeySet) -> _Built:
+    entries = session.execute(
+        select(Revocation.cti, Revocation.exp)
+        .where(Revocation.lock_pk == lock.pk, Revocation.exp > now)
+        .order_by(Revocation.exp.desc(), Revocation.cti)
+        .limit(MAX_REVOCATION_ENTRIES)
+    ).all()
+    upd = RevocationUpdate(
+        lock_id=lock.lock_id,
+        version=lock.revocation_version,
+        iat=now,
+        entries=[(bytes(e.cti), int(e.exp)) for e in entries],
+    )
+    return _Built(now, len(entries), sign_revocation_update(keys.active, upd).hex())
