@@ -216,12 +216,13 @@ class LogReply(Message):
     head_signature: bytes
     more: bool
     mac: bytes
+    state: int = 0
     TYPE = MessageType.LOG
     FIELDS = ((1, "counter", _U32, False), (2, "records", _BLOBS, False),
               (3, "prev_hash", _B32, False), (4, "head_seq", _U64, False),
               (5, "head_hash", _B32, False), (6, "lost", _U32, False),
               (7, "head_signature", _B64, False), (8, "more", _BOOL, False),
-              (15, "mac", _B32, False))
+              (9, "state", _U8, False), (15, "mac", _B32, False))
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,6 @@ class Lock:
 
     def __init__(self, hal):
         self.hal = hal
-        self.store = Store(hal.state_dir)
         self.ratelimit = RateLimiter()
         self.log = None
         self.load()
@@ -67,7 +66,7 @@ class Lock:
     def load(self):
         """(Re)load all persisted state; called at boot and after provisioning."""
         hal = self.hal
-        st = self.store
+        st = self.store = Store(hal.state_dir)  # provisioning may have changed the files
         log = self.log
         if log is not None:
             log.close()
@@ -296,7 +295,7 @@ class Lock:
             log.mark_fetched(_seq_of(records[-1]))
         st = self.state()
         body = messages.log(counter, records, prev, log.head, log.head_hash, log.lost,
-                            log.head_signature(self.ident["sk"]), more)
+                            log.head_signature(self.ident["sk"]), more, st)
         m = self._reply_mac(entry[1], s.nonce, entry[0], C_LOG_FETCH, counter, errors.OK,
                             st, hashlib.sha256(body).digest())
         return messages.with_mac(body, m)

@@ -113,11 +113,11 @@ def decode(data):
     if fields is None:
         return None, errors.UNKNOWN_MESSAGE
     for key, kind, optional in fields:
-        v = m.get(key)
-        if v is None and key not in m:
+        if key not in m:
             if optional:
                 continue
             return m, errors.MALFORMED
+        v = m[key]
         if not valid(kind, v):
             return m, errors.MALFORMED
         if kind == _COMMAND and not 1 <= v <= 5:
@@ -184,10 +184,10 @@ def ack(code, lock_time, revocation_version):
 
 
 def log(counter, records, prev_hash, head_seq, head_hash, lost, head_signature, more,
-        mac=None):
+        state, mac=None):
     """LOG (type 9); without ``mac`` it is the body the reply MAC covers (§8)."""
     out = bytearray()
-    _map(out, 9 if mac is None else 10, LOG)
+    _map(out, 10 if mac is None else 11, LOG)
     _put(out, 1, counter)
     _put(out, 2, records)
     _put(out, 3, prev_hash)
@@ -196,6 +196,7 @@ def log(counter, records, prev_hash, head_seq, head_hash, lost, head_signature, 
     _put(out, 6, lost)
     _put(out, 7, head_signature)
     _put(out, 8, more)
+    _put(out, 9, state)
     if mac is not None:
         _put(out, KEY_MAC, mac)
     return bytes(out)
