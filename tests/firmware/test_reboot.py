@@ -107,6 +107,20 @@ def test_hwm_persisted_by_tick(bench: Bench) -> None:
     assert _info(bench)[6] >= t
 
 
+def test_clock_resumes_from_last_logged_decision_without_tick(bench: Bench) -> None:
+    """A power cut between two 60-s saves never rolls the clock below a logged decision."""
+    lock = bench.lock
+    key = bench.key()
+    lock.advance(3000)  # time moves on, no tick: hwm on disk is stale
+    r = bench.command(key, STATUS, with_credential=True)
+    assert r[3] == 0
+    decided_at = r[5]
+    lock.stop()  # power cut: no tick ran since the decision
+    (lock.state_dir / "rtc_offset").write_text(str(-NOW))  # and the RTC resets
+    lock.start()
+    assert _info(bench)[6] >= decided_at
+
+
 def test_log_records_survive_and_chain_verifies(bench: Bench) -> None:
     key = bench.key()
     nonce = bench.hello()[3]

@@ -1,7 +1,7 @@
 """The lock's forward-only clock (protocol §12 "Clock").
 
 Lock time = max(rtc, hwm), ``hwm`` a persisted high-water mark raised by accepted time
-statements and at least every 60 s by ``tick``. Time is trusted after provisioning or a
+statements, at least every 60 s by ``tick``, and at boot to the newest log record's time. Time is trusted after provisioning or a
 time statement at least as new as everything the lock has seen, until the RTC is found
 below ``hwm`` (RTC reset or rollback). Then the RTC is moved up to ``hwm`` (so lock time
 keeps advancing from a lower bound of the real time) and the trusted flag is cleared
@@ -71,6 +71,14 @@ class Clock:
             self.hwm = t
         self.trusted = True
         self._save()
+
+    def observe(self, t):
+        """Raise ``hwm`` to a time the lock is known to have used (e.g. its newest log
+        record after a power cut between two ``tick`` saves)."""
+        if t > self.hwm:
+            self.hwm = t
+            self._save()
+            self.now()
 
     def tick(self):
         """Housekeeping: persist ``hwm`` = now at least every 60 s."""

@@ -92,6 +92,9 @@ class Lock:
         self.anchors = identity.anchors(ident)
         self.lock_kid = identity.key_id(ident["xp"])
         log = Log(st, lid, hal.log_capacity)
+        # hwm is saved every 60 s, but every decision is logged with its time: resume the
+        # clock from the newest record so it never goes below a time the lock has used
+        self.clock.observe(log.head_time())
         log.append(self.clock.now(), E_BOOT, errors.OK)
         self.log = log
 

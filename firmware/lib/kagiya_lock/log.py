@@ -169,6 +169,15 @@ class Log:
             self.oldest = seq
         return seq
 
+    def head_time(self):
+        """Time of the newest record, 0 if none (the clock never resumes below it)."""
+        if self.head == 0 or self._read_slot((self.head - 1) % self.capacity) != self.head:
+            return 0
+        rec, code = cbor.decode(self._slot_record())
+        if code or type(rec) is not list or len(rec) < 2 or type(rec[1]) is not int:
+            return 0
+        return rec[1]
+
     # -- fetch ------------------------------------------------------------
     def fetch(self, from_seq, budget):
         """Records from ``max(from_seq, oldest)`` fitting in ``budget`` encoded bytes.
