@@ -335,7 +335,7 @@ class PhoneApp:
             accepted={k.key_id for k in st.keys_for(lock_id) if k.accepted_by_lock},
         )
 
-    async def run(self, lock_id: str, command: str, *, timeout: float = 10.0) -> CommandOutcome:
+    async def run(self, lock_id: str, command: str, *, timeout: float = 15.0) -> CommandOutcome:
         """Find the lock over BLE and run ``command`` with the best key (no network needed)."""
         st = self.state()
         key = self.choose_key(st, lock_id, command)
@@ -347,13 +347,13 @@ class PhoneApp:
                     st2.keys[key.key_id].accepted_by_lock = True
         return CommandOutcome(lock_id, command, key, state)
 
-    async def collect_logs(self, lock_id: str, *, timeout: float = 10.0) -> int:
+    async def collect_logs(self, lock_id: str, *, timeout: float = 15.0) -> int:
         """Fetch the lock's new log records and queue them for upload; returns records queued."""
         count, _records = await self.collect_logs_detailed(lock_id, timeout=timeout)
         return count
 
     async def collect_logs_detailed(
-        self, lock_id: str, *, timeout: float = 10.0
+        self, lock_id: str, *, timeout: float = 15.0
     ) -> tuple[int, list[dict[str, Any]]]:
         """Like :meth:`collect_logs`, also returning the new records decoded, newest first."""
         st = self.state()

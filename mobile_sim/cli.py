@@ -211,7 +211,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _ble(p: argparse.ArgumentParser) -> None:
     p.add_argument("lock_id", help="lock ID, e.g. KGY-0001")
-    p.add_argument("--timeout", type=float, default=15.0, help="seconds to find the lock")
+    p.add_argument("--timeout", type=float, default=15.0,
+                   help="seconds to find the lock, and for each of its answers")
     p.add_argument("--transport", help=f"BLE HCI transport (sets ${TRANSPORT_ENV}); "
                    "default: the SDK's (virtual radio or the system adapter)")
 

@@ -121,5 +121,7 @@ async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes 
     for cti in accepted or ():
         wallet.accepted.add((lock_id, cti))
     device = await find_lock(lock_id, timeout=timeout)
-    async with LockClient(device, wallet=wallet) as client:
+    # the first use of a key costs the lock an Ed25519 verification and an X25519 unwrap in
+    # MicroPython: allow each request as long as finding the lock
+    async with LockClient(device, wallet=wallet, timeout=max(5.0, timeout)) as client:
         yield BleLockSession(client, lock_id)

@@ -103,6 +103,22 @@ class _Base:
             )
         return resp.json()
 
+    def server_time(self) -> tuple[int, bytes]:
+        """``GET /v1/time``: the server's time and a fresh signed time statement (protocol
+        §6). Public (no token needed), rate-limited per address."""
+        out = self._request("GET", "/v1/time", auth=False)
+        return int(out["time"]), bytes.fromhex(out["time_statement"])
+
+    def _replace_identity(
+        self, lock_id: str, sign_public: bytes, kex_public: bytes, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        return self._request(
+            "PUT",
+            f"/v1/locks/{lock_id}/identity",
+            idempotency_key=idempotency_key,
+            json={"sign_public": sign_public.hex(), "kex_public": kex_public.hex()},
+        )
+
 
 # --- operator ---------------------------------------------------------------------------
 
@@ -235,6 +251,22 @@ class OperatorClient(_Base):
         """Delete a lock and its requests, keys and logs."""
         return self._request("DELETE", f"/v1/locks/{lock_id}")
 
+    def replace_lock_identity(
+        self,
+        lock_id: str,
+        sign_public: bytes,
+        kex_public: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Re-register a re-provisioned lock's new identity keys; key requests stay and
+        their keys are re-issued to the new key on the next download."""
+        return self._replace_identity(lock_id, sign_public, kex_public, idempotency_key)
+
+    def time_statement(self) -> bytes:
+        """A fresh signed time statement (``GET /v1/time``)."""
+        return self.server_time()[1]
+
     # key requests
     def create_key_request(
         self,
@@ -316,6 +348,22 @@ class InstallerClient(_Base):
             body["vehicle_label"] = vehicle_label
         return self._request("POST", "/v1/install/locks", json=body)
 
+    def replace_lock_identity(
+        self,
+        lock_id: str,
+        sign_public: bytes,
+        kex_public: bytes,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Re-register a re-provisioned lock (of the token's operator) with its new identity
+        keys, keeping its key requests (``PUT /v1/locks/{lock_id}/identity``)."""
+        return self._replace_identity(lock_id, sign_public, kex_public, idempotency_key)
+
+    def time_statement(self) -> bytes:
+        """A fresh signed time statement to provision with (``GET /v1/time``)."""
+        return self.server_time()[1]
+
     def issuer_keys(self) -> list[tuple[bytes, bytes, str]]:
         """``(kid, public_key, state)`` of every issuer key to trust now."""
         keys = self._request("GET", "/v1/issuer-keys", auth=False)["keys"]
@@ -375,6 +423,7 @@ class PhoneClient(_Base):
     phone_id: str = ""
     user_id: str = ""
     _device: Ed25519PrivateKey | None = None
+    _last_auth_ts: int = 0
 
     @classmethod
     def enroll(
@@ -406,11 +455,14 @@ class PhoneClient(_Base):
     def refresh_token(
         self, device: Ed25519PrivateKey | bytes | None = None, *, now: int | None = None
     ) -> str:
-        """Get a fresh phone token by signing the current time with the device key."""
+        """Get a fresh phone token by signing the current time with the device key (each
+        signed timestamp is accepted once: a reused one is 403 ``replayed-proof``)."""
         key = _device_key(device) if device is not None else self._device
         if key is None:
             raise ValueError("pass the device key")
-        ts = int(time.time()) if now is None else now
+        # each signed timestamp is accepted once: never reuse one, even within a second
+        ts = max(int(time.time()), self._last_auth_ts + 1) if now is None else now
+        self._last_auth_ts = max(self._last_auth_ts, ts)
         out = self._request(
             "POST",
             "/v1/phone/token",

@@ -46,6 +46,7 @@ class Settings:
     max_window_s: int = 800 * DAY  # key-request window (leases of 710 days fit)
     token_rate_per_min: int = 30  # per client id and per address
     enroll_rate_per_min: int = 10  # per address
+    time_rate_per_min: int = 120  # public time statements, per address
     idempotency_ttl_s: int = DAY
     clock: Callable[[], float] = time.time
 
@@ -74,6 +75,7 @@ def from_env(**overrides: object) -> Settings:
         reuse_min_remaining=float(os.environ.get("KAGIYA_REUSE_MIN_REMAINING", "0.5")),
         token_rate_per_min=_env_int("KAGIYA_TOKEN_RATE_PER_MIN", 30),
         enroll_rate_per_min=_env_int("KAGIYA_ENROLL_RATE_PER_MIN", 10),
+        time_rate_per_min=_env_int("KAGIYA_TIME_RATE_PER_MIN", 120),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

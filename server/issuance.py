@@ -28,13 +28,13 @@ from kagiya.server.models import (
     Lock,
     Operator,
     Partner,
-    Phone,
     Revocation,
     User,
 )
+from kagiya.server.principal import PhoneRef
 from kagiya.server.secrets_store import Sealer
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 MAX_PROTOCOL_LIFETIME = 400 * 86400  # protocol §3
 _SECRET_CONTEXT = b"kagiya key secret "
@@ -111,10 +111,25 @@ def _reusable(settings: Settings, row: Any, now: int) -> bool:
 
 
 def _issue_query() -> Any:
-    """The active requests of a user with lock, user and the phone's reusable key (if any)
-    for each request's current version; built once, executed with bind parameters."""
+    """The active requests of a user with lock, user and the phone's newest unrevoked key
+    (if any) for each request's current version; built once, run with bind parameters."""
     ik = IssuedKey
     now = bindparam("now")
+    cand = aliased(IssuedKey)
+    newest = (
+        select(cand.cti)
+        .where(
+            cand.request_id == KeyRequest.id,
+            cand.phone_id == bindparam("phone_id"),
+            cand.request_version == KeyRequest.version,
+            cand.revoked.is_(False),
+            cand.exp > now,
+        )
+        .order_by(cand.exp.desc(), cand.iat.desc())
+        .limit(1)
+        .correlate(KeyRequest)
+        .scalar_subquery()
+    )
     return (
         select(
             KeyRequest.id,
@@ -140,14 +155,7 @@ def _issue_query() -> Any:
         .join(User, User.pk == KeyRequest.user_pk)
         .join(Operator, Operator.id == KeyRequest.operator_id)
         .outerjoin(Partner, Partner.id == Lock.partner_id)
-        .outerjoin(
-            ik,
-            (ik.request_id == KeyRequest.id)
-            & (ik.phone_id == bindparam("phone_id"))
-            & (ik.request_version == KeyRequest.version)
-            & ik.revoked.is_(False)
-            & (ik.exp > now),
-        )
+        .outerjoin(ik, ik.cti == newest)
         .where(
             KeyRequest.user_pk == bindparam("user_pk"),
             KeyRequest.status == ACTIVE,
@@ -178,7 +186,7 @@ class _NewKey:
 
 
 def issue_for_phone(
-    iss: Issuer, session: Session, phone: Phone, now: int, signer: IssuerKey
+    iss: Issuer, session: Session, phone: PhoneRef, now: int, signer: IssuerKey
 ) -> list[dict[str, Any]]:
     """Current keys (credential + secret) for every active request of the phone's user.
 
@@ -187,24 +195,18 @@ def issue_for_phone(
     the request, user and lock are share-locked so a concurrent change, cancel, suspension
     or identity change waits for this download and then revokes whatever it issued.
     """
-    requests: dict[str, Any] = {}
-    best: dict[str, Any] = {}
-    for r in session.execute(
+    requests = session.connection().execute(
         _ISSUE_QUERY, {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now}
-    ):
-        requests.setdefault(r.id, r)
-        if r.cti is not None and (r.id not in best or r.exp > best[r.id].exp):
-            best[r.id] = r
+    ).all()
     out: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
-    for req in requests.values():
+    for req in requests:
         window = key_window(iss.settings, req.req_nbf, req.req_exp, now)
         if window is None:
             continue
-        have = best.get(req.id)
-        if have is not None and _reusable(iss.settings, have, now):
-            secret = iss.sealer.open(have.secret_sealed, _SECRET_CONTEXT + bytes(have.cti))
-            out.append(_key_json(have, secret, req, req.lock_id, req.user_id))
+        if req.cti is not None and _reusable(iss.settings, req, now):
+            secret = iss.sealer.open(req.secret_sealed, _SECRET_CONTEXT + bytes(req.cti))
+            out.append(_key_json(req, secret, req, req.lock_id, req.user_id))
             continue
         try:
             issued = issue_credential(
@@ -244,7 +246,7 @@ def issue_for_phone(
         )
         out.append(_key_json(key, issued.secret, req, req.lock_id, req.user_id))
     if fresh:
-        session.execute(_INSERT_KEY, fresh)
+        session.connection().execute(_INSERT_KEY, fresh)
     return out
 
 

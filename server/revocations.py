@@ -23,7 +23,8 @@ from typing import Any
 
 from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
 from kagiya.server.issuer import KeySet
-from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Phone, Revocation
+from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
+from kagiya.server.principal import PhoneRef
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
@@ -86,15 +87,15 @@ _PHONE_LOCKS = (
 )
 
 
-def phone_locks(session: Session, phone: Phone, now: int) -> list[Any]:
+def phone_locks(session: Session, phone: PhoneRef, now: int) -> list[Any]:
     """``(pk, lock_id, revocation_version, incarnation)`` of the locks with revocations that
     this phone should carry updates to, ordered by lock ID."""
     params = {"user_pk": phone.user_pk, "phone_id": phone.id, "now": now}
-    return list(session.execute(_PHONE_LOCKS, params))
+    return list(session.connection().execute(_PHONE_LOCKS, params))
 
 
 def updates_for_phone(
-    session: Session, phone: Phone, now: int, keys: KeySet, cache: RevocationCache
+    session: Session, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
 ) -> list[dict[str, Any]]:
     """The newest signed revocation update for each lock the phone should carry one to."""
     out = []

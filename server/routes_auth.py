@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit
 from kagiya.server.db import transaction
+from kagiya.server.issuance import time_statement
 from kagiya.server.models import Operator, Token
 from kagiya.server.problems import ApiError
 from kagiya.server.routes_operator import register_lock, rt_of
 from kagiya.server.runtime import INSTALLER, OPERATOR, Principal, check_operator_usable
-from kagiya.server.schemas import IssuerKeysOut, LockIn, LockOut, TokenOut
+from kagiya.server.schemas import IssuerKeysOut, LockIn, LockOut, TimeOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -119,6 +120,22 @@ def issuer_keys(request: Request) -> JSONResponse:
     rt = rt_of(request)
     with transaction(rt.sessions) as s:
         return JSONResponse({"keys": rt.keyset(s).listed(rt.now())})
+
+
+@router.get("/time", response_model=TimeOut, tags=["public"])
+def public_time(request: Request) -> JSONResponse:
+    """A fresh signed time statement (protocol §6, hex) for installers and tools. Public: a
+    time statement is harmless to hand out (locks never move their clock backwards), but it
+    costs a signature, so it is rate-limited per address (429 ``rate-limited``)."""
+    rt = rt_of(request)
+    host = request.client.host if request.client else "unknown"
+    rt.limit(f"time:{host}", rt.settings.time_rate_per_min)
+    with transaction(rt.sessions) as s:
+        now = rt.now()
+        return JSONResponse(
+            {"time": now, "time_statement": time_statement(rt.keyset(s).active, now)},
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 @router.get("/health", tags=["public"])

@@ -43,6 +43,7 @@ from kagiya.server.schemas import (
     KeyRequestOut,
     KeyRequestPage,
     KeyRequestPatch,
+    LockIdentityIn,
     LockIn,
     LockOut,
     LockPage,
@@ -513,6 +514,17 @@ def usable_x25519(public: bytes) -> bool:
     return True
 
 
+def check_lock_keys(sign_public: str, kex_public: str) -> None:
+    """Refuse (422 ``invalid-lock-keys``) an unusable X25519 key or one equal to the
+    Ed25519 key."""
+    if sign_public == kex_public or not usable_x25519(bytes.fromhex(kex_public)):
+        raise ApiError(
+            422,
+            "invalid-lock-keys",
+            "kex_public is not a usable X25519 key (or equals sign_public)",
+        )
+
+
 def register_lock(
     s: Session, rt: Runtime, p: Principal, body: LockIn
 ) -> tuple[int, dict[str, Any]]:
@@ -521,12 +533,7 @@ def register_lock(
         get_partner(s, p, body.partner_id)
     if s.scalar(select(Lock.pk).where(Lock.lock_id == body.lock_id)) is not None:
         raise ApiError(409, "lock-exists", f"lock ID {body.lock_id} is already registered")
-    if body.sign_public == body.kex_public or not usable_x25519(bytes.fromhex(body.kex_public)):
-        raise ApiError(
-            422,
-            "invalid-lock-keys",
-            "kex_public is not a usable X25519 key (or equals sign_public)",
-        )
+    check_lock_keys(body.sign_public, body.kex_public)
     lk = Lock(
         lock_id=body.lock_id,
         operator_id=p.operator.id,
@@ -604,6 +611,45 @@ def patch_lock(
         return 200, lock_json(lk)
 
     return _op_call(request, cred, run, idem, body)
+
+
+@router.put("/locks/{lock_id}/identity", response_model=LockOut)
+def replace_lock_identity(
+    request: Request, cred: Cred, lock_id: LockIdP, body: LockIdentityIn, idem: IdemKey = None
+) -> JSONResponse:
+    """Replace a re-provisioned lock's identity keys (operator token, or an installer token
+    of the same operator). Key requests stay; keys issued so far (wrapped to the old X25519
+    key) are revoked and re-issued to the new key on the next download. Usage logs stay
+    attributed to the identity that signed them. Audited."""
+    rt = rt_of(request)
+
+    def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
+        lk = get_lock(s, p, lock_id, lock=True)
+        sign, kex = bytes.fromhex(body.sign_public), bytes.fromhex(body.kex_public)
+        check_lock_keys(body.sign_public, body.kex_public)
+        if lk.sign_public == sign and lk.kex_public == kex:
+            return 200, lock_json(lk)  # already this identity: nothing to do
+        now = rt.now()
+        old_key_id = lock_json(lk)["lock_key_id"]
+        revoked = revoke_where(s, now, IssuedKey.lock_pk == lk.pk)
+        s.refresh(lk)
+        lk.sign_public, lk.kex_public = sign, kex
+        lk.incarnation = secrets.randbits(62)
+        lk.identity_changed_at = now
+        out = lock_json(lk)
+        _audit(
+            s,
+            rt,
+            p,
+            "lock.identity-replace",
+            lk.lock_id,
+            old_lock_key_id=old_key_id,
+            new_lock_key_id=out["lock_key_id"],
+            revoked_keys=revoked,
+        )
+        return 200, out
+
+    return _op_call(request, cred, run, idem, body, kinds=(OPERATOR, INSTALLER))
 
 
 def _set_lock_status(

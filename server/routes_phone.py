@@ -150,6 +150,10 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
         check_operator_usable(op, now)
         if user.status != ACTIVE:
             raise ApiError(403, "user-suspended", "this user ID is suspended")
+        if not enrollment.use_proof(s, phone.id, body.timestamp, now):
+            raise ApiError(
+                403, "replayed-proof", "this signed timestamp was already used; sign a new one"
+            )
         return JSONResponse(_issue_token(s, rt, phone, user))
 
 

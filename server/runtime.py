@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -23,6 +22,16 @@ from kagiya.server.issuance import Issuer
 from kagiya.server.issuer import IssuerStore, KeySet, version_query
 from kagiya.server.migrate import upgrade
 from kagiya.server.models import ACTIVE, Idempotency, Operator, Phone, Token, User
+from kagiya.server.principal import (
+    INSTALLER,
+    OPERATOR,
+    PHONE,
+    OperatorLike,
+    OperatorRef,
+    PhoneRef,
+    Principal,
+    UserRef,
+)
 from kagiya.server.problems import ApiError
 from kagiya.server.revocations import RevocationCache
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
@@ -33,37 +42,24 @@ from sqlalchemy.orm import Session
 log = logging.getLogger("kagiya.server")
 _IDEM_CONTEXT = b"kagiya idempotent response "
 
-OPERATOR, INSTALLER, PHONE = "operator", "installer", "phone"
-
-
-@dataclass
-class Principal:
-    """Who is calling: the token kind, its operator, and for phones the phone and user."""
-
-    kind: str
-    operator: Operator
-    phone: Phone | None = None
-    user: User | None = None
-    issuer_version: int | None = None  # ``server_state`` version of the issuer key set
-
-    @property
-    def scope(self) -> str:
-        """Idempotency scope: keys of different callers never collide."""
-        if self.phone is not None:
-            return f"phone:{self.phone.id}"
-        return f"{self.kind}:{self.operator.id}"
-
-    @property
-    def actor(self) -> str:
-        """Audit actor label."""
-        return self.scope
-
 
 Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
 
-# built once; executed with the token hash as bind parameter
+# one statement, built once, executed on the session's connection (no ORM loading)
 _AUTH_QUERY = (
-    select(Token, Operator, Phone, User, version_query())
+    select(
+        Token.kind,
+        Token.expires_at,
+        Operator.id.label("op_id"),
+        Operator.status.label("op_status"),
+        Operator.contract_start,
+        Operator.contract_end,
+        Phone.id.label("phone_id"),
+        Phone.user_pk,
+        User.user_id,
+        User.status.label("user_status"),
+        version_query().label("issuer_version"),
+    )
     .join(Operator, Operator.id == Token.operator_id)
     .outerjoin(Phone, Phone.id == Token.phone_id)
     .outerjoin(User, User.pk == Phone.user_pk)
@@ -109,7 +105,7 @@ class Runtime:
             )
         now = self.now()
         # one query: token, operator, phone, user and the issuer key-set version
-        row = session.execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
+        row = session.connection().execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
         if row is None:
             raise ApiError(
                 401,
@@ -117,24 +113,25 @@ class Runtime:
                 "the bearer token is not valid",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        tok, op, phone, user, version = row
-        if tok.expires_at <= now:
+        if row.expires_at <= now:
             raise ApiError(
                 401,
                 "token-expired",
                 "the bearer token has expired",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if tok.kind not in kinds:
-            raise ApiError(403, "wrong-token-kind", f"a {tok.kind} token cannot call this endpoint")
+        if row.kind not in kinds:
+            raise ApiError(403, "wrong-token-kind", f"a {row.kind} token cannot call this endpoint")
+        op = OperatorRef(row.op_id, row.op_status, row.contract_start, row.contract_end)
         check_operator_usable(op, now)
-        principal = Principal(tok.kind, op, issuer_version=version)
-        if tok.kind == PHONE:
-            if phone is None or user is None:
+        principal = Principal(row.kind, op, issuer_version=row.issuer_version)
+        if row.kind == PHONE:
+            if row.phone_id is None or row.user_pk is None or row.user_status is None:
                 raise ApiError(401, "invalid-token", "the bearer token is not valid")
-            if user.status != ACTIVE:
+            if row.user_status != ACTIVE:
                 raise ApiError(403, "user-suspended", "this user ID is suspended")
-            principal.phone, principal.user = phone, user
+            principal.phone = PhoneRef(row.phone_id, row.user_pk, row.op_id)
+            principal.user = UserRef(row.user_pk, row.user_id, row.user_status)
         return principal
 
     def keyset(self, session: Session, p: Principal | None = None) -> KeySet:
@@ -223,7 +220,7 @@ class Runtime:
             ratelimit.hit(s, bucket, per_min, self.now())
 
 
-def check_operator_usable(op: Operator, now: int) -> None:
+def check_operator_usable(op: OperatorLike, now: int) -> None:
     """Refuse a suspended operator or one outside its contract period."""
     if op.status != ACTIVE:
         raise ApiError(403, "operator-suspended", "this operator is suspended")
@@ -235,3 +232,16 @@ def _fingerprint(request: Request, body: Any) -> str:
     canon = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     raw = f"{request.method} {request.url.path}?{request.url.query}\n{canon}"
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+__all__ = [
+    "INSTALLER",
+    "OPERATOR",
+    "PHONE",
+    "OperatorRef",
+    "PhoneRef",
+    "Principal",
+    "Runtime",
+    "UserRef",
+    "check_operator_usable",
+]

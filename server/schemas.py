@@ -157,6 +157,13 @@ class LockIn(In):
     partner_id: ObjId | None = None
 
 
+class LockIdentityIn(In):
+    """The new public identity keys of a re-provisioned lock (protocol §5), hex."""
+
+    sign_public: Hex32
+    kex_public: Hex32
+
+
 class LockPatch(In):
     """Changeable lock fields (``partner_id: null`` detaches the partner)."""
 
@@ -176,6 +183,7 @@ class LockOut(BaseModel):
     status: Status
     revocation_version: int
     created_at: int
+    identity_changed_at: int | None = None
 
 
 class LockPage(Page):

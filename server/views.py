@@ -42,6 +42,7 @@ def lock_json(lk: Lock) -> dict[str, Any]:
         "status": lk.status,
         "revocation_version": lk.revocation_version,
         "created_at": lk.created_at,
+        "identity_changed_at": lk.identity_changed_at,
     }
 
 

@@ -378,7 +378,8 @@ class Demo:
         return line, {"code": "REVOKED"}
 
     def s_logs(self) -> str:
-        return " ".join(self.phone("bob", "logs", LOCK_ID).stdout.split())
+        out = self.phone("bob", "logs", LOCK_ID).stdout
+        return "; ".join(" ".join(ln.split()) for ln in out.splitlines() if ln.strip())
 
     def s_show_logs(self) -> tuple[str, dict[str, Any]]:
         op = self.operator()

@@ -21,8 +21,9 @@ def chromium_page() -> Iterator[object]:
     """A fresh browser context and page in a fresh user-data-dir (skips if no Chromium)."""
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (make sysdeps installs it)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=45_000)  # a shared 2-core machine can be slow; never flaky
     ARTIFACTS.mkdir(exist_ok=True)
     profile = tempfile.mkdtemp(prefix="kagiya-chromium-")
     try:
@@ -33,7 +34,7 @@ def chromium_page() -> Iterator[object]:
             )
             try:
                 page = ctx.new_page()
-                page.set_default_timeout(20_000)
+                page.set_default_timeout(45_000)
                 yield page
             finally:
                 ctx.close()

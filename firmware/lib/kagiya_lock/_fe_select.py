@@ -5,8 +5,9 @@
 * ``FAST``: Ed25519/X25519 use the viper group code (:mod:`kagiya_lock._fe_viper`);
   otherwise the big-integer back end :mod:`kagiya_lock._fe_int`.
 * ``WIDE``: the machine word has 64 bits (``sys.maxsize``; the unix port), so the
-  field layer is :mod:`kagiya_lock._fe_v64` (10 limbs); with 32-bit words (ESP32)
-  it is :mod:`kagiya_lock._fe_v32` (20 limbs of 13 bits).
+  field layer is :mod:`kagiya_lock._fe_v64` (10 limbs of 26 bits); with 32-bit words
+  (ESP32) it is :mod:`kagiya_lock._fe_v32` (20 limbs of 13 bits). A board only gets
+  its own one (firmware/targets.json).
 
 The environment variable ``KAGIYA_CRYPTO_PURE`` forces the other paths, so the
 tests run every one of them on the unix port:

@@ -66,7 +66,11 @@ SEL = const(5100)  # the selected cached point
 XL = const(5180)  # X25519: x1, x2, z2, x3, z3 and 9 temporaries
 WORDS = const(5460)
 
-W = array.array("I", bytes(4 * WORDS))
+_W_ARRAY = array.array("I", bytes(4 * WORDS))
+# Viper converts any buffer to a ptr32/ptr8 argument at the call; the stubs type such
+# a parameter as the pointer class, so the buffers passed to viper code are declared as
+# pointers once, here (the same objects).
+W: ptr32 = _W_ARRAY  # type: ignore[assignment]
 
 
 def fe_set(o, v):
@@ -377,8 +381,8 @@ def _straus(w, sd, kd):
         i -= 1
 
 
-_SD = bytearray(264)
-_KD = bytearray(264)
+_SD: ptr8 = bytearray(264)  # type: ignore[assignment]  # see W
+_KD: ptr8 = bytearray(264)  # type: ignore[assignment]  # see W
 
 
 def dsm(s, k, a):

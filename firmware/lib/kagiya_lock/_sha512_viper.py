@@ -15,11 +15,16 @@ import micropython
 from kagiya_lock._sha512_int import H0, K
 
 # round constants as (high, low) 32-bit halves
-_K = array.array("I", [0] * 160)
+# Viper converts any buffer to a ptr32/ptr8 argument at the call; the stubs type such a
+# parameter as the pointer class, so the arrays passed to _compress are declared as
+# pointers (the same objects).
+_K: ptr32 = array.array("I", [0] * 160)  # type: ignore[assignment]
 for _i in range(80):
     _K[2 * _i] = K[_i] >> 32
     _K[2 * _i + 1] = K[_i] & 0xFFFFFFFF
-_W = array.array("I", [0] * 160)
+_W: ptr32 = array.array("I", [0] * 160)  # type: ignore[assignment]
+_HS_ARRAY = array.array("I", [0] * 16)  # the hash state (16 halves) of the digest in progress
+_HS: ptr32 = _HS_ARRAY  # type: ignore[assignment]
 _M = 0xFFFFFFFF
 
 
@@ -135,7 +140,7 @@ def sha512(data):
     full = n - n % 128
     tail = data[full:] + b"\x80"
     tail += bytes((112 - len(tail)) % 128) + (n * 8).to_bytes(16, "big")
-    hs = array.array("I", [0] * 16)
+    hs = _HS
     for i in range(8):
         hs[2 * i] = H0[i] >> 32
         hs[2 * i + 1] = H0[i] & 0xFFFFFFFF
@@ -143,4 +148,4 @@ def sha512(data):
         _compress(hs, data, off, _W, _K, _M)
     for off in range(0, len(tail), 128):
         _compress(hs, tail, off, _W, _K, _M)
-    return struct.pack(">16I", *hs)
+    return struct.pack(">16I", *_HS_ARRAY)

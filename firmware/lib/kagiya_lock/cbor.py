@@ -26,98 +26,134 @@ _MALFORMED = const(1)
 _TOO_LARGE = const(2)
 
 
-class CBORError(Exception):
-    """Internal: raised inside the decoder, turned into a code by ``decode``."""
+# State of the decode in progress (the decoder is not re-entrant; the lock is single
+# threaded): read position and error code. Errors are returned, never raised, and no
+# helper returns a tuple, so decoding a valid message allocates only its values.
+_p = 0
+_e = 0
 
 
-
-
-def _arg(buf, pos, ai, n):
-    """Argument of an initial byte with additional info ``ai``; returns (value, pos)."""
+def _arg(buf, ai, n):
+    """Argument of an initial byte with additional info ``ai`` at ``_p``; advances ``_p``.
+    On a bad encoding sets ``_e`` and returns 0."""
+    global _p, _e
     if ai < 24:
-        return ai, pos
+        return ai
+    p = _p
     if ai == 24:
-        size = 1
+        if p + 1 > n:
+            _e = _MALFORMED
+            return 0
+        v = buf[p]
         low = 24
+        p += 1
     elif ai == 25:
-        size = 2
+        if p + 2 > n:
+            _e = _MALFORMED
+            return 0
+        v = (buf[p] << 8) | buf[p + 1]
         low = 0x100
-    elif ai == 26:
-        size = 4
-        low = 0x10000
-    elif ai == 27:
-        size = 8
-        low = 0x100000000
+        p += 2
+    elif ai == 26 or ai == 27:
+        size = 4 if ai == 26 else 8
+        if p + size > n:
+            _e = _MALFORMED
+            return 0
+        v = int.from_bytes(buf[p:p + size], "big")
+        low = 0x10000 if ai == 26 else 0x100000000
+        p += size
     else:  # 28..30 reserved, 31 indefinite length / break
-        raise CBORError(_MALFORMED)
-    end = pos + size
-    if end > n:
-        raise CBORError(_MALFORMED)
-    v = int.from_bytes(buf[pos:end], "big")
+        _e = _MALFORMED
+        return 0
     if v < low:  # not the shortest form
-        raise CBORError(_MALFORMED)
-    return v, end
+        _e = _MALFORMED
+        return 0
+    _p = p
+    return v
 
 
-def _item(buf, pos, n, depth):
-    """Decode one item at ``pos``; returns (value, new_pos)."""
-    if pos >= n:
-        raise CBORError(_MALFORMED)
-    ib = buf[pos]
+def _item(buf, n, depth):
+    """Decode one item at ``_p``; returns it (None with ``_e`` set on failure)."""
+    global _p, _e
+    if _p >= n:
+        _e = _MALFORMED
+        return None
+    ib = buf[_p]
+    _p += 1
     major = ib >> 5
-    v, pos = _arg(buf, pos + 1, ib & 0x1F, n)
+    v = _arg(buf, ib & 0x1F, n)
+    if _e:
+        return None
     if major == 0:
-        return v, pos
+        return v
     if major == 1:
-        return -1 - v, pos
+        return -1 - v
     if major == 2 or major == 3:
-        end = pos + v
-        if end > n:
-            # a declared length beyond the data is a truncated (malformed) item
-            raise CBORError(_MALFORMED)
-        raw = bytes(buf[pos:end])
+        start = _p
+        end = start + v
+        if end > n:  # a declared length beyond the data: truncated (malformed)
+            _e = _MALFORMED
+            return None
+        if major == 3 and v > MAX_TEXT:
+            _e = _TOO_LARGE
+            return None
+        raw = bytes(buf[start:end])
+        _p = end
         if major == 2:
-            return raw, end
-        if v > MAX_TEXT:
-            raise CBORError(_TOO_LARGE)
+            return raw
         try:
-            return str(raw, "utf-8"), end
-        except Exception:  # UnicodeError: invalid UTF-8
-            raise CBORError(_MALFORMED)
+            return str(raw, "utf-8")
+        except UnicodeError:  # the only way to validate UTF-8 on MicroPython
+            _e = _MALFORMED
+            return None
     if major == 4 or major == 5:
         if depth >= MAX_DEPTH:
-            raise CBORError(_MALFORMED)
+            _e = _MALFORMED
+            return None
         if v > MAX_ITEMS:  # a §15 size limit (and §7: > 64 revocation entries)
-            raise CBORError(_TOO_LARGE)
+            _e = _TOO_LARGE
+            return None
         if major == 4:
             out = []
             for _ in range(v):
-                x, pos = _item(buf, pos, n, depth + 1)
+                x = _item(buf, n, depth + 1)
+                if _e:
+                    return None
                 out.append(x)
-            return out, pos
+            return out
         d = {}
         for _ in range(v):
-            if pos >= n:
-                raise CBORError(_MALFORMED)
-            kb = buf[pos] >> 5
+            if _p >= n:
+                _e = _MALFORMED
+                return None
+            kb = buf[_p] >> 5
             if kb > 1 and kb != 3:  # keys: integers or text only
-                raise CBORError(_MALFORMED)
-            k, pos = _item(buf, pos, n, depth + 1)
+                _e = _MALFORMED
+                return None
+            k = _item(buf, n, depth + 1)
+            if _e:
+                return None
             if k in d:
-                raise CBORError(_MALFORMED)
-            d[k], pos = _item(buf, pos, n, depth + 1)
-        return d, pos
+                _e = _MALFORMED
+                return None
+            x = _item(buf, n, depth + 1)
+            if _e:
+                return None
+            d[k] = x
+        return d
     if major == 6:  # tags are only allowed at the top (see decode)
-        raise CBORError(_MALFORMED)
+        _e = _MALFORMED
+        return None
     # major 7: simple values and floats
     ai = ib & 0x1F
     if ai == 20:
-        return False, pos
+        return False
     if ai == 21:
-        return True, pos
+        return True
     if ai == 22:
-        return None, pos
-    raise CBORError(_MALFORMED)
+        return None
+    _e = _MALFORMED
+    return None
 
 
 def decode(data, tag=None, max_size=MAX_MESSAGE):
@@ -126,25 +162,28 @@ def decode(data, tag=None, max_size=MAX_MESSAGE):
     ``tag``: when not None the item must be that tag (e.g. 18) wrapping the value,
     which is returned without the tag. ``code`` is 0 on success.
     """
+    global _p, _e
     n = len(data)
     if n > max_size:
         return None, _TOO_LARGE
-    try:
-        pos = 0
-        if tag is not None:
-            if n == 0 or data[0] >> 5 != 6:
-                return None, _MALFORMED
-            t, pos = _arg(data, 1, data[0] & 0x1F, n)
-            if t != tag:
-                return None, _MALFORMED
-        v, pos = _item(data, pos, n, 0)
-        if pos != n:
+    _p = 0
+    _e = 0
+    if tag is not None:
+        if n == 0 or data[0] >> 5 != 6:
             return None, _MALFORMED
-        return v, errors.OK
-    except CBORError as e:
-        return None, e.args[0]
-    except Exception:  # RecursionError or MemoryError on hostile input
+        _p = 1
+        t = _arg(data, data[0] & 0x1F, n)
+        if _e or t != tag:
+            return None, _MALFORMED
+    try:
+        v = _item(data, n, 0)
+    except MemoryError:  # inputs are bounded: this is the lock running out of heap
+        return None, errors.INTERNAL
+    if _e:
+        return None, _e
+    if _p != n:
         return None, _MALFORMED
+    return v, errors.OK
 
 
 def _head(out, major, v):

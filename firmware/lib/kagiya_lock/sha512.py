@@ -7,15 +7,11 @@ Uses ``hashlib.sha512`` when the port has it; else the viper compression
 
 from kagiya_lock import _fe_select
 
-try:
-    import hashlib
+import hashlib
 
-    _native = hashlib.sha512
-except (ImportError, AttributeError):
-    _native = None
-
-if _native is not None and not _fe_select.PURE:
+if hasattr(hashlib, "sha512") and not _fe_select.PURE:  # ESP32 and unix have none
     BACKEND = "hashlib"
+    _native = getattr(hashlib, "sha512")  # not in every port's stubs either
 
     def sha512(data):
         """SHA-512 digest (64 bytes) of ``data`` (native hashlib)."""

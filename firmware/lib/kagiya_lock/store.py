@@ -45,6 +45,9 @@ class Store:
 
     def __init__(self, directory):
         self.dir = directory
+        # names whose file and .old copy exist (saved twice by this Store): a save then
+        # needs no stat; any other process changing the directory needs a new Store
+        self._present = set()
 
     def path(self, name):
         """Full path of the file ``name`` in the state directory."""
@@ -66,17 +69,18 @@ class Store:
         with open(p + ".new", "wb") as f:
             f.write(body)
             f.write(crc32(body).to_bytes(4, "big"))
-        if _exists(p):
-            try:
-                os.remove(p + ".old")
-            except OSError:
-                pass
+        both = name in self._present  # known: the file and its .old copy exist
+        if both or _exists(p):
+            if both or _exists(p + ".old"):
+                os.remove(p + ".old")  # FAT cannot rename over an existing file
             os.rename(p, p + ".old")
+            self._present.add(name)
         os.rename(p + ".new", p)
 
     def remove(self, name):
         """Delete every copy of ``name`` (used by forced re-provisioning)."""
         p = self.path(name)
+        self._present.discard(name)
         for candidate in (p, p + ".new", p + ".old"):
             try:
                 os.remove(candidate)

@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("phone_id", "ts", name=op.f("pk_phone_auth_proofs")),
     )
     with op.batch_alter_table("phone_auth_proofs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_phone_auth_proofs_used_at"), ["used_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_phone_auth_proofs_used_at"), ["used_at"], unique=False)
     with op.batch_alter_table("locks", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("incarnation", sa.BigInteger(), server_default="0", nullable=False)
