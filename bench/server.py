@@ -54,6 +54,7 @@ from tests.server.pg import TempPostgres, pg_bin  # noqa: E402
 DOWNLOADS = int(os.environ.get("KAGIYA_BENCH_DOWNLOADS", "600"))
 CLIENTS = int(os.environ.get("KAGIYA_BENCH_CLIENTS", "4"))
 ROUNDS = int(os.environ.get("KAGIYA_BENCH_ROUNDS", "3"))
+WORKERS = int(os.environ.get("KAGIYA_BENCH_WORKERS", "1"))
 STORES = os.environ.get("KAGIYA_BENCH_STORES", "sqlite,postgresql").split(",")
 PHONES = 16
 
@@ -166,7 +167,7 @@ def run_store(db_url: str, data: Path) -> list[Round]:
     now = rt.now()
     new = admin.create_operator(rt, "Bench", 1000, now - 86400, now + 400 * 86400)
     rt.close()
-    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"})
+    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS)
     rounds = []
     try:
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
@@ -182,9 +183,7 @@ def run_store(db_url: str, data: Path) -> list[Round]:
         for _ in range(ROUNDS):
             dl, lat = http_run(srv.url, tokens, DOWNLOADS)
             raw = raw_rate(db_url, len(lat))
-            rounds.append(
-                Round(dl, raw, statistics.median(lat) * 1000, pct(lat, 0.99), len(lat))
-            )
+            rounds.append(Round(dl, raw, statistics.median(lat) * 1000, pct(lat, 0.99), len(lat)))
     finally:
         srv.stop()
     return rounds

@@ -7,7 +7,11 @@
 * the lock: ``firmware/main.py`` on the installer's virtual board
   (:class:`kagiya.hil.board.VirtualBoard`, the MicroPython unix port on a pty) whose root
   directory is the lock's flash and state directory. The bench's ``bluetooth`` shim is
-  placed in the board's ``lib`` (only here, never on a real board).
+  put into the board's ``lib`` at every boot (:func:`install_shim`), also on a board the
+  installer deployed; only ever into a virtual board's directory, never onto a real board.
+
+Failures clean up: when the lock does not come up, the sidecar and the interpreter are
+stopped before the error (with the tail of the board's console) is raised.
 
 :meth:`power_cycle` kills the interpreter and boots it again on the same flash; the
 sidecar (the radio) stays up, so phones see the links drop and the lock advertise again.
@@ -22,6 +26,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,26 @@ from kagiya.hil.board import VirtualBoard, micropython_binary
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 SHIM = Path(__file__).resolve().parent / "vble" / "mpy" / "bluetooth.py"
+
+
+def install_shim(root: Path) -> bool:
+    """Put the bench's ``bluetooth`` module into the virtual board's ``lib/`` (the ESP32's
+    built-in module is not in the unix port); True if it was missing or outdated.
+
+    ``root`` is a virtual board's directory (its flash); a real board is reached over its
+    serial port and never through this function.
+    """
+    if not root.is_dir():
+        raise RuntimeError(f"{root} is not a virtual board's directory")
+    target = root / "lib" / "bluetooth.py"
+    shim = SHIM.read_bytes()
+    if target.is_file() and target.read_bytes() == shim:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name("bluetooth.py.part")
+    tmp.write_bytes(shim)
+    os.replace(tmp, target)
+    return True
 
 
 def deploy(root: Path) -> None:
@@ -43,7 +68,7 @@ def deploy(root: Path) -> None:
         shutil.rmtree(lib / "kagiya_lock")
     shutil.copytree(FIRMWARE / "lib" / "kagiya_lock", lib / "kagiya_lock",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy2(SHIM, lib / "bluetooth.py")
+    install_shim(root)
 
 
 def provision(root: Path, lock_id: str, anchors: list[bytes], now: int | None = None) -> dict:
@@ -60,15 +85,49 @@ def provision(root: Path, lock_id: str, anchors: list[bytes], now: int | None = 
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
 
 
+class BootError(RuntimeError):
+    """The virtual lock did not come up (the message ends with the board's console tail)."""
+
+
+class _Console:
+    """Reads a virtual board's serial console and keeps its tail for error reports."""
+
+    def __init__(self, port: str, keep: int = 4096) -> None:
+        self._fd = os.open(port, os.O_RDONLY | os.O_NOCTTY)
+        self._keep = keep
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._pump, name="vlock-console", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            while data := os.read(self._fd, 4096):  # EIO once the board is powered off
+                with self._lock:
+                    self._buf += data
+                    del self._buf[:-self._keep]
+        except OSError:
+            pass
+        finally:
+            os.close(self._fd)
+
+    def tail(self, lines: int = 12) -> str:
+        """The last ``lines`` lines the board printed."""
+        with self._lock:
+            text = self._buf.decode(errors="replace").replace("\r\n", "\n")
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
 class VirtualLock:
     """One virtual lock: sidecar + board. Use as a context manager or start()/stop()."""
 
     def __init__(self, root: str | Path, *, seed: str | None = None,
-                 hci_port: int = 0) -> None:
+                 hci_port: int = 0, boot_timeout: float = 30.0) -> None:
         self.root = Path(root).resolve()
         self.seed = seed or str(self.root)
         self.hci_port = hci_port
+        self.boot_timeout = boot_timeout
         self._sidecar: subprocess.Popen[bytes] | None = None
+        self._console: _Console | None = None
         self.board: VirtualBoard | None = None
         self.ports: dict[str, Any] = {}
 
@@ -78,40 +137,69 @@ class VirtualLock:
         return str(self.ports["hci"])
 
     def start(self) -> VirtualLock:
-        """Start the radio and boot the lock (deploy the firmware first if missing)."""
-        if not (self.root / "main.py").exists():
-            deploy(self.root)
-        self._sidecar = subprocess.Popen(
-            [sys.executable, "-m", "kagiya.hil.vble.sidecar", "--seed", self.seed,
-             "--hci-port", str(self.hci_port)], stdout=subprocess.PIPE)
-        assert self._sidecar.stdout is not None
-        line = self._sidecar.stdout.readline()
-        if not line:
-            raise RuntimeError("BLE sidecar failed to start")
-        self.ports = json.loads(line)
-        self.boot()
+        """Start the radio and boot the lock (deploy the firmware first if missing).
+
+        On any failure (also Ctrl-C) everything started so far is stopped again.
+        """
+        try:
+            if not (self.root / "main.py").exists():
+                deploy(self.root)
+            # stdin stays a pipe from us: the sidecar exits when this process is gone
+            self._sidecar = subprocess.Popen(
+                [sys.executable, "-m", "kagiya.hil.vble.sidecar", "--seed", self.seed,
+                 "--hci-port", str(self.hci_port), "--exit-with-stdin"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert self._sidecar.stdout is not None
+            line = self._sidecar.stdout.readline()
+            if not line:
+                raise BootError("BLE sidecar failed to start")
+            self.ports = json.loads(line)
+            self.boot()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def boot(self) -> None:
-        """Power the board on and wait until the lock advertises."""
+        """Power the board on and wait until the lock advertises (BootError if it does not;
+        the board is powered off again then)."""
+        install_shim(self.root)
         self.board = VirtualBoard(self.root, run_main=True,
                                   env={"KAGIYA_VBLE": f"127.0.0.1:{self.ports['shim_port']}"})
-        self.board.start()
-        deadline = time.monotonic() + 30
+        try:
+            self._console = _Console(self.board.start())
+            why = self._wait_advertising(self.board)
+        except BaseException:
+            self._power_down(clean=False)
+            raise
+        if why is None:
+            return
+        time.sleep(0.1)  # let the console catch the last lines
+        tail = self._console.tail() if self._console else ""
+        self._power_down(clean=False)
+        raise BootError(why + (f"; board console:\n{tail}" if tail else ""))
+
+    def _wait_advertising(self, board: VirtualBoard) -> str | None:
+        """None once the lock advertises, else why it will not."""
+        deadline = time.monotonic() + self.boot_timeout
         while time.monotonic() < deadline:
-            st = self.control("status")
-            if st.get("advertising_interval_ms"):
-                return
-            if self.board.error:
-                raise RuntimeError(self.board.error)
+            if self.control("status").get("advertising_interval_ms"):
+                return None
+            if board.error or board.booted.is_set() or not board.running:
+                # main.py never returns on a working lock: it ended, or the board died
+                return board.error or "the lock's main.py ended before advertising"
             time.sleep(0.02)
-        raise RuntimeError("the lock did not start advertising")
+        return f"the lock did not start advertising within {self.boot_timeout:.0f} s"
+
+    def _power_down(self, *, clean: bool) -> None:
+        """Power the board off: terminate the interpreter (``clean``) or kill it at once."""
+        board, self.board, self._console = self.board, None, None
+        if board is not None:
+            board.stop() if clean else board.kill()
 
     def power_off(self) -> None:
         """Cut the power: kill the interpreter at once (flash keeps what was written)."""
-        if self.board is not None:
-            self.board.kill()
-            self.board = None
+        self._power_down(clean=False)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.control("status")["shim_connected"]:
             time.sleep(0.01)
@@ -151,17 +239,21 @@ class VirtualLock:
         (self.root / "rtc_offset").write_text(str(int(seconds)))
 
     def stop(self) -> None:
-        """Power off and stop the radio."""
+        """Shut down: terminate the interpreter, then the radio (idempotent, never raises)."""
         with contextlib.suppress(Exception):
-            if self.board is not None:
-                self.board.kill()
-        self.board = None
-        if self._sidecar is not None:
-            self._sidecar.kill()
-            self._sidecar.wait(timeout=10)
-            if self._sidecar.stdout:
-                self._sidecar.stdout.close()
-            self._sidecar = None
+            self._power_down(clean=True)
+        sidecar, self._sidecar = self._sidecar, None
+        if sidecar is not None:
+            sidecar.terminate()
+            try:
+                sidecar.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                sidecar.kill()
+                sidecar.wait(timeout=5)
+            for pipe in (sidecar.stdin, sidecar.stdout):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
 
     def __enter__(self) -> VirtualLock:
         return self.start()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -43,8 +43,9 @@ from .client_errors import (
 )
 from .client_keys import DigitalKey, Wallet
 from .client_session import CommandResult, PhoneSession
-from .logchain import LogRecord, verify_log_pages
-from .messages import Command
+from .errors import ErrorCode, ProtocolError
+from .logchain import LogRecord, chain, verify_log_pages
+from .messages import Command, LockState
 
 __all__ = ["CommandResult", "DigitalKey", "LockClient", "LockLog", "Wallet", "find_lock"]
 
@@ -70,13 +71,64 @@ async def _log_page(key: DigitalKey, seq: int, session: PhoneSession) -> message
 
 @dataclass(frozen=True)
 class LockLog:
-    """Records fetched from a lock, with the signed head they were verified against."""
+    """The usage log fetched from a lock (protocol §11): MAC-checked ``LOG`` pages joined
+    into one hash chain that ends at the lock's signed head.
 
+    It carries everything the key server's upload needs (docs/server.md,
+    ``POST /v1/phone/logs``: ``records`` = :attr:`raw`, :attr:`prev_hash`,
+    :attr:`head_seq`, :attr:`head_hash`, :attr:`lost`, :attr:`head_signature`), so a phone
+    can forward it without the lock's signing key; :attr:`pages` are the ``LOG`` replies as
+    received. ``verified`` is true when the chain and the head signature were checked with
+    the lock's Ed25519 key (``fetch_log(..., sign_public=...)``); without it the pages are
+    still authenticated by their reply MACs and checked to join up.
+    """
+
+    lock_id: str
     records: list[LogRecord]
     raw: list[bytes]
+    prev_hash: bytes
     head_seq: int
+    head_hash: bytes
     lost: int
+    head_signature: bytes
+    state: LockState
     verified: bool
+    pages: tuple[messages.LogReply, ...] = ()
+
+    @classmethod
+    def from_pages(cls, lock_id: str, pages: Sequence[messages.LogReply], *,
+                   sign_public: bytes | None = None) -> LockLog:
+        """Join consecutive ``LOG`` pages (at least one); with ``sign_public`` verify the
+        chain and the signed head (:func:`~kagiya.sdk.logchain.verify_log_pages`), else
+        check that they join up. Raises ``ProtocolError`` (``MALFORMED`` /
+        ``BAD_SIGNATURE``) otherwise."""
+        if not pages:
+            raise ValueError("a log has at least one LOG page")
+        if sign_public is not None:
+            records = verify_log_pages(lock_id, sign_public, pages)
+        else:
+            records = _join_pages(pages)
+        first, last = pages[0], pages[-1]
+        return cls(lock_id, records, [r for p in pages for r in p.records], first.prev_hash,
+                   last.head_seq, last.head_hash, last.lost, last.head_signature,
+                   LockState(last.state), sign_public is not None, tuple(pages))
+
+
+def _join_pages(pages: Sequence[messages.LogReply]) -> list[LogRecord]:
+    """Decode the pages' records; each page must start where the previous one ended."""
+    out: list[LogRecord] = []
+    h: bytes | None = None
+    for page in pages:
+        if h is not None and page.records and page.prev_hash != h:
+            raise ProtocolError(ErrorCode.BAD_SIGNATURE, "log pages do not join")
+        for raw in page.records:
+            rec = LogRecord.decode(raw)
+            if out and rec.seq != out[-1].seq + 1:
+                raise ProtocolError(ErrorCode.MALFORMED, f"log seq {rec.seq} follows "
+                                                         f"{out[-1].seq}")
+            out.append(rec)
+            h = chain(h if h is not None else page.prev_hash, raw)
+    return out
 
 
 class LockClient:
@@ -216,8 +268,10 @@ class LockClient:
                         sign_public: bytes | None = None) -> LockLog:
         """Fetch the usage log from ``from_seq`` (all pages; needs the read-log permission).
 
-        With ``sign_public`` (the lock's registered Ed25519 key) the hash chain and the
-        signed head are verified (§11).
+        Every page's reply MAC is checked (§8, covering the lock state of field 9). With
+        ``sign_public`` (the lock's registered Ed25519 key) the hash chain and the signed
+        head are verified too (§11). The :class:`LockLog` is ready to upload to the key
+        server as it is.
         """
         pages: list[messages.LogReply] = []
         seq = from_seq
@@ -228,11 +282,5 @@ class LockClient:
                 break
             seq = LogRecord.decode(page.records[-1]).seq + 1
         lock_id = self._session.challenge.lock_id if self._session and \
-            self._session.challenge else ""
-        if sign_public is not None:
-            records = verify_log_pages(lock_id, sign_public, pages)
-        else:
-            records = [LogRecord.decode(r) for p in pages for r in p.records]
-        last = pages[-1]
-        return LockLog(records, [r for p in pages for r in p.records], last.head_seq,
-                       last.lost, sign_public is not None)
+            self._session.challenge else key.lock_id
+        return LockLog.from_pages(lock_id, pages, sign_public=sign_public)

@@ -9,7 +9,6 @@ uploaded at the next sync. The CLI, the web UI and fleet mode all drive this cla
 from __future__ import annotations
 
 import re
-import struct
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -39,11 +38,10 @@ from kagiya.phone.state import (
     StoredKey,
     perm_names,
 )
+from kagiya.sdk.enrollment import auth_message, enroll_message
 
 CODE_FORMAT = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 URL_FORMAT = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
-ENROLL_LABEL = b"KGY1-ENROLL"
-PHONE_LABEL = b"KGY1-PHONE"
 TOKEN_MARGIN_S = 60
 
 # command name -> permission it needs (protocol §8)
@@ -117,6 +115,7 @@ class PhoneApp:
         self._lock_connector = lock_connector
         self.clock = clock
         self._links: dict[str, ServerPort] = {}
+        self._last_auth_ts = 0  # the server accepts each (phone, timestamp) proof once
 
     # -- helpers -------------------------------------------------------------
     def now(self) -> int:
@@ -180,7 +179,7 @@ class PhoneApp:
                     "use another --profile for another phone"
                 )
             pub = self.device_public(st)
-            sig = self._device(st).sign(ENROLL_LABEL + code.encode("ascii") + pub)
+            sig = self._device(st).sign(enroll_message(code, pub))
             got = self._server(server_url).enroll(code, pub, sig)
             st.server_url = server_url.rstrip("/")
             st.phone_id, st.user_id, st.token = got.phone_id, got.user_id, got.token
@@ -190,10 +189,9 @@ class PhoneApp:
     def _fresh_token(self, st: PhoneState, server: ServerPort, *, force: bool = False) -> str:
         if not force and st.token and st.token_expires_at - TOKEN_MARGIN_S > self.now():
             return st.token
-        ts = self.now()
-        sig = self._device(st).sign(
-            PHONE_LABEL + st.phone_id.encode("ascii") + struct.pack(">Q", ts)
-        )
+        ts = max(self.now(), self._last_auth_ts + 1)
+        self._last_auth_ts = ts
+        sig = self._device(st).sign(auth_message(st.phone_id, ts))
         got = server.phone_token(st.phone_id, ts, sig)
         st.token, st.token_expires_at = got.token, ts + got.expires_in
         return st.token

@@ -18,10 +18,8 @@ from kagiya.phone.ports import LockState, LogBatch
 from kagiya.phone.state import StoredKey
 from kagiya.sdk.client import DigitalKey, LockClient, LockLog, Wallet, find_lock
 from kagiya.sdk.client_session import CommandResult
-from kagiya.sdk.logchain import LogRecord, chain
-from kagiya.sdk.messages import LogReply
 
-MAX_UPLOAD_RECORDS = 64  # LogUploadIn.records (docs/server.md)
+MAX_UPLOAD_RECORDS = 512  # LogUploadIn.records (docs/openapi.json); a lock's ring holds 256
 
 
 def to_sdk_key(key: StoredKey) -> DigitalKey:
@@ -34,31 +32,23 @@ def _state(result: CommandResult, revocation_version: int) -> LockState:
     return LockState(int(result.state), result.lock_time, revocation_version)
 
 
-def merge_pages(lock_id: str, pages: list[LogReply]) -> list[LogBatch]:
-    """Consecutive LOG pages as upload batches ending at the signed head.
+def log_batch(log: LockLog) -> list[LogBatch]:
+    """The fetched log as one upload ending at the lock's signed head (none if empty).
 
-    Pages are joined into one chain (prev_hash of the first, head of the last); a chain of
-    more than 64 records is split, the last batch ending at the head.
+    The server verifies an upload only when its last record is the signed head (protocol
+    §11), so the log is never split; a lock's ring (256 records) fits one upload.
     """
-    records = [r for p in pages for r in p.records]
-    if not records:
+    if not log.raw:
         return []
-    decoded = [LogRecord.decode(r) for r in records]
-    last = pages[-1]
-    batches = []
-    prev = pages[0].prev_hash
-    for start in range(0, len(records), MAX_UPLOAD_RECORDS):
-        chunk = records[start:start + MAX_UPLOAD_RECORDS]
-        dchunk = decoded[start:start + MAX_UPLOAD_RECORDS]
-        batches.append(LogBatch(
-            lock_id=lock_id, records=chunk, prev_hash=prev, head_seq=last.head_seq,
-            head_hash=last.head_hash, lost=last.lost, head_signature=last.head_signature,
-            more=start + MAX_UPLOAD_RECORDS < len(records), next_seq=dchunk[-1].seq + 1,
-            decoded=[[r.seq, r.time, r.event, r.code, r.cti, r.sub] for r in dchunk],
-        ))
-        for raw in chunk:
-            prev = chain(prev, raw)
-    return batches
+    if len(log.raw) > MAX_UPLOAD_RECORDS:
+        raise ValueError(f"{len(log.raw)} log records exceed one upload "
+                         f"({MAX_UPLOAD_RECORDS}); fetch from a later sequence number")
+    return [LogBatch(
+        lock_id=log.lock_id, records=list(log.raw), prev_hash=log.prev_hash,
+        head_seq=log.head_seq, head_hash=log.head_hash, lost=log.lost,
+        head_signature=log.head_signature, next_seq=log.records[-1].seq + 1,
+        decoded=[[r.seq, r.time, r.event, r.code, r.cti, r.sub] for r in log.records],
+    )]
 
 
 class BleLockSession:
@@ -88,24 +78,8 @@ class BleLockSession:
         return _state(result, max(challenge.revocation_version, 0))
 
     async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
-        """Fetch every page from ``from_seq`` (MACs checked by the SDK) as upload batches."""
-        sdk_key = to_sdk_key(key)
-        if "pages" in getattr(LockLog, "__dataclass_fields__", {}):  # an SDK that keeps them
-            log = await self.client.fetch_log(sdk_key, from_seq)
-            return merge_pages(self._lock_id, list(log.pages))
-        pages: list[LogReply] = []
-        seq = from_seq
-        while True:
-            # One authenticated LOG page per request (the SDK session checks its MAC). The
-            # SDK's fetch_log() drops prev_hash / head_hash / head_signature, which the
-            # server's upload needs, so the pages are fetched here through the session.
-            page = await self.client._with_session(
-                lambda s, q=seq: s.log_page(sdk_key, q))
-            pages.append(page)
-            if not page.more or not page.records:
-                break
-            seq = LogRecord.decode(page.records[-1]).seq + 1
-        return merge_pages(self._lock_id, pages)
+        """Fetch every page from ``from_seq`` (MACs checked by the SDK) as an upload batch."""
+        return log_batch(await self.client.fetch_log(to_sdk_key(key), from_seq))
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 from kagiya.server import problems, routes_auth, routes_operator, routes_phone
 from kagiya.server.config import Settings, from_env
+from kagiya.server.fastpath import DownloadFastPath
 from kagiya.server.runtime import Runtime
 
 API_VERSION = "1.0.0"
@@ -39,10 +40,19 @@ def create_app(settings: Settings) -> FastAPI:
     return build_app(Runtime(settings))
 
 
-def app_from_env() -> FastAPI:
+def serving_app(runtime: Runtime) -> DownloadFastPath:
+    """What the server runs: the app behind the key-download fast path
+    (:mod:`kagiya.server.fastpath`)."""
+    app = build_app(runtime)
+    fast = DownloadFastPath(app, runtime)
+    app.router.add_event_handler("shutdown", fast.close)
+    return fast
+
+
+def app_from_env() -> DownloadFastPath:
     """uvicorn factory (``uvicorn --factory kagiya.server.app:app_from_env``)."""
     logging.basicConfig(level=logging.INFO)
-    return create_app(from_env())
+    return serving_app(Runtime(from_env()))
 
 
 def openapi_schema() -> dict[str, object]:

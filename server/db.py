@@ -9,6 +9,8 @@ read-then-write paths, so any number of server processes may share one database.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -16,13 +18,48 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-# SQLite admits one writer at a time and its busy handler waits by sleeping in growing steps
-# (up to 100 ms), which makes queued writers slow and latency erratic. Threads of one process
-# therefore queue on this lock instead; other processes still meet the busy timeout.
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+Db = Session | Connection  # what the hot-path helpers accept
+
+
+class WriterQueue:
+    """Turns for SQLite writers: threads of this process queue on a lock, then the holder
+    takes an exclusive ``flock`` on ``<db>.write-lock`` so processes queue in the kernel.
+
+    SQLite admits one writer at a time and its busy handler waits by sleeping in growing
+    steps (up to 100 ms), which made queued writers slow and tail latency erratic; a
+    blocking lock hands over at once. The busy timeout stays as the last resort (a writer
+    that does not use this queue, such as the ``sqlite3`` shell).
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = db_path + ".write-lock" if db_path and db_path != ":memory:" else ""
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        if not self._path:
+            return
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+
+_WRITE_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,7 +103,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> Engine:
         def _on_begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        _WRITE_LOCKS[engine] = threading.Lock()
+        _WRITE_QUEUES[engine] = WriterQueue(path)
         return engine
     # no pre-ping (a round trip per request): a connection broken by a database restart
     # raises OperationalError (503, the client retries) and SQLAlchemy drops the pool
@@ -82,10 +119,24 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception.
 
-    On SQLite, threads of this process take turns (see ``_WRITE_LOCKS``) for the whole
-    transaction, as ``BEGIN IMMEDIATE`` would make them anyway.
+    On SQLite, writers take turns (:class:`WriterQueue`) for the whole transaction, as
+    ``BEGIN IMMEDIATE`` would make them anyway.
     """
     bind = factory.kw.get("bind")
-    lock = _WRITE_LOCKS.get(bind) if isinstance(bind, Engine) else None
-    with lock if lock is not None else nullcontext(), factory() as session, session.begin():
+    queue = _WRITE_QUEUES.get(bind) if isinstance(bind, Engine) else None
+    with queue if queue is not None else nullcontext(), factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def core_transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work on a plain connection (no ORM session): the hot path's transaction.
+    Same guarantees as :func:`transaction`."""
+    queue = _WRITE_QUEUES.get(engine)
+    with queue if queue is not None else nullcontext(), engine.begin() as conn:
+        yield conn
+
+
+def conn_of(db: Db) -> Connection:
+    """The connection of a session's current transaction, or the connection itself."""
+    return db.connection() if isinstance(db, Session) else db

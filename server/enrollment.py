@@ -61,9 +61,10 @@ def use_proof(session: Session, phone_id: str, timestamp: int, now: int) -> bool
     )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    res = session.execute(
+    stmt = (
         insert(PhoneAuthProof)
         .values(phone_id=phone_id, ts=timestamp, used_at=now)
         .on_conflict_do_nothing(index_elements=[PhoneAuthProof.phone_id, PhoneAuthProof.ts])
+        .returning(PhoneAuthProof.ts)
     )
-    return bool(res.rowcount)  # type: ignore[attr-defined]
+    return session.connection().execute(stmt).first() is not None

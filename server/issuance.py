@@ -20,6 +20,7 @@ from kagiya.sdk.errors import ProtocolError
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
 from kagiya.server.config import Settings
+from kagiya.server.db import Db, conn_of
 from kagiya.server.issuer import IssuerStore
 from kagiya.server.models import (
     ACTIVE,
@@ -114,7 +115,7 @@ def _issue_query() -> Any:
     """The active requests of a user with lock, user and the phone's newest unrevoked key
     (if any) for each request's current version; built once, run with bind parameters."""
     ik = IssuedKey
-    now = bindparam("now")
+    now: Any = bindparam("now")
     cand = aliased(IssuedKey)
     newest = (
         select(cand.cti)
@@ -186,7 +187,7 @@ class _NewKey:
 
 
 def issue_for_phone(
-    iss: Issuer, session: Session, phone: PhoneRef, now: int, signer: IssuerKey
+    iss: Issuer, session: Db, phone: PhoneRef, now: int, signer: IssuerKey
 ) -> list[dict[str, Any]]:
     """Current keys (credential + secret) for every active request of the phone's user.
 
@@ -195,9 +196,11 @@ def issue_for_phone(
     the request, user and lock are share-locked so a concurrent change, cancel, suspension
     or identity change waits for this download and then revokes whatever it issued.
     """
-    requests = session.connection().execute(
-        _ISSUE_QUERY, {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now}
-    ).all()
+    requests = (
+        conn_of(session)
+        .execute(_ISSUE_QUERY, {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now})
+        .all()
+    )
     out: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
     for req in requests:
@@ -246,7 +249,7 @@ def issue_for_phone(
         )
         out.append(_key_json(key, issued.secret, req, req.lock_id, req.user_id))
     if fresh:
-        session.connection().execute(_INSERT_KEY, fresh)
+        conn_of(session).execute(_INSERT_KEY, fresh)
     return out
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from kagiya.sdk.keys import IssuerKey
+from kagiya.server.db import Db, conn_of
 from kagiya.server.models import IssuerKeyRow, ServerState
 from kagiya.server.secrets_store import Sealer
 from sqlalchemy import or_, select, text, update
@@ -96,7 +98,7 @@ class IssuerStore:
             signed_until=0,
         )
 
-    def _load(self, row: IssuerKeyRow) -> IssuerKey:
+    def _load(self, row: Any) -> IssuerKey:
         with self._lock:
             key = self._cache.get(row.kid)
             if key is None:
@@ -128,16 +130,27 @@ class IssuerStore:
             raise RuntimeError("no active issuer key: run the server once to create it")
         return self._load(row)
 
-    def snapshot(self, session: Session, version: int | None) -> KeySet:
+    def snapshot(self, session: Db, version: int | None) -> KeySet:
         """The key set at ``version`` (as read earlier in this transaction): cached while the
         version is unchanged, otherwise read again. Rows read after the version are at least
         as new as it, so the cache never holds a set older than its version says."""
         cached = self._set
         if cached is not None and version is not None and cached.version == version:
             return cached
-        rows = session.scalars(
-            select(IssuerKeyRow).order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
-        ).all()
+        rows = (
+            conn_of(session)
+            .execute(
+                select(
+                    IssuerKeyRow.kid,
+                    IssuerKeyRow.public,
+                    IssuerKeyRow.private_sealed,
+                    IssuerKeyRow.state,
+                    IssuerKeyRow.created_at,
+                    IssuerKeyRow.signed_until,
+                ).order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
+            )
+            .all()
+        )
         active = next((r for r in rows if r.state == ACTIVE), None)
         if active is None:
             raise RuntimeError("no active issuer key: run the server once to create it")

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
+from kagiya.server.db import Db, conn_of
 from kagiya.server.issuer import KeySet
 from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
 from kagiya.server.principal import PhoneRef
 from sqlalchemy import bindparam, or_, select
-from sqlalchemy.orm import Session
 
 MAX_REVOCATION_ENTRIES = 64  # protocol §15
 MAX_AGE_S = 300
@@ -87,15 +87,15 @@ _PHONE_LOCKS = (
 )
 
 
-def phone_locks(session: Session, phone: PhoneRef, now: int) -> list[Any]:
+def phone_locks(session: Db, phone: PhoneRef, now: int) -> list[Any]:
     """``(pk, lock_id, revocation_version, incarnation)`` of the locks with revocations that
     this phone should carry updates to, ordered by lock ID."""
     params = {"user_pk": phone.user_pk, "phone_id": phone.id, "now": now}
-    return list(session.connection().execute(_PHONE_LOCKS, params))
+    return list(conn_of(session).execute(_PHONE_LOCKS, params))
 
 
 def updates_for_phone(
-    session: Session, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
+    session: Db, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
 ) -> list[dict[str, Any]]:
     """The newest signed revocation update for each lock the phone should carry one to."""
     out = []
@@ -116,13 +116,17 @@ def updates_for_phone(
     return out
 
 
-def _build(session: Session, lock: Any, now: int, keys: KeySet) -> _Built:
-    entries = session.execute(
-        select(Revocation.cti, Revocation.exp)
-        .where(Revocation.lock_pk == lock.pk, Revocation.exp > now)
-        .order_by(Revocation.exp.desc(), Revocation.cti)
-        .limit(MAX_REVOCATION_ENTRIES)
-    ).all()
+def _build(session: Db, lock: Any, now: int, keys: KeySet) -> _Built:
+    entries = (
+        conn_of(session)
+        .execute(
+            select(Revocation.cti, Revocation.exp)
+            .where(Revocation.lock_pk == lock.pk, Revocation.exp > now)
+            .order_by(Revocation.exp.desc(), Revocation.cti)
+            .limit(MAX_REVOCATION_ENTRIES)
+        )
+        .all()
+    )
     upd = RevocationUpdate(
         lock_id=lock.lock_id,
         version=lock.revocation_version,

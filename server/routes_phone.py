@@ -34,7 +34,7 @@ from kagiya.server.schemas import (
     TimeOut,
 )
 from kagiya.server.secrets_store import new_id, new_token, token_hash
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/phone", tags=["phone"])
@@ -157,27 +157,32 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
         return JSONResponse(_issue_token(s, rt, phone, user))
 
 
-@router.get("/keys", response_model=SyncOut)
-def download_keys(request: Request, cred: Cred) -> JSONResponse:
-    """The phone's current keys (credential + secret per active request, re-issued when
-    near expiry), the revocation updates for its locks, a fresh time statement and the
-    issuer keys."""
-    rt = rt_of(request)
+def download(rt: Runtime, bearer: str | None) -> JSONResponse:
+    """``GET /v1/phone/keys`` for ``bearer``: the hot path, also served by
+    :mod:`kagiya.server.fastpath` without the framework's routing."""
 
-    def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
+    def run(conn: Connection, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None
         now = rt.now()
-        ks = rt.keyset(s, p)
-        keys = issuance.issue_for_phone(rt.issuer, s, p.phone, now, ks.active)
+        ks = rt.keyset(conn, p)
+        keys = issuance.issue_for_phone(rt.issuer, conn, p.phone, now, ks.active)
         return 200, {
             "keys": keys,
-            "revocations": revocations.updates_for_phone(s, p.phone, now, ks, rt.revocations),
+            "revocations": revocations.updates_for_phone(conn, p.phone, now, ks, rt.revocations),
             "time": now,
             "time_statement": issuance.time_statement(ks.active, now),
             "issuer_keys": ks.listed(now),
         }
 
-    return rt.call(request, _tok(cred), PHONES, run)
+    return rt.call_core(bearer, PHONES, run)
+
+
+@router.get("/keys", response_model=SyncOut)
+def download_keys(request: Request, cred: Cred) -> JSONResponse:
+    """The phone's current keys (credential + secret per active request, re-issued when
+    near expiry), the revocation updates for its locks, a fresh time statement and the
+    issuer keys."""
+    return download(rt_of(request), _tok(cred))
 
 
 @router.get("/revocations", response_model=RevocationsOut)

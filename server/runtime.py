@@ -17,7 +17,14 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from kagiya.server import ratelimit
 from kagiya.server.config import Settings
-from kagiya.server.db import make_engine, make_sessionmaker, transaction
+from kagiya.server.db import (
+    Db,
+    conn_of,
+    core_transaction,
+    make_engine,
+    make_sessionmaker,
+    transaction,
+)
 from kagiya.server.issuance import Issuer
 from kagiya.server.issuer import IssuerStore, KeySet, version_query
 from kagiya.server.migrate import upgrade
@@ -35,7 +42,7 @@ from kagiya.server.principal import (
 from kagiya.server.problems import ApiError
 from kagiya.server.revocations import RevocationCache
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,6 +51,7 @@ _IDEM_CONTEXT = b"kagiya idempotent response "
 
 
 Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
+CoreHandler = Callable[[Connection, Principal], tuple[int, dict[str, Any]]]
 
 # one statement, built once, executed on the session's connection (no ORM loading)
 _AUTH_QUERY = (
@@ -92,9 +100,7 @@ class Runtime:
 
     # --- authentication -------------------------------------------------------------
 
-    def authenticate(
-        self, session: Session, bearer: str | None, kinds: tuple[str, ...]
-    ) -> Principal:
+    def authenticate(self, session: Db, bearer: str | None, kinds: tuple[str, ...]) -> Principal:
         """Resolve a bearer token to a principal or raise 401/403 problems."""
         if not bearer:
             raise ApiError(
@@ -105,7 +111,7 @@ class Runtime:
             )
         now = self.now()
         # one query: token, operator, phone, user and the issuer key-set version
-        row = session.connection().execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
+        row = conn_of(session).execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
         if row is None:
             raise ApiError(
                 401,
@@ -134,12 +140,23 @@ class Runtime:
             principal.user = UserRef(row.user_pk, row.user_id, row.user_status)
         return principal
 
-    def keyset(self, session: Session, p: Principal | None = None) -> KeySet:
+    def keyset(self, session: Db, p: Principal | None = None) -> KeySet:
         """The issuer keys, cached while the database's key-set version is unchanged."""
         version = p.issuer_version if p is not None else None
         if version is None:
-            version = session.scalar(select(version_query()))  # type: ignore[call-overload]
+            version = conn_of(session).scalar(select(version_query()))
         return self.issuer.keys.snapshot(session, version)
+
+    def call_core(
+        self, bearer: str | None, kinds: tuple[str, ...], handler: CoreHandler
+    ) -> JSONResponse:
+        """Run a read-mostly ``handler`` on a plain connection in one transaction after
+        authentication (the hot path: no ORM session, no idempotency). Raises
+        :class:`ApiError` for refusals, like :meth:`call`."""
+        with core_transaction(self.engine) as conn:
+            principal = self.authenticate(conn, bearer, kinds)
+            status, out = handler(conn, principal)
+        return JSONResponse(out, status_code=status)
 
     # --- the request wrapper --------------------------------------------------------
 

@@ -321,11 +321,7 @@ class Demo:
                 f"(lock key {lock['lock_key_id']})")
 
     def s_lock_on_air(self) -> str:
-        from kagiya.hil import sim
-
-        # The bench's BLE shim stands in for the ESP32's `bluetooth` module; the installer
-        # deployed the real firmware, so only the shim is added (never on a real board).
-        shutil.copy2(sim.SHIM, self.board_root / "lib" / "bluetooth.py")
+        # the installer deployed the real firmware; `lock sim` adds the bench's BLE shim
         proc = self.sup.start("lock", [*KAGIYA, "lock", "sim", "--dir", str(self.board_root)])
         ready = json.loads(proc.wait_line(r"^\{.*\"transport\"", 120))
         self.transport = str(ready["transport"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kagiya.hil.sim_target import Target
 from kagiya.sdk.client import LockClient, Wallet, find_lock
-from kagiya.sdk.logchain import LogEvent
-from kagiya.sdk.messages import LockState
+from kagiya.sdk.logchain import LogEvent, genesis, verify_log_reply
+from kagiya.sdk.messages import LockState, LogReply
 
 
 async def test_clock_rollback_after_power_cycle(sim: Target) -> None:
@@ -40,16 +40,26 @@ async def test_log_fetch_after_power_cycle_loses_nothing(sim: Target) -> None:
     phone = sim.phone()
     async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone) as lock:
-        for _ in range(3):
+        for _ in range(30):  # enough records for several LOG pages (2048 bytes each)
             await lock.unlock(key)
             await lock.lock(key)
     sim.sim.power_cycle()
     async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone) as lock:
         log = await lock.fetch_log(key, sign_public=sim.sign_public)
+        unchecked = await lock.fetch_log(key)  # MACs only, as a phone without the lock key
     assert log.verified and log.lost == 0
+    assert len(log.pages) > 1  # several LOG pages, joined into one chain
+    # everything a phone uploads is in the log, and it verifies as the key server checks it
+    upload = LogReply(0, tuple(log.raw), log.prev_hash, log.head_seq, log.head_hash, log.lost,
+                      log.head_signature, False, bytes(32))
+    assert verify_log_reply(sim.lock_id, sim.sign_public, upload) == log.records
+    assert log.lock_id == sim.lock_id and log.prev_hash == genesis(sim.lock_id)
+    assert not unchecked.verified and unchecked.records[:len(log.records)] == log.records
+    assert unchecked.head_seq > log.head_seq  # the first fetch was logged too
+    assert unchecked.state & LockState.TIME_TRUSTED
     seqs = [r.seq for r in log.records]
     assert seqs == list(range(1, len(seqs) + 1))
     events = [int(r.event) for r in log.records]
-    assert events.count(1) == 3 and events.count(2) == 3
+    assert events.count(1) == 30 and events.count(2) == 30
     assert events.count(int(LogEvent.BOOT)) >= 2  # boots before and after the power cut

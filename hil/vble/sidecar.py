@@ -4,16 +4,22 @@ Runs the virtual radio (phones attach over HCI at ``tcp-client:127.0.0.1:<hci>``
 lock's BLE chip (the MicroPython shim attaches at ``127.0.0.1:<shim>``) and a bench
 control endpoint (JSON lines at ``127.0.0.1:<control>``: ``status``, ``drop_links``,
 ``drop_next_notify``). When ready it prints one JSON line with the three ports and the
-phones' transport name, then runs until killed.
+phones' transport name, then runs until killed (SIGINT, SIGTERM) or, with
+``--exit-with-stdin``, until its standard input closes - the virtual lock keeps that pipe
+open, so the sidecar never outlives the process that started it, however that one ends.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from kagiya.hil.vble.peripheral import Peripheral
@@ -49,8 +55,22 @@ async def _control(peripheral: Peripheral, reader: asyncio.StreamReader,
         writer.close()
 
 
-async def run(seed: str, hci_port: int = 0) -> None:
-    """Start everything, print the ready line and serve forever."""
+def _finish(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _stdin_closed(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+    """Resolve ``done`` when standard input reaches end of file (runs in a thread)."""
+    with contextlib.suppress(OSError):
+        while os.read(0, 4096):  # the raw descriptor: no buffer lock held at shutdown
+            pass
+    loop.call_soon_threadsafe(_finish, done)
+
+
+async def run(seed: str, hci_port: int = 0, *, exit_with_stdin: bool = False) -> None:
+    """Start everything, print the ready line and serve until cancelled (or, with
+    ``exit_with_stdin``, until standard input closes)."""
     radio = Radio()
     await radio.start(port=hci_port)
     peripheral = Peripheral(radio, static_address(seed))
@@ -62,7 +82,12 @@ async def run(seed: str, hci_port: int = 0) -> None:
              "address": static_address(seed)}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
-    await asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    if exit_with_stdin:
+        threading.Thread(target=_stdin_closed, args=(loop, done), daemon=True).start()
+    loop.add_signal_handler(signal.SIGTERM, _finish, done)
+    await done
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,9 +95,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", default="kagiya-lock", help="seeds the lock's BLE address")
     parser.add_argument("--hci-port", type=int, default=0, help="phones' HCI port (0: any)")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="exit when standard input closes (the parent is gone)")
     args = parser.parse_args(argv)
     try:
-        asyncio.run(run(args.seed, args.hci_port))
+        asyncio.run(run(args.seed, args.hci_port, exit_with_stdin=args.exit_with_stdin))
     except KeyboardInterrupt:
         pass
 

@@ -50,33 +50,43 @@ def _bounds_doc(n: int, bits: int, word: int) -> str:
     )
 
 
-def _row(n: int, target: str, acc: bool, ind: str) -> str:
-    if acc:
-        return "\n".join(f"{ind}{target}[{j}] = int({target}[{j}]) + fi * int(g[{j}])"
-                         for j in range(n))
-    return "\n".join(f"{ind}{target}[{j}] = fi * int(g[{j}])" for j in range(n))
+ROWS = 2  # product rows accumulated per pass (v32): a column is read and written once per 2 MACs
 
 
-def _product(name: str, doc: str, args: str, g: str, n: int, bits: int) -> str:
+def _group(n: int) -> str:
+    """ROWS rows at once: column j of the group gets f_r * g_(j - r) for r < ROWS."""
+    lines = []
+    for j in range(n + ROWS - 1):
+        terms = [f"f{r} * int(g[{j - r}])" for r in range(ROWS) if 0 <= j - r < n]
+        lines.append(f"        r[{j}] = int(r[{j}]) + " + " + ".join(terms))
+    return "\n".join(lines)
+
+
+def _product(name: str, doc: str, args: str, n: int, bits: int, square: bool) -> str:
     mask = hex((1 << bits) - 1)
+    if square:  # straight line into the columns: half the products of a multiply
+        body = _square_lines(n, bits)
+    else:
+        loads = "\n".join(f"        f{r} = int(fp[{r}])" for r in range(ROWS))
+        body = f"""    g = ptr32(p_w + 4 * b)
+    for k in range({2 * n}):
+        t[k] = 0
+    p_t = int(t)
+    p_f = int(f)
+    i = 0
+    while i < {n}:  # rows i .. i + {ROWS - 1}, accumulated into columns i ..
+        fp = ptr32(p_f + 4 * i)
+{loads}
+        r = ptr32(p_t + 4 * i)
+{_group(n)}
+        i += {ROWS}"""
     return f'''@micropython.viper
 def {name}(w: ptr32, o: int, {args}):
     """{doc}"""
     p_w = int(w)
     f = ptr32(p_w + 4 * a)
-    g = {g}
     t = ptr32(_T)
-    fi = int(f[0])
-{_row(n, "t", False, "    ")}
-    for k in range({n}, {2 * n}):
-        t[k] = 0
-    p_t = int(t)
-    i = 1
-    while i < {n}:
-        fi = int(f[i])
-        r = ptr32(p_t + 4 * i)
-{_row(n, "r", True, "        ")}
-        i += 1
+{body}
     c = 0
     for k in range({2 * n - 1}):  # carry all columns; t[{2 * n - 1}] = the top carry
         s = int(t[k]) + c
@@ -98,6 +108,21 @@ def _fold(bits: int) -> str:
     return f"""    s = int(out[0]) + c * {FOLD}
     out[0] = s & {mask}
     out[1] = int(out[1]) + (s >> {bits})"""
+
+
+def _square_lines(n: int, bits: int) -> str:
+    """Squaring, straight line: column k = sum of f_i * 2f_j (i < j, i + j = k) plus
+    f_(k/2)^2, at most 5 terms a line, stored to the scratch column t[k]."""
+    lines = [f"    f{i} = int(f[{i}])" for i in range(n)]
+    lines += [f"    d{i} = f{i} + f{i}" for i in range(n - 1)]
+    for k in range(2 * n - 1):
+        terms = [f"d{i} * f{k - i}" for i in range(max(0, k - n + 1), (k + 1) // 2)]
+        if k % 2 == 0:
+            terms.append(f"f{k // 2} * f{k // 2}")
+        lines.append("    h = " + " + ".join(terms[:5]))
+        lines += ["    h += " + " + ".join(terms[x:x + 5]) for x in range(5, len(terms), 5)]
+        lines.append(f"    t[{k}] = h")
+    return "\n".join(lines)
 
 
 def _columns(name: str, doc: str, args: str, n: int, bits: int, square: bool) -> str:
@@ -149,14 +174,15 @@ def module(name: str) -> str:
     mask = hex((1 << bits) - 1)
     tp = two_p(n, bits)
     doc_mul = "w[o] = w[a] * w[b] (any of o, a, b may coincide)."
-    style = ("Products go by rows: one unrolled row of multiply-accumulates at constant\n"
-             "offsets of a row pointer into the scratch columns." if word == 32 else
+    style = (f"Products go by rows, {ROWS} at a time: each scratch column is read and written\n"
+             f"once per {ROWS} multiply-accumulates, at constant offsets of a row pointer."
+             if word == 32 else
              "Products go by columns, each summed in a 64-bit local (a column does not\n"
              "fit a 32-bit scratch word), squares with each cross product once.")
     if word == 32:  # rows of products accumulated in the 32-bit scratch columns
-        mul = _product("fe_mul", doc_mul, "a: int, b: int", "ptr32(p_w + 4 * b)", n, bits)
-        sq = _product("fe_sq", "w[o] = w[a]^2 (fe_mul with b = a, inlined: half the work "
-                      "of a verify).", "a: int", "f", n, bits)
+        mul = _product("fe_mul", doc_mul, "a: int, b: int", n, bits, False)
+        sq = _product("fe_sq", "w[o] = w[a]^2 (unrolled: squarings are half the work of a "
+                      "verify).", "a: int", n, bits, True)
     else:
         mul = _columns("fe_mul", doc_mul, "a: int, b: int", n, bits, False)
         sq = _columns("fe_sq", "w[o] = w[a]^2 (each cross product once, doubled).", "a: int",

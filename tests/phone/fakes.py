@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from kagiya.phone.app import ENROLL_LABEL
 from kagiya.phone.ports import Enrolled, LockState, LogBatch, Offline, SyncBundle, TokenRejected
 from kagiya.phone.state import StoredKey
+from kagiya.sdk.enrollment import auth_message, enroll_message
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 
 
@@ -28,6 +28,8 @@ class FakeServer:
     codes: dict[str, str] = field(default_factory=dict)  # code -> user
     phones: dict[str, str] = field(default_factory=dict)  # phone -> user
     tokens: dict[str, str] = field(default_factory=dict)  # token -> phone
+    devices: dict[str, bytes] = field(default_factory=dict)  # phone -> device public key
+    auth_proofs: set[tuple[str, int]] = field(default_factory=set)  # (phone, ts) used
     keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # user -> keys
     revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     uploads: list[dict[str, Any]] = field(default_factory=list)
@@ -58,17 +60,24 @@ class FakeServer:
     def enroll(self, code: str, device_public: bytes, signature: bytes) -> Enrolled:
         self._check()
         Ed25519PublicKey.from_public_bytes(device_public).verify(
-            signature, ENROLL_LABEL + code.encode() + device_public
+            signature, enroll_message(code, device_public)
         )
         user = self.codes.pop(code)
         phone = "ph_" + secrets.token_hex(4)
         self.phones[phone] = user
+        self.devices[phone] = device_public
         tok = secrets.token_hex(8)
         self.tokens[tok] = phone
         return Enrolled(phone, user, tok, 3600)
 
     def phone_token(self, phone_id: str, timestamp: int, signature: bytes) -> Enrolled:
         self._check()
+        Ed25519PublicKey.from_public_bytes(self.devices[phone_id]).verify(
+            signature, auth_message(phone_id, timestamp)
+        )
+        if (phone_id, timestamp) in self.auth_proofs:  # the server accepts each proof once
+            raise TokenRejected(401, "invalid-token", "proof replayed")
+        self.auth_proofs.add((phone_id, timestamp))
         tok = secrets.token_hex(8)
         self.tokens[tok] = phone_id
         return Enrolled(phone_id, self.phones[phone_id], tok, 3600)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kagiya.sdk.keys import LockIdentity
 from kagiya.server import admin
-from kagiya.server.app import build_app
+from kagiya.server.app import serving_app
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key
 from kagiya.server.config import Settings
 from kagiya.server.db import make_engine
@@ -131,7 +131,7 @@ def make_world(db_url: str, data_dir: Path, **settings: Any) -> tuple[World, Run
         **settings,
     )
     rt = Runtime(cfg)
-    http = TestClient(build_app(rt), raise_server_exceptions=False)
+    http = TestClient(serving_app(rt), raise_server_exceptions=False)
     return World(rt, http, clock), rt
 
 

@@ -30,6 +30,7 @@ class LiveServer:
         *,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.db_url, self.data_dir = db_url, data_dir
         self.port = port or free_port()
@@ -52,6 +53,8 @@ class LiveServer:
                 str(self.port),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             stdout=self.log,
             stderr=self.log,

@@ -140,17 +140,18 @@ class Lock:
     # -- replies ------------------------------------------------------------
     @staticmethod
     def _error(code, counter=None):
-        return messages.error(code, counter)
+        return messages.encode(messages.ERROR, code, counter)
 
     def _reply_mac(self, key, nonce, cti, command, counter, code, state, body_hash):
         return proof.reply_mac(key, nonce, self._lid, cti, command, counter, code, state,
                                body_hash)
 
-    def _result(self, entry, nonce, command, counter, code):
+    def _result(self, entry, nonce, command, counter, code, now):
+        """MACed RESULT; ``now`` is the time of the decision (the one logged with it)."""
         st = self.state()
         m = self._reply_mac(entry[1], nonce, entry[0], command, counter, code, st,
                             _EMPTY_SHA256)
-        return messages.result(counter, command, code, st, self.clock.now(), m)
+        return messages.encode(messages.RESULT, counter, command, code, st, now, m)
 
     # -- dispatch -------------------------------------------------------------
     def handle(self, conn, message):
@@ -183,8 +184,8 @@ class Lock:
     def _info(self):
         ident = self.ident
         log = self.log
-        return messages.lock_info(
-            self.lock_id, __version__, _VERSIONS, ident["sp"] if ident else b"",
+        return messages.encode(
+            messages.LOCK_INFO, self.lock_id, __version__, _VERSIONS, ident["sp"] if ident else b"",
             ident["xp"] if ident else b"", self.clock.now(), self.state(),
             self.revocations.version, log.head if log else 0, ident is not None)
 
@@ -194,8 +195,8 @@ class Lock:
         s, code = self.sessions.hello(conn, self.hal.ticks_ms())
         if code:
             return self._error(code)
-        return messages.challenge(VERSION, self.lock_id, s.nonce, self.clock.now(),
-                                  self.state(), self.revocations.version)
+        return messages.encode(messages.CHALLENGE, VERSION, self.lock_id, s.nonce,
+                               self.clock.now(), self.state(), self.revocations.version)
 
     # -- COMMAND and LOG_FETCH ------------------------------------------------
     def _authenticated(self, conn, m, t):
@@ -266,14 +267,14 @@ class Lock:
             return self._log_reply(entry, s, counter, arg, now)
         code = self._execute(command)
         self._append(now, command, code, cti, entry[3])
-        return self._result(entry, s.nonce, command, counter, code)
+        return self._result(entry, s.nonce, command, counter, code, now)
 
     def _refuse(self, now, command, code, cti, sub, counter, entry=None, session=None):
         """Log a refused command; MACed RESULT when the key is known, else ERROR."""
         self._append(now, command, code, cti, sub)
         if entry is None:
             return self._error(code, counter)
-        return self._result(entry, session.nonce, command, counter, code)
+        return self._result(entry, session.nonce, command, counter, code, now)
 
     def _execute(self, command):
         if command == C_UNLOCK:
@@ -297,8 +298,9 @@ class Lock:
         if records:
             log.mark_fetched(_seq_of(records[-1]))
         st = self.state()
-        body = messages.log(counter, records, prev, log.head, log.head_hash, log.lost,
-                            log.head_signature(self.ident["sk"]), more, st)
+        body = messages.encode(messages.LOG, counter, records, prev, log.head,
+                               log.head_hash, log.lost, log.head_signature(self.ident["sk"]),
+                               more, st, None)
         m = self._reply_mac(entry[1], s.nonce, entry[0], C_LOG_FETCH, counter, errors.OK,
                             st, hashlib.sha256(body).digest())
         return messages.with_mac(body, m)
@@ -321,7 +323,8 @@ class Lock:
         return p, errors.OK
 
     def _ack(self):
-        return messages.ack(errors.OK, self.clock.now(), self.revocations.version)
+        return messages.encode(messages.ACK, errors.OK, self.clock.now(),
+                               self.revocations.version)
 
     def _time(self, m):
         p, code = self._signed(m, CT_TIME)

@@ -7,8 +7,8 @@ command that is not a session command -> ``UNKNOWN_MESSAGE``. Unknown keys are i
 It returns ``(map, code)`` and never raises; on a failure the map is returned when it was
 parsed, so the lock can echo a request's counter in its ``ERROR``.
 
-The encoders write the deterministic encoding directly: every message key is a small
-uint in ascending order, so no map needs sorting (RFC 8949 §4.2.1).
+``encode(type, *fields)`` writes the deterministic encoding directly: every message key
+is a small uint in ascending order, so no map needs sorting (RFC 8949 §4.2.1).
 """
 
 from micropython import const
@@ -63,7 +63,7 @@ SCHEMA = {
     ACK: ((1, _U16, 0), (2, _U64, 0), (3, _U64, 0)),
     LOG_FETCH: ((1, _B16, 0), (2, _U32, 0), (3, _U32, 0), (4, _B32, 0), (5, _BYTES, 1)),
     LOG: ((1, _U32, 0), (2, _BLOBS, 0), (3, _B32, 0), (4, _U64, 0), (5, _B32, 0),
-          (6, _U32, 0), (7, _B64, 0), (8, _BOOL, 0), (15, _B32, 0)),
+          (6, _U32, 0), (7, _B64, 0), (8, _BOOL, 0), (9, _U8, 0), (15, _B32, 0)),
     INFO: (),
     LOCK_INFO: ((1, _TEXT, 0), (2, _TEXT, 0), (3, _UINTS, 0), (4, _KEY, 0), (5, _KEY, 0),
                 (6, _U64, 0), (7, _U8, 0), (8, _U64, 0), (9, _U64, 0), (10, _BOOL, 0)),
@@ -133,72 +133,29 @@ def counter_of(m):
     return c if valid(_U32, c) else None
 
 
-# -- encoders (lock -> phone) ---------------------------------------------------------
+# -- encoder (lock -> phone) ----------------------------------------------------------
 
 
-def _map(out, n, mtype):
-    out.append(0xA0 | n)  # every reply has fewer than 24 keys
+def encode(mtype, *values):
+    """The deterministic encoding of a message of type ``mtype`` whose fields are
+    ``values`` in the key order of ``SCHEMA`` (the order of §9's table); a ``None``
+    value leaves its key out (ERROR without a counter; LOG without its MAC, the body
+    the reply MAC covers). Every key is below 24 and they ascend, so the encoding is
+    written directly, with no map to sort."""
+    fields = SCHEMA[mtype]
+    n = 1
+    for v in values:
+        if v is not None:
+            n += 1
+    out = bytearray()
+    out.append(0xA0 | n)  # fewer than 24 keys
     out.append(0)
     out.append(mtype)
-
-
-def _put(out, key, v):
-    out.append(key)  # keys are 1..15: one byte each
-    cbor.encode_into(out, v)
-
-
-def challenge(version, lock_id, nonce, lock_time, state, revocation_version):
-    """CHALLENGE (type 2)."""
-    out = bytearray()
-    _map(out, 7, CHALLENGE)
-    _put(out, 1, version)
-    _put(out, 2, lock_id)
-    _put(out, 3, nonce)
-    _put(out, 4, lock_time)
-    _put(out, 5, state)
-    _put(out, 6, revocation_version)
-    return bytes(out)
-
-
-def result(counter, command, code, state, lock_time, mac):
-    """RESULT (type 4), MACed."""
-    out = bytearray()
-    _map(out, 7, RESULT)
-    _put(out, 1, counter)
-    _put(out, 2, command)
-    _put(out, 3, code)
-    _put(out, 4, state)
-    _put(out, 5, lock_time)
-    _put(out, KEY_MAC, mac)
-    return bytes(out)
-
-
-def ack(code, lock_time, revocation_version):
-    """ACK (type 7)."""
-    out = bytearray()
-    _map(out, 4, ACK)
-    _put(out, 1, code)
-    _put(out, 2, lock_time)
-    _put(out, 3, revocation_version)
-    return bytes(out)
-
-
-def log(counter, records, prev_hash, head_seq, head_hash, lost, head_signature, more,
-        state, mac=None):
-    """LOG (type 9); without ``mac`` it is the body the reply MAC covers (§8)."""
-    out = bytearray()
-    _map(out, 10 if mac is None else 11, LOG)
-    _put(out, 1, counter)
-    _put(out, 2, records)
-    _put(out, 3, prev_hash)
-    _put(out, 4, head_seq)
-    _put(out, 5, head_hash)
-    _put(out, 6, lost)
-    _put(out, 7, head_signature)
-    _put(out, 8, more)
-    _put(out, 9, state)
-    if mac is not None:
-        _put(out, KEY_MAC, mac)
+    for i in range(len(values)):
+        v = values[i]
+        if v is not None:
+            out.append(fields[i][0])
+            cbor.encode_into(out, v)
     return bytes(out)
 
 
@@ -206,33 +163,6 @@ def with_mac(body, mac):
     """A MAC body (a map without key 15, fewer than 23 keys) with key 15 = ``mac`` added."""
     out = bytearray(body)
     out[0] += 1
-    _put(out, KEY_MAC, mac)
-    return bytes(out)
-
-
-def lock_info(lock_id, firmware_version, versions, sign_public, kex_public, lock_time,
-              state, revocation_version, log_head_seq, provisioned):
-    """LOCK_INFO (type 11)."""
-    out = bytearray()
-    _map(out, 11, LOCK_INFO)
-    _put(out, 1, lock_id)
-    _put(out, 2, firmware_version)
-    _put(out, 3, versions)
-    _put(out, 4, sign_public)
-    _put(out, 5, kex_public)
-    _put(out, 6, lock_time)
-    _put(out, 7, state)
-    _put(out, 8, revocation_version)
-    _put(out, 9, log_head_seq)
-    _put(out, 10, provisioned)
-    return bytes(out)
-
-
-def error(code, counter=None):
-    """ERROR (type 15), with the request's counter when it had one."""
-    out = bytearray()
-    _map(out, 2 if counter is None else 3, ERROR)
-    _put(out, 1, code)
-    if counter is not None:
-        _put(out, 2, counter)
+    out.append(KEY_MAC)
+    cbor.encode_into(out, mac)
     return bytes(out)

@@ -1,0 +1,91 @@
+"""The key-download hot path as a plain ASGI wrapper around the FastAPI app.
+
+``GET /v1/phone/keys`` is the request every phone makes before going offline, and the one
+the key server must serve at scale (docs/performance.md, "Key server"). Profiling showed
+the framework layers around it — middleware stack, routing over every route, dependency
+injection and the threadpool hand-off — costing about as much CPU as the download itself.
+This wrapper answers exactly that method and path directly: it reads the bearer token, runs
+:func:`kagiya.server.routes_phone.download` (the same function the FastAPI route calls) in
+a worker thread and sends its response. Refusals are the same problem+json documents
+(:mod:`kagiya.server.problems`); everything else goes to the FastAPI app unchanged, which
+also still documents the route in the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from kagiya.server.problems import ApiError, problem
+from kagiya.server.routes_phone import download
+from kagiya.server.runtime import Runtime
+from sqlalchemy.exc import OperationalError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PATH = "/v1/phone/keys"
+log = logging.getLogger("kagiya.server")
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, cred = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and cred.strip():
+                return cred.strip()
+            return None
+    return None
+
+
+def _respond(rt: Runtime, bearer: str | None) -> JSONResponse:
+    """The download, or the problem document the FastAPI handlers would have produced."""
+    try:
+        return download(rt, bearer)
+    except ApiError as exc:
+        return problem(
+            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
+        )
+    except OperationalError as exc:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem(
+            503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
+        )
+    except Exception as exc:
+        log.exception("internal error: %s", type(exc).__name__)
+        return problem(500, "internal", "internal server error")
+
+
+class DownloadFastPath:
+    """ASGI app: ``GET /v1/phone/keys`` served directly, everything else by ``app``."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime, *, threads: int = 16) -> None:
+        self.app = app
+        self.runtime = runtime
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kagiya-download")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)  # ``state``, ``openapi`` … of the FastAPI app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope."""
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        resp = await loop.run_in_executor(self._pool, _respond, self.runtime, _bearer(scope))
+        await send(
+            {"type": "http.response.start", "status": resp.status_code, "headers": resp.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": resp.body})
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False)
