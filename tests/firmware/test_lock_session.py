@@ -249,3 +249,24 @@ def test_provision_refuses_second_time(bench: Bench) -> None:
                              anchors=[bench.issuer.public.hex()], now=NOW, force=True)
     assert forced["lock_id"] == "OTHER-1" and forced["kex_public"] != bench.kex_public.hex()
     assert bench.hello()[2] == "OTHER-1"
+
+
+def test_refusal_flood_never_pushes_out_unfetched_records(tmp_path) -> None:
+    """Anyone in range can send refused commands; they fill at most half the ring."""
+    b = Bench(tmp_path / "s", log_capacity=16)
+    try:
+        key = b.key()
+        nonce = b.hello()[3]
+        assert b.command(key, UNLOCK, nonce=nonce, with_credential=True)[3] == OK
+        stranger = b.key()  # never presented with its credential: KEY_UNKNOWN
+        for _ in range(40):
+            assert b.command(stranger, UNLOCK, nonce=nonce)[1] == 30
+        assert b.command(key, LOCK, nonce=nonce)[3] == OK
+        b.counter += 1
+        r = b.lock.send(peer.log_fetch(key, nonce, b.lock_id, b.counter, 0))
+        assert r[6] == 0  # nothing lost
+        events = [cbor2.loads(x)[2:4] for x in r[2]]
+        assert [UNLOCK, OK] in events and [LOCK, OK] in events
+        assert events.count([UNLOCK, 30]) < 16 // 2
+    finally:
+        b.close()

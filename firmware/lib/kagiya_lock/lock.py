@@ -270,8 +270,15 @@ class Lock:
         return self._result(entry, s.nonce, command, counter, code, now)
 
     def _refuse(self, now, command, code, cti, sub, counter, entry=None, session=None):
-        """Log a refused command; MACed RESULT when the key is known, else ERROR."""
-        self._append(now, command, code, cti, sub)
+        """Log a refused command; MACed RESULT when the key is known, else ERROR.
+
+        An unauthenticated refusal can come from anyone in radio range, so it is logged
+        only while unfetched records fill less than half the ring (protocol §11): a flood
+        can never push unfetched records of real key holders out of the ring.
+        """
+        log = self.log
+        if entry is not None or (log is not None and log.unfetched() < log.capacity // 2):
+            self._append(now, command, code, cti, sub)
         if entry is None:
             return self._error(code, counter)
         return self._result(entry, session.nonce, command, counter, code, now)

@@ -169,6 +169,13 @@ class Log:
             self.oldest = seq
         return seq
 
+    def unfetched(self):
+        """Records in the ring that no phone has fetched yet."""
+        f = self.fetched
+        if f < self.oldest - 1:
+            f = self.oldest - 1
+        return self.head - f
+
     def head_time(self):
         """Time of the newest record, 0 if none (the clock never resumes below it)."""
         if self.head == 0 or self._read_slot((self.head - 1) % self.capacity) != self.head:
