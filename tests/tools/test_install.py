@@ -259,3 +259,26 @@ def test_plan_compares_hashes() -> None:
     assert p.write == ["/lib/kagiya_lock/b.mpy"]
     assert p.delete == ["/lib/kagiya_lock/old.mpy", "/x.part"]
     assert p.unchanged == 1
+
+
+@pytest.mark.parametrize(("arch", "kept", "left_out"), [
+    ("x64", "_fe_v64.mpy", "_fe_v32.mpy"),
+    ("xtensawin", "_fe_v32.mpy", "_fe_v64.mpy"),
+])
+def test_image_carries_only_its_targets_files(arch: str, kept: str, left_out: str,
+                                              tmp_path: Path) -> None:
+    """firmware/targets.json decides what a board gets: never the other port's back end."""
+    from kagiya.tools.install.build import (
+        Target,
+        build_image,
+        default_firmware_dir,
+        mpy_cross_version,
+    )
+
+    version, sub, _ = mpy_cross_version()
+    image = build_image(default_firmware_dir(), Target(version, sub, arch), cache=tmp_path)
+    names = {p.rsplit("/", 1)[-1] for p in image.files}
+    assert kept in names and left_out not in names
+    assert "targets.json" not in names
+    hal = "hal_esp32.mpy" if arch == "x64" else "hal_unix.mpy"
+    assert hal not in names

@@ -9,6 +9,7 @@ native architecture (read from ``sys.implementation._mpy`` on the board); ``boot
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ from kagiya.tools.install.errors import InstallError
 ARCHES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
           "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 _SKIP_DIRS = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache"}
+MANIFEST = "targets.json"  # per-target file sets (docs/firmware.md, "Targets")
 
 
 def default_firmware_dir() -> Path:
@@ -97,6 +99,23 @@ def _compile(src: Path, board_name: str, arch: str, cache: Path, banner: str) ->
     return cached.read_bytes()
 
 
+def omitted_files(firmware: Path, arch: str) -> set[str]:
+    """Paths (relative to ``firmware``) that ``firmware/targets.json`` leaves out for the
+    target with native architecture ``arch`` (e.g. the other port's crypto back end)."""
+    manifest = firmware / MANIFEST
+    if not arch or not manifest.is_file():
+        return set()
+    try:
+        targets = json.loads(manifest.read_text())["targets"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InstallError("usage", f"{manifest} is not a valid target manifest: {exc}",
+                           "restore firmware/targets.json from the repository") from None
+    for spec in targets.values():
+        if spec.get("arch") == arch:
+            return set(spec.get("omit", ()))
+    return set()
+
+
 def build_image(firmware: Path, target: Target | None, *, cache: Path | None = None) -> Image:
     """The files of ``firmware`` as they go on the board; ``target=None`` ships sources."""
     if not (firmware / "lib").is_dir():
@@ -114,9 +133,12 @@ def build_image(firmware: Path, target: Target | None, *, cache: Path | None = N
             )
         arch = target.arch if target.mpy_sub == sub else ""  # native code needs an exact match
     image = Image()
+    omit = omitted_files(firmware, target.arch if target is not None else "")
     for path in sorted(firmware.rglob("*")):
         rel = path.relative_to(firmware)
         if path.is_dir() or any(p in _SKIP_DIRS or p.startswith(".") for p in rel.parts):
+            continue
+        if rel.as_posix() == MANIFEST or rel.as_posix() in omit:
             continue
         board_path = "/" + rel.as_posix()
         if target is None or path.suffix != ".py" or rel.parts[0] != "lib":
