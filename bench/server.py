@@ -4,7 +4,8 @@ For each store (SQLite, and PostgreSQL when its binaries are installed) a real s
 process (``kagiya server run``, one worker) is started on loopback with key reuse off, so
 every download signs a fresh key (Ed25519 signature + X25519 key wrap), seals and stores it
 in one commit, signs a time statement and answers. ``CLIENTS`` concurrent clients (default
-4, each a keep-alive HTTP connection) download as fast as they can, spread over ``PHONES``
+4, each a keep-alive ``http.client`` connection: a light load generator, so the shared CPU
+goes to the server) download as fast as they can, spread over ``PHONES``
 enrolled phones.
 
 The baseline, measured in the same run on the same database, is the raw limit: the same
@@ -22,6 +23,8 @@ Environment: ``KAGIYA_BENCH_DOWNLOADS`` (per round, default 600), ``KAGIYA_BENCH
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import secrets
 import statistics
@@ -31,8 +34,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -131,19 +132,26 @@ def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
     per_client = n // CLIENTS
     go = threading.Barrier(CLIENTS + 1)
 
+    host, port = url.removeprefix("http://").split(":")
+
     def client(i: int) -> None:
+        # stdlib keep-alive connection: a light load generator leaves the CPU to the server
         mine = []
-        with httpx.Client(base_url=url, timeout=30) as c:
-            c.get("/v1/health")
-            go.wait()
-            for j in range(per_client):
-                tok = tokens[(i + j * CLIENTS) % len(tokens)]
-                t0 = time.perf_counter()
-                r = c.get("/v1/phone/keys", headers={"Authorization": f"Bearer {tok}"})
-                mine.append(time.perf_counter() - t0)
-                if r.status_code != 200 or len(r.json()["keys"]) != 1:
-                    errors.append(f"bad download: {r.status_code} {r.text[:200]}")
-                    return
+        c = http.client.HTTPConnection(host, int(port), timeout=30)
+        c.request("GET", "/v1/health")
+        c.getresponse().read()
+        go.wait()
+        for j in range(per_client):
+            tok = tokens[(i + j * CLIENTS) % len(tokens)]
+            t0 = time.perf_counter()
+            c.request("GET", "/v1/phone/keys", headers={"Authorization": f"Bearer {tok}"})
+            r = c.getresponse()
+            body = r.read()
+            mine.append(time.perf_counter() - t0)
+            if r.status != 200 or len(json.loads(body)["keys"]) != 1:
+                errors.append(f"bad download: {r.status} {body[:200]!r}")
+                break
+        c.close()
         with guard:
             latencies.extend(mine)
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from kagiya.phone.ports import LockState, LogBatch
 from kagiya.phone.state import StoredKey
-from kagiya.sdk.client import DigitalKey, LockClient, LockLog, Wallet, find_lock
-from kagiya.sdk.client_session import CommandResult
+from kagiya.sdk.client import CommandResult, DigitalKey, LockClient, LockLog, Wallet, find_lock
 
 MAX_UPLOAD_RECORDS = 512  # LogUploadIn.records (docs/openapi.json); a lock's ring holds 256
 

@@ -153,9 +153,12 @@ class Runtime:
         """Run a read-mostly ``handler`` on a plain connection in one transaction after
         authentication (the hot path: no ORM session, no idempotency). Raises
         :class:`ApiError` for refusals, like :meth:`call`."""
-        with core_transaction(self.engine) as conn:
-            principal = self.authenticate(conn, bearer, kinds)
-            status, out = handler(conn, principal)
+        try:
+            with core_transaction(self.engine) as conn:
+                principal = self.authenticate(conn, bearer, kinds)
+                status, out = handler(conn, principal)
+        except IntegrityError as exc:
+            raise ApiError(409, "conflict", "conflicts with a concurrent change") from exc
         return JSONResponse(out, status_code=status)
 
     # --- the request wrapper --------------------------------------------------------

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from kagiya.phone.ports import Enrolled, LockState, LogBatch, Offline, SyncBundle, TokenRejected
+from kagiya.phone.ports import (
+    Enrolled,
+    LockState,
+    LogBatch,
+    Offline,
+    ServerRefused,
+    SyncBundle,
+    TokenRejected,
+)
 from kagiya.phone.state import StoredKey
 from kagiya.sdk.enrollment import auth_message, enroll_message
 from kagiya.sdk.errors import ErrorCode, ProtocolError
@@ -76,7 +84,7 @@ class FakeServer:
             signature, auth_message(phone_id, timestamp)
         )
         if (phone_id, timestamp) in self.auth_proofs:  # the server accepts each proof once
-            raise TokenRejected(401, "invalid-token", "proof replayed")
+            raise ServerRefused(403, "replayed-proof", "this signed timestamp was already used")
         self.auth_proofs.add((phone_id, timestamp))
         tok = secrets.token_hex(8)
         self.tokens[tok] = phone_id

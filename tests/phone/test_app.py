@@ -131,6 +131,12 @@ def test_token_refresh_with_device_key(tmp_path: Path) -> None:
     server.tokens.clear()  # server forgot / expired every token
     app.sync()
     assert app.state().token in server.tokens
+    # the server accepts each signed timestamp once: a second refresh within the same
+    # second (the clock here stands still) signs a newer timestamp, never a replay
+    server.tokens.clear()
+    app.sync()
+    assert app.state().token in server.tokens
+    assert len(server.auth_proofs) == 2
 
 
 def test_older_revocation_update_never_replaces_newer(tmp_path: Path) -> None:
