@@ -58,6 +58,24 @@ def install_shim(root: Path) -> bool:
     return True
 
 
+def processes_in(root: Path, *, exclude: int | None = None) -> list[str]:
+    """Processes (``"pid: command line"``) whose command line names ``root`` or whose
+    working directory is inside it - what a virtual lock (or a demo) rooted there still runs.
+    Linux ``/proc``; ``exclude`` is a PID to leave out (the caller)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == exclude:
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(root) in cmd or cwd.startswith(str(root)):
+            found.append(f"{proc.name}: {cmd[:160]}")
+    return found
+
+
 def deploy(root: Path) -> None:
     """Copy the firmware (main.py, boot.py, lib/) and the BLE shim onto the board root."""
     root.mkdir(parents=True, exist_ok=True)

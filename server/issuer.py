@@ -23,7 +23,7 @@ from kagiya.sdk.keys import IssuerKey
 from kagiya.server.db import Db, conn_of
 from kagiya.server.models import IssuerKeyRow, ServerState
 from kagiya.server.secrets_store import Sealer
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
@@ -195,18 +195,3 @@ class IssuerStore:
         session.flush()
         bump_version(session)
         return staged.kid
-
-    @staticmethod
-    def listed(session: Session, now: int) -> list[IssuerKeyRow]:
-        """Keys locks and phones should trust now: next, active, retired-but-still-needed."""
-        rows = session.scalars(
-            select(IssuerKeyRow)
-            .where(
-                or_(
-                    IssuerKeyRow.state.in_((NEXT, ACTIVE)),
-                    IssuerKeyRow.signed_until > now,
-                )
-            )
-            .order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
-        )
-        return list(rows)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kagiya.hil.sim import processes_in
 
 KAGIYA = [sys.executable, "-m", "kagiya.tools.cli"]
 
@@ -54,18 +55,7 @@ def _gone(pid: int) -> bool:
 
 def _leftovers(workdir: Path) -> list[str]:
     """Processes still running inside the demo's work directory (cwd or command line)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if str(workdir) in cmd or cwd.startswith(str(workdir)):
-            found.append(f"{proc.name}: {cmd[:120]}")
-    return found
+    return processes_in(workdir, exclude=os.getpid())
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from kagiya.hil.sim import SHIM, BootError, VirtualLock, deploy, provision
+from kagiya.hil.sim import SHIM, BootError, VirtualLock, deploy, processes_in, provision
 from kagiya.sdk.ble import Backend
 from kagiya.sdk.bumble_backend import bumble_backend
 from kagiya.sdk.client import LockClient, find_lock
@@ -30,25 +30,9 @@ def _bench_only(request: pytest.FixtureRequest) -> None:
         pytest.skip("tests the virtual bench itself")
 
 
-def _running_in(root: Path) -> list[str]:
-    """Processes whose command line names ``root`` or whose working directory is in it."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if str(root) in cmd or cwd.startswith(str(root)):
-            found.append(f"{proc.name}: {cmd[:160]}")
-    return found
-
-
 def _none_left(root: Path, within: float = 15.0) -> list[str]:
     deadline = time.monotonic() + within
-    while (left := _running_in(root)) and time.monotonic() < deadline:
+    while (left := processes_in(root, exclude=os.getpid())) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
