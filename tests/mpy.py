@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from kagiya.hil.board import micropython_binary
+
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_LIB = ROOT / "firmware" / "lib"
-
-
-def micropython_binary() -> str:
-    """Path of the ``micropython`` command installed in the project's virtualenv."""
-    here = Path(sys.executable).parent / "micropython"
-    if here.exists():
-        return str(here)
-    found = shutil.which("micropython")
-    if found is None:
-        raise RuntimeError("micropython not found: run `make test` to bootstrap .venv")
-    return found
 
 
 def run(
