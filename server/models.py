@@ -199,6 +199,11 @@ class IssuedKey(Base):
     """A digital key issued to one phone for one version of a key request."""
 
     __tablename__ = "issued_keys"
+    __table_args__ = (
+        # a download's newest key per (phone, request) and the phone's unexpired keys' locks
+        Index("ix_issued_keys_phone_request_exp", "phone_id", "request_id", "exp"),
+        Index("ix_issued_keys_phone_exp_lock", "phone_id", "exp", "lock_pk"),
+    )
     cti: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     operator_id: Mapped[str] = _op_fk()
     request_id: Mapped[str] = mapped_column(

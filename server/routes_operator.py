@@ -10,12 +10,12 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit
 from kagiya.server.issuance import revoke_where
+from kagiya.server.lockkeys import usable_lock_keys, usable_x25519
 from kagiya.server.models import (
     ACTIVE,
     CANCELLED,
@@ -505,23 +505,16 @@ def delete_partner(
 # --- locks ------------------------------------------------------------------------------
 
 
-def usable_x25519(public: bytes) -> bool:
-    """False for low-order X25519 points (an all-zero shared secret, RFC 7748 §6.1)."""
-    try:
-        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(public))
-    except ValueError:
-        return False
-    return True
-
-
 def check_lock_keys(sign_public: str, kex_public: str) -> None:
-    """Refuse (422 ``invalid-lock-keys``) an unusable X25519 key or one equal to the
-    Ed25519 key."""
-    if sign_public == kex_public or not usable_x25519(bytes.fromhex(kex_public)):
+    """Refuse (422 ``invalid-lock-keys``) keys a lock cannot have made: a low-order X25519
+    key, a non-canonical, off-curve or small-order Ed25519 key, or the same key twice
+    (:mod:`kagiya.server.lockkeys`)."""
+    if not usable_lock_keys(bytes.fromhex(sign_public), bytes.fromhex(kex_public)):
         raise ApiError(
             422,
             "invalid-lock-keys",
-            "kex_public is not a usable X25519 key (or equals sign_public)",
+            "sign_public must be a usable Ed25519 key and kex_public a usable X25519 key "
+            "(distinct, not of small order)",
         )
 
 
@@ -953,4 +946,4 @@ def list_audit(
     return _op_call(request, cred, run)
 
 
-__all__ = ["register_lock", "router"]
+__all__ = ["register_lock", "router", "usable_x25519"]

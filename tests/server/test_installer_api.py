@@ -136,6 +136,14 @@ def test_replace_identity_refusals(world: World) -> None:
     with pytest.raises(ApiProblem) as ei:
         op.replace_lock_identity(lid, new.kex_public, new.kex_public)
     assert problem(ei) == (422, "invalid-lock-keys")
+    # a small-order Ed25519 key (the all-zero signature would verify under it: forged logs)
+    for weak in (bytes(32), bytes([1]) + bytes(31), bytes(31) + b"\x80"):
+        with pytest.raises(ApiProblem) as ei:
+            op.replace_lock_identity(lid, weak, new.kex_public)
+        assert problem(ei) == (422, "invalid-lock-keys")
+        with pytest.raises(ApiProblem) as ei:
+            op.register_lock("WEAK-0001", weak, new.kex_public)
+        assert problem(ei) == (422, "invalid-lock-keys")
     r = world.http.put(
         f"/v1/locks/{lid}/identity",
         json={"sign_public": "zz"},
