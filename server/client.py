@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from kagiya.server.enrollment import auth_message, enroll_message
+from kagiya.sdk.enrollment import auth_message, enroll_message
 
 
 class ApiProblem(Exception):

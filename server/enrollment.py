@@ -15,28 +15,25 @@ Both are defined here and in docs/server.md; the phone side lives in
 
 from __future__ import annotations
 
-import struct
-
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from kagiya.sdk.enrollment import AUTH_LABEL, ENROLL_LABEL, auth_message, enroll_message
 from kagiya.server.models import PhoneAuthProof
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-ENROLL_LABEL = b"KGY1-ENROLL"
-AUTH_LABEL = b"KGY1-PHONE"
+__all__ = [
+    "AUTH_LABEL",
+    "AUTH_SKEW_S",
+    "ENROLL_LABEL",
+    "auth_message",
+    "enroll_message",
+    "use_proof",
+    "verify",
+]
+
 AUTH_SKEW_S = 300
-
-
-def enroll_message(code: str, device_public: bytes) -> bytes:
-    """The bytes a phone signs to enroll."""
-    return ENROLL_LABEL + code.encode("ascii") + device_public
-
-
-def auth_message(phone_id: str, timestamp: int) -> bytes:
-    """The bytes a phone signs to get a fresh token."""
-    return AUTH_LABEL + phone_id.encode("ascii") + struct.pack(">Q", timestamp)
 
 
 def verify(device_public: bytes, signature: bytes, message: bytes) -> bool:
