@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,18 +152,25 @@ def test_reprovisioning_refuses_unless_forced_then_reregisters(
     assert other_id.status == 5 and other_id.json["error"] == "already-provisioned"
     assert "--force" in other_id.json["hint"]
 
-    # forced re-provisioning: new identity; an installer token cannot replace the registration
+    # a key request for this lock must survive the re-provisioning
+    op = OperatorClient(key_server.url, token=key_server.operator_token)
+    user = op.create_user()["user_id"]
+    now = int(time.time())
+    req = op.create_key_request(user, "CAR-0001", now, now + 86400, ["doors"])
+    # forced re-provisioning with the installer's token: new identity, registration replaced
     forced = _all(kagiya, board, key_server, "--force", monkeypatch=monkeypatch)
-    assert forced.status == 6 and forced.json["error"] in ("lock-taken", "server-auth")
+    assert forced.status == 0, forced.out + forced.err
+    assert forced.json["steps"]["register"]["replaced"] is True
     new = forced.json["steps"]["provision"]["sign_public"]
     assert new != old
-    # ... an operator token can: the server now has the new key
+    assert op.get_lock("CAR-0001")["sign_public"] == new
+    assert op.get_key_request(req["request_id"])["status"] == "active"
+    # ... and with an operator token too
     again = _all(kagiya, board, key_server, "--force", monkeypatch=monkeypatch,
                  token=key_server.operator_token)
     assert again.status == 0, again.out + again.err
     assert again.json["steps"]["register"]["replaced"] is True
     newest = again.json["steps"]["provision"]["sign_public"]
-    op = OperatorClient(key_server.url, token=key_server.operator_token)
     assert op.get_lock("CAR-0001")["sign_public"] == newest
     op.close()
 

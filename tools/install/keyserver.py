@@ -115,13 +115,24 @@ class KeyServer:
             ) from exc
         return 201, body
 
-    def delete_lock(self, lock_id: str) -> None:
-        """Remove this operator's registration of ``lock_id`` (needs an operator token)."""
+    def replace_identity(self, lock_id: str, sign_public: str,
+                         kex_public: str) -> dict[str, Any]:
+        """Replace the identity keys of this operator's ``lock_id`` after a re-provisioning
+        (``PUT /v1/locks/{id}/identity``): key requests are kept and re-issued to the new
+        key; an installer token of the same operator may do it."""
         try:
-            self._call(f"removing the old registration of {lock_id}",
-                       lambda: self.operator.delete_lock(lock_id))
-        except InstallError as err:
-            if err.code == "server-auth":
-                err.hint = ("replacing a registration needs an operator token (an installer "
-                            "token can only register new locks)")
-            raise
+            return self.installer.replace_lock_identity(
+                lock_id, bytes.fromhex(sign_public), bytes.fromhex(kex_public))
+        except ApiProblem as exc:
+            if exc.status == 404:
+                raise InstallError(
+                    "lock-taken",
+                    f"lock ID {lock_id} is registered to another operator",
+                    "choose another --lock-id") from exc
+            raise self._fail(exc, f"replacing the identity of {lock_id}") from exc
+        except httpx.HTTPError as exc:
+            raise InstallError(
+                "server-unreachable", f"cannot reach the key server at {self.base_url}",
+                "check the --server URL and the network connection, then run the same "
+                "command again (finished steps are skipped)",
+            ) from exc

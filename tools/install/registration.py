@@ -5,7 +5,8 @@ registered. The board remembers its last successful registration in ``/kagiya_in
 (public data only), so a re-run with an installer token — which may not read registrations
 back — still recognises its own earlier registration. A lock ID registered with another
 key (another operator's lock, or this lock before a forced re-provisioning) is refused;
-with ``force`` and an operator token, this operator's old registration is replaced.
+with ``force``, this operator's registration gets the new identity keys
+(``PUT /v1/locks/{id}/identity``): its key requests and logs are kept.
 """
 
 from __future__ import annotations
@@ -56,29 +57,27 @@ def register(board: Board, server: KeyServer, ident: dict[str, Any], rep: Report
                 raise InstallError(
                     "lock-registered",
                     f"lock {lock_id} is registered with another identity key",
-                    "this board was re-provisioned: pass --force to replace the old "
-                    "registration (its key requests and logs are removed)",
+                    "this board was re-provisioned: pass --force to register its new "
+                    "identity (key requests and logs are kept)",
                 )
+            status, body = 200, existing
             if not same:
-                server.delete_lock(lock_id)
-                status, body = server.register_lock(
-                    lock_id, ident["sign_public"], ident["kex_public"], vehicle_label)
+                body = server.replace_identity(lock_id, ident["sign_public"],
+                                               ident["kex_public"])
                 replaced = True
-            else:
-                status, body = 200, existing
         elif _read_marker(board) == record:
             status, body = 200, {"lock_id": lock_id}
+        elif force:  # an installer token cannot read the lock: the server decides
+            status = 200
+            body = server.replace_identity(lock_id, ident["sign_public"], ident["kex_public"])
+            replaced = True
         else:
             raise InstallError(
                 "lock-taken",
                 f"lock ID {lock_id} is already registered to another operator "
                 "(or to this one with another key)",
-                "choose another --lock-id; to replace your own old registration pass --force "
-                "with an operator token",
+                "choose another --lock-id; if this is your re-provisioned lock pass --force",
             )
-        if status == 409:  # deleted but re-created by someone else in between
-            raise InstallError("lock-taken", f"lock ID {lock_id} is already registered",
-                               "choose another --lock-id")
     _write_marker(board, record)
     result = {"lock_id": lock_id, "created": status == 201, "replaced": replaced,
               "server": server.base_url,
