@@ -4,7 +4,7 @@ For each store (SQLite, and PostgreSQL when its binaries are installed) a real s
 process (``kagiya server run``, one worker) is started on loopback with key reuse off, so
 every download signs a fresh key (Ed25519 signature + X25519 key wrap), seals and stores it
 in one commit, signs a time statement and answers. ``CLIENTS`` concurrent clients (default
-4, each a keep-alive ``http.client`` connection: a light load generator, so the shared CPU
+4, each a keep-alive socket with pre-built requests: a light load generator, so the shared CPU
 goes to the server) download as fast as they can, spread over ``PHONES``
 enrolled phones.
 
@@ -23,10 +23,10 @@ Environment: ``KAGIYA_BENCH_DOWNLOADS`` (per round, default 600), ``KAGIYA_BENCH
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import secrets
+import socket
 import statistics
 import sys
 import tempfile
@@ -34,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -124,6 +125,17 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def read_response(reader: BinaryIO) -> tuple[int, bytes]:
+    """One HTTP/1.1 response with a ``Content-Length`` body: (status, body)."""
+    status = int(reader.readline().split(b" ", 2)[1])
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, reader.read(length)
+
+
 def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
     """``n`` downloads by ``CLIENTS`` concurrent clients: (downloads per second, latencies)."""
     latencies: list[float] = []
@@ -135,23 +147,32 @@ def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
     host, port = url.removeprefix("http://").split(":")
 
     def client(i: int) -> None:
-        # stdlib keep-alive connection: a light load generator leaves the CPU to the server
+        # a keep-alive socket with pre-built requests and a minimal HTTP/1.1 response reader:
+        # the load generator shares the 2 cores with the server, so it must stay light
         mine = []
-        c = http.client.HTTPConnection(host, int(port), timeout=30)
-        c.request("GET", "/v1/health")
-        c.getresponse().read()
+        reqs = [
+            (
+                f"GET /v1/phone/keys HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {tok}\r\n\r\n"
+            ).encode()
+            for tok in tokens
+        ]
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = sock.makefile("rb")
+        sock.sendall(f"GET /v1/health HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        read_response(reader)
         go.wait()
         for j in range(per_client):
-            tok = tokens[(i + j * CLIENTS) % len(tokens)]
             t0 = time.perf_counter()
-            c.request("GET", "/v1/phone/keys", headers={"Authorization": f"Bearer {tok}"})
-            r = c.getresponse()
-            body = r.read()
+            sock.sendall(reqs[(i + j * CLIENTS) % len(reqs)])
+            status, body = read_response(reader)
             mine.append(time.perf_counter() - t0)
-            if r.status != 200 or len(json.loads(body)["keys"]) != 1:
-                errors.append(f"bad download: {r.status} {body[:200]!r}")
+            if status != 200 or len(json.loads(body)["keys"]) != 1:
+                errors.append(f"bad download: {status} {body[:200]!r}")
                 break
-        c.close()
+        reader.close()
+        sock.close()
         with guard:
             latencies.extend(mine)
 

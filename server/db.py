@@ -138,8 +138,11 @@ def core_transaction(engine: Engine) -> Iterator[Connection]:
     """One unit of work on a plain connection (no ORM session): the hot path's transaction.
     Same guarantees as :func:`transaction`."""
     queue = _WRITE_QUEUES.get(engine)
-    with queue if queue is not None else nullcontext(), engine.begin() as conn:
-        yield conn
+    # the pool check-out / check-in (and its reset) happen outside the SQLite writer's
+    # turn, so the turn covers only the transaction itself
+    with engine.connect() as conn:
+        with queue if queue is not None else nullcontext(), conn.begin():
+            yield conn
 
 
 def conn_of(db: Db) -> Connection:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from kagiya.server.db import is_sqlite
 from kagiya.server.problems import ApiError, problem
 from kagiya.server.routes_phone import download
 from kagiya.server.runtime import Runtime
@@ -32,6 +34,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = "/v1/phone/keys"
+# Download threads (measured with bench/server.py on 2 cores). SQLite admits one writer at a
+# time, so more threads only queue for the writer's turn and compete for the GIL inside it
+# (1 thread: ~0.5 ms less per download than 16). PostgreSQL runs transactions concurrently;
+# beyond a few threads they only contend for the GIL.
+_SQLITE_THREADS = 1
+_PG_THREADS = 4
+_SWITCH_INTERVAL_S = 0.001
 log = logging.getLogger("kagiya.server")
 
 
@@ -66,9 +75,15 @@ def _respond(rt: Runtime, bearer: str | None) -> JSONResponse:
 class DownloadFastPath:
     """ASGI app: ``GET /v1/phone/keys`` served directly, everything else by ``app``."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime, *, threads: int = 16) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, *, threads: int | None = None) -> None:
         self.app = app
         self.runtime = runtime
+        if threads is None:
+            threads = _SQLITE_THREADS if is_sqlite(str(runtime.engine.url)) else _PG_THREADS
+        # a thread inside a transaction (and, on SQLite, inside the writer's turn) gives up
+        # the GIL at every database call; the default 5 ms switch interval then lets the
+        # event loop and other workers hold it for long stretches of that turn
+        sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kagiya-download")
 
     def __getattr__(self, name: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from kagiya.sdk.keys import IssuerKey
 from kagiya.server import audit, enrollment, issuance, logs, revocations
 from kagiya.server.db import transaction
 from kagiya.server.models import (
@@ -161,20 +162,27 @@ def download(rt: Runtime, bearer: str | None) -> JSONResponse:
     """``GET /v1/phone/keys`` for ``bearer``: the hot path, also served by
     :mod:`kagiya.server.fastpath` without the framework's routing."""
 
+    signer: list[IssuerKey] = []
+
     def run(conn: Connection, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None
         now = rt.now()
         ks = rt.keyset(conn, p)
+        signer.append(ks.active)
         keys = issuance.issue_for_phone(rt.issuer, conn, p.phone, now, ks.active)
         return 200, {
             "keys": keys,
             "revocations": revocations.updates_for_phone(conn, p.phone, now, ks, rt.revocations),
             "time": now,
-            "time_statement": issuance.time_statement(ks.active, now),
+            "time_statement": "",  # signed after the commit (below)
             "issuer_keys": ks.listed(now),
         }
 
-    return rt.call_core(bearer, PHONES, run)
+    def finish(out: dict[str, Any]) -> None:
+        # the time statement needs no database: sign it outside the transaction
+        out["time_statement"] = issuance.time_statement(signer[-1], out["time"])
+
+    return rt.call_core(bearer, PHONES, run, finish)
 
 
 @router.get("/keys", response_model=SyncOut)

@@ -148,17 +148,25 @@ class Runtime:
         return self.issuer.keys.snapshot(session, version)
 
     def call_core(
-        self, bearer: str | None, kinds: tuple[str, ...], handler: CoreHandler
+        self,
+        bearer: str | None,
+        kinds: tuple[str, ...],
+        handler: CoreHandler,
+        finish: Callable[[dict[str, Any]], None] | None = None,
     ) -> JSONResponse:
         """Run a read-mostly ``handler`` on a plain connection in one transaction after
-        authentication (the hot path: no ORM session, no idempotency). Raises
-        :class:`ApiError` for refusals, like :meth:`call`."""
+        authentication (the hot path: no ORM session, no idempotency). ``finish`` completes
+        the response after the commit (work that needs no database, kept out of the
+        transaction and so out of the SQLite writer's turn). Raises :class:`ApiError` for
+        refusals, like :meth:`call`."""
         try:
             with core_transaction(self.engine) as conn:
                 principal = self.authenticate(conn, bearer, kinds)
                 status, out = handler(conn, principal)
         except IntegrityError as exc:
             raise ApiError(409, "conflict", "conflicts with a concurrent change") from exc
+        if finish is not None:
+            finish(out)
         return JSONResponse(out, status_code=status)
 
     # --- the request wrapper --------------------------------------------------------
