@@ -76,50 +76,37 @@ def log_json(row: UsageLog, lock_id: str) -> dict[str, Any]:
     }
 
 
-def get_user(s: Session, p: Principal, user_id: str, *, lock: bool = False) -> User:
-    """The caller's user ``user_id`` or 404 (another operator's user is 'not found' too)."""
-    q = select(User).where(User.user_id == user_id, User.operator_id == p.operator.id)
+def _owned(s: Session, p: Principal, model: Any, column: Any, value: str, what: str,
+           lock: bool) -> Any:
+    """The row of ``model`` whose ``column`` is ``value`` and which belongs to the caller's
+    operator, or 404 (another operator's row is "not found" too: no existence leak)."""
+    q = select(model).where(column == value, model.operator_id == p.operator.id)
     if lock:
         q = q.with_for_update()
-    u = s.scalars(q).first()
-    if u is None:
-        raise not_found("user")
-    return u
+    row = s.scalars(q).first()
+    if row is None:
+        raise not_found(what)
+    return row
+
+
+def get_user(s: Session, p: Principal, user_id: str, *, lock: bool = False) -> User:
+    """The caller's user ``user_id`` or 404."""
+    return _owned(s, p, User, User.user_id, user_id, "user", lock)
 
 
 def get_lock(s: Session, p: Principal, lock_id: str, *, lock: bool = False) -> Lock:
     """The caller's lock ``lock_id`` or 404."""
-    q = select(Lock).where(Lock.lock_id == lock_id, Lock.operator_id == p.operator.id)
-    if lock:
-        q = q.with_for_update()
-    lk = s.scalars(q).first()
-    if lk is None:
-        raise not_found("lock")
-    return lk
+    return _owned(s, p, Lock, Lock.lock_id, lock_id, "lock", lock)
 
 
 def get_partner(s: Session, p: Principal, partner_id: str, *, lock: bool = False) -> Partner:
     """The caller's partner or 404."""
-    q = select(Partner).where(Partner.id == partner_id, Partner.operator_id == p.operator.id)
-    if lock:
-        q = q.with_for_update()
-    pt = s.scalars(q).first()
-    if pt is None:
-        raise not_found("partner")
-    return pt
+    return _owned(s, p, Partner, Partner.id, partner_id, "partner", lock)
 
 
 def get_request(s: Session, p: Principal, request_id: str, *, lock: bool = False) -> KeyRequest:
     """The caller's key request or 404."""
-    q = select(KeyRequest).where(
-        KeyRequest.id == request_id, KeyRequest.operator_id == p.operator.id
-    )
-    if lock:
-        q = q.with_for_update()
-    r = s.scalars(q).first()
-    if r is None:
-        raise not_found("key request")
-    return r
+    return _owned(s, p, KeyRequest, KeyRequest.id, request_id, "key request", lock)
 
 
 def parse_cursor(cursor: str | None) -> int:
