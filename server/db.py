@@ -40,16 +40,29 @@ class WriterQueue:
         self._fd: int | None = None
 
     def __enter__(self) -> None:
-        self._thread_lock.acquire()
+        self.acquire(wait=True)
+
+    def acquire(self, *, wait: bool) -> bool:
+        """Take the turn; with ``wait=False`` only if it is free now (returns False if not)."""
+        if not self._thread_lock.acquire(blocking=wait):
+            return False
         if not self._path:
-            return
+            return True
         try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread_lock.release()
+            return False
         except BaseException:
             self._thread_lock.release()
             raise
+        return True
+
+    def release(self) -> None:
+        """Give the turn back."""
+        self.__exit__()
 
     def __exit__(self, *_exc: object) -> None:
         try:
@@ -65,6 +78,11 @@ class WriterQueue:
 
 
 _WRITE_QUEUES: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def writer_queue(engine: Engine) -> WriterQueue | None:
+    """The SQLite writer queue of ``engine`` (None for PostgreSQL)."""
+    return _WRITE_QUEUES.get(engine)
 
 
 def is_sqlite(url: str) -> bool:
@@ -131,18 +149,6 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     queue = _WRITE_QUEUES.get(bind) if isinstance(bind, Engine) else None
     with queue if queue is not None else nullcontext(), factory() as session, session.begin():
         yield session
-
-
-@contextmanager
-def core_transaction(engine: Engine) -> Iterator[Connection]:
-    """One unit of work on a plain connection (no ORM session): the hot path's transaction.
-    Same guarantees as :func:`transaction`."""
-    queue = _WRITE_QUEUES.get(engine)
-    # the pool check-out / check-in (and its reset) happen outside the SQLite writer's
-    # turn, so the turn covers only the transaction itself
-    with engine.connect() as conn:
-        with queue if queue is not None else nullcontext(), conn.begin():
-            yield conn
 
 
 def conn_of(db: Db) -> Connection:

@@ -4,9 +4,10 @@
 the key server must serve at scale (docs/performance.md, "Key server"). Profiling showed
 the framework layers around it — middleware stack, routing over every route, dependency
 injection and the threadpool hand-off — costing about as much CPU as the download itself.
-This wrapper answers exactly that method and path directly: it reads the bearer token, runs
-:func:`kagiya.server.routes_phone.download` (the same function the FastAPI route calls) in
-a worker thread and sends its response. Refusals are the same problem+json documents
+This wrapper answers exactly that method and path directly with
+:mod:`kagiya.server.download` (the same code the FastAPI route calls): on SQLite on the
+event loop, handing a step to a thread only when it would wait for another writer; on
+PostgreSQL in a worker thread. Refusals are the same problem+json documents
 (:mod:`kagiya.server.problems`); everything else goes to the FastAPI app unchanged, which
 also still documents the route in the OpenAPI schema.
 """
@@ -22,8 +23,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from kagiya.server.db import is_sqlite
+from kagiya.server.download import download, download_on_loop
 from kagiya.server.problems import ApiError, problem
-from kagiya.server.routes_phone import download
 from kagiya.server.runtime import Runtime
 from sqlalchemy.exc import OperationalError
 
@@ -34,10 +35,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = "/v1/phone/keys"
-# Download threads (measured with bench/server.py on 2 cores). SQLite admits one writer at a
-# time, so more threads only queue for the writer's turn and compete for the GIL inside it
-# (1 thread: ~0.5 ms less per download than 16). PostgreSQL runs transactions concurrently;
-# beyond a few threads they only contend for the GIL.
+# Download threads (measured with bench/server.py on 2 cores). SQLite: only stores that
+# would wait for the writer's turn, which admits one writer at a time anyway. PostgreSQL runs
+# transactions concurrently; beyond a few threads they only contend for the GIL.
 _SQLITE_THREADS = 1
 _PG_THREADS = 4
 _SWITCH_INTERVAL_S = 0.001
@@ -54,22 +54,19 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-def _respond(rt: Runtime, bearer: str | None) -> JSONResponse:
-    """The download, or the problem document the FastAPI handlers would have produced."""
-    try:
-        return download(rt, bearer)
-    except ApiError as exc:
+def _problem_for(exc: Exception) -> JSONResponse:
+    """The problem document the FastAPI handlers would have produced for ``exc``."""
+    if isinstance(exc, ApiError):
         return problem(
             exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
         )
-    except OperationalError as exc:
+    if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", type(exc.orig).__name__)
         return problem(
             503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
         )
-    except Exception as exc:
-        log.exception("internal error: %s", type(exc).__name__)
-        return problem(500, "internal", "internal server error")
+    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+    return problem(500, "internal", "internal server error")
 
 
 class DownloadFastPath:
@@ -78,24 +75,37 @@ class DownloadFastPath:
     def __init__(self, app: ASGIApp, runtime: Runtime, *, threads: int | None = None) -> None:
         self.app = app
         self.runtime = runtime
+        # SQLite: the download runs on the event loop and a thread only takes a store that
+        # would wait for another writer; PostgreSQL: the whole download runs in a thread
+        self._on_loop = is_sqlite(str(runtime.engine.url))
         if threads is None:
-            threads = _SQLITE_THREADS if is_sqlite(str(runtime.engine.url)) else _PG_THREADS
-        # a thread inside a transaction (and, on SQLite, inside the writer's turn) gives up
-        # the GIL at every database call; the default 5 ms switch interval then lets the
-        # event loop and other workers hold it for long stretches of that turn
+            threads = _SQLITE_THREADS if self._on_loop else _PG_THREADS
+        # a thread inside a transaction gives up the GIL at every database call; the default
+        # 5 ms switch interval then lets the event loop and other threads hold it for long
+        # stretches of that transaction
         sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kagiya-download")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)  # ``state``, ``openapi`` … of the FastAPI app
 
+    def _blocking(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _serve(self, bearer: str | None) -> JSONResponse:
+        try:
+            if self._on_loop:
+                return await download_on_loop(self.runtime, bearer, self._blocking)
+            return await self._blocking(download, self.runtime, bearer)
+        except Exception as exc:
+            return _problem_for(exc)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        loop = asyncio.get_running_loop()
-        resp = await loop.run_in_executor(self._pool, _respond, self.runtime, _bearer(scope))
+        resp = await self._serve(_bearer(scope))
         await send(
             {"type": "http.response.start", "status": resp.status_code, "headers": resp.raw_headers}
         )

@@ -20,8 +20,7 @@ from kagiya.sdk.errors import ProtocolError
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
 from kagiya.server.config import Settings
-from kagiya.server.db import Db, conn_of
-from kagiya.server.issuer import IssuerStore
+from kagiya.server.issuer import VERSION_QUERY, IssuerStore
 from kagiya.server.models import (
     ACTIVE,
     IssuedKey,
@@ -32,6 +31,7 @@ from kagiya.server.models import (
     Revocation,
     User,
 )
+from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
 from kagiya.server.secrets_store import Sealer
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
@@ -111,9 +111,11 @@ def _reusable(settings: Settings, row: Any, now: int) -> bool:
     return bool(row.exp - now >= settings.reuse_min_remaining * lifetime)
 
 
-def _issue_query() -> Any:
+def _issue_query(*, locked: bool) -> Any:
     """The active requests of a user with lock, user and the phone's newest unrevoked key
-    (if any) for each request's current version; built once, run with bind parameters."""
+    (if any) for each request's current version; built once, run with bind parameters.
+    ``locked`` share-locks the request, lock and user rows (PostgreSQL; SQLite's writer turn
+    already excludes every other writer)."""
     ik = IssuedKey
     now: Any = bindparam("now")
     cand = aliased(IssuedKey)
@@ -131,7 +133,7 @@ def _issue_query() -> Any:
         .correlate(KeyRequest)
         .scalar_subquery()
     )
-    return (
+    query = (
         select(
             KeyRequest.id,
             KeyRequest.operator_id,
@@ -167,12 +169,13 @@ def _issue_query() -> Any:
             (Partner.id.is_(None)) | (Partner.status == ACTIVE),
         )
         .order_by(KeyRequest.created_at, KeyRequest.id)
-        .with_for_update(read=True, of=[KeyRequest, Lock, User])
     )
+    return query.with_for_update(read=True, of=[KeyRequest, Lock, User]) if locked else query
 
 
-_ISSUE_QUERY = _issue_query()
-_INSERT_KEY = insert(IssuedKey)
+_PLAN_QUERY = Prepared(_issue_query(locked=False))
+_LOCKED_QUERY = Prepared(_issue_query(locked=True))
+_INSERT_KEY = Prepared(insert(IssuedKey))
 
 
 @dataclass(frozen=True)
@@ -186,21 +189,67 @@ class _NewKey:
     credential: bytes
 
 
-def issue_for_phone(
-    iss: Issuer, session: Db, phone: PhoneRef, now: int, signer: IssuerKey
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class KeyPlan:
+    """The keys a download answers with, worked out (and new ones signed) from one read.
+
+    ``basis`` is everything the keys were derived from: per active request its version,
+    window, permissions, lock identity, user ID and the phone's newest key, plus the issuer
+    key-set version. :func:`store_plan` inserts ``fresh`` only while the basis is unchanged.
+    """
+
+    keys: list[dict[str, Any]]
+    fresh: list[dict[str, Any]]
+    basis: tuple[Any, ...]
+    now: int
+
+
+def _basis(rows: list[Any], issuer_version: int | None) -> tuple[Any, ...]:
+    per_request = tuple(
+        (
+            r.id,
+            r.version,
+            r.req_nbf,
+            r.req_exp,
+            r.permissions,
+            r.operator_id,
+            r.lock_pk,
+            r.lock_id,
+            bytes(r.kex_public),
+            r.user_id,
+            None if r.cti is None else bytes(r.cti),
+        )
+        for r in rows
+    )
+    return (issuer_version, per_request)
+
+
+def _requests(session: Handle, phone: PhoneRef, now: int, *, locked: bool) -> list[Any]:
+    params = {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now}
+    return (_LOCKED_QUERY if locked else _PLAN_QUERY).rows(session, params)
+
+
+def plan_keys(
+    iss: Issuer,
+    session: Handle,
+    phone: PhoneRef,
+    now: int,
+    signer: IssuerKey,
+    *,
+    issuer_version: int | None = None,
+    locked: bool = False,
+) -> KeyPlan:
     """Current keys (credential + secret) for every active request of the phone's user.
 
     One query reads the active requests with their lock and user and the phone's reusable
-    key for the current version of each; new keys are inserted in one statement. Rows of
-    the request, user and lock are share-locked so a concurrent change, cancel, suspension
-    or identity change waits for this download and then revokes whatever it issued.
+    key for the current version of each; a request without one gets a new key, signed and
+    sealed here. Nothing is written: the caller stores ``fresh`` with :func:`store_plan`
+    (optimistic, signing outside the write transaction) or inserts it in this same
+    transaction (``locked``: rows of the request, user and lock are share-locked so a
+    concurrent change, cancel, suspension or identity change waits for this download and
+    then revokes whatever it issued).
     """
-    requests = (
-        conn_of(session)
-        .execute(_ISSUE_QUERY, {"phone_id": phone.id, "user_pk": phone.user_pk, "now": now})
-        .all()
-    )
+    requests = _requests(session, phone, now, locked=locked)
     out: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
     for req in requests:
@@ -248,9 +297,24 @@ def issue_for_phone(
             }
         )
         out.append(_key_json(key, issued.secret, req, req.lock_id, req.user_id))
-    if fresh:
-        conn_of(session).execute(_INSERT_KEY, fresh)
-    return out
+    return KeyPlan(out, fresh, _basis(requests, issuer_version), now)
+
+
+def insert_fresh(session: Handle, plan: KeyPlan) -> None:
+    """Insert the plan's new keys."""
+    _INSERT_KEY.insert(session, plan.fresh)
+
+
+def store_plan(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:
+    """In the write transaction: re-read the plan's basis (share-locked) and insert its new
+    keys only if nothing it was derived from has changed since (a concurrent change, cancel,
+    suspension, identity change, rotation or another download of this phone's keys).
+    Returns False, writing nothing, when the plan is stale: the caller plans again."""
+    rows = _requests(session, phone, plan.now, locked=True)
+    if _basis(rows, VERSION_QUERY.scalar(session)) != plan.basis:
+        return False
+    insert_fresh(session, plan)
+    return True
 
 
 def time_statement(signer: IssuerKey, now: int) -> str:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kagiya.sdk.keys import IssuerKey
-from kagiya.server.db import Db, conn_of
 from kagiya.server.models import IssuerKeyRow, ServerState
+from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.secrets_store import Sealer
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
@@ -63,6 +63,19 @@ class KeySet:
 def version_query() -> object:
     """A scalar subquery of the key-set version (embedded in the authentication query)."""
     return select(ServerState.version).where(ServerState.name == STATE_NAME).scalar_subquery()
+
+
+VERSION_QUERY = Prepared(select(version_query()))  # type: ignore[call-overload]
+_KEYS_QUERY = Prepared(
+    select(
+        IssuerKeyRow.kid,
+        IssuerKeyRow.public,
+        IssuerKeyRow.private_sealed,
+        IssuerKeyRow.state,
+        IssuerKeyRow.created_at,
+        IssuerKeyRow.signed_until,
+    ).order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
+)
 
 
 def bump_version(session: Session) -> None:
@@ -130,27 +143,14 @@ class IssuerStore:
             raise RuntimeError("no active issuer key: run the server once to create it")
         return self._load(row)
 
-    def snapshot(self, session: Db, version: int | None) -> KeySet:
+    def snapshot(self, session: Handle, version: int | None) -> KeySet:
         """The key set at ``version`` (as read earlier in this transaction): cached while the
         version is unchanged, otherwise read again. Rows read after the version are at least
         as new as it, so the cache never holds a set older than its version says."""
         cached = self._set
         if cached is not None and version is not None and cached.version == version:
             return cached
-        rows = (
-            conn_of(session)
-            .execute(
-                select(
-                    IssuerKeyRow.kid,
-                    IssuerKeyRow.public,
-                    IssuerKeyRow.private_sealed,
-                    IssuerKeyRow.state,
-                    IssuerKeyRow.created_at,
-                    IssuerKeyRow.signed_until,
-                ).order_by(IssuerKeyRow.created_at, IssuerKeyRow.kid)
-            )
-            .all()
-        )
+        rows = _KEYS_QUERY.rows(session)
         active = next((r for r in rows if r.state == ACTIVE), None)
         if active is None:
             raise RuntimeError("no active issuer key: run the server once to create it")

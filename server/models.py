@@ -200,9 +200,10 @@ class IssuedKey(Base):
 
     __tablename__ = "issued_keys"
     __table_args__ = (
-        # a download's newest key per (phone, request) and the phone's unexpired keys' locks
-        Index("ix_issued_keys_phone_request_exp", "phone_id", "request_id", "exp"),
-        Index("ix_issued_keys_phone_exp_lock", "phone_id", "exp", "lock_pk"),
+        # a download's newest key per (phone, request, version) and the locks of the phone's
+        # revoked keys: both lookups stop after the rows they need (migration 0004)
+        Index("ix_issued_keys_newest", "phone_id", "request_id", "request_version", "exp", "iat"),
+        Index("ix_issued_keys_phone_revoked", "phone_id", "revoked", "exp", "lock_pk"),
     )
     cti: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     operator_id: Mapped[str] = _op_fk()

@@ -2,7 +2,11 @@
 
 A phone gets the newest update of every lock it should carry one to: the locks of its
 user's active key requests and of any unexpired key it was ever given. One query finds
-those locks with a revocation version >= 1.
+those locks with a revocation version >= 1. Every change that ends a request's keys (change,
+cancel, user/partner/lock suspension or deletion, identity replacement) revokes them, so a
+phone's unrevoked keys all belong to its user's active requests: the query only has to look
+at the phone's *revoked* unexpired keys for other locks, a lookup that stays small however
+many keys the phone has been issued.
 
 Each update is a full snapshot of the lock's unexpired revoked keys, newest expiry first,
 at most 64 (protocol §15). Building one costs a query and a signature, so each process caches
@@ -22,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
-from kagiya.server.db import Db, conn_of
 from kagiya.server.issuer import KeySet
 from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
+from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
 from sqlalchemy import bindparam, or_, select
 
@@ -66,7 +70,7 @@ class RevocationCache:
                 self._items.popitem(last=False)
 
 
-_PHONE_LOCKS = (
+_PHONE_LOCKS = Prepared(
     select(Lock.pk, Lock.lock_id, Lock.revocation_version, Lock.incarnation)
     .where(
         Lock.revocation_version > 0,
@@ -78,7 +82,9 @@ _PHONE_LOCKS = (
             ),
             Lock.pk.in_(
                 select(IssuedKey.lock_pk).where(
-                    IssuedKey.phone_id == bindparam("phone_id"), IssuedKey.exp > bindparam("now")
+                    IssuedKey.phone_id == bindparam("phone_id"),
+                    IssuedKey.revoked.is_(True),
+                    IssuedKey.exp > bindparam("now"),
                 )
             ),
         ),
@@ -87,15 +93,23 @@ _PHONE_LOCKS = (
 )
 
 
-def phone_locks(session: Db, phone: PhoneRef, now: int) -> list[Any]:
+_ENTRIES = Prepared(
+    select(Revocation.cti, Revocation.exp)
+    .where(Revocation.lock_pk == bindparam("lock_pk"), Revocation.exp > bindparam("now"))
+    .order_by(Revocation.exp.desc(), Revocation.cti)
+    .limit(MAX_REVOCATION_ENTRIES)
+)
+
+
+def phone_locks(session: Handle, phone: PhoneRef, now: int) -> list[Any]:
     """``(pk, lock_id, revocation_version, incarnation)`` of the locks with revocations that
     this phone should carry updates to, ordered by lock ID."""
     params = {"user_pk": phone.user_pk, "phone_id": phone.id, "now": now}
-    return list(conn_of(session).execute(_PHONE_LOCKS, params))
+    return _PHONE_LOCKS.rows(session, params)
 
 
 def updates_for_phone(
-    session: Db, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
+    session: Handle, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
 ) -> list[dict[str, Any]]:
     """The newest signed revocation update for each lock the phone should carry one to."""
     out = []
@@ -116,17 +130,8 @@ def updates_for_phone(
     return out
 
 
-def _build(session: Db, lock: Any, now: int, keys: KeySet) -> _Built:
-    entries = (
-        conn_of(session)
-        .execute(
-            select(Revocation.cti, Revocation.exp)
-            .where(Revocation.lock_pk == lock.pk, Revocation.exp > now)
-            .order_by(Revocation.exp.desc(), Revocation.cti)
-            .limit(MAX_REVOCATION_ENTRIES)
-        )
-        .all()
-    )
+def _build(session: Handle, lock: Any, now: int, keys: KeySet) -> _Built:
+    entries = _ENTRIES.rows(session, {"lock_pk": lock.pk, "now": now})
     upd = RevocationUpdate(
         lock_id=lock.lock_id,
         version=lock.revocation_version,

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from kagiya.sdk.keys import IssuerKey
 from kagiya.server import audit, enrollment, issuance, logs, revocations
 from kagiya.server.db import transaction
+from kagiya.server.download import PHONES, download
 from kagiya.server.models import (
     ACTIVE,
     EnrollmentCode,
@@ -35,7 +35,7 @@ from kagiya.server.schemas import (
     TimeOut,
 )
 from kagiya.server.secrets_store import new_id, new_token, token_hash
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/phone", tags=["phone"])
@@ -46,7 +46,6 @@ bearer = HTTPBearer(
 )
 Cred = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[!-~]{1,128}$")]
-PHONES = (PHONE,)
 
 
 def _tok(cred: HTTPAuthorizationCredentials | None) -> str | None:
@@ -156,33 +155,6 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
                 403, "replayed-proof", "this signed timestamp was already used; sign a new one"
             )
         return JSONResponse(_issue_token(s, rt, phone, user))
-
-
-def download(rt: Runtime, bearer: str | None) -> JSONResponse:
-    """``GET /v1/phone/keys`` for ``bearer``: the hot path, also served by
-    :mod:`kagiya.server.fastpath` without the framework's routing."""
-
-    signer: list[IssuerKey] = []
-
-    def run(conn: Connection, p: Principal) -> tuple[int, dict[str, Any]]:
-        assert p.phone is not None
-        now = rt.now()
-        ks = rt.keyset(conn, p)
-        signer.append(ks.active)
-        keys = issuance.issue_for_phone(rt.issuer, conn, p.phone, now, ks.active)
-        return 200, {
-            "keys": keys,
-            "revocations": revocations.updates_for_phone(conn, p.phone, now, ks, rt.revocations),
-            "time": now,
-            "time_statement": "",  # signed after the commit (below)
-            "issuer_keys": ks.listed(now),
-        }
-
-    def finish(out: dict[str, Any]) -> None:
-        # the time statement needs no database: sign it outside the transaction
-        out["time_statement"] = issuance.time_statement(signer[-1], out["time"])
-
-    return rt.call_core(bearer, PHONES, run, finish)
 
 
 @router.get("/keys", response_model=SyncOut)

@@ -18,17 +18,15 @@ from fastapi.responses import JSONResponse
 from kagiya.server import ratelimit
 from kagiya.server.config import Settings
 from kagiya.server.db import (
-    Db,
-    conn_of,
-    core_transaction,
     make_engine,
     make_sessionmaker,
     transaction,
 )
 from kagiya.server.issuance import Issuer
-from kagiya.server.issuer import IssuerStore, KeySet, version_query
+from kagiya.server.issuer import VERSION_QUERY, IssuerStore, KeySet, version_query
 from kagiya.server.migrate import upgrade
 from kagiya.server.models import ACTIVE, Idempotency, Operator, Phone, Token, User
+from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import (
     INSTALLER,
     OPERATOR,
@@ -53,8 +51,8 @@ _IDEM_CONTEXT = b"kagiya idempotent response "
 Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
 CoreHandler = Callable[[Connection, Principal], tuple[int, dict[str, Any]]]
 
-# one statement, built once, executed on the session's connection (no ORM loading)
-_AUTH_QUERY = (
+# one statement, prepared once (no ORM loading)
+_AUTH_QUERY = Prepared(
     select(
         Token.kind,
         Token.expires_at,
@@ -100,7 +98,9 @@ class Runtime:
 
     # --- authentication -------------------------------------------------------------
 
-    def authenticate(self, session: Db, bearer: str | None, kinds: tuple[str, ...]) -> Principal:
+    def authenticate(
+        self, session: Handle, bearer: str | None, kinds: tuple[str, ...]
+    ) -> Principal:
         """Resolve a bearer token to a principal or raise 401/403 problems."""
         if not bearer:
             raise ApiError(
@@ -111,7 +111,7 @@ class Runtime:
             )
         now = self.now()
         # one query: token, operator, phone, user and the issuer key-set version
-        row = conn_of(session).execute(_AUTH_QUERY, {"token_hash": token_hash(bearer)}).first()
+        row = _AUTH_QUERY.first(session, {"token_hash": token_hash(bearer)})
         if row is None:
             raise ApiError(
                 401,
@@ -140,34 +140,12 @@ class Runtime:
             principal.user = UserRef(row.user_pk, row.user_id, row.user_status)
         return principal
 
-    def keyset(self, session: Db, p: Principal | None = None) -> KeySet:
+    def keyset(self, session: Handle, p: Principal | None = None) -> KeySet:
         """The issuer keys, cached while the database's key-set version is unchanged."""
         version = p.issuer_version if p is not None else None
         if version is None:
-            version = conn_of(session).scalar(select(version_query()))
+            version = VERSION_QUERY.scalar(session)
         return self.issuer.keys.snapshot(session, version)
-
-    def call_core(
-        self,
-        bearer: str | None,
-        kinds: tuple[str, ...],
-        handler: CoreHandler,
-        finish: Callable[[dict[str, Any]], None] | None = None,
-    ) -> JSONResponse:
-        """Run a read-mostly ``handler`` on a plain connection in one transaction after
-        authentication (the hot path: no ORM session, no idempotency). ``finish`` completes
-        the response after the commit (work that needs no database, kept out of the
-        transaction and so out of the SQLite writer's turn). Raises :class:`ApiError` for
-        refusals, like :meth:`call`."""
-        try:
-            with core_transaction(self.engine) as conn:
-                principal = self.authenticate(conn, bearer, kinds)
-                status, out = handler(conn, principal)
-        except IntegrityError as exc:
-            raise ApiError(409, "conflict", "conflicts with a concurrent change") from exc
-        if finish is not None:
-            finish(out)
-        return JSONResponse(out, status_code=status)
 
     # --- the request wrapper --------------------------------------------------------
 

@@ -76,8 +76,9 @@ def log_json(row: UsageLog, lock_id: str) -> dict[str, Any]:
     }
 
 
-def _owned(s: Session, p: Principal, model: Any, column: Any, value: str, what: str,
-           lock: bool) -> Any:
+def _owned(
+    s: Session, p: Principal, model: Any, column: Any, value: str, what: str, lock: bool
+) -> Any:
     """The row of ``model`` whose ``column`` is ``value`` and which belongs to the caller's
     operator, or 404 (another operator's row is "not found" too: no existence leak)."""
     q = select(model).where(column == value, model.operator_id == p.operator.id)
