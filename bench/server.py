@@ -1,7 +1,8 @@
 """Key-server benchmark: key downloads per second over real HTTP against the raw limit.
 
 For each store (SQLite, and PostgreSQL when its binaries are installed) a real server
-process (``kagiya server run``, one worker) is started on loopback with key reuse off, so
+(``kagiya server run --workers 2``: one worker process per core of the 2-core reference
+machine, as the server is deployed) is started on loopback with key reuse off, so
 every download signs a fresh key (Ed25519 signature + X25519 key wrap), seals and stores it
 in one commit, signs a time statement and answers. ``CLIENTS`` concurrent clients (default
 4, each a keep-alive socket with pre-built requests: a light load generator, so the shared CPU
@@ -18,7 +19,8 @@ then the last line (the weaker store):
 ``downloads_per_s=… raw_per_s=… ratio=… p99_ms=…``.
 
 Environment: ``KAGIYA_BENCH_DOWNLOADS`` (per round, default 600), ``KAGIYA_BENCH_CLIENTS``
-(4), ``KAGIYA_BENCH_ROUNDS`` (3), ``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``).
+(4), ``KAGIYA_BENCH_ROUNDS`` (3), ``KAGIYA_BENCH_WORKERS`` (2),
+``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from tests.server.pg import TempPostgres, pg_bin  # noqa: E402
 DOWNLOADS = int(os.environ.get("KAGIYA_BENCH_DOWNLOADS", "600"))
 CLIENTS = int(os.environ.get("KAGIYA_BENCH_CLIENTS", "4"))
 ROUNDS = int(os.environ.get("KAGIYA_BENCH_ROUNDS", "3"))
-WORKERS = int(os.environ.get("KAGIYA_BENCH_WORKERS", "1"))
+WORKERS = int(os.environ.get("KAGIYA_BENCH_WORKERS", "2"))
 STORES = os.environ.get("KAGIYA_BENCH_STORES", "sqlite,postgresql").split(",")
 PHONES = 16
 
@@ -246,7 +248,8 @@ def main() -> int:
             print(
                 f"store={name} downloads_per_s={med.downloads_per_s:.0f} "
                 f"raw_per_s={med.raw_per_s:.0f} ratio={med.ratio:.2f} p50_ms={med.p50_ms:.1f} "
-                f"p99_ms={med.p99_ms:.1f} clients={CLIENTS} n={med.n} rounds={len(rounds)}",
+                f"p99_ms={med.p99_ms:.1f} clients={CLIENTS} workers={WORKERS} n={med.n} "
+                f"rounds={len(rounds)}",
                 flush=True,
             )
     finally:
@@ -256,7 +259,8 @@ def main() -> int:
     p99 = max(r.p99_ms for _, r in results)
     print(
         f"downloads_per_s={worst.downloads_per_s:.0f} raw_per_s={worst.raw_per_s:.0f} "
-        f"ratio={worst.ratio:.2f} p99_ms={p99:.1f} store={name} clients={CLIENTS}"
+        f"ratio={worst.ratio:.2f} p99_ms={p99:.1f} store={name} clients={CLIENTS} "
+        f"workers={WORKERS}"
     )
     return 0
 
