@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from kagiya.server import problems, routes_auth, routes_operator, routes_phone
 from kagiya.server.config import Settings, from_env
 from kagiya.server.fastpath import DownloadFastPath
+from kagiya.server.housekeeping import Housekeeper
 from kagiya.server.runtime import Runtime
 
 API_VERSION = "1.0.0"
@@ -45,6 +46,9 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
     (:mod:`kagiya.server.fastpath`)."""
     app = build_app(runtime)
     fast = DownloadFastPath(app, runtime)
+    keeper = Housekeeper(runtime, runtime.settings.housekeeping_interval_s)
+    app.router.add_event_handler("startup", keeper.start)
+    app.router.on_shutdown.insert(0, keeper.stop)  # before the runtime closes its engine
     app.router.add_event_handler("shutdown", fast.close)
     return fast
 

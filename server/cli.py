@@ -110,6 +110,10 @@ def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
                 admin.set_quota(rt, args.operator, args.quota)
             elif fn_name == "rotate":
                 print(admin.rotate_issuer_key(rt, stage=args.stage))
+            elif fn_name == "purge":
+                from kagiya.server.housekeeping import purge
+
+                print(json.dumps(purge(rt), indent=2))
             elif fn_name == "audit":
                 for entry in admin.audit_entries(rt, args.operator, args.limit):
                     print(json.dumps(entry))
@@ -205,6 +209,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("operator")
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
     p.set_defaults(handler=_simple("end"))
+
+    p = asub.add_parser(
+        "purge", help="delete expired keys, tokens, codes and counters now (the server does it too)"
+    )
+    _common(p)
+    p.set_defaults(handler=_simple("purge"))
 
     p = asub.add_parser("audit", help="print audit entries (JSON lines)")
     _common(p)

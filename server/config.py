@@ -48,6 +48,7 @@ class Settings:
     enroll_rate_per_min: int = 10  # per address
     time_rate_per_min: int = 120  # public time statements, per address
     idempotency_ttl_s: int = DAY
+    housekeeping_interval_s: int = 600  # purge of expired rows per process (0: off)
     clock: Callable[[], float] = time.time
 
     def now(self) -> int:
@@ -76,6 +77,7 @@ def from_env(**overrides: object) -> Settings:
         token_rate_per_min=_env_int("KAGIYA_TOKEN_RATE_PER_MIN", 30),
         enroll_rate_per_min=_env_int("KAGIYA_ENROLL_RATE_PER_MIN", 10),
         time_rate_per_min=_env_int("KAGIYA_TIME_RATE_PER_MIN", 120),
+        housekeeping_interval_s=_env_int("KAGIYA_HOUSEKEEPING_INTERVAL_S", 600),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

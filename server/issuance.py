@@ -320,9 +320,3 @@ def store_plan(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:
 def time_statement(signer: IssuerKey, now: int) -> str:
     """A fresh signed time statement (protocol §6), hex."""
     return sign_time_statement(signer, now).hex()
-
-
-def purge_expired(session: Session, now: int) -> None:
-    """Drop revocation entries and issued keys that have expired (they matter no more)."""
-    session.query(Revocation).filter(Revocation.exp <= now).delete()
-    session.query(IssuedKey).filter(IssuedKey.exp <= now - 86400).delete()

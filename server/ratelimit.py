@@ -38,8 +38,3 @@ def hit(session: Session, bucket: str, limit: int, now: int) -> None:
             f"too many attempts; retry in {retry} s",
             headers={"Retry-After": str(retry)},
         )
-
-
-def purge(session: Session, now: int) -> None:
-    """Drop counters of windows that have passed."""
-    session.query(RateCounter).filter(RateCounter.window < now - 2 * WINDOW_S).delete()

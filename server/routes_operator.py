@@ -94,7 +94,7 @@ IdemKey = Annotated[
     Header(
         alias="Idempotency-Key",
         pattern=r"^[!-~]{1,128}$",
-        description="retries with the same key never repeat the change",
+        description="retries with the same key within a day never repeat the change",
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

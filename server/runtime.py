@@ -207,6 +207,10 @@ class Runtime:
         ).first()
         if row is None:
             return None
+        if row.created_at <= self.now() - self.settings.idempotency_ttl_s:
+            s.delete(row)  # expired (housekeeping drops it too): this is a new request
+            s.flush()
+            return None
         if row.fingerprint != fingerprint:
             raise ApiError(
                 422,

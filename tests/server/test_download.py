@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from kagiya.server.prepared import Prepared, WriterBusy, tx
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.server.conftest import World
+from tests.server.conftest import World, make_world
 
 
 def _issued(world: World, request_id: str) -> int:
@@ -98,10 +100,12 @@ def test_phone_deleted_after_plan_is_not_stored(world: World) -> None:
 
 
 @pytest.fixture
-def sqlite_world(world: World) -> World:
-    if world.rt.engine.dialect.name != "sqlite":
-        pytest.skip("the writer's turn is SQLite's")
-    return world
+def sqlite_world(tmp_path: Path) -> Iterator[World]:
+    """The app on SQLite only (the writer's turn and its query plans are SQLite's)."""
+    w, rt = make_world(f"sqlite:///{tmp_path / 'kagiya.db'}", tmp_path / "data")
+    yield w
+    w.http.close()
+    rt.close()
 
 
 def test_busy_writer_hands_the_store_to_a_thread(sqlite_world: World) -> None:
