@@ -144,6 +144,7 @@ def _issue_query(*, locked: bool) -> Any:
             Lock.pk.label("lock_pk"),
             Lock.lock_id,
             Lock.kex_public,
+            Lock.incarnation,
             User.user_id,
             ik.cti,
             ik.request_version,
@@ -194,8 +195,9 @@ class KeyPlan:
     """The keys a download answers with, worked out (and new ones signed) from one read.
 
     ``basis`` is everything the keys were derived from: per active request its version,
-    window, permissions, lock identity, user ID and the phone's newest key, plus the issuer
-    key-set version. :func:`store_plan` inserts ``fresh`` only while the basis is unchanged.
+    window, permissions, operator, lock and its identity (X25519 key and incarnation, which
+    every registration or identity replacement redraws), user ID and the phone's newest
+    key, plus the issuer key-set version. :func:`store_plan` inserts ``fresh`` only while the basis is unchanged.
     """
 
     keys: list[dict[str, Any]]
@@ -216,6 +218,7 @@ def _basis(rows: list[Any], issuer_version: int | None) -> tuple[Any, ...]:
             r.lock_pk,
             r.lock_id,
             bytes(r.kex_public),
+            r.incarnation,
             r.user_id,
             None if r.cti is None else bytes(r.cti),
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kagiya.sdk.keys import LockIdentity
 from kagiya.server import admin, issuance, revocations
 from kagiya.server.db import writer_queue
 from kagiya.server.download import (
@@ -206,3 +207,16 @@ def test_download_lookups_stay_bounded(sqlite_world: World) -> None:
     newest = plan(issuance._PLAN_QUERY)
     assert "ix_issued_keys_newest" in newest and "RIGHT PART OF ORDER BY" not in newest
     assert "ix_issued_keys_phone_revoked" in plan(revocations._PHONE_LOCKS)
+
+
+def test_identity_replaced_after_plan_is_not_stored(world: World) -> None:
+    """Even when only the lock's signing key changes (the key wrap would still open), a plan
+    from before the replacement is stale: the replacement revoked everything issued before."""
+    op = world.operator()
+    _uid, lid, rid, phone = world.setup_key(op)
+    got = plan_download(world.rt, str(phone.token))
+    old = world.locks[lid]
+    new_sign = LockIdentity.generate().sign_public
+    op.replace_lock_identity(lid, new_sign, old.kex_public)
+    assert not store_download(world.rt, got)
+    assert _issued(world, rid) == 0
