@@ -250,6 +250,13 @@ class LockClient:
         """The lock's authenticated state (any valid key)."""
         return await self._command(key, Command.STATUS)
 
+    @property
+    def revocation_version(self) -> int | None:
+        """The lock's revocation version as the current session knows it (its CHALLENGE, or
+        the update this session pushed and the lock acknowledged); None without a session.
+        Saves a ``hello()`` round trip after a command just to read it."""
+        return self._session.revocation_version if self._session is not None else None
+
     async def hello(self) -> messages.Challenge:
         """Start a fresh session (after pushing updates); returns the lock's CHALLENGE."""
         async def op(s: PhoneSession) -> messages.Challenge:

@@ -39,6 +39,9 @@ class PhoneSession:
         self.challenge: messages.Challenge | None = None
         self.counter = 0
         self.command_sent = False
+        # the lock's revocation version as this session last learned it: from CHALLENGE,
+        # raised when the lock acknowledged an update pushed in this session
+        self.revocation_version = -1
 
     async def _exchange(self, msg: messages.Message) -> messages.Message:
         return messages.decode(await self._request(messages.encode(msg)))
@@ -52,6 +55,7 @@ class PhoneSession:
             raise ReplyNotAuthenticError(f"unexpected reply to HELLO: {type(reply).__name__}")
         self.challenge = reply
         self.counter = 0
+        self.revocation_version = reply.revocation_version
         return reply
 
     async def attach_updates(self) -> list[str]:
@@ -71,6 +75,7 @@ class PhoneSession:
             reply = await self._exchange(messages.RevocationMessage(held[1]))
             if isinstance(reply, messages.Ack) and reply.code == 0:
                 applied.append("revocation")
+                self.revocation_version = held[0]
         return applied
 
     def _next_counter(self) -> int:

@@ -73,8 +73,7 @@ class BleLockSession:
         run = {"unlock": c.unlock, "lock": c.lock, "drive-on": c.enable_drive,
                "drive-off": c.disable_drive, "status": c.status}[command]
         result = await run(sdk_key)
-        challenge = await c.hello()
-        return _state(result, max(challenge.revocation_version, 0))
+        return _state(result, max(c.revocation_version or 0, 0))
 
     async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
         """Fetch every page from ``from_seq`` (MACs checked by the SDK) as an upload batch."""

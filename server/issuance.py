@@ -197,7 +197,8 @@ class KeyPlan:
     ``basis`` is everything the keys were derived from: per active request its version,
     window, permissions, operator, lock and its identity (X25519 key and incarnation, which
     every registration or identity replacement redraws), user ID and the phone's newest
-    key, plus the issuer key-set version. :func:`store_plan` inserts ``fresh`` only while the basis is unchanged.
+    key, plus the issuer key-set version. :func:`store_plan` inserts ``fresh`` only while
+    the basis is unchanged.
     """
 
     keys: list[dict[str, Any]]

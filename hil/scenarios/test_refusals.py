@@ -99,7 +99,9 @@ async def test_revoked_by_update_carried_by_another_phone(target: Target) -> Non
     phone_b = target.phone("B")
     async with LockClient(await find_lock(target.lock_id, 5, backend=phone_b),
                           backend=phone_b, wallet=wallet_b) as lock:
+        assert lock.revocation_version is None  # no session yet
         await lock.lock(other)
+        assert lock.revocation_version == 1  # pushed and acknowledged in this session
         assert (await lock.hello()).revocation_version == 1
     async with LockClient(await find_lock(target.lock_id, 5, backend=phone_a),
                           backend=phone_a) as lock:
