@@ -11,13 +11,17 @@ import httpx
 import pytest
 from kagiya.sdk.keys import LockIdentity
 from kagiya.server import admin
-from kagiya.server.client import ApiProblem, OperatorClient
+from kagiya.server.client import ApiProblem, OperatorClient, PhoneClient, new_device_key
 from kagiya.server.config import Settings
+from kagiya.server.db import make_engine
+from kagiya.server.models import IssuedKey, KeyRequest
 from kagiya.server.runtime import Runtime
+from sqlalchemy import func, select
 
 from tests.server.live import LiveServer
 
 DAY = 86400
+CHANGES = 30  # per key request, while its phone downloads
 
 
 def _setup(db_url: str, data: Path) -> tuple[admin.NewOperator, int]:
@@ -139,6 +143,80 @@ def test_kill_9_loses_no_acknowledged_request(db_url: str, tmp_path: Path) -> No
         assert not missing, f"{len(missing)} acknowledged requests lost"
     finally:
         srv2.stop()
+
+
+def test_downloads_racing_changes_leave_no_old_key_unrevoked(db_url: str, tmp_path: Path) -> None:
+    """Two server processes on one database; phones download (every download signs a fresh
+    key) while the operator keeps changing their key requests. Afterwards no key of an old
+    request version may be left unrevoked: on SQLite a download plans and signs outside the
+    writer's turn and must notice a change committed meanwhile; on PostgreSQL its row locks
+    make the change wait and then revoke what the download stored."""
+    data = tmp_path / "data"
+    new, now = _setup(db_url, data)
+    env = {"KAGIYA_REUSE_MIN_REMAINING": "2"}
+    servers = [LiveServer(db_url, data, env=env), LiveServer(db_url, data, env=env)]
+    errors: list[str] = []
+    try:
+        op = OperatorClient.login(servers[0].url, new.client_id, new.client_secret)
+        ident = LockIdentity.generate()
+        op.register_lock("RACE-01", ident.sign_public, ident.kex_public)
+        phones, requests = [], []
+        for _ in range(4):
+            uid = op.create_user()["user_id"]
+            req = op.create_key_request(uid, "RACE-01", now - 60, now + DAY, ["doors"])
+            requests.append(req["request_id"])
+            code = op.enrollment_code(uid)["code"]
+            phones.append(PhoneClient.enroll(servers[0].url, code, new_device_key()).token)
+        done = threading.Event()
+
+        def download(i: int) -> int:
+            n = 0
+            while not done.is_set() or n < 5:
+                srv = servers[n % 2]
+                r = httpx.get(
+                    f"{srv.url}/v1/phone/keys",
+                    headers={"Authorization": f"Bearer {phones[i]}"},
+                    timeout=30,
+                )
+                if r.status_code != 200 or len(r.json()["keys"]) != 1:
+                    errors.append(f"download: {r.status_code} {r.text[:200]}")
+                n += 1
+            return n
+
+        def change() -> None:
+            clients = [OperatorClient(srv.url, token=op.token) for srv in servers]
+            for k in range(CHANGES):
+                for j, rid in enumerate(requests):
+                    perms = ["doors", "drive"] if k % 2 == 0 else ["doors"]
+                    clients[(k + j) % 2].change_key_request(rid, permissions=perms)
+            done.set()
+
+        with ThreadPoolExecutor(5) as pool:
+            counts = pool.map(download, range(4))
+            pool.submit(change).result()
+            assert min(counts) >= 5
+        assert not errors, errors[:3]
+        versions = {r: op.get_key_request(r)["version"] for r in requests}
+        assert set(versions.values()) == {1 + CHANGES}
+    finally:
+        for srv in servers:
+            srv.stop()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stale = conn.execute(
+                select(IssuedKey.request_id, IssuedKey.request_version)
+                .join(KeyRequest, KeyRequest.id == IssuedKey.request_id)
+                .where(
+                    IssuedKey.revoked.is_(False),
+                    IssuedKey.request_version != KeyRequest.version,
+                )
+            ).all()
+            total = conn.scalar(select(func.count()).select_from(IssuedKey))
+    finally:
+        engine.dispose()
+    assert total and total > 4 * 5
+    assert stale == [], f"{len(stale)} keys of an old request version left unrevoked"
 
 
 @pytest.fixture(autouse=True)
