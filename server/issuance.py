@@ -19,6 +19,7 @@ from kagiya.sdk.credential import issue_credential
 from kagiya.sdk.errors import ProtocolError
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
+from kagiya.server import revocations
 from kagiya.server.config import Settings
 from kagiya.server.issuer import VERSION_QUERY, IssuerStore
 from kagiya.server.models import (
@@ -79,13 +80,15 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
     ctis = [r.cti for r in rows]
     session.execute(update(IssuedKey).where(IssuedKey.cti.in_(ctis)).values(revoked=True))
     session.add_all(Revocation(lock_pk=r.lock_pk, cti=r.cti, exp=r.exp) for r in rows)
-    for lock_pk in sorted({r.lock_pk for r in rows}):
+    locks = sorted({r.lock_pk for r in rows})
+    for lock_pk in locks:
         session.execute(
             update(Lock)
             .where(Lock.pk == lock_pk)
             .values(revocation_version=Lock.revocation_version + 1)
         )
     session.flush()
+    revocations.check_capacity(session, locks, now)
     return len(rows)
 
 

@@ -20,19 +20,23 @@ database. A cached snapshot may still list a key that has expired since it was b
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
+from kagiya.server import audit
 from kagiya.server.issuer import KeySet
 from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
 from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
 from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session
 
 MAX_REVOCATION_ENTRIES = 64  # protocol §15
+log = logging.getLogger("kagiya.server")
 MAX_AGE_S = 300
 CACHE_SIZE = 4096
 
@@ -99,6 +103,48 @@ _ENTRIES = Prepared(
     .order_by(Revocation.exp.desc(), Revocation.cti)
     .limit(MAX_REVOCATION_ENTRIES)
 )
+
+
+def check_capacity(session: Session, lock_pks: list[int], now: int) -> None:
+    """After a revocation: when a lock has more unexpired revoked keys than one update can
+    carry (protocol §15), say so — a warning in the server log and an audit entry
+    ``lock.revocation-overflow`` for the lock's operator — because the revoked keys that
+    expire soonest are then left out of the update and work again at a lock that has not
+    yet seen them. Nothing else can be done within the protocol; the entry tells the
+    operator how many keys are affected and until when (shorter key lifetimes keep the list
+    short)."""
+    for lock_pk in lock_pks:
+        rows = session.execute(
+            select(Revocation.exp)
+            .where(Revocation.lock_pk == lock_pk, Revocation.exp > now)
+            .order_by(Revocation.exp.desc(), Revocation.cti)
+            .offset(MAX_REVOCATION_ENTRIES)
+        ).all()
+        if not rows:
+            continue
+        lock = session.get(Lock, lock_pk)
+        if lock is None:
+            continue
+        left_out_until = int(rows[0].exp)
+        log.warning(
+            "lock %s: %d revoked keys do not fit its revocation update (until %d)",
+            lock.lock_id,
+            len(rows),
+            left_out_until,
+        )
+        audit.record(
+            session,
+            now,
+            "server",
+            "lock.revocation-overflow",
+            operator_id=lock.operator_id,
+            target=lock.lock_id,
+            detail={
+                "carried": MAX_REVOCATION_ENTRIES,
+                "left_out": len(rows),
+                "left_out_until": left_out_until,
+            },
+        )
 
 
 def phone_locks(session: Handle, phone: PhoneRef, now: int) -> list[Any]:

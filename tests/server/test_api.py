@@ -471,3 +471,49 @@ def test_audit_log_records_actions_without_secrets(world: World) -> None:
     text = str(op.audit(limit=200))
     assert op.token not in text and op.client_secret not in text  # type: ignore[attr-defined]
     assert uid in text
+
+
+def test_revoked_keys_beyond_one_update_are_audited(world: World) -> None:
+    """An update carries at most 64 revoked keys (protocol §15); past that the operator is
+    told which lock, how many keys were left out and until when."""
+    import json
+    import secrets
+
+    from kagiya.server.models import Lock, Revocation
+    from sqlalchemy import insert, select
+
+    op = world.operator()
+    uid, lid, rid, phone = world.setup_key(op)
+    now = int(world.clock())
+    lifetime = world.rt.settings.key_lifetime_s
+    first = phone.sync().keys[0]
+    with world.rt.engine.begin() as c:  # 62 keys revoked earlier, all expiring later
+        pk = c.scalar(select(Lock.pk).where(Lock.lock_id == lid))
+        rows = [
+            {"lock_pk": pk, "cti": secrets.token_bytes(16), "exp": now + lifetime + 3600 + i}
+            for i in range(62)
+        ]
+        c.execute(insert(Revocation), rows)
+    rid2 = op.create_key_request(uid, lid, now - 60, now + 30 * DAY, ["doors"])["request_id"]
+    real = {k.key_id for k in phone.sync().keys}  # the first key and rid2's
+
+    def overflow() -> list[dict[str, object]]:
+        items = op.audit(limit=200)["items"]
+        return [
+            json.loads(e["detail"]) | {"target": e["target"]}
+            for e in items
+            if e["action"] == "lock.revocation-overflow"
+        ]
+
+    op.cancel_key_request(rid2)  # 63 revoked keys: they fit
+    op.change_key_request(rid, permissions=["doors"])  # 64: still fit
+    assert overflow() == []
+    real |= {k.key_id for k in phone.sync().keys}  # rid's re-issued key
+    op.change_key_request(rid, permissions=["doors", "drive"])  # 65: one left out
+    (entry,) = overflow()
+    assert entry["target"] == lid and entry["carried"] == 64 and entry["left_out"] == 1
+    assert entry["left_out_until"] == first.exp  # the real keys expire soonest
+    upd = next(u for u in phone.sync().revocations if u.lock_id == lid)
+    parsed = verify_revocation_update(upd.update, anchors(phone.sync()), lid)
+    carried = {c for c, _ in parsed.entries}
+    assert len(parsed.entries) == 64 and len(real) == 3 and len(real & carried) == 2
