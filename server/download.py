@@ -69,7 +69,7 @@ def _read(rt: Runtime, conn: Tx, bearer: str | None, *, locked: bool) -> Planned
         "keys": plan.keys,
         "revocations": revocations.updates_for_phone(conn, p.phone, now, ks, rt.revocations),
         "time": now,
-        "time_statement": "",  # signed after the commit (see download)
+        "time_statement": "",  # signed after the commit (respond)
         "issuer_keys": ks.listed(now),
     }
     return Planned(p.phone, ks.active, plan, body)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeAlias
 
 from kagiya.server.db import conn_of, writer_queue
@@ -165,6 +165,9 @@ def tx(engine: Engine, *, write: bool, wait: bool = True) -> Iterator[Tx]:
             except BaseException as exc:
                 _rollback(fairy, exc, engine.dialect)
                 raise
+            finally:
+                with suppress(Exception):  # the connection may have been invalidated
+                    t.cursor.close()
         finally:
             if queue is not None:
                 queue.release()
