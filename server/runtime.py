@@ -40,7 +40,7 @@ from kagiya.server.principal import (
 from kagiya.server.problems import ApiError
 from kagiya.server.revocations import RevocationCache
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,6 @@ _IDEM_CONTEXT = b"kagiya idempotent response "
 
 
 Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
-CoreHandler = Callable[[Connection, Principal], tuple[int, dict[str, Any]]]
 
 # one statement, prepared once (no ORM loading)
 _AUTH_QUERY = Prepared(
