@@ -97,12 +97,15 @@ _PHONE_LOCKS = Prepared(
 )
 
 
-_ENTRIES = Prepared(
+# a lock's unexpired revoked keys in update order: the first MAX_REVOCATION_ENTRIES are
+# carried (_ENTRIES), the rest are left out (check_capacity)
+_UNEXPIRED = (
     select(Revocation.cti, Revocation.exp)
     .where(Revocation.lock_pk == bindparam("lock_pk"), Revocation.exp > bindparam("now"))
     .order_by(Revocation.exp.desc(), Revocation.cti)
-    .limit(MAX_REVOCATION_ENTRIES)
 )
+_ENTRIES = Prepared(_UNEXPIRED.limit(MAX_REVOCATION_ENTRIES))
+_LEFT_OUT = _UNEXPIRED.offset(MAX_REVOCATION_ENTRIES)
 
 
 def check_capacity(session: Session, lock_pks: list[int], now: int) -> None:
@@ -114,12 +117,7 @@ def check_capacity(session: Session, lock_pks: list[int], now: int) -> None:
     operator how many keys are affected and until when (shorter key lifetimes keep the list
     short)."""
     for lock_pk in lock_pks:
-        rows = session.execute(
-            select(Revocation.exp)
-            .where(Revocation.lock_pk == lock_pk, Revocation.exp > now)
-            .order_by(Revocation.exp.desc(), Revocation.cti)
-            .offset(MAX_REVOCATION_ENTRIES)
-        ).all()
+        rows = session.execute(_LEFT_OUT, {"lock_pk": lock_pk, "now": now}).all()
         if not rows:
             continue
         lock = session.get(Lock, lock_pk)
