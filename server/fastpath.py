@@ -15,7 +15,6 @@ also still documents the route in the OpenAPI schema.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +23,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from kagiya.server.db import is_sqlite
 from kagiya.server.download import download, download_on_loop
-from kagiya.server.problems import ApiError, problem
+from kagiya.server.problems import problem_for
 from kagiya.server.runtime import Runtime
-from sqlalchemy.exc import OperationalError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,7 +39,6 @@ PATH = "/v1/phone/keys"
 _SQLITE_THREADS = 1
 _PG_THREADS = 4
 _SWITCH_INTERVAL_S = 0.001
-log = logging.getLogger("kagiya.server")
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -52,21 +49,6 @@ def _bearer(scope: Scope) -> str | None:
                 return cred.strip()
             return None
     return None
-
-
-def _problem_for(exc: Exception) -> JSONResponse:
-    """The problem document the FastAPI handlers would have produced for ``exc``."""
-    if isinstance(exc, ApiError):
-        return problem(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
-        )
-    if isinstance(exc, OperationalError):
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return problem(
-            503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
-        )
-    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
-    return problem(500, "internal", "internal server error")
 
 
 class DownloadFastPath:
@@ -98,7 +80,7 @@ class DownloadFastPath:
                 return await download_on_loop(self.runtime, bearer, self._blocking)
             return await self._blocking(download, self.runtime, bearer)
         except Exception as exc:
-            return _problem_for(exc)
+            return problem_for(exc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""

@@ -95,14 +95,30 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+def problem_for(exc: Exception) -> JSONResponse:
+    """The problem document for an exception raised while serving a request: the refusal an
+    :class:`ApiError` carries, 503 for a database that is unavailable, else 500 (logged)."""
+    if isinstance(exc, ApiError):
+        return problem(
+            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
+        )
+    if isinstance(exc, OperationalError):
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem(
+            503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
+        )
+    log.error("internal error: %s", type(exc).__name__, exc_info=exc)
+    return problem(500, "internal", "internal server error")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return problem(
-            exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, extra=exc.extra
-        )
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(Exception)
+    async def _raised(_request: Request, exc: Exception) -> JSONResponse:
+        return problem_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -118,15 +134,3 @@ def install(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
-
-    @app.exception_handler(OperationalError)
-    async def _db_busy(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return problem(
-            503, "unavailable", "the database is busy; retry", headers={"Retry-After": "1"}
-        )
-
-    @app.exception_handler(Exception)
-    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("internal error: %s", type(exc).__name__)
-        return problem(500, "internal", "internal server error")
