@@ -39,9 +39,6 @@ class WriterQueue:
         self._path = db_path + ".write-lock" if db_path and db_path != ":memory:" else ""
         self._fd: int | None = None
 
-    def __enter__(self) -> None:
-        self.acquire(wait=True)
-
     def acquire(self, *, wait: bool) -> bool:
         """Take the turn; with ``wait=False`` only if it is free now (returns False if not)."""
         if not self._thread_lock.acquire(blocking=wait):
@@ -62,14 +59,17 @@ class WriterQueue:
 
     def release(self) -> None:
         """Give the turn back."""
-        self.__exit__()
-
-    def __exit__(self, *_exc: object) -> None:
         try:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def __enter__(self) -> None:
+        self.acquire(wait=True)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
 
     def __del__(self) -> None:
         if self._fd is not None:
@@ -146,7 +146,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     ``BEGIN IMMEDIATE`` would make them anyway.
     """
     bind = factory.kw.get("bind")
-    queue = _WRITE_QUEUES.get(bind) if isinstance(bind, Engine) else None
+    queue = writer_queue(bind) if isinstance(bind, Engine) else None
     with queue if queue is not None else nullcontext(), factory() as session, session.begin():
         yield session
 
