@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kagiya.sdk.credential import issue_credential
+from kagiya.sdk.credential import MAX_LIFETIME, issue_credential
 from kagiya.sdk.errors import ProtocolError
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
@@ -38,7 +38,6 @@ from kagiya.server.secrets_store import Sealer
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-MAX_PROTOCOL_LIFETIME = 400 * 86400  # protocol §3
 _SECRET_CONTEXT = b"kagiya key secret "
 log = logging.getLogger("kagiya.server")
 
@@ -56,7 +55,7 @@ def key_window(settings: Settings, nbf: int, exp: int, now: int) -> tuple[int, i
     """The (nbf, exp) of a key issued now for a request window, or None when it is over."""
     if now >= exp:
         return None
-    lifetime = min(settings.key_lifetime_s, MAX_PROTOCOL_LIFETIME)
+    lifetime = min(settings.key_lifetime_s, MAX_LIFETIME)
     start = max(nbf, now - settings.nbf_backdate_s)
     end = min(exp, max(now, nbf) + lifetime, start + lifetime)
     if end <= start:

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from kagiya.sdk.signed import RevocationUpdate, sign_revocation_update
+from kagiya.sdk.signed import MAX_REVOCATION_ENTRIES, RevocationUpdate, sign_revocation_update
 from kagiya.server import audit
 from kagiya.server.issuer import KeySet
 from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
@@ -35,7 +35,6 @@ from kagiya.server.principal import PhoneRef
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-MAX_REVOCATION_ENTRIES = 64  # protocol §15
 log = logging.getLogger("kagiya.server")
 MAX_AGE_S = 300
 CACHE_SIZE = 4096

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from kagiya.sdk.keys import lock_key_id
 from kagiya.server.models import KeyRequest, Lock, Partner, UsageLog, User
 from kagiya.server.problems import ApiError, not_found
 from kagiya.server.runtime import Principal
@@ -36,7 +36,7 @@ def lock_json(lk: Lock) -> dict[str, Any]:
         "lock_id": lk.lock_id,
         "sign_public": lk.sign_public.hex(),
         "kex_public": lk.kex_public.hex(),
-        "lock_key_id": hashlib.sha256(lk.kex_public).digest()[:8].hex(),
+        "lock_key_id": lock_key_id(lk.kex_public).hex(),
         "vehicle_label": lk.vehicle_label,
         "partner_id": lk.partner_id,
         "status": lk.status,
