@@ -136,13 +136,6 @@ class IssuerStore:
             bump_version(session)
         return row.kid
 
-    def active(self, session: Session) -> IssuerKey:
-        """The key that signs now (read from the database, no cache)."""
-        row = session.scalars(select(IssuerKeyRow).where(IssuerKeyRow.state == ACTIVE)).first()
-        if row is None:
-            raise RuntimeError("no active issuer key: run the server once to create it")
-        return self._load(row)
-
     def snapshot(self, session: Handle, version: int | None) -> KeySet:
         """The key set at ``version`` (as read earlier in this transaction): cached while the
         version is unchanged, otherwise read again. Rows read after the version are at least

@@ -14,7 +14,8 @@ WINDOW_S = 60
 def hit(session: Session, bucket: str, limit: int, now: int) -> None:
     """Count one attempt in ``bucket``; raise 429 ``rate-limited`` beyond ``limit`` per minute.
 
-    The caller commits the session even when this raises, so refused attempts count too.
+    A refused attempt rolls back with the caller's transaction, so it is not counted; the
+    counter stays at the limit, so attempts are refused until the window ends.
     """
     window = now - now % WINDOW_S
     dialect = session.get_bind().dialect.name

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit
 from kagiya.server.issuance import revoke_where
-from kagiya.server.lockkeys import usable_lock_keys, usable_x25519
+from kagiya.server.lockkeys import usable_lock_keys
 from kagiya.server.models import (
     ACTIVE,
     CANCELLED,
@@ -946,4 +946,4 @@ def list_audit(
     return _op_call(request, cred, run)
 
 
-__all__ = ["register_lock", "router", "usable_x25519"]
+__all__ = ["register_lock", "router"]

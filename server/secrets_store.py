@@ -11,7 +11,6 @@ see the same master key.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -89,11 +88,6 @@ def new_token() -> str:
 def token_hash(token: str) -> str:
     """SHA-256 of a high-entropy token: what the database stores."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same(a: str, b: str) -> bool:
-    """Constant-time string comparison."""
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def new_id(prefix: str, nbytes: int = 10) -> str:
