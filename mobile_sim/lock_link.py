@@ -62,10 +62,6 @@ class BleLockSession:
         """The lock's ID."""
         return self._lock_id
 
-    def _rv(self) -> int:
-        held = self.client.wallet.revocation_for(self._lock_id)
-        return held[0] if held else 0
-
     async def command(self, key: Any, command: str) -> LockState:
         """Run one command with a stored key; the SDK raises typed refusals."""
         sdk_key = to_sdk_key(key)
@@ -73,7 +69,7 @@ class BleLockSession:
         run = {"unlock": c.unlock, "lock": c.lock, "drive-on": c.enable_drive,
                "drive-off": c.disable_drive, "status": c.status}[command]
         result = await run(sdk_key)
-        return _state(result, max(c.revocation_version or 0, 0))
+        return _state(result, c.revocation_version or 0)
 
     async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
         """Fetch every page from ``from_seq`` (MACs checked by the SDK) as an upload batch."""
