@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +37,6 @@ from bumble.att import ATT_Error
 from bumble.core import UUID
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.transport import open_transport
-
-logger = logging.getLogger(__name__)
 
 ENV_TRANSPORT = "KAGIYA_BLE_TRANSPORT"
 DEFAULT_MTU = 517

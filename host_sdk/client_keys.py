@@ -15,8 +15,7 @@ from typing import Any
 from . import cbor
 from .cose import parse_sign1
 from .credential import Claims, decode_claims_unverified
-
-MAX_SIGNED = 2048
+from .signed import AUD, IAT, MAX_SIGNED, RV_VERSION
 
 
 @dataclass
@@ -55,14 +54,14 @@ class Wallet:
 
     def add_time_statement(self, statement: bytes) -> None:
         """Keep ``statement`` if it is newer than the one held (§6 payload key 6)."""
-        t = _payload(statement).get(6)
+        t = _payload(statement).get(IAT)
         if isinstance(t, int) and t > self.time:
             self.time, self.time_statement = t, bytes(statement)
 
     def add_revocation(self, update: bytes) -> None:
         """Keep ``update`` if its version is the newest held for its lock (§7)."""
         p = _payload(update)
-        lock_id, version = p.get(3), p.get(-65539)
+        lock_id, version = p.get(AUD), p.get(RV_VERSION)
         if isinstance(lock_id, str) and isinstance(version, int):
             held = self.revocations.get(lock_id)
             if held is None or version > held[0]:
