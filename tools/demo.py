@@ -381,9 +381,7 @@ class Demo:
         op = self.operator()
         items = op.logs(lock_id=LOCK_ID, limit=200)["items"]
         op.close()
-        names = {1: "unlock", 2: "lock", 3: "drive on", 4: "drive off", 5: "status",
-                 16: "log fetch", 32: "boot", 33: "time set", 34: "revocation applied",
-                 35: "provisioned"}
+        from kagiya.phone.app import EVENTS as names  # the phone app's event names
         events = [(names.get(r["event"], str(r["event"])), r["code"]) for r in items]
         if ("unlock", 23) not in events or ("unlock", 0) not in events:
             raise StepFailed(f"the operator's log lacks the unlock and the REVOKED refusal: "
