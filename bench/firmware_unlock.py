@@ -224,8 +224,6 @@ def main() -> None:
             warm.append(peer.command(keys[-1], NONCE, LOCK_ID, 1 + c % 2, c).hex())
         extra = peer.command(keys[-1], NONCE, LOCK_ID, 1, c + 1).hex()
         (state / "msgs.json").write_text(json.dumps(
-            {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra}))
-        (state / "msgs.json").write_text(json.dumps(
             {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra,
              "one_first": first[:1], "second_first": first[:2],
              "one_warm": first[-1:] + warm[:1]}))
