@@ -22,7 +22,7 @@ import time
 import bluetooth
 from micropython import const
 
-from kagiya_lock import cbor, errors, framing
+from kagiya_lock import errors, framing, messages
 
 SERVICE_UUID = "5d1a0001-1c6e-4b8e-9a7a-6b6167697961"
 REQUEST_UUID = "5d1a0002-1c6e-4b8e-9a7a-6b6167697961"
@@ -47,7 +47,6 @@ _TICK_MS = const(1000)
 
 _JOB_MESSAGE = const(0)
 _JOB_REPLY = const(1)
-_T_ERROR = const(15)
 
 
 def uuid_bytes(uuid):
@@ -66,7 +65,7 @@ def advertising_payloads(lock_id):
 
 def error_reply(code):
     """An unauthenticated ``ERROR`` message (§9)."""
-    return cbor.encode({0: _T_ERROR, 1: code})
+    return messages.encode(messages.ERROR, code, None)
 
 
 class _Conn:
