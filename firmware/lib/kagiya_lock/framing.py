@@ -45,11 +45,6 @@ class Reassembler:
         self._have = 0
         self._next = 0
 
-    @property
-    def pending(self):
-        """True while a partial message is held."""
-        return self._total != 0
-
     def expire(self, now_ms):
         """Drop a partial message idle for more than 2 s; True if one was dropped."""
         if self._total and now_ms - self._last_ms > TIMEOUT_MS:

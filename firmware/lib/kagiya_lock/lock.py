@@ -98,11 +98,6 @@ class Lock:
         log.append(self.clock.now(), E_BOOT, errors.OK)
         self.log = log
 
-    @property
-    def provisioned(self):
-        """True once the lock has an identity and trust anchors."""
-        return self.ident is not None
-
     def state(self):
         """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted."""
         return ((1 if self.doors_locked else 0) | (2 if self.drive else 0)

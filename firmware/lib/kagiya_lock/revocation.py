@@ -62,13 +62,6 @@ class Revocations:
         self._save()
         return errors.OK, entries
 
-    def expire(self, now):
-        """Drop entries whose key has expired (they can no longer be used anyway)."""
-        gone = [c for c, exp in self.entries.items() if exp <= now]
-        if gone:
-            for c in gone:
-                del self.entries[c]
-            self._save()
 
     def _save(self):
         self._store.save("revocation",
