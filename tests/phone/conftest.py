@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.server.live import free_port
+
 KAGIYA = [sys.executable, "-m", "kagiya.tools.cli"]
-
-
-def free_port() -> int:
-    """A TCP port free right now on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

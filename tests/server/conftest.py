@@ -44,14 +44,7 @@ def postgres() -> Iterator[TempPostgres]:
 
 def fresh_pg_url(pg: TempPostgres) -> str:
     """A new database cloned from the migrated template."""
-    import psycopg
-
-    name = f"t{os.getpid()}_{next(_counter)}"
-    with psycopg.connect(
-        f"host=127.0.0.1 port={pg.port} user=kagiya dbname=postgres", autocommit=True
-    ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    return pg.url(name)
+    return pg.create_database(f"t{os.getpid()}_{next(_counter)}", template=TEMPLATE)
 
 
 class Clock:

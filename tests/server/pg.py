@@ -12,11 +12,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.server.live import free_port
 
 
 def pg_bin() -> Path | None:
@@ -28,12 +29,6 @@ def pg_bin() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TempPostgres:
     """initdb + pg_ctl start in a temp dir; ``url`` for SQLAlchemy; ``stop()`` removes it."""
 
@@ -43,7 +38,7 @@ class TempPostgres:
             raise RuntimeError("PostgreSQL server binaries not found (run `make sysdeps`)")
         self.bindir = bindir
         self.dir = Path(tempfile.mkdtemp(prefix="kagiya-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self._user: list[str] = []
         if os.getuid() == 0:
             pw = pwd.getpwnam("postgres")
@@ -84,14 +79,15 @@ class TempPostgres:
         """SQLAlchemy URL (psycopg 3) of database ``db``."""
         return f"postgresql+psycopg://kagiya@127.0.0.1:{self.port}/{db}"
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database; returns its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create a database (empty, or a copy of ``template``); returns its URL."""
         import psycopg
 
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=kagiya dbname=postgres", autocommit=True
         ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            clone = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(f'CREATE DATABASE "{name}"{clone}')
         return self.url(name)
 
     def stop(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +12,8 @@ from typing import Any
 
 import pytest
 from kagiya.hil.board import VirtualBoard
+
+from tests.server.live import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -73,12 +74,6 @@ def kagiya(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     return run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     """A key server on loopback with one operator."""
@@ -104,7 +99,7 @@ def key_server(tmp_path: Path) -> Iterator[LiveServer]:
     rt = app.state.runtime
     now = int(time.time())
     op = admin.create_operator(rt, "Fleet", 100, now - 86400, now + 365 * 86400)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
