@@ -160,9 +160,11 @@ def is_crypto(py: Path) -> bool:
 
 
 def target_modules(target: str) -> list[Path]:
-    """The lib/ modules a board of ``target`` gets (firmware/targets.json)."""
-    spec = json.loads(TARGETS.read_text())["targets"][target]
-    omit = {ROOT / "firmware" / p for p in spec["omit"]}
+    """The lib/ modules a plain (not connected) board of ``target`` gets
+    (firmware/targets.json)."""
+    doc = json.loads(TARGETS.read_text())
+    spec = doc["targets"][target]
+    omit = {ROOT / "firmware" / p for p in [*spec["omit"], *doc.get("connected", ())]}
     return [py for py in sorted((LIB / "kagiya_lock").rglob("*.py")) if py not in omit]
 
 

@@ -8,10 +8,23 @@ from kagiya_lock.ble import BLELock
 from kagiya_lock.lock import Lock
 
 
+def _uplink(lock):
+    """The MQTT uplink's step function on a provisioned connected build, else None
+    (plain builds do not ship kagiya_lock.uplink: firmware/targets.json)."""
+    cfg = lock.store.load("uplink")
+    if type(cfg) is not dict or lock.ident is None:
+        return None
+    try:
+        from kagiya_lock.uplink import Uplink
+    except ImportError:
+        return None
+    return Uplink(lock, cfg).step
+
+
 def main():
-    """Boot the lock and serve BLE forever."""
+    """Boot the lock and serve BLE forever (and the uplink, when it has one)."""
     lock = Lock(hal.default())
-    BLELock(bluetooth.BLE(), lock).run()
+    BLELock(bluetooth.BLE(), lock).run(_uplink(lock))
 
 
 main()

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the system packages that the real-part tests need, only when missing.
-# Debian packages: postgresql (the scale-out store, tested for real) and chromium
-# (the phone UI's browser test). Safe to run repeatedly.
+# Debian packages: postgresql (the scale-out store, tested for real), chromium
+# (the phone UI's browser test) and mosquitto (the connected locks' MQTT broker, with
+# mosquitto_passwd). Safe to run repeatedly.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+test -x /usr/sbin/mosquitto || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "sysdeps: missing ${need[*]}; run as root or install them (apt-get install ${need[*]})" >&2

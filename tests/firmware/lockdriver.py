@@ -40,8 +40,26 @@ def serve(req):
     if op == "reload":
         lock.load()
         return {}
+    if op == "uplink":  # connected builds: start the MQTT uplink from the stored config
+        from kagiya_lock.uplink import Uplink
+
+        globals()["uplink"] = Uplink(lock, lock.store.load("uplink"))
+        return {}
+    if op == "pump":  # run the uplink until ``until`` is true or ``ms`` have passed
+        import time
+
+        up = globals()["uplink"]
+        t0 = time.ticks_ms()
+        env = {"lock": lock, "hal": hal, "uplink": up}
+        while time.ticks_diff(time.ticks_ms(), t0) < req["ms"]:
+            if not up.step(hal.ticks_ms()):
+                if req.get("until") and eval(req["until"], env):  # noqa: S307 (test hook)
+                    return {"value": True}
+                time.sleep_ms(2)
+        return {"value": bool(req.get("until")) and eval(req["until"], env)}  # noqa: S307
     if op == "eval":
-        value = eval(req["expr"], {"lock": lock, "hal": hal})  # noqa: S307 (test hook)
+        value = eval(req["expr"], {"lock": lock, "hal": hal,  # noqa: S307 (test hook)
+                                   "uplink": globals().get("uplink")})
         return {"value": value}
     return {"error": "unknown op"}
 

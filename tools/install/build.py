@@ -99,25 +99,32 @@ def _compile(src: Path, board_name: str, arch: str, cache: Path, banner: str) ->
     return cached.read_bytes()
 
 
-def omitted_files(firmware: Path, arch: str) -> set[str]:
+def omitted_files(firmware: Path, arch: str, *, connected: bool = False) -> set[str]:
     """Paths (relative to ``firmware``) that ``firmware/targets.json`` leaves out for the
-    target with native architecture ``arch`` (e.g. the other port's crypto back end)."""
+    target with native architecture ``arch`` (e.g. the other port's crypto back end), and
+    its ``connected`` files (the MQTT uplink) unless ``connected``."""
     manifest = firmware / MANIFEST
-    if not arch or not manifest.is_file():
+    if not manifest.is_file():
         return set()
     try:
-        targets = json.loads(manifest.read_text())["targets"]
+        doc = json.loads(manifest.read_text())
+        targets = doc["targets"]
+        omit = set() if connected else set(doc.get("connected", ()))
     except (ValueError, KeyError, TypeError) as exc:
         raise InstallError("usage", f"{manifest} is not a valid target manifest: {exc}",
                            "restore firmware/targets.json from the repository") from None
+    if not arch:
+        return omit
     for spec in targets.values():
         if spec.get("arch") == arch:
-            return set(spec.get("omit", ()))
-    return set()
+            return omit | set(spec.get("omit", ()))
+    return omit
 
 
-def build_image(firmware: Path, target: Target | None, *, cache: Path | None = None) -> Image:
-    """The files of ``firmware`` as they go on the board; ``target=None`` ships sources."""
+def build_image(firmware: Path, target: Target | None, *, cache: Path | None = None,
+                connected: bool = False) -> Image:
+    """The files of ``firmware`` as they go on the board; ``target=None`` ships sources;
+    ``connected`` adds the MQTT uplink (firmware/targets.json ``connected``)."""
     if not (firmware / "lib").is_dir():
         raise InstallError("usage", f"{firmware} is not a firmware tree (no lib/ folder)",
                            "pass the firmware folder with --firmware-dir")
@@ -133,7 +140,8 @@ def build_image(firmware: Path, target: Target | None, *, cache: Path | None = N
             )
         arch = target.arch if target.mpy_sub == sub else ""  # native code needs an exact match
     image = Image()
-    omit = omitted_files(firmware, target.arch if target is not None else "")
+    omit = omitted_files(firmware, target.arch if target is not None else "",
+                         connected=connected)
     for path in sorted(firmware.rglob("*")):
         rel = path.relative_to(firmware)
         if path.is_dir() or any(p in _SKIP_DIRS or p.startswith(".") for p in rel.parts):

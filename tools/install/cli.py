@@ -43,6 +43,8 @@ def _deploy_args(p: argparse.ArgumentParser) -> None:
                    help="the firmware tree to deploy (default: this checkout's firmware/)")
     p.add_argument("--no-compile", action="store_true",
                    help="copy .py sources instead of compiling them with mpy-cross")
+    p.add_argument("--connected", action="store_true",
+                   help="a connected build: also deploy the MQTT uplink (docs/uplink.md)")
 
 
 def _provision_args(p: argparse.ArgumentParser) -> None:
@@ -154,7 +156,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         board = _open(args)
         try:
-            deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile)
+            deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile,
+                          connected=args.connected)
         finally:
             board.close()
     return _run(args, body)
@@ -206,7 +209,8 @@ def _cmd_all(args: argparse.Namespace) -> int:
                 flash.flash(args.port, args.image, rep, erase=args.erase, baud=args.baud)
             board = _open(args)
             try:
-                deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile)
+                deploy.deploy(board, _firmware_dir(args), rep,
+                              compile_mpy=not args.no_compile, connected=args.connected)
                 ident = _do_provision(board, args, rep, server)
                 registration.register(board, server, ident, rep,
                                       vehicle_label=args.vehicle_label, force=args.force)

@@ -127,15 +127,16 @@ def free_space_check(board: Board, image: Image, todo: Plan) -> None:
 
 
 def deploy(board: Board, firmware: Path, rep: Reporter, *, compile_mpy: bool = True,
-           cache: Path | None = None) -> dict[str, Any]:
-    """Bring the board's copy of ``firmware`` up to date; returns what was done."""
+           cache: Path | None = None, connected: bool = False) -> dict[str, Any]:
+    """Bring the board's copy of ``firmware`` up to date; returns what was done
+    (``connected``: also the MQTT uplink, docs/uplink.md)."""
     info = board.info()
     target = Target.from_mpy(int(info.get("mpy") or 0)) if compile_mpy else None
     if target is not None and target.mpy_version == 0:
         raise InstallError("incompatible-micropython",
                            "the board does not report its .mpy version",
                            "deploy sources with --no-compile")
-    image = build_image(firmware, target, cache=cache)
+    image = build_image(firmware, target, cache=cache, connected=connected)
     for note in image.notes:
         rep.say(f"[yellow]![/yellow] {note}")
     paths = sorted(image.files)

@@ -207,11 +207,14 @@ class BLELock:
                 self.advertise(False)
         return did
 
-    def run(self):
-        """Serve forever (the firmware's main loop)."""
+    def run(self, idle=None):
+        """Serve forever (the firmware's main loop). ``idle(ticks_ms)`` (the uplink, on
+        connected builds) runs only while no BLE request is queued, so it never delays one."""
         while True:
             try:
                 busy = self.step()
+                if idle is not None and not self.queue:
+                    busy = idle(self._ticks()) or busy
             except Exception:  # the loop must survive anything
                 busy = False
             if not busy:

@@ -59,6 +59,7 @@ class Lock:
     def __init__(self, hal):
         self.hal = hal
         self.ratelimit = RateLimiter()
+        self.uplink_ratelimit = RateLimiter()  # same rules, the network's own budget
         self.log = None
         self.load()
 
@@ -155,6 +156,18 @@ class Lock:
             return self._handle(conn, message)
         except Exception:
             return _INTERNAL_REPLY
+
+    def handle_pushed(self, message):
+        """A message pushed over the uplink (kagiya_lock.uplink): the same handlers as BLE,
+        counted against ``uplink_ratelimit`` so failures pushed by a hostile network never
+        rate-limit the BLE owner. The uplink passes only TIME, REVOCATION and (v2)
+        DECOMMISSION messages here."""
+        ble_limit = self.ratelimit
+        self.ratelimit = self.uplink_ratelimit
+        try:
+            return self.handle(-1, message)
+        finally:
+            self.ratelimit = ble_limit
 
     def _handle(self, conn, message):
         m, code = messages.decode(message)

@@ -8,7 +8,9 @@ A HAL object provides:
 * ``set_relays(doors_locked, drive)`` - drive the door and motor-drive relays;
 * ``moving()`` - True while the vehicle reports that it is moving;
 * ``random(n)`` - n bytes from the platform's cryptographic RNG;
-* ``log_capacity`` - number of records in the usage-log ring.
+* ``log_capacity`` - number of records in the usage-log ring;
+* ``link_up()`` - True while the network link (Wi-Fi or a PPP cellular modem) is up
+  (used only by the uplink of connected builds, kagiya_lock.uplink).
 """
 
 import sys

@@ -42,6 +42,7 @@ class Esp32HAL:
         self._epoch = _epoch_offset()
         self._last_raw = time.ticks_ms()
         self._ms = 0
+        self.ppp = None  # a network.PPP over the cellular modem, on connected builds
 
     def rtc(self):
         """Unix seconds from the RTC."""
@@ -74,3 +75,14 @@ class Esp32HAL:
     def random(self, n):
         """``n`` bytes from the hardware RNG (os.urandom)."""
         return os.urandom(n)
+
+    def link_up(self):
+        """True while a network interface has a link: the Wi-Fi station, or the PPP link
+        of a cellular modem (``self.ppp``, a ``network.PPP`` the board's boot.py sets)."""
+        import network
+
+        sta = network.WLAN(network.STA_IF)
+        if sta.active() and sta.isconnected():
+            return True
+        ppp = self.ppp
+        return ppp is not None and ppp.isconnected()

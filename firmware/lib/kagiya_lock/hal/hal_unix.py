@@ -81,6 +81,15 @@ class UnixHAL:
         except OSError:
             return False
 
+    def link_up(self):
+        """The network link of a connected build: up unless the file ``link_down`` exists
+        in the state directory (tests cut the cellular line with it)."""
+        try:
+            os.stat(self._path("link_down"))
+            return False
+        except OSError:
+            return True
+
     def random(self, n):
         """``n`` random bytes (os.urandom)."""
         return os.urandom(n)

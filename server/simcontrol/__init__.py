@@ -1,0 +1,1 @@
+"""SIM line control for connected locks (docs/uplink.md, "SIM line lifecycle")."""
