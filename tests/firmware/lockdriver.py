@@ -1,5 +1,6 @@
 # MicroPython script (not collected by pytest): drives a Lock over a line protocol.
 # One JSON request per stdin line, one JSON reply per stdout line. Bytes are hex.
+import gc
 import json
 import sys
 
@@ -57,6 +58,33 @@ def serve(req):
                     return {"value": True}
                 time.sleep_ms(2)
         return {"value": bool(req.get("until")) and eval(req["until"], env)}  # noqa: S307
+    if op == "exec":  # test hook: run statements (e.g. inject a fault)
+        exec(req["code"], {"lock": lock, "hal": hal})  # noqa: S102
+        return {}
+    if op == "squeeze":  # Lock.handle with at most req["free"] bytes of heap left
+        msg = bytes.fromhex(req["msg"])
+        gc.collect()
+        sizes = (4096, 256, 16)
+        ballast = [None, None, None]  # linked lists: no big list to grow
+        for i in range(3):  # fill the heap completely, big blocks first
+            try:
+                while True:
+                    ballast[i] = (bytearray(sizes[i]), ballast[i])
+            except MemoryError:
+                pass
+        for i in range(3):  # then give back about req["free"] bytes
+            n = (req["free"] - gc.mem_free()) // (sizes[i] + 48)
+            while n > 0 and ballast[i] is not None:
+                ballast[i] = ballast[i][1]
+                n -= 1
+            gc.collect()
+        left = gc.mem_free()
+        try:
+            reply = lock.handle(req.get("conn", 1), msg)
+        finally:
+            ballast = None
+            gc.collect()
+        return {"reply": _hex(reply), "left": left}
     if op == "eval":
         value = eval(req["expr"], {"lock": lock, "hal": hal,  # noqa: S307 (test hook)
                                    "uplink": globals().get("uplink")})

@@ -7,7 +7,9 @@ except one optional tag at the top (COSE_Sign1, tag 18) when the caller asks for
 else MALFORMED; more than ``max_size`` bytes, a text string over 64 bytes or more than
 64 items in one array or map - TOO_LARGE (the same decisions as kagiya.sdk.cbor).
 ``decode`` never raises on bad input: it returns ``(value, code)`` with ``code`` an
-error of §13 and ``value`` None on failure.
+error of §13 and ``value`` None on failure. Running out of heap is not bad input: a
+``MemoryError`` propagates, so no caller can mistake it for a malformed (or forged)
+message; the lock's handler answers it with ``INTERNAL`` (docs/firmware.md).
 
 Encoder: RFC 8949 §4.2.1 deterministic encoding of int, bytes, str, list/tuple, dict
 (keys sorted by their encoded bytes), bool and None.
@@ -175,10 +177,7 @@ def decode(data, tag=None, max_size=MAX_MESSAGE):
         t = _arg(data, data[0] & 0x1F, n)
         if _e or t != tag:
             return None, _MALFORMED
-    try:
-        v = _item(data, n, 0)
-    except MemoryError:  # inputs are bounded: this is the lock running out of heap
-        return None, errors.INTERNAL
+    v = _item(data, n, 0)  # MemoryError propagates (module doc)
     if _e:
         return None, _e
     if _p != n:

@@ -15,7 +15,9 @@ Verification rule (``verify``), the decision the lock applies (protocol §3 step
   A values are provisioned trust anchors, so this never widens what it trusts.
 
 Any other malformed input (arguments that are not bytes, bytearray or memoryview,
-...) also gives False, never an exception.
+...) also gives False, never an exception - except ``MemoryError``: a lock short of
+heap has not seen a bad signature, so that propagates (the handler answers
+``INTERNAL``, which the rate limit does not count).
 
 Arithmetic: :mod:`kagiya_lock._fe_viper` (viper, no allocation in the hot loops)
 where the port has viper, else :mod:`kagiya_lock._fe_int` (big integers); see
@@ -53,6 +55,8 @@ def verify(public_key, message, signature):
             return False
         k = int.from_bytes(sha512(r + public_key + bytes(message)), "little") % L
         return _be.encode(_be.dsm(s, k, a)) == r
+    except MemoryError:
+        raise
     except Exception:
         return False
 

@@ -2,10 +2,13 @@
 
 ``Lock(hal).handle(conn, message)`` takes one reassembled request and returns one encoded
 reply. It never raises: an unexpected failure becomes ``ERROR INTERNAL`` and the lock
-stays usable. ``connected``/``disconnected`` bound sessions to BLE connections and
+stays usable. Running out of heap is such a failure: ``MemoryError`` propagates from
+every layer (cbor, ed25519, x25519, ...) to ``handle``, so a lock short of memory never
+answers a valid key with an authentication code and never counts it for the rate limit. ``connected``/``disconnected`` bound sessions to BLE connections and
 ``tick`` runs housekeeping (session expiry, clock high-water mark).
 """
 
+import gc
 import hashlib
 
 from micropython import const
@@ -154,6 +157,9 @@ class Lock:
         """One request in, one encoded reply out; never raises."""
         try:
             return self._handle(conn, message)
+        except MemoryError:  # a resource error, never an authentication failure
+            gc.collect()
+            return _INTERNAL_REPLY
         except Exception:
             return _INTERNAL_REPLY
 
