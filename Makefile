@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint sysdeps clean vectors
+.PHONY: demo test bench lint sysdeps clean vectors protocol
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python -m kagiya.sdk.vectors tests/vectors
+
+# The protocol definition (host_sdk/protocol.py) into the firmware's const() blocks and the
+# tables of docs/protocol.md; tests/firmware/test_protocol.py fails when they differ.
+protocol: $(STAMP)
+	$(BIN)/python -m kagiya.sdk.protocol_gen .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-SERVICE_UUID = "5d1a0001-1c6e-4b8e-9a7a-6b6167697961"
-REQUEST_UUID = "5d1a0002-1c6e-4b8e-9a7a-6b6167697961"
-RESPONSE_UUID = "5d1a0003-1c6e-4b8e-9a7a-6b6167697961"
+from .protocol import REQUEST_UUID, RESPONSE_UUID, SERVICE_UUID
+
+__all__ = ["REQUEST_UUID", "RESPONSE_UUID", "SERVICE_UUID", "Backend", "default_backend"]
 
 
 class Backend(NamedTuple):

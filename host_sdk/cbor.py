@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ErrorCode, ProtocolError
+from .protocol import MAX_DEPTH, MAX_ITEMS, MAX_MESSAGE, MAX_TEXT
 
-MAX_MESSAGE = 2048
-MAX_DEPTH = 8
-MAX_ITEMS = 64
-MAX_TEXT = 64
 TAG_COSE_SIGN1 = 18
 
 _UINT64_MAX = (1 << 64) - 1

@@ -19,36 +19,24 @@ from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey, x25519_public
 from .keys import lock_key_id as _lock_key_id
 from .keywrap import unwrap_secret, wrap_secret
+from .protocol import CT_CWT, MAX_CREDENTIAL, Claim, Command, Permission
+from .protocol import MAX_LIFETIME_S as MAX_LIFETIME
 
-MAX_CREDENTIAL = 640
-MAX_LIFETIME = 400 * 86400
-CT_CWT = 61
-
-ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF = 1, 2, 3, 4, 5, 6, 7, 8
-KGY_PERM = -65537
-KGY_RV = -65538
+# claim keys as plain ints (map keys of the claims set)
+ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF = (int(c) for c in (
+    Claim.ISS, Claim.SUB, Claim.AUD, Claim.EXP, Claim.NBF, Claim.IAT, Claim.CTI, Claim.CNF))
+KGY_PERM = int(Claim.KGY_PERM)
+KGY_RV = int(Claim.KGY_RV)
 
 LOCK_ID_RE = re.compile(r"[A-Z0-9-]{4,20}")
 USER_ID_RE = re.compile(r"[\x20-\x7e]{1,64}")
 
 
-class Permission(IntFlag):
-    """Permission bits of the ``kgy_perm`` claim (§3). STATUS needs none."""
-
-    DOORS = 1
-    DRIVE = 2
-    LOG = 4
-
-
-_COMMAND_PERMISSION = {1: Permission.DOORS, 2: Permission.DOORS, 3: Permission.DRIVE,
-                       4: Permission.DRIVE, 5: Permission(0), 16: Permission.LOG}
-
-
 def permission_for(command: int) -> Permission:
     """The permission a command needs (§8 table); UNKNOWN_MESSAGE for an unknown command."""
     try:
-        return _COMMAND_PERMISSION[int(command)]
-    except KeyError:
+        return Command(int(command)).permission
+    except ValueError:
         raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE, f"unknown command {command}") from None
 
 
@@ -195,7 +183,8 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
     """
     data = bytes(credential)
     if len(data) > MAX_CREDENTIAL:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(data)} bytes > 640")
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"credential of {len(data)} bytes > {MAX_CREDENTIAL}")
     payload = cose.verify_sign1(data, anchors, CT_CWT, MAX_CREDENTIAL)
     claims, cnf = _parse_claims(payload)
     if claims.nbf >= claims.exp or claims.exp - claims.nbf > MAX_LIFETIME:
@@ -228,6 +217,7 @@ def decode_claims_unverified(credential: bytes) -> Claims:
     """
     data = bytes(credential)
     if len(data) > MAX_CREDENTIAL:
-        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(data)} bytes > 640")
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"credential of {len(data)} bytes > {MAX_CREDENTIAL}")
     parts = cose.parse_sign1(data, MAX_CREDENTIAL)
     return _parse_claims(parts.payload)[0]

@@ -1,4 +1,7 @@
-"""Protocol error codes (docs/protocol.md §13) and the one exception the SDK raises on bad input.
+"""The one exception the SDK raises on bad input, with its §13 error code.
+
+:class:`ErrorCode` (numbers, names and the fault classification) is defined in
+:mod:`kagiya.sdk.protocol` and re-exported here.
 
 Every refusal of hostile or invalid bytes anywhere in :mod:`kagiya.sdk` is a
 :class:`ProtocolError` carrying one of these codes; nothing else escapes a decoder or verifier.
@@ -6,40 +9,9 @@ Every refusal of hostile or invalid bytes anywhere in :mod:`kagiya.sdk` is a
 
 from __future__ import annotations
 
-from enum import IntEnum
+from .protocol import ErrorCode
 
-
-class ErrorCode(IntEnum):
-    """The error codes of protocol v1 (docs/protocol.md §13); numbers are wire values."""
-
-    OK = 0
-    MALFORMED = 1
-    TOO_LARGE = 2
-    UNSUPPORTED_VERSION = 3
-    UNKNOWN_MESSAGE = 4
-    FRAMING = 5
-    UNKNOWN_ISSUER = 16
-    BAD_SIGNATURE = 17
-    WRONG_ALGORITHM = 18
-    WRONG_CONTENT_TYPE = 19
-    WRONG_LOCK = 20
-    NOT_YET_VALID = 21
-    EXPIRED = 22
-    REVOKED = 23
-    PERMISSION_DENIED = 24
-    WRONG_RECIPIENT = 25
-    BAD_KEY_WRAP = 26
-    BAD_PROOF = 27
-    STALE_CHALLENGE = 28
-    REPLAYED = 29
-    KEY_UNKNOWN = 30
-    STALE_UPDATE = 31
-    RATE_LIMITED = 32
-    VEHICLE_MOVING = 33
-    BUSY = 34
-    NOT_PROVISIONED = 35
-    INVALID_CLAIMS = 36
-    INTERNAL = 63
+__all__ = ["ErrorCode", "ProtocolError", "code_name"]
 
 
 class ProtocolError(Exception):

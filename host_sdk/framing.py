@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 
 from .errors import ErrorCode, ProtocolError
+from .protocol import MAX_MESSAGE, REASSEMBLY_TIMEOUT_MS
 
 FIRST = 0x80
-MAX_MESSAGE = 2048
 MIN_MTU = 23
 MAX_MTU = 517
-REASSEMBLY_TIMEOUT_S = 2.0
+REASSEMBLY_TIMEOUT_S = REASSEMBLY_TIMEOUT_MS / 1000
 
 
 def fragment(message: bytes, mtu: int) -> list[bytes]:

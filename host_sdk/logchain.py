@@ -12,31 +12,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import IntEnum
 from itertools import pairwise
 
 from . import cbor
 from .cose import ed25519_verify_strict
 from .errors import ErrorCode, ProtocolError
 from .messages import LogReply
+from .protocol import LogEvent
+
+__all__ = ["HEAD_LABEL", "LOG_LABEL", "LogEvent", "LogRecord", "chain", "genesis",
+           "head_message", "verify_log_pages", "verify_log_reply"]
 
 LOG_LABEL = b"KGY1-LOG"
 HEAD_LABEL = b"KGY1-HEAD"
-
-
-class LogEvent(IntEnum):
-    """Log event numbers (§11): command codes 1–5 and 16, and lock events."""
-
-    UNLOCK = 1
-    LOCK = 2
-    DRIVE_ENABLE = 3
-    DRIVE_DISABLE = 4
-    STATUS = 5
-    LOG_FETCH = 16
-    BOOT = 32
-    TIME_SET = 33
-    REVOCATION_APPLIED = 34
-    PROVISIONED = 35
 
 
 @dataclass(frozen=True)

@@ -9,88 +9,60 @@ unknown command in ``COMMAND`` → ``UNKNOWN_MESSAGE``. Unknown keys are ignored
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from enum import IntEnum, IntFlag
 from typing import Any, ClassVar
 
 from . import cbor
 from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
+from .protocol import (
+    KEY_MAC,
+    KEY_TYPE,
+    MAX_MESSAGE,
+    MESSAGES,
+    SESSION_COMMANDS,
+    Command,
+    Kind,
+    LockState,
+    MessageType,
+)
+from .protocol import VERSION as PROTOCOL_VERSION
 
-PROTOCOL_VERSION = 1
-MAX_MESSAGE = cbor.MAX_MESSAGE
-KEY_TYPE = 0
-KEY_MAC = 15
+__all__ = ["KEY_MAC", "KEY_TYPE", "MAX_MESSAGE", "MESSAGE_CLASSES", "PROTOCOL_VERSION", "Ack",
+           "Challenge", "Command", "CommandRequest", "ErrorReply", "Hello", "Info", "LockInfo",
+           "LockState", "LogFetch", "LogReply", "Message", "MessageType", "Result",
+           "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body",
+           "message_fields"]
 
-
-class MessageType(IntEnum):
-    """Message type numbers (key 0 of every message)."""
-
-    HELLO = 1
-    CHALLENGE = 2
-    COMMAND = 3
-    RESULT = 4
-    TIME = 5
-    REVOCATION = 6
-    ACK = 7
-    LOG_FETCH = 8
-    LOG = 9
-    INFO = 10
-    LOCK_INFO = 11
-    ERROR = 15
-
-
-class Command(IntEnum):
-    """Command codes (§8); LOG_FETCH is the command number a LOG_FETCH proof covers."""
-
-    UNLOCK = 1
-    LOCK = 2
-    DRIVE_ENABLE = 3
-    DRIVE_DISABLE = 4
-    STATUS = 5
-    LOG_FETCH = 16
+_UMAX = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFFFFFF, Kind.U64: (1 << 64) - 1}
+_BLEN = {Kind.B16: 16, Kind.B32: 32, Kind.B64: 64}
+_LISTS = (Kind.UINTS, Kind.BLOBS)
 
 
-class LockState(IntFlag):
-    """Lock state bits (§8)."""
-
-    DOORS_LOCKED = 1
-    DRIVE_ENABLED = 2
-    MOVING = 4
-    TIME_TRUSTED = 8
+def _fields(mtype: MessageType) -> tuple[tuple[int, str, Kind, bool], ...]:
+    """``FIELDS`` of a message class, from the protocol definition."""
+    return tuple((f.key, f.name, f.kind, f.optional) for f in MESSAGES[mtype].fields)
 
 
-# Field kinds: how a value is checked on decode.
-_U8, _U16, _U32, _U64 = "u8", "u16", "u32", "u64"
-_B16, _B32, _B64, _BYTES = "b16", "b32", "b64", "bytes"
-_KEY = "key"  # 32-byte public key, or empty before provisioning
-_TEXT, _LOCK_ID, _BOOL = "text", "lock_id", "bool"
-_UINTS, _BLOBS = "uints", "blobs"
-_COMMAND = "command"
-
-_UMAX = {_U8: 0xFF, _U16: 0xFFFF, _U32: 0xFFFFFFFF, _U64: (1 << 64) - 1}
-_BLEN = {_B16: 16, _B32: 32, _B64: 64}
-
-
-def _valid(kind: str, v: Any) -> bool:
+def _valid(kind: Kind, v: Any) -> bool:
     if kind in _UMAX:
         return type(v) is int and 0 <= v <= _UMAX[kind]
     if kind in _BLEN:
         return isinstance(v, bytes) and len(v) == _BLEN[kind]
-    if kind == _BYTES:
+    if kind == Kind.BYTES:
         return isinstance(v, bytes)
-    if kind == _KEY:
+    if kind == Kind.KEY:
         return isinstance(v, bytes) and len(v) in (0, 32)
-    if kind == _TEXT:
+    if kind == Kind.TEXT:
         return isinstance(v, str)
-    if kind == _LOCK_ID:
+    if kind == Kind.LOCK_ID:
         return is_lock_id(v)
-    if kind == _BOOL:
+    if kind == Kind.BOOL:
         return isinstance(v, bool)
-    if kind == _UINTS:
+    if kind == Kind.UINTS:
         return isinstance(v, list) and all(type(x) is int and x >= 0 for x in v)
-    if kind == _BLOBS:
+    if kind == Kind.BLOBS:
         return isinstance(v, list) and all(isinstance(x, bytes) for x in v)
-    if kind == _COMMAND:
+    if kind == Kind.COMMAND:
         return type(v) is int and 0 <= v <= 0xFF
     raise AssertionError(kind)
 
@@ -99,7 +71,7 @@ class Message:
     """Base of all messages: ``TYPE`` and ``FIELDS`` = ((key, attribute, kind, optional)…)."""
 
     TYPE: ClassVar[MessageType]
-    FIELDS: ClassVar[tuple[tuple[int, str, str, bool], ...]]
+    FIELDS: ClassVar[tuple[tuple[int, str, Kind, bool], ...]]
 
 
 @dataclass(frozen=True)
@@ -108,7 +80,7 @@ class Hello(Message):
 
     versions: tuple[int, ...] = (PROTOCOL_VERSION,)
     TYPE = MessageType.HELLO
-    FIELDS = ((1, "versions", _UINTS, False),)
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -122,9 +94,7 @@ class Challenge(Message):
     state: int
     revocation_version: int
     TYPE = MessageType.CHALLENGE
-    FIELDS = ((1, "version", _U64, False), (2, "lock_id", _LOCK_ID, False),
-              (3, "nonce", _B16, False), (4, "lock_time", _U64, False),
-              (5, "state", _U8, False), (6, "revocation_version", _U64, False))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -137,9 +107,7 @@ class CommandRequest(Message):
     proof: bytes
     credential: bytes | None = None
     TYPE = MessageType.COMMAND
-    FIELDS = ((1, "cti", _B16, False), (2, "counter", _U32, False),
-              (3, "command", _COMMAND, False), (4, "proof", _B32, False),
-              (5, "credential", _BYTES, True))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -153,9 +121,7 @@ class Result(Message):
     lock_time: int
     mac: bytes
     TYPE = MessageType.RESULT
-    FIELDS = ((1, "counter", _U32, False), (2, "command", _U8, False),
-              (3, "code", _U16, False), (4, "state", _U8, False),
-              (5, "lock_time", _U64, False), (15, "mac", _B32, False))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -164,7 +130,7 @@ class TimeMessage(Message):
 
     statement: bytes
     TYPE = MessageType.TIME
-    FIELDS = ((1, "statement", _BYTES, False),)
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -173,7 +139,7 @@ class RevocationMessage(Message):
 
     update: bytes
     TYPE = MessageType.REVOCATION
-    FIELDS = ((1, "update", _BYTES, False),)
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -184,8 +150,7 @@ class Ack(Message):
     lock_time: int
     revocation_version: int
     TYPE = MessageType.ACK
-    FIELDS = ((1, "code", _U16, False), (2, "lock_time", _U64, False),
-              (3, "revocation_version", _U64, False))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -198,9 +163,7 @@ class LogFetch(Message):
     proof: bytes
     credential: bytes | None = None
     TYPE = MessageType.LOG_FETCH
-    FIELDS = ((1, "cti", _B16, False), (2, "counter", _U32, False),
-              (3, "from_seq", _U32, False), (4, "proof", _B32, False),
-              (5, "credential", _BYTES, True))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -218,11 +181,7 @@ class LogReply(Message):
     mac: bytes
     state: int = 0
     TYPE = MessageType.LOG
-    FIELDS = ((1, "counter", _U32, False), (2, "records", _BLOBS, False),
-              (3, "prev_hash", _B32, False), (4, "head_seq", _U64, False),
-              (5, "head_hash", _B32, False), (6, "lost", _U32, False),
-              (7, "head_signature", _B64, False), (8, "more", _BOOL, False),
-              (9, "state", _U8, False), (15, "mac", _B32, False))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -230,7 +189,7 @@ class Info(Message):
     """Phone → lock: ask for the lock's public information (no session needed)."""
 
     TYPE = MessageType.INFO
-    FIELDS = ()
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -248,11 +207,7 @@ class LockInfo(Message):
     log_head_seq: int
     provisioned: bool
     TYPE = MessageType.LOCK_INFO
-    FIELDS = ((1, "lock_id", _TEXT, False), (2, "firmware_version", _TEXT, False),
-              (3, "versions", _UINTS, False), (4, "sign_public", _KEY, False),
-              (5, "kex_public", _KEY, False), (6, "lock_time", _U64, False),
-              (7, "state", _U8, False), (8, "revocation_version", _U64, False),
-              (9, "log_head_seq", _U64, False), (10, "provisioned", _BOOL, False))
+    FIELDS = _fields(TYPE)
 
 
 @dataclass(frozen=True)
@@ -262,7 +217,7 @@ class ErrorReply(Message):
     code: int
     counter: int | None = None
     TYPE = MessageType.ERROR
-    FIELDS = ((1, "code", _U16, False), (2, "counter", _U32, True))
+    FIELDS = _fields(TYPE)
 
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {
@@ -270,7 +225,6 @@ MESSAGE_CLASSES: dict[int, type[Message]] = {
                               RevocationMessage, Ack, LogFetch, LogReply, Info, LockInfo,
                               ErrorReply)
 }
-_SESSION_COMMANDS = frozenset(int(c) for c in Command if c != Command.LOG_FETCH)
 
 
 def _to_map(msg: Message, *, without_mac: bool = False) -> dict[int, Any]:
@@ -283,9 +237,9 @@ def _to_map(msg: Message, *, without_mac: bool = False) -> dict[int, Any]:
             continue
         if isinstance(value, int) and not isinstance(value, bool):
             value = int(value)  # IntEnum / IntFlag members encode as plain integers
-        if not _valid(kind, list(value) if kind in (_UINTS, _BLOBS) else value):
+        if not _valid(kind, list(value) if kind in _LISTS else value):
             raise ValueError(f"{type(msg).__name__}.{attr}: invalid value {value!r}")
-        out[key] = list(value) if kind in (_UINTS, _BLOBS) else value
+        out[key] = list(value) if kind in _LISTS else value
     return out
 
 
@@ -324,9 +278,9 @@ def decode(data: bytes) -> Message:
         value = obj[key]
         if not _valid(kind, value):
             raise ProtocolError(ErrorCode.MALFORMED, f"{cls.TYPE.name}: field {key} mistyped")
-        if kind == _COMMAND and value not in _SESSION_COMMANDS:
+        if kind == Kind.COMMAND and value not in SESSION_COMMANDS:
             raise ProtocolError(ErrorCode.UNKNOWN_MESSAGE, f"unknown command {value}")
-        kwargs[attr] = tuple(value) if kind in (_UINTS, _BLOBS) else value
+        kwargs[attr] = tuple(value) if kind in _LISTS else value
     return cls(**kwargs)
 
 

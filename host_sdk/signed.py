@@ -14,15 +14,13 @@ from . import cbor, cose
 from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
+from .protocol import CT_REVOCATION, CT_TIME, MAX_MESSAGE, MAX_REVOCATION_ENTRIES, Claim
 
-CT_TIME = "application/kgy-time+cbor"
-CT_REVOCATION = "application/kgy-revocation+cbor"
-MAX_SIGNED = cbor.MAX_MESSAGE
-MAX_REVOCATION_ENTRIES = 64
-IAT = 6
-AUD = 3
-RV_VERSION = -65539
-RV_ENTRIES = -65540
+MAX_SIGNED = MAX_MESSAGE
+IAT = int(Claim.IAT)
+AUD = int(Claim.AUD)
+RV_VERSION = int(Claim.KGY_RV_VERSION)
+RV_ENTRIES = int(Claim.KGY_RV_ENTRIES)
 
 
 def _protected(issuer: IssuerKey, content_type: str) -> dict[int, Any]:

@@ -687,17 +687,17 @@ def _signed() -> list[dict[str, Any]]:
         return cose.sign1(ISSUER, prot, cbor.dumps(payload))
 
     listed: list[Any] = [[c, e] for c, e in many]
-    full = {3: LOCK_ID, 6: NOW, -65539: 7, -65540: listed}
+    full = {3: LOCK_ID, 6: NOW, signed.RV_VERSION: 7, signed.RV_ENTRIES: listed}
     add("revocation_65_entries", "revocation",
-        raw_update({**full, -65540: [*listed, [r(16), EXP]]}), "TOO_LARGE",
+        raw_update({**full, signed.RV_ENTRIES: [*listed, [r(16), EXP]]}), "TOO_LARGE",
         "65 entries (§7: at most 64)", lock_id=LOCK_ID, current_version=0)
-    add("revocation_version_zero", "revocation", raw_update({**full, -65539: 0}),
+    add("revocation_version_zero", "revocation", raw_update({**full, signed.RV_VERSION: 0}),
         "MALFORMED", "version 0 (must be >= 1)", lock_id=LOCK_ID, current_version=0)
     add("revocation_entry_cti_15", "revocation",
-        raw_update({**full, -65540: [[bytes(15), EXP]]}), "MALFORMED",
+        raw_update({**full, signed.RV_ENTRIES: [[bytes(15), EXP]]}), "MALFORMED",
         "entry with a 15-byte cti", lock_id=LOCK_ID, current_version=0)
-    add("revocation_missing_lock", "revocation", raw_update({6: NOW, -65539: 7,
-                                                             -65540: []}),
+    add("revocation_missing_lock", "revocation", raw_update({6: NOW, signed.RV_VERSION: 7,
+                                                             signed.RV_ENTRIES: []}),
         "MALFORMED", "no lock ID (key 3)", lock_id=LOCK_ID, current_version=0)
     return out
 

@@ -30,28 +30,20 @@ from kagiya.phone.ports import (
 )
 from kagiya.phone.profile import Profile
 from kagiya.phone.state import (
-    PERM_DOORS,
-    PERM_DRIVE,
-    PERM_LOG,
     PhoneState,
     RevocationEntry,
     StoredKey,
     perm_names,
 )
 from kagiya.sdk.enrollment import auth_message, enroll_message
+from kagiya.sdk.protocol import Command, LogEvent, Permission
 
 CODE_FORMAT = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 URL_FORMAT = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 TOKEN_MARGIN_S = 60
 
 # command name -> permission it needs (protocol §8)
-COMMANDS: dict[str, int] = {
-    "unlock": PERM_DOORS,
-    "lock": PERM_DOORS,
-    "drive-on": PERM_DRIVE,
-    "drive-off": PERM_DRIVE,
-    "status": 0,
-}
+COMMANDS: dict[str, int] = {c.label: int(c.permission) for c in Command if c.session}
 
 LockConnector = Callable[..., AbstractAsyncContextManager[LockPort]]
 ServerFactory = Callable[[str], ServerPort]
@@ -356,8 +348,8 @@ class PhoneApp:
         """Like :meth:`collect_logs`, also returning the new records decoded, newest first."""
         st = self.state()
         key = self.choose_key(st, lock_id, "status")
-        if not key.permissions & PERM_LOG:
-            key = next((k for k in st.keys_for(lock_id) if k.permissions & PERM_LOG), key)
+        if not key.permissions & Permission.LOG:
+            key = next((k for k in st.keys_for(lock_id) if k.permissions & Permission.LOG), key)
         from_seq = st.log_cursors.get(lock_id, 1)
         async with self._session(st, lock_id, timeout) as session:
             batches = await session.fetch_log(key, from_seq)
@@ -394,8 +386,7 @@ class PhoneApp:
 
 
 
-EVENTS = {1: "unlock", 2: "lock", 3: "drive on", 4: "drive off", 5: "status", 16: "log fetch",
-          32: "boot", 33: "time set", 34: "revocation applied", 35: "provisioned"}
+EVENTS = {int(e): e.label for e in LogEvent}
 
 
 def _record_dict(rec: list[Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kagiya.sdk.protocol import LockState as Bits
+
 
 class Offline(Exception):
     """The key server could not be reached (no network, server down, timeout, 5xx)."""
@@ -85,22 +87,22 @@ class LockState:
     @property
     def doors_locked(self) -> bool:
         """Bit 0."""
-        return bool(self.bits & 1)
+        return bool(self.bits & Bits.DOORS_LOCKED)
 
     @property
     def drive_enabled(self) -> bool:
         """Bit 1."""
-        return bool(self.bits & 2)
+        return bool(self.bits & Bits.DRIVE_ENABLED)
 
     @property
     def moving(self) -> bool:
         """Bit 2."""
-        return bool(self.bits & 4)
+        return bool(self.bits & Bits.MOVING)
 
     @property
     def time_trusted(self) -> bool:
         """Bit 3."""
-        return bool(self.bits & 8)
+        return bool(self.bits & Bits.TIME_TRUSTED)
 
     def describe(self) -> str:
         """One line for people."""

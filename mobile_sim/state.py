@@ -10,16 +10,14 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-PERM_DOORS = 1
-PERM_DRIVE = 2
-PERM_LOG = 4
+from kagiya.sdk.protocol import Permission
+
 FORMAT_VERSION = 1
 
 
 def perm_names(bits: int) -> list[str]:
     """Human names of a permission bit field (protocol §3 ``kgy_perm``)."""
-    pairs = ((PERM_DOORS, "doors"), (PERM_DRIVE, "drive"), (PERM_LOG, "log"))
-    names = [n for b, n in pairs if bits & b]
+    names = [str(p.name).lower() for p in Permission if bits & p]
     return names or ["status only"]
 
 

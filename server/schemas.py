@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from kagiya.sdk.protocol import Permission
 from pydantic import BaseModel, ConfigDict, Field
 
 Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="32 bytes, lowercase hex")]
@@ -28,7 +29,7 @@ UnixTime = Annotated[int, Field(ge=0, le=4294967295, description="unix seconds")
 PermName = Literal["doors", "drive", "log"]
 Status = Literal["active", "suspended"]
 
-PERM_BITS = {"doors": 1, "drive": 2, "log": 4}
+PERM_BITS: dict[str, int] = {str(p.name).lower(): int(p) for p in Permission}
 
 
 def perm_bits(names: list[PermName]) -> int:

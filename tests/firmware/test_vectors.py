@@ -14,6 +14,7 @@ from typing import Any
 
 from kagiya.sdk import messages as host_messages
 from kagiya.sdk import vectors as host_vectors
+from kagiya.sdk.protocol import Kind
 
 from tests.mpy import run_json
 
@@ -258,15 +259,15 @@ for v in req["vectors"]:
 print(json.dumps(out))
 """
 
-_BYTES_KINDS = {"b16", "b32", "b64", "bytes", "key"}
+_BYTES_KINDS = {Kind.B16, Kind.B32, Kind.B64, Kind.BYTES, Kind.KEY}
 
 
-def _arg(kind: str, value: Any) -> Any:
+def _arg(kind: Kind, value: Any) -> Any:
     if value is None:
         return None
     if kind in _BYTES_KINDS:
         return {"h": value}
-    if kind == "blobs":
+    if kind == Kind.BLOBS:
         return [{"h": x} for x in value]
     return value
 

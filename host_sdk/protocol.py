@@ -1,0 +1,389 @@
+"""The Kagiya protocol's vocabulary, defined once (docs/protocol.md §3, §8–§13, §15).
+
+This module is the single source of truth for every number and name both ends of the
+protocol share: protocol versions, message types and their fields, command codes,
+permission bits, lock state bits, error codes (with their fault classification and the
+sentence an app shows), usage-log events, CWT claim keys, content types, GATT UUIDs and
+the limits of §15. Everything on the host side imports it; the firmware cannot, so
+``python -m kagiya.sdk.protocol_gen`` (``make protocol``) writes the firmware's
+``const()`` blocks and the tables of docs/protocol.md from it, and tests fail when a
+committed copy differs from what the generator writes.
+
+To change the protocol, edit the tables here and run ``make protocol`` (see
+docs/protocol.md "How the definition is maintained").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import Any
+
+# -- versions -----------------------------------------------------------------------------
+
+#: The protocol version this implementation speaks; ``VERSIONS`` lists all it supports.
+VERSION = 1
+VERSIONS: tuple[int, ...] = (VERSION,)
+
+# -- limits (§15) -------------------------------------------------------------------------
+
+MAX_MESSAGE = 2048  #: bytes of one reassembled message (and of a signed object)
+MAX_CREDENTIAL = 640  #: bytes of one credential
+MAX_DEPTH = 8  #: CBOR nesting depth
+MAX_ITEMS = 64  #: items in one CBOR array or map
+MAX_TEXT = 64  #: bytes of one CBOR text string (except where stated)
+MAX_REVOCATION_ENTRIES = 64  #: entries of one revocation update
+KEY_CACHE_SIZE = 16  #: verified keys the lock caches
+MAX_TRUST_ANCHORS = 4  #: issuer keys a lock trusts
+REASSEMBLY_TIMEOUT_MS = 2000  #: gap between two fragments that drops a partial message
+SESSION_IDLE_MS = 30_000  #: a session ends this long after its last accepted request
+SESSION_TOTAL_MS = 120_000  #: ... and this long after HELLO
+MAX_LIFETIME_S = 400 * 86400  #: longest validity window of a key (§3, INVALID_CLAIMS)
+
+#: §15's table: (item, limit as written), generated into docs/protocol.md.
+LIMITS: tuple[tuple[str, str], ...] = (
+    ("message (reassembled)", f"{MAX_MESSAGE} bytes"),
+    ("credential", f"{MAX_CREDENTIAL} bytes"),
+    ("CBOR nesting depth", f"{MAX_DEPTH}"),
+    ("items in one array or map", f"{MAX_ITEMS}"),
+    ("text string", f"{MAX_TEXT} bytes (except where stated)"),
+    ("revocation entries", f"{MAX_REVOCATION_ENTRIES}"),
+    ("key cache", f"{KEY_CACHE_SIZE} keys"),
+    ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
+    ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
+    ("session", f"{SESSION_IDLE_MS // 1000} s idle, {SESSION_TOTAL_MS // 1000} s total"),
+    ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
+)
+
+# -- GATT profile (§10) --------------------------------------------------------------------
+
+SERVICE_UUID = "5d1a0001-1c6e-4b8e-9a7a-6b6167697961"
+REQUEST_UUID = "5d1a0002-1c6e-4b8e-9a7a-6b6167697961"
+RESPONSE_UUID = "5d1a0003-1c6e-4b8e-9a7a-6b6167697961"
+
+# -- signed objects (§3, §6, §7) ------------------------------------------------------------
+
+CT_CWT = 61  #: COSE content type of a credential (application/cwt)
+CT_TIME = "application/kgy-time+cbor"
+CT_REVOCATION = "application/kgy-revocation+cbor"
+
+
+class Claim(IntEnum):
+    """Map keys of the CWT claims (RFC 8392) and of the time / revocation payloads."""
+
+    ISS = 1
+    SUB = 2
+    AUD = 3
+    EXP = 4
+    NBF = 5
+    IAT = 6
+    CTI = 7
+    CNF = 8
+    KGY_PERM = -65537
+    KGY_RV = -65538
+    KGY_RV_VERSION = -65539
+    KGY_RV_ENTRIES = -65540
+
+
+# -- permissions, commands, state (§3, §8) ---------------------------------------------------
+
+
+class Permission(IntFlag):
+    """Permission bits of the ``kgy_perm`` claim (§3); the lower-case member name is the
+    permission's name in the key server's API. STATUS needs none."""
+
+    DOORS = 1
+    DRIVE = 2
+    LOG = 4
+
+
+class Command(IntEnum):
+    """Command codes (§8) with the permission each needs and its name in apps.
+
+    LOG_FETCH is not sent in COMMAND: it is the command number a LOG_FETCH proof covers.
+    """
+
+    permission: Permission
+    label: str
+    session: bool
+
+    def __new__(cls, value: int, *info: Any) -> Command:
+        # (value, permission, label[, session]); ``*info`` keeps Command(n) a lookup
+        obj = int.__new__(cls, value)
+        obj._value_ = value
+        obj.permission, obj.label = info[0], info[1]
+        obj.session = info[2] if len(info) > 2 else True
+        return obj
+
+    UNLOCK = 1, Permission.DOORS, "unlock"
+    LOCK = 2, Permission.DOORS, "lock"
+    DRIVE_ENABLE = 3, Permission.DRIVE, "drive-on"
+    DRIVE_DISABLE = 4, Permission.DRIVE, "drive-off"
+    STATUS = 5, Permission(0), "status"
+    LOG_FETCH = 16, Permission.LOG, "log-fetch", False
+
+
+#: The commands a COMMAND message may carry (any other is UNKNOWN_MESSAGE).
+SESSION_COMMANDS: frozenset[int] = frozenset(int(c) for c in Command if c.session)
+
+
+class LockState(IntFlag):
+    """Lock state bits (§8)."""
+
+    DOORS_LOCKED = 1
+    DRIVE_ENABLED = 2
+    MOVING = 4
+    TIME_TRUSTED = 8
+
+
+# -- usage-log events (§11) ------------------------------------------------------------------
+
+
+class LogEvent(IntEnum):
+    """The ``event`` of a usage-log record: a command code, or one of the lock's own events."""
+
+    label: str
+
+    def __new__(cls, value: int, *info: Any) -> LogEvent:
+        obj = int.__new__(cls, value)
+        obj._value_ = value
+        (obj.label,) = info
+        return obj
+
+    UNLOCK = Command.UNLOCK.value, "unlock"
+    LOCK = Command.LOCK.value, "lock"
+    DRIVE_ENABLE = Command.DRIVE_ENABLE.value, "drive on"
+    DRIVE_DISABLE = Command.DRIVE_DISABLE.value, "drive off"
+    STATUS = Command.STATUS.value, "status"
+    LOG_FETCH = Command.LOG_FETCH.value, "log fetch"
+    BOOT = 32, "boot"
+    TIME_SET = 33, "time set"
+    REVOCATION_APPLIED = 34, "revocation applied"
+    PROVISIONED = 35, "provisioned"
+
+
+# -- error codes (§13) -------------------------------------------------------------------------
+
+
+class ErrorCode(IntEnum):
+    """The error codes (§13); numbers are wire values. Each carries its classification.
+
+    * ``meaning``: one line, what the lock found (the §13 table);
+    * ``retryable``: repeating the request later (new session or counter, after a short
+      wait) can succeed with nothing else changed - no new key, sync or update;
+    * ``may_have_succeeded``: the lock may have acted although it answered this code
+      (only OK and INTERNAL); every other refusal is sent before the lock acts;
+    * ``authenticated``: the code can arrive in a MACed RESULT (a refusal after the key
+      was verified); every other refusal is an unauthenticated ERROR (or ACK);
+    * ``remedy``: the English sentence an app shows a person (the gettext msgid of the
+      phone app's catalogue).
+    """
+
+    meaning: str
+    retryable: bool
+    may_have_succeeded: bool
+    authenticated: bool
+    remedy: str
+
+    def __new__(cls, value: int, *info: Any) -> ErrorCode:
+        # (value, meaning, retryable, may_have_succeeded, authenticated, remedy)
+        obj = int.__new__(cls, value)
+        obj._value_ = value
+        (obj.meaning, obj.retryable, obj.may_have_succeeded, obj.authenticated,
+         obj.remedy) = info
+        return obj
+
+    OK = (0, "success", False, True, True, "Done.")
+    MALFORMED = (
+        1, "not well-formed CBOR/COSE, missing or mistyped field, untagged or wrongly "
+        "tagged COSE", False, False, False,
+        "The lock could not read the request (malformed message). Update the app.")
+    TOO_LARGE = (2, "a size limit of §15 exceeded", False, False, False,
+                 "The request was too large for the lock.")
+    UNSUPPORTED_VERSION = (
+        3, "no common protocol version", False, False, False,
+        "This lock speaks a protocol version this app does not. Update the app or the "
+        "lock firmware.")
+    UNKNOWN_MESSAGE = (4, "unknown message type or command", False, False, False,
+                       "The lock does not know this request.")
+    FRAMING = (5, "fragment out of order or length mismatch", True, False, False,
+               "The Bluetooth transfer was garbled. Try again.")
+    UNKNOWN_ISSUER = (
+        16, "`kid` names no trust anchor", False, False, False,
+        "The lock does not trust the server that issued this key. The lock may belong to "
+        "another operator or need its trust anchors updated.")
+    BAD_SIGNATURE = (
+        17, "issuer signature invalid (includes non-canonical S or points)", False, False,
+        False,
+        "The key's signature is invalid; it was damaged or forged. Sync to download it "
+        "again.")
+    WRONG_ALGORITHM = (18, "algorithm other than the one this protocol fixes", False, False,
+                       False, "The key uses an algorithm the lock refuses.")
+    WRONG_CONTENT_TYPE = (19, "a signed object of another kind", False, False, False,
+                          "The lock was sent the wrong kind of signed object.")
+    WRONG_LOCK = (20, "audience is another lock", False, False, False,
+                  "This key is for a different vehicle's lock.")
+    NOT_YET_VALID = (
+        21, "now < nbf", True, False, False,
+        "This key is not valid yet; its validity window has not started (or the lock's "
+        "clock is behind — sync to carry a fresh time statement).")
+    EXPIRED = (22, "now ≥ exp", False, False, False,
+               "This key has expired. Sync while online to get a fresh key.")
+    REVOKED = (23, "key ID in the revocation list", False, False, True,
+               "This key was cancelled by the operator and no longer opens the vehicle.")
+    PERMISSION_DENIED = (24, "key lacks the permission for the command", False, False, True,
+                         "This key does not allow that action.")
+    WRONG_RECIPIENT = (
+        25, "key wrapped to another lock key", False, False, False,
+        "This key was issued for another lock device (the lock was replaced or "
+        "re-provisioned). Sync to get a new key.")
+    BAD_KEY_WRAP = (26, "per-key secret could not be unwrapped", False, False, False,
+                    "The lock could not unwrap this key's secret. Sync to get a new key.")
+    BAD_PROOF = (
+        27, "HMAC proof invalid", False, False, True,
+        "The lock rejected the phone's proof; the stored key secret does not match. Sync "
+        "to download the key again.")
+    STALE_CHALLENGE = (28, "no live session (never said HELLO, expired, or replaced)", True,
+                       False, False, "The Bluetooth session with the lock expired. Try again.")
+    REPLAYED = (29, "counter not greater than the last accepted one", True, False, False,
+                "The lock saw this request before (replay). Try again.")
+    KEY_UNKNOWN = (30, "key not cached and no credential sent", True, False, False,
+                   "The lock does not know this key yet.")
+    STALE_UPDATE = (31, "revocation version not newer than the lock's", False, False, False,
+                    "The lock already has this revocation update or a newer one.")
+    RATE_LIMITED = (
+        32, "too many authentication failures; retry later", True, False, False,
+        "Too many failed attempts at this lock; wait up to a minute and try again.")
+    VEHICLE_MOVING = (33, "drive cannot be disabled while moving", True, False, True,
+                      "Drive cannot be disabled while the vehicle is moving.")
+    BUSY = (34, "another session or request is in progress", True, False, False,
+            "The lock is busy with another phone. Try again in a moment.")
+    NOT_PROVISIONED = (
+        35, "the lock has no identity or trust anchors yet", False, False, False,
+        "The lock is not set up yet; an installer must provision it.")
+    INVALID_CLAIMS = (
+        36, "claims inconsistent (nbf ≥ exp, lifetime too long)", False, False, False,
+        "The key's validity window is inconsistent; sync to get a new key.")
+    INTERNAL = (
+        63, "unexpected failure inside the lock (also: out of heap); the lock stays usable; "
+        "never counted by the rate limit; retry", True, True, False,
+        "The lock had an internal error; it stays usable. Try again.")
+
+
+#: The sentence for a code this implementation does not define (a newer lock).
+UNKNOWN_CODE_REMEDY = "The lock refused with an error this app does not know."
+
+# -- messages (§9) ---------------------------------------------------------------------------
+
+
+class Kind(IntEnum):
+    """How a field's value is checked on decode (the numbers are the firmware's kinds)."""
+
+    U8 = 0
+    U16 = 1
+    U32 = 2
+    U64 = 3
+    B16 = 4  #: exactly 16 bytes
+    B32 = 5
+    B64 = 6
+    BYTES = 7  #: any byte string
+    KEY = 8  #: a 32-byte public key, or empty before provisioning
+    TEXT = 9
+    LOCK_ID = 10  #: text, a valid lock ID (§2)
+    BOOL = 11
+    UINTS = 12  #: array of unsigned integers
+    BLOBS = 13  #: array of byte strings
+    COMMAND = 14  #: u8, and one of SESSION_COMMANDS (else UNKNOWN_MESSAGE)
+
+
+class MessageType(IntEnum):
+    """Message type numbers (key 0 of every message)."""
+
+    HELLO = 1
+    CHALLENGE = 2
+    COMMAND = 3
+    RESULT = 4
+    TIME = 5
+    REVOCATION = 6
+    ACK = 7
+    LOG_FETCH = 8
+    LOG = 9
+    INFO = 10
+    LOCK_INFO = 11
+    ERROR = 15
+
+
+KEY_TYPE = 0  #: map key of the message type in every message
+KEY_MAC = 15  #: map key of the reply MAC in RESULT and LOG
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a message: map key, attribute name in the SDK, kind, and §9 label."""
+
+    key: int
+    name: str
+    kind: Kind
+    label: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class MessageDef:
+    """One message type: ``request`` (phone → lock) or reply, and its fields in key order."""
+
+    type: MessageType
+    request: bool
+    fields: tuple[Field, ...]
+
+
+def _f(key: int, name: str, kind: Kind, label: str = "", optional: bool = False) -> Field:
+    return Field(key, name, kind, label or name.replace("_", " "), optional)
+
+
+_MAC = _f(KEY_MAC, "mac", Kind.B32, "mac (32)")
+
+#: Every message type with its fields, in key order (the §9 table).
+MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
+    MessageDef(MessageType.HELLO, True, (
+        _f(1, "versions", Kind.UINTS, "[versions supported]"),)),
+    MessageDef(MessageType.CHALLENGE, False, (
+        _f(1, "version", Kind.U64, "version chosen"), _f(2, "lock_id", Kind.LOCK_ID, "lock ID"),
+        _f(3, "nonce", Kind.B16, "nonce (16)"), _f(4, "lock_time", Kind.U64),
+        _f(5, "state", Kind.U8), _f(6, "revocation_version", Kind.U64))),
+    MessageDef(MessageType.COMMAND, True, (
+        _f(1, "cti", Kind.B16), _f(2, "counter", Kind.U32), _f(3, "command", Kind.COMMAND),
+        _f(4, "proof", Kind.B32, "proof (32)"),
+        _f(5, "credential", Kind.BYTES, "credential (optional)", True))),
+    MessageDef(MessageType.RESULT, False, (
+        _f(1, "counter", Kind.U32), _f(2, "command", Kind.U8), _f(3, "code", Kind.U16),
+        _f(4, "state", Kind.U8), _f(5, "lock_time", Kind.U64), _MAC)),
+    MessageDef(MessageType.TIME, True, (
+        _f(1, "statement", Kind.BYTES, "time statement"),)),
+    MessageDef(MessageType.REVOCATION, True, (
+        _f(1, "update", Kind.BYTES, "revocation update"),)),
+    MessageDef(MessageType.ACK, False, (
+        _f(1, "code", Kind.U16), _f(2, "lock_time", Kind.U64),
+        _f(3, "revocation_version", Kind.U64))),
+    MessageDef(MessageType.LOG_FETCH, True, (
+        _f(1, "cti", Kind.B16), _f(2, "counter", Kind.U32), _f(3, "from_seq", Kind.U32, "from_seq"),
+        _f(4, "proof", Kind.B32, "proof (32)"),
+        _f(5, "credential", Kind.BYTES, "credential (optional)", True))),
+    MessageDef(MessageType.LOG, False, (
+        _f(1, "counter", Kind.U32), _f(2, "records", Kind.BLOBS, "[record bytes...]"),
+        _f(3, "prev_hash", Kind.B32, "prev_hash (32)"), _f(4, "head_seq", Kind.U64, "head_seq"),
+        _f(5, "head_hash", Kind.B32, "head_hash (32)"), _f(6, "lost", Kind.U32),
+        _f(7, "head_signature", Kind.B64, "head signature (64)"),
+        _f(8, "more", Kind.BOOL, "more (bool)"), _f(9, "state", Kind.U8), _MAC)),
+    MessageDef(MessageType.INFO, True, ()),
+    MessageDef(MessageType.LOCK_INFO, False, (
+        _f(1, "lock_id", Kind.TEXT, "lock ID"), _f(2, "firmware_version", Kind.TEXT),
+        _f(3, "versions", Kind.UINTS, "[versions]"),
+        _f(4, "sign_public", Kind.KEY, "Ed25519 public"),
+        _f(5, "kex_public", Kind.KEY, "X25519 public"), _f(6, "lock_time", Kind.U64),
+        _f(7, "state", Kind.U8), _f(8, "revocation_version", Kind.U64),
+        _f(9, "log_head_seq", Kind.U64), _f(10, "provisioned", Kind.BOOL))),
+    MessageDef(MessageType.ERROR, False, (
+        _f(1, "code", Kind.U16),
+        _f(2, "counter", Kind.U32, "counter (if the request had one)", True))),
+)}

@@ -1,0 +1,98 @@
+"""The protocol definition (kagiya.sdk.protocol) is the only copy on the host side.
+
+Every host-side use resolves to the definition (the SDK's modules re-export it; the server,
+phone app and tools derive their tables from it), no host source outside it spells a
+protocol constant again, and the classification every app relies on is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from pathlib import Path
+
+from kagiya.phone import app as phone_app
+from kagiya.phone import refusals, state
+from kagiya.sdk import ble, cbor, credential, errors, framing, messages, signed
+from kagiya.sdk import protocol as P
+from kagiya.server import schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = ("host_sdk", "server", "mobile_sim", "tools", "hil", "bench")
+
+
+def test_sdk_modules_reexport_the_definition() -> None:
+    assert errors.ErrorCode is P.ErrorCode
+    assert messages.MessageType is P.MessageType
+    assert messages.Command is P.Command
+    assert messages.LockState is P.LockState
+    assert credential.Permission is P.Permission
+    assert (ble.SERVICE_UUID, ble.REQUEST_UUID, ble.RESPONSE_UUID) == (
+        P.SERVICE_UUID, P.REQUEST_UUID, P.RESPONSE_UUID)
+    assert cbor.MAX_MESSAGE == framing.MAX_MESSAGE == signed.MAX_SIGNED == P.MAX_MESSAGE
+    assert (cbor.MAX_DEPTH, cbor.MAX_ITEMS, cbor.MAX_TEXT) == (
+        P.MAX_DEPTH, P.MAX_ITEMS, P.MAX_TEXT)
+    assert credential.MAX_CREDENTIAL == P.MAX_CREDENTIAL
+    assert signed.MAX_REVOCATION_ENTRIES == P.MAX_REVOCATION_ENTRIES
+    assert framing.REASSEMBLY_TIMEOUT_S * 1000 == P.REASSEMBLY_TIMEOUT_MS
+    assert messages.PROTOCOL_VERSION == P.VERSION
+
+
+def test_message_classes_follow_the_definition() -> None:
+    assert set(messages.MESSAGE_CLASSES) == set(P.MESSAGES)
+    for mtype, cls in messages.MESSAGE_CLASSES.items():
+        names = [f.name for f in P.MESSAGES[mtype].fields]
+        assert {f.name for f in dataclasses.fields(cls)} == set(names), cls
+        assert [k for k, *_ in cls.FIELDS] == [f.key for f in P.MESSAGES[mtype].fields]
+        keys = [f.key for f in P.MESSAGES[mtype].fields]
+        assert keys == sorted(set(keys)) and P.KEY_TYPE not in keys
+
+
+def test_permissions_commands_and_events_of_the_apps_come_from_the_definition() -> None:
+    assert schemas.PERM_BITS == {"doors": 1, "drive": 2, "log": 4}
+    assert set(typing.get_args(schemas.PermName)) == set(schemas.PERM_BITS)
+    assert phone_app.COMMANDS == {c.label: int(c.permission) for c in P.Command if c.session}
+    assert phone_app.EVENTS == {int(e): e.label for e in P.LogEvent}
+    assert state.perm_names(7) == ["doors", "drive", "log"]
+    assert state.perm_names(0) == ["status only"]
+    for c in P.Command:
+        assert credential.permission_for(c) == c.permission
+
+
+def test_every_error_code_is_classified() -> None:
+    for c in P.ErrorCode:
+        assert c.meaning and c.remedy.endswith("."), c
+        assert isinstance(c.retryable, bool) and isinstance(c.authenticated, bool)
+        assert refusals.PLAIN[c] == c.remedy
+        assert refusals.explain(c).startswith(c.remedy)
+    assert {c for c in P.ErrorCode if c.may_have_succeeded} == {P.ErrorCode.OK,
+                                                                  P.ErrorCode.INTERNAL}
+    assert refusals.explain(250).startswith(P.UNKNOWN_CODE_REMEDY)
+    assert len({c.remedy for c in P.ErrorCode}) == len(P.ErrorCode)  # one msgid per code
+
+
+# Host sources may not spell these again: each must come from kagiya.sdk.protocol.
+_SPELLED = (P.SERVICE_UUID[4:], P.REQUEST_UUID[:8], P.RESPONSE_UUID[:8], P.CT_TIME,
+            P.CT_REVOCATION, "-65537", "-65538", "-65539", "-65540")
+_VALUE = r"\s*(:[^=]*)?=\s*([-0-9\"']|[({]\s*[-0-9\"'])"
+_ASSIGNED = re.compile(
+    r"^\s*(MAX_MESSAGE|MAX_CREDENTIAL|MAX_DEPTH|MAX_ITEMS|MAX_TEXT|MAX_REVOCATION_ENTRIES|"
+    r"MAX_LIFETIME|CT_CWT|CT_TIME|CT_REVOCATION|KEY_MAC|KEY_TYPE|PROTOCOL_VERSION|PERM_\w+|"
+    r"\w*_UUID|COMMANDS|EVENTS|PLAIN)" + _VALUE)
+_CLAIM_KEY = re.compile(r"^\s*(ISS|SUB|AUD|EXP|NBF|IAT|CTI|CNF|KGY_\w+|RV_\w+)\s*=\s*-?[0-9]")
+_ENUMS = re.compile(r"^class (\w+)\((IntEnum|IntFlag)\)")
+
+
+def test_no_host_source_keeps_a_second_copy() -> None:
+    offenders = []
+    for top in HOST:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path == ROOT / "host_sdk" / "protocol.py":
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                where = f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+                if any(s in line for s in _SPELLED) or _ASSIGNED.match(line) \
+                        or _CLAIM_KEY.match(line) or _ENUMS.match(line):
+                    offenders.append(where)
+    assert offenders == []
