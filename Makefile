@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint sysdeps clean vectors protocol
+.PHONY: demo test bench lint sysdeps clean vectors protocol messages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy host_sdk server mobile_sim tools hil
+
+# Re-extract every user-facing sentence into host_sdk/locale (then translate the new ja entries)
+messages: $(STAMP)
+	$(BIN)/python -m kagiya.sdk.catalogue update
+	$(BIN)/python -m kagiya.sdk.catalogue check
 
 vectors: $(STAMP)
 	$(BIN)/python -m kagiya.sdk.vectors tests/vectors

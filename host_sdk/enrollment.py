@@ -26,7 +26,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AUTH_LABEL", "ENROLL_LABEL", "auth_message", "enroll_message"]
+__all__ = [
+    "AUTH_LABEL",
+    "ENROLL_LABEL",
+    "LINK_PREFIX",
+    "auth_message",
+    "enroll_message",
+    "enrollment_link",
+    "parse_enrollment",
+]
 
 ENROLL_LABEL = b"KGY1-ENROLL"
 AUTH_LABEL = b"KGY1-PHONE"
@@ -57,3 +65,49 @@ def auth_message(phone_id: str, timestamp: int) -> bytes:
     if type(timestamp) is not int or not 0 <= timestamp < 1 << 64:
         raise ValueError("timestamp must be an unsigned 64-bit integer (unix seconds)")
     return AUTH_LABEL + _ascii("phone_id", phone_id) + timestamp.to_bytes(8, "big")
+
+
+# -- the enrollment link: the one-time code together with the server it belongs to ----------
+#
+#     kagiya://enroll?server=<percent-encoded server URL>&code=ABCD-EFGH-JKLM
+#
+# The operator's console shows it as a QR code and as text; a phone takes the server URL from
+# it, so a driver never types one. A bare code (no server) is still accepted by the phone when
+# the server URL is given separately.
+
+LINK_PREFIX = "kagiya://enroll?"
+_CODE = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
+_SERVER = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+
+
+def enrollment_link(server_url: str, code: str) -> str:
+    """The link carrying ``code`` and ``server_url`` (``ValueError`` on a malformed one)."""
+    from urllib.parse import urlencode
+
+    server_url = server_url.rstrip("/")
+    if not _SERVER.match(server_url) or not _CODE.match(code):
+        raise ValueError("an enrollment link needs an http(s) server URL and a code")
+    return LINK_PREFIX + urlencode({"server": server_url, "code": code})
+
+
+def parse_enrollment(text: str) -> tuple[str | None, str]:
+    """``(server URL or None, code)`` from an enrollment link or a bare code.
+
+    Raises ``ValueError`` with a reason when ``text`` is neither (letters are upper-cased,
+    surrounding spaces dropped; a link with extra or repeated fields is refused).
+    """
+    from urllib.parse import parse_qs
+
+    text = (text or "").strip()
+    if not text.startswith(LINK_PREFIX):
+        code = text.upper()
+        if not _CODE.match(code):
+            raise ValueError("not an enrollment code (XXXX-XXXX-XXXX) or link")
+        return None, code
+    fields = parse_qs(text[len(LINK_PREFIX):], keep_blank_values=True, max_num_fields=4)
+    if set(fields) != {"server", "code"} or any(len(v) != 1 for v in fields.values()):
+        raise ValueError("an enrollment link has exactly one server and one code")
+    server, code = fields["server"][0].rstrip("/"), fields["code"][0].strip().upper()
+    if not _SERVER.match(server) or not _CODE.match(code):
+        raise ValueError("the enrollment link's server URL or code is malformed")
+    return server, code

@@ -35,12 +35,16 @@ from kagiya.phone.state import (
     StoredKey,
     perm_names,
 )
-from kagiya.sdk.enrollment import auth_message, enroll_message
+from kagiya.sdk.enrollment import auth_message, enroll_message, parse_enrollment
+from kagiya.sdk.errors import ErrorCode
+from kagiya.sdk.i18n import N_, _
 from kagiya.sdk.protocol import Command, LogEvent, Permission
 
-CODE_FORMAT = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 URL_FORMAT = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
 TOKEN_MARGIN_S = 60
+WITHDRAWN_AT_SYNC = N_("The operator cancelled or changed this key; it was removed from this "
+                       "phone at the last sync.")
+REVOKED_AT_LOCK = N_("The vehicle's lock refused it as cancelled by the operator.")
 
 # command name -> permission it needs (protocol §8)
 COMMANDS: dict[str, int] = {c.label: int(c.permission) for c in Command if c.session}
@@ -64,21 +68,26 @@ class SyncReport:
     time: int = 0
     uploads: FlushReport = field(default_factory=FlushReport)
 
+    @property
+    def lost_keys(self) -> bool:
+        """Did this sync take keys away? (shown as a warning, never as plain success)."""
+        return bool(self.removed)
+
     def summary(self) -> str:
-        """One line for people."""
-        parts = [f"{len(self.added)} new key(s)"]
+        """One line for people, in the current language."""
+        parts = [_("{n} new key(s)").format(n=len(self.added))]
         if self.refreshed:
-            parts.append(f"{len(self.refreshed)} refreshed")
+            parts.append(_("{n} refreshed").format(n=len(self.refreshed)))
         if self.removed:
-            parts.append(f"{len(self.removed)} withdrawn by the operator")
+            parts.append(_("{n} withdrawn by the operator").format(n=len(self.removed)))
         if self.revocations:
-            parts.append(
-                "revocation updates " + ", ".join(f"{k} v{v}" for k, v in self.revocations.items())
-            )
+            parts.append(_("revocation updates {list}").format(
+                list=", ".join(f"{k} v{v}" for k, v in self.revocations.items())))
         up = self.uploads
         if up.sent or up.remaining or up.rejected:
-            parts.append(f"uploaded {up.sent} log batch(es), {up.remaining} still queued")
-        return "; ".join(parts)
+            parts.append(_("uploaded {sent} log batch(es), {remaining} still queued").format(
+                sent=up.sent, remaining=up.remaining))
+        return _("; ").join(parts)
 
 
 @dataclass
@@ -153,23 +162,34 @@ class PhoneApp:
         return PhoneApp._device(state).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     # -- enrollment and tokens -------------------------------------------------
-    def enroll(self, server_url: str, code: str) -> PhoneState:
-        """Enroll this phone with a one-time code (creates the profile on first use)."""
-        code = code.strip().upper()
-        if not CODE_FORMAT.match(code):
-            raise PhoneError("an enrollment code looks like XXXX-XXXX-XXXX (letters and digits)")
+    def enroll(self, server_url: str | None, code: str) -> PhoneState:
+        """Enroll this phone with the operator's enrollment link (``kagiya://enroll?…``,
+        which carries the server URL) or a bare one-time code plus ``server_url``
+        (creates the profile on first use)."""
+        try:
+            link_server, code = parse_enrollment(code)
+        except ValueError:
+            raise PhoneError(_("An enrollment code looks like XXXX-XXXX-XXXX (letters and "
+                               "digits), or is the enrollment link from your operator.")) from None
+        if link_server and server_url and link_server != server_url.rstrip("/"):
+            raise PhoneError(_("The enrollment link is for {link}, not {given}.").format(
+                link=link_server, given=server_url[:60]))
+        server_url = link_server or (server_url or "").strip()
+        if not server_url:
+            raise PhoneError(_("This code has no server address: use the enrollment link or "
+                               "QR code from your operator."))
         if not URL_FORMAT.match(server_url):
-            raise PhoneError(f"the server URL must start with https:// or http:// "
-                             f"(got {server_url[:60]!r})")
+            raise PhoneError(_("The server URL must start with https:// or http:// "
+                               "(got {url}).").format(url=repr(server_url[:60])))
         ks = self.profile.keystore
         if not ks.exists():
             ks.create(self.profile.name)
         with ks.transaction() as st:
             if st.enrolled:
-                raise PhoneError(
-                    f"profile {st.profile!r} is already enrolled as {st.phone_id}; "
-                    "use another --profile for another phone"
-                )
+                raise PhoneError(_(
+                    "Profile {profile} is already enrolled as {phone}; use another "
+                    "--profile for another phone."
+                ).format(profile=repr(st.profile), phone=st.phone_id))
             pub = self.device_public(st)
             sig = self._device(st).sign(enroll_message(code, pub))
             got = self._server(server_url).enroll(code, pub, sig)
@@ -207,7 +227,8 @@ class PhoneApp:
         offline: Offline | None = None
         with ks.transaction() as st:
             if not st.enrolled:
-                raise PhoneError("this phone is not enrolled yet: run `kagiya phone enroll`")
+                raise PhoneError(_("This phone is not enrolled yet. Enroll it with the code "
+                                   "from your operator."))
             server = self._server(st.server_url)
             try:
                 bundle = self._authed(st, server, server.sync)
@@ -268,6 +289,7 @@ class PhoneApp:
             if old is not None:
                 sk.accepted_by_lock = old.accepted_by_lock
                 sk.downloaded_at = old.downloaded_at
+                sk.cancelled = old.cancelled  # the lock's word outranks a stale download
             else:
                 same_request = [o for o in st.keys.values() if o.request_id == sk.request_id]
                 (report.refreshed if same_request else report.added).append(sk)
@@ -277,7 +299,12 @@ class PhoneApp:
                 f.request_id == old.request_id and old.request_id for f in fresh.values()
             ):
                 report.removed.append(old)
+                st.note_withdrawn(old, WITHDRAWN_AT_SYNC, self.now())
         st.keys = fresh
+        st.withdrawn = [  # a lock with a usable key again needs no "cancelled" notice
+            w for w in st.withdrawn
+            if not any(k.lock_id == w.lock_id and not k.cancelled for k in fresh.values())
+        ]
 
     def _send_item(self, st: PhoneState, server: ServerPort, item: OutboxItem) -> None:
         if item.kind != "log":
@@ -296,19 +323,27 @@ class PhoneApp:
         """The key to use for ``command`` at ``lock_id``: a key valid now with the permission,
         else the newest one (the lock then says exactly why it refuses)."""
         if command not in COMMANDS:
-            raise PhoneError(f"unknown command {command!r}; use one of {', '.join(COMMANDS)}")
-        keys = st.keys_for(lock_id)
+            raise PhoneError(_("unknown command {command}; use one of {commands}").format(
+                command=repr(command), commands=", ".join(COMMANDS)))
+        keys = [k for k in st.keys_for(lock_id) if not k.cancelled]
         if not keys:
-            held = sorted({k.lock_id for k in st.keys.values()})
-            hint = f" (this phone has keys for: {', '.join(held)})" if held else ""
-            raise PhoneError(f"this phone has no key for lock {lock_id}{hint}")
+            gone = [k for k in st.keys_for(lock_id) if k.cancelled]
+            if gone:
+                raise PhoneError(_("The key for {lock} was cancelled: {reason} Sync while "
+                                   "online to check for a new key.").format(
+                                       lock=lock_id, reason=_(gone[0].cancelled)))
+            held = sorted({k.lock_id for k in st.keys.values() if not k.cancelled})
+            hint = _(" (this phone has keys for: {locks})").format(
+                locks=", ".join(held)) if held else ""
+            raise PhoneError(_("this phone has no key for lock {lock}").format(lock=lock_id)
+                             + hint)
         need = COMMANDS[command]
         allowed = [k for k in keys if k.permissions & need == need]
         if not allowed:
-            raise PhoneError(
-                f"no key on this phone allows {command} at {lock_id} "
-                f"(the key allows: {', '.join(perm_names(keys[0].permissions))})"
-            )
+            raise PhoneError(_(
+                "no key on this phone allows {command} at {lock} (the key allows: {perms})"
+            ).format(command=command, lock=lock_id,
+                     perms=", ".join(perm_names(keys[0].permissions))))
         now = self.now()
         valid = [k for k in allowed if k.status_at(now) == "valid"]
         return (valid or allowed)[0]
@@ -329,13 +364,26 @@ class PhoneApp:
         """Find the lock over BLE and run ``command`` with the best key (no network needed)."""
         st = self.state()
         key = self.choose_key(st, lock_id, command)
-        async with self._session(st, lock_id, timeout) as session:
-            state = await session.command(key, command)
+        try:
+            async with self._session(st, lock_id, timeout) as session:
+                state = await session.command(key, command)
+        except Exception as exc:
+            if getattr(exc, "code", None) == ErrorCode.REVOKED:
+                self._mark_cancelled(key)
+            raise
         if not key.accepted_by_lock:
             with self.profile.keystore.transaction() as st2:
                 if key.key_id in st2.keys:
                     st2.keys[key.key_id].accepted_by_lock = True
         return CommandOutcome(lock_id, command, key, state)
+
+    def _mark_cancelled(self, key: StoredKey) -> None:
+        """The lock refused ``key`` as revoked: show it as cancelled, stop offering it."""
+        with self.profile.keystore.transaction() as st:
+            held = st.keys.get(key.key_id)
+            if held is not None:
+                held.cancelled = REVOKED_AT_LOCK
+                st.note_withdrawn(held, REVOKED_AT_LOCK, self.now())
 
     async def collect_logs(self, lock_id: str, *, timeout: float = 15.0) -> int:
         """Fetch the lock's new log records and queue them for upload; returns records queued."""
@@ -386,7 +434,7 @@ class PhoneApp:
 
 
 
-EVENTS = {int(e): e.label for e in LogEvent}
+EVENTS = {int(e): e.label for e in LogEvent}  # catalogue msgids (protocol definition)
 
 
 def _record_dict(rec: list[Any]) -> dict[str, Any]:

@@ -14,26 +14,25 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kagiya.phone.app import COMMANDS, PhoneApp, PhoneError
-from kagiya.phone.keystore import KeystoreCorrupt, KeystoreLocked, ProfileMissing
-from kagiya.phone.ports import Offline, ServerRefused
+from kagiya.phone.failures import EXIT_PHONE, classify
+from kagiya.phone.keystore import ProfileMissing
+from kagiya.phone.ports import Offline
 from kagiya.phone.profile import DEFAULT_PROFILE, Profile
-from kagiya.phone.refusals import explain
 from kagiya.phone.state import perm_names
-from kagiya.phone.verify import DownloadRejected
-from kagiya.sdk.client_errors import CommandOutcomeUnknownError, LinkError
+from kagiya.sdk.i18n import N_, _, format_time, from_environment, set_language
 
-EXIT_REFUSED, EXIT_OFFLINE, EXIT_KEYSTORE, EXIT_PHONE = 1, 3, 4, 5
 TRANSPORT_ENV = "KAGIYA_BLE_TRANSPORT"
+BLE_COMMANDS = {"unlock", "lock", "status", "drive", "logs"}
 
 
 def when(t: int) -> str:
-    """Unix seconds as ``YYYY-MM-DD HH:MM UTC``."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """Unix seconds in the user's time zone (``$KAGIYA_TZ``, default JST), e.g.
+    ``2026-12-03 09:30 JST``."""
+    return format_time(t)
 
 
 def _say(msg: str) -> None:
@@ -55,54 +54,39 @@ def make_app(args: argparse.Namespace) -> PhoneApp:
     return PhoneApp(Profile(args.profile, home=home, passphrase=passphrase))
 
 
+_PREFIX = {
+    "phone": N_("refused by the phone: {message}"),
+    "lock": N_("refused: {message}"),
+    "server": N_("{message}"),
+    "offline": N_("{message}"),
+    "ble": N_("{message}"),
+    "keystore": N_("{message}"),
+}
+
+
 def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn every expected failure into one clear line and an exit code (never a traceback)."""
+    """Turn every expected failure into one clear line and an exit code (never a traceback),
+    in the language of ``--lang`` / ``LANG`` (:mod:`kagiya.phone.failures`)."""
 
     def run(args: argparse.Namespace) -> int:
+        set_language(getattr(args, "lang", None) or from_environment())
         try:
             return fn(args)
-        except ProfileMissing as exc:
-            _err(f"error: {exc}; enroll first: kagiya phone enroll --server URL --code CODE")
-            return EXIT_PHONE
-        except (KeystoreCorrupt, KeystoreLocked) as exc:
-            _err(f"keystore problem: {exc}")
-            if isinstance(exc, KeystoreCorrupt):
-                _err("nothing was changed or deleted; `kagiya phone recover` restores the "
-                     "previous good copy (keys downloaded since then must be synced again)")
-            return EXIT_KEYSTORE
-        except Offline as exc:
-            _err(f"offline: the key server cannot be reached ({exc}); everything downloaded "
-                 "earlier still works at the vehicle, and queued logs stay queued")
-            return EXIT_OFFLINE
-        except ServerRefused as exc:
-            _err(f"refused by the server: {exc}")
-            return EXIT_PHONE
-        except PhoneError as exc:
-            _err(f"refused by the phone: {exc}")
-            return EXIT_PHONE
-        except DownloadRejected as exc:
-            _err(f"download refused, nothing stored: {exc}")
-            return EXIT_PHONE
-        except CommandOutcomeUnknownError as exc:
-            _err(f"not confirmed: the link to the lock failed after the command was sent "
-                 f"({exc}); the lock may or may not have acted — run the command again")
-            return EXIT_REFUSED
-        except LinkError as exc:
-            _err(f"cannot reach the lock: {exc} (is the vehicle in range and Bluetooth on?)")
-            return EXIT_REFUSED
         except KeyboardInterrupt:
-            _err("interrupted")
+            _err(_("interrupted"))
             return 130
+        except PhoneError as exc:
+            _err(_(_PREFIX["phone"]).format(message=exc))
+            return EXIT_PHONE
         except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, int):
-                _err(f"refused: {explain(code, getattr(exc, 'detail', ''))}")
-                return EXIT_REFUSED
-            if isinstance(exc, TimeoutError | ConnectionError | OSError):
-                _err(f"cannot reach the lock: {exc or type(exc).__name__} "
-                     "(is the vehicle in range and Bluetooth on?)")
-                return EXIT_REFUSED
-            raise
+            command = getattr(args, "phone_command", "")
+            failure = classify(exc, ble=command in BLE_COMMANDS, enrolling=command == "enroll")
+            if failure is None:
+                raise
+            _err(_(_PREFIX[failure.kind]).format(message=failure.message))
+            if isinstance(exc, ProfileMissing):
+                _err("  kagiya phone enroll --code 'kagiya://enroll?…'")
+            return failure.exit_status
 
     return run
 
@@ -112,7 +96,8 @@ def guarded(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 def cmd_enroll(args: argparse.Namespace) -> int:
     app = make_app(args)
     st = app.enroll(args.server, args.code)
-    _say(f"enrolled phone {st.phone_id} for user {st.user_id} at {st.server_url}")
+    _say(_("enrolled phone {phone} for user {user} at {server}").format(
+        phone=st.phone_id, user=st.user_id, server=st.server_url))
     if not args.no_sync:
         return cmd_sync(args, app)
     return 0
@@ -122,12 +107,13 @@ def cmd_sync(args: argparse.Namespace, app: PhoneApp | None = None) -> int:
     app = app or make_app(args)
     t0 = time.monotonic()
     report = app.sync()
-    _say(f"synced in {time.monotonic() - t0:.2f} s: {report.summary()}")
+    _say(_("synced in {seconds} s: {summary}").format(
+        seconds=f"{time.monotonic() - t0:.2f}", summary=report.summary()))
     for k in report.removed:
-        _say(f"  key {k.key_id_hex[:8]} for {k.lock_id} was cancelled or changed by the "
-             "operator and removed from this phone")
+        _say("  " + _("key {key} for {lock} was cancelled or changed by the operator and "
+                      "removed from this phone").format(key=k.key_id_hex[:8], lock=k.lock_id))
     for e in report.uploads.errors:
-        _say(f"  upload: {e}")
+        _say("  " + _("upload: {error}").format(error=e))
     return 0
 
 
@@ -135,29 +121,38 @@ def cmd_keys(args: argparse.Namespace) -> int:
     app = make_app(args)
     st = app.state()
     now = app.now()
-    if not st.keys:
-        _say("no keys on this phone (run `kagiya phone sync` while online)")
-        return 0
     for k in sorted(st.keys.values(), key=lambda k: (k.lock_id, -k.exp)):
-        _say(f"{k.lock_id:<20} {k.status_at(now):<14} {when(k.nbf)} → {when(k.exp)}  "
-             f"{'+'.join(perm_names(k.permissions)):<15} key {k.key_id_hex[:8]}")
+        _say(f"{k.lock_id:<20} {_(k.status_at(now)):<14} {when(k.nbf)} → {when(k.exp)}  "
+             f"{'+'.join(_(p) for p in perm_names(k.permissions)):<15} "
+             + _("key {key}").format(key=k.key_id_hex[:8]))
+        if k.cancelled:
+            _say(f"{'':<20} {_(k.cancelled)}")
+    for w in st.withdrawn:
+        if w.key_id not in st.keys:
+            _say(f"{w.lock_id:<20} {_('cancelled'):<14} {_(w.reason)}")
+    if not st.usable_keys_any(now):
+        _say(_("no usable key on this phone (run `kagiya phone sync` while online)"))
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     app = make_app(args)
     st = app.state()
-    _say(f"profile      {st.profile} ({app.profile.directory})")
-    _say(f"phone        {st.phone_id or '(not enrolled)'}  user {st.user_id or '-'}")
-    _say(f"server       {st.server_url or '-'}")
-    _say(f"keys         {len(st.keys)}")
-    _say(f"last sync    {when(st.last_sync) if st.last_sync else 'never'}"
-         + (f"  ({st.last_sync_error})" if st.last_sync_error else ""))
-    revs = ", ".join(f"{k} v{v.version}" for k, v in st.revocations.items()) or "-"
-    _say(f"revocations  {revs}")
-    ts = when(st.time_statement_iat) if st.time_statement else "-"
-    _say(f"time stmt    {ts}")
-    _say(f"outbox       {len(app.profile.outbox)} queued upload(s)")
+    rows = [
+        (_("profile"), f"{st.profile} ({app.profile.directory})"),
+        (_("phone"), (st.phone_id or _("(not enrolled)")) + "  "
+         + _("user {user}").format(user=st.user_id or "-")),
+        (_("server"), st.server_url or "-"),
+        (_("keys"), str(len(st.keys))),
+        (_("last sync"), (when(st.last_sync) if st.last_sync else _("never"))
+         + (f"  ({st.last_sync_error})" if st.last_sync_error else "")),
+        (_("revocations"),
+         ", ".join(f"{k} v{v.version}" for k, v in st.revocations.items()) or "-"),
+        (_("time statement"), when(st.time_statement_iat) if st.time_statement else "-"),
+        (_("outbox"), _("{n} queued upload(s)").format(n=len(app.profile.outbox))),
+    ]
+    for label, value in rows:
+        _say(f"{label:<14} {value}")
     return 0
 
 
@@ -165,10 +160,13 @@ def _run_command(args: argparse.Namespace, command: str) -> int:
     app = make_app(args)
     t0 = time.monotonic()
     out = asyncio.run(app.run(args.lock_id, command, timeout=args.timeout))
-    verbs = {"unlock": "unlocked", "lock": "locked", "drive-on": "drive enabled on",
-             "drive-off": "drive disabled on", "status": "status of"}
-    _say(f"{verbs[command]} {out.lock_id} in {time.monotonic() - t0:.2f} s: "
-         f"{out.state.describe()} (key {out.key.key_id_hex[:8]})")
+    verbs = {"unlock": N_("unlocked {lock}"), "lock": N_("locked {lock}"),
+             "drive-on": N_("drive enabled on {lock}"),
+             "drive-off": N_("drive disabled on {lock}"), "status": N_("status of {lock}")}
+    _say(_("{done} in {seconds} s: {state} (key {key})").format(
+        done=_(verbs[command]).format(lock=out.lock_id),
+        seconds=f"{time.monotonic() - t0:.2f}", state=out.state.describe(),
+        key=out.key.key_id_hex[:8]))
     return 0
 
 
@@ -176,17 +174,20 @@ def cmd_logs(args: argparse.Namespace) -> int:
     app = make_app(args)
     if args.lock_id:
         n = asyncio.run(app.collect_logs(args.lock_id, timeout=args.timeout))
-        _say(f"fetched {n} new log record(s) from {args.lock_id}; "
-             f"{len(app.profile.outbox)} upload(s) queued")
+        _say(_("fetched {n} new log record(s) from {lock}; {queued} upload(s) queued").format(
+            n=n, lock=args.lock_id, queued=len(app.profile.outbox)))
     if args.no_upload:
         return 0
     try:
         rep = app.upload()
     except Offline:
-        _say(f"offline: {len(app.profile.outbox)} upload(s) stay queued until the next sync")
+        _say(_("offline: {n} upload(s) stay queued until the next sync").format(
+            n=len(app.profile.outbox)))
         return 0
-    _say(f"uploaded {rep.sent} log batch(es); {rep.remaining} still queued"
-         + (f"; {rep.rejected} refused (kept in outbox/rejected)" if rep.rejected else ""))
+    _say(_("uploaded {sent} log batch(es); {remaining} still queued").format(
+        sent=rep.sent, remaining=rep.remaining)
+        + (_("; {n} refused (kept in outbox/rejected)").format(n=rep.rejected)
+           if rep.rejected else ""))
     for e in rep.errors:
         _say(f"  {e}")
     return 0
@@ -195,8 +196,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     app = make_app(args)
     st = app.profile.keystore.restore_previous()
-    _say(f"restored the previous good keystore copy: {len(st.keys)} key(s); "
-         "run `kagiya phone sync` to download anything newer")
+    _say(_("restored the previous good keystore copy: {n} key(s); run `kagiya phone sync` to "
+           "download anything newer").format(n=len(st.keys)))
     return 0
 
 
@@ -207,6 +208,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "~/.kagiya/phones)")
     p.add_argument("--passphrase-file", help="read the keystore passphrase from this file "
                    "(or set KAGIYA_PHONE_PASSPHRASE); default: a 0600 key file in the profile")
+    p.add_argument("--lang", choices=["ja", "en"],
+                   help="language of the messages (default: $KAGIYA_LANG or $LANG; English "
+                   "when neither names ja or en)")
 
 
 def _ble(p: argparse.ArgumentParser) -> None:
@@ -221,10 +225,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Add the ``kagiya phone`` sub-commands."""
     sub = parser.add_subparsers(dest="phone_command", metavar="SUBCOMMAND", required=True)
 
-    p = sub.add_parser("enroll", help="enroll this phone with a one-time code, then sync")
+    p = sub.add_parser("enroll", help="enroll this phone with the operator's enrollment link "
+                       "or code, then sync")
     _common(p)
-    p.add_argument("--server", required=True, help="key server URL")
-    p.add_argument("--code", required=True, help="one-time enrollment code (XXXX-XXXX-XXXX)")
+    p.add_argument("--code", required=True, help="the enrollment link (kagiya://enroll?…, "
+                   "carries the server) or a bare one-time code XXXX-XXXX-XXXX")
+    p.add_argument("--server", help="key server URL (only with a bare code)")
     p.add_argument("--no-sync", action="store_true", help="do not download keys right away")
     p.set_defaults(handler=guarded(cmd_enroll))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kagiya.sdk.protocol import LockState as Bits
+from kagiya.sdk.i18n import _
 
 
 class Offline(Exception):
@@ -104,16 +105,18 @@ class LockState:
         """Bit 3."""
         return bool(self.bits & Bits.TIME_TRUSTED)
 
+    def chips(self) -> list[str]:
+        """The state as short phrases in the current language."""
+        return [
+            _("doors locked") if self.doors_locked else _("doors unlocked"),
+            _("drive enabled") if self.drive_enabled else _("drive disabled"),
+            *([_("moving")] if self.moving else []),
+            _("clock trusted") if self.time_trusted else _("clock NOT trusted"),
+        ]
+
     def describe(self) -> str:
-        """One line for people."""
-        return ", ".join(
-            [
-                "doors locked" if self.doors_locked else "doors unlocked",
-                "drive enabled" if self.drive_enabled else "drive disabled",
-                *(["moving"] if self.moving else []),
-                "clock trusted" if self.time_trusted else "clock NOT trusted",
-            ]
-        )
+        """One line for people, in the current language."""
+        return _(", ").join(self.chips())
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (web UI)."""

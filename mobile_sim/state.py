@@ -10,15 +10,18 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from kagiya.sdk.i18n import N_
 from kagiya.sdk.protocol import Permission
 
 FORMAT_VERSION = 1
+# key statuses as shown (catalogue msgids, translated where displayed)
+STATUS_WORDS = (N_("valid"), N_("not yet valid"), N_("expired"), N_("cancelled"))
 
 
 def perm_names(bits: int) -> list[str]:
     """Human names of a permission bit field (protocol §3 ``kgy_perm``)."""
     names = [str(p.name).lower() for p in Permission if bits & p]
-    return names or ["status only"]
+    return names or [N_("status only")]
 
 
 @dataclass
@@ -37,6 +40,7 @@ class StoredKey:
     request_version: int = 0
     downloaded_at: int = 0
     accepted_by_lock: bool = False  # the lock cached it: no need to resend the credential
+    cancelled: str = ""  # why it no longer opens the vehicle (the lock said REVOKED), or ""
 
     @property
     def key_id_hex(self) -> str:
@@ -44,7 +48,10 @@ class StoredKey:
         return self.key_id.hex()
 
     def status_at(self, now: int) -> str:
-        """``valid``, ``not yet valid`` or ``expired`` at unix time ``now`` (the lock decides)."""
+        """``valid``, ``not yet valid``, ``expired`` or ``cancelled`` at unix time ``now``
+        (the lock decides; ``cancelled`` once a lock refused the key as revoked)."""
+        if self.cancelled:
+            return "cancelled"
         if now < self.nbf:
             return "not yet valid"
         if now >= self.exp:
@@ -72,6 +79,20 @@ class RevocationEntry:
 
 
 @dataclass
+class WithdrawnKey:
+    """A key that no longer opens the vehicle, kept so the app can say so (not "no keys")."""
+
+    key_id: bytes
+    lock_id: str
+    reason: str  # a catalogue msgid (kagiya.sdk.i18n), shown in the user's language
+    at: int
+    exp: int = 0
+
+
+MAX_WITHDRAWN = 10
+
+
+@dataclass
 class PhoneState:
     """Everything the phone stores; sealed as one file by the keystore."""
 
@@ -91,11 +112,26 @@ class PhoneState:
     last_sync: int = 0
     last_sync_error: str = ""
     issuer_keys: dict[bytes, bytes] = field(default_factory=dict)  # kid -> Ed25519 public
+    withdrawn: list[WithdrawnKey] = field(default_factory=list)  # newest first
 
     @property
     def enrolled(self) -> bool:
         """True once the phone holds a server token."""
         return bool(self.phone_id and self.token)
+
+    def note_withdrawn(self, key: StoredKey, reason: str, at: int) -> None:
+        """Remember that ``key`` stopped working and why (bounded, newest first)."""
+        self.withdrawn = [w for w in self.withdrawn if w.key_id != key.key_id]
+        self.withdrawn.insert(0, WithdrawnKey(key.key_id, key.lock_id, reason, at, key.exp))
+        del self.withdrawn[MAX_WITHDRAWN:]
+
+    def usable_keys(self, lock_id: str, now: int) -> list[StoredKey]:
+        """Keys for ``lock_id`` valid now by the phone's clock and not cancelled."""
+        return [k for k in self.keys_for(lock_id) if k.status_at(now) == "valid"]
+
+    def usable_keys_any(self, now: int) -> bool:
+        """Is any key on this phone usable now?"""
+        return any(k.status_at(now) == "valid" for k in self.keys.values())
 
     def keys_for(self, lock_id: str) -> list[StoredKey]:
         """Keys for ``lock_id``, newest expiry first."""
@@ -123,6 +159,7 @@ class PhoneState:
             "last_sync": self.last_sync,
             "last_sync_error": self.last_sync_error,
             "issuer_keys": dict(self.issuer_keys),
+            "withdrawn": [asdict(w) for w in self.withdrawn],
         }
 
     @classmethod
@@ -150,4 +187,5 @@ class PhoneState:
             last_sync=data.get("last_sync", 0),
             last_sync_error=data.get("last_sync_error", ""),
             issuer_keys=dict(data.get("issuer_keys", {})),
+            withdrawn=[WithdrawnKey(**w) for w in data.get("withdrawn", [])],
         )

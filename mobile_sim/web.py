@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import secrets
 import threading
 import time
@@ -24,13 +25,12 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from kagiya.phone.app import COMMANDS, PhoneApp, PhoneError
-from kagiya.phone.keystore import KeystoreCorrupt, KeystoreLocked, ProfileMissing
-from kagiya.phone.ports import Offline, ServerRefused
-from kagiya.phone.refusals import explain
+from kagiya.phone.failures import classify
+from kagiya.phone.ports import LockState, Offline
+from kagiya.phone.refusals import outcome
 from kagiya.phone.state import perm_names
-from kagiya.phone.verify import DownloadRejected
 from kagiya.phone.webpage import render_page
-from kagiya.sdk.client_errors import CommandOutcomeUnknownError, LinkError
+from kagiya.sdk.i18n import N_, _, current_language, format_time, language, negotiate, normalise
 from pydantic import BaseModel, Field
 
 TOKEN_HEADER = "X-Kagiya-UI"  # noqa: S105 (a header name)
@@ -38,10 +38,11 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
 
 
 class EnrollBody(BaseModel):
-    """Enrollment form."""
+    """Enrollment form: the operator's enrollment link (carries the server), or a bare code
+    with the server's URL."""
 
-    server: str = Field(min_length=1, max_length=200)
-    code: str = Field(min_length=4, max_length=20)
+    code: str = Field(min_length=4, max_length=400)
+    server: str = Field(default="", max_length=200)
 
 
 class CommandBody(BaseModel):
@@ -57,11 +58,33 @@ class LockBody(BaseModel):
     lock_id: str = Field(pattern=r"^[A-Z0-9-]{4,20}$")
 
 
+LANG_COOKIE = "kagiya_ui_lang"
+log = logging.getLogger("kagiya.phone.web")
+UNEXPECTED = N_("Something went wrong in the phone app. Try again.")
+COMMAND_LABELS = {"unlock": N_("Unlock"), "lock": N_("Lock"), "drive-on": N_("Drive on"),
+                  "drive-off": N_("Drive off"), "status": N_("Status")}
+
+
 def _problem(kind: str, message: str, status: int = 409, code: int | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"ok": False, "kind": kind, "message": message}
+    level = "info" if kind == "offline" else "error"
+    body: dict[str, Any] = {"ok": False, "kind": kind, "message": message, "level": level}
     if code is not None:
         body["code"] = code
     return JSONResponse(body, status_code=status)
+
+
+def request_language(request: Request) -> str:
+    """``?lang=``, then the switch's cookie, then ``Accept-Language`` (default Japanese)."""
+    return (normalise(request.query_params.get("lang"))
+            or normalise(request.cookies.get(LANG_COOKIE))
+            or negotiate(request.headers.get("accept-language")))
+
+
+def _log_entry(rec: dict[str, Any], me: str) -> dict[str, Any]:
+    """A lock log record as the driver may see it: never another driver's user ID."""
+    sub = rec.get("user_id")
+    return {"seq": rec.get("seq"), "time": rec.get("time"), "event": rec.get("event"),
+            "code": rec.get("code"), "who": "" if not sub else ("me" if sub == me else "other")}
 
 
 class UiState:
@@ -70,7 +93,8 @@ class UiState:
     def __init__(self, app: PhoneApp) -> None:
         self.app = app
         self.activity: deque[dict[str, Any]] = deque(maxlen=20)
-        self.lock_status: dict[str, dict[str, Any]] = {}
+        self.lock_status: dict[str, LockState] = {}
+        self.status_at: dict[str, int] = {}
         self.recent_log: dict[str, list[dict[str, Any]]] = {}
         self.ble = asyncio.Lock()
         self._online: tuple[float, bool] = (0.0, False)
@@ -94,65 +118,73 @@ class UiState:
         return value
 
     def snapshot(self) -> dict[str, Any]:
-        """The page's whole view as JSON."""
+        """The page's whole view as JSON, every sentence in the current language."""
         ks = self.app.profile.keystore
+        activity = [{**a, "at_text": format_time(a["at"], seconds=True)[11:]}
+                    for a in self.activity]
         if not ks.exists():
             return {"enrolled": False, "profile": self.app.profile.name, "keys": [],
-                    "activity": list(self.activity), "online": False}
+                    "activity": activity, "online": False}
         st = self.app.state()
         now = self.app.now()
         keys = [
             {
-                "key_id": k.key_id_hex, "lock_id": k.lock_id, "user_id": k.user_id,
+                "key_id": k.key_id_hex, "lock_id": k.lock_id,
                 "nbf": k.nbf, "exp": k.exp, "status": k.status_at(now),
-                "permissions": perm_names(k.permissions), "perm_bits": k.permissions,
+                "status_text": _(k.status_at(now)),
+                "window": f"{format_time(k.nbf)} → {format_time(k.exp)}",
+                "permissions": [_(p) for p in perm_names(k.permissions)],
+                "perm_bits": k.permissions, "reason": _(k.cancelled) if k.cancelled else "",
             }
             for k in sorted(st.keys.values(), key=lambda k: (k.lock_id, -k.exp))
         ]
+        withdrawn = [
+            {"key_id": w.key_id.hex(), "lock_id": w.lock_id, "status": "cancelled",
+             "status_text": _("cancelled"), "reason": _(w.reason),
+             "at_text": format_time(w.at)}
+            for w in st.withdrawn if w.key_id not in st.keys
+        ]
+        locks = sorted({k.lock_id for k in st.keys.values()} | {w["lock_id"] for w in withdrawn})
+        usable = {lock: bool(st.usable_keys(lock, now)) for lock in locks}
+        status = {
+            lock: {**s.as_dict(), "chips": s.chips(), "at": self.status_at.get(lock, 0)}
+            for lock, s in self.lock_status.items()
+        }
+        recent = {
+            lock: [{**r, "time_text": format_time(r["time"]) if r.get("time") else "",
+                    "event_text": _(r["event"]) if r.get("event") else "",
+                    "outcome": outcome(r.get("code")),
+                    "who_text": {"me": _("you"), "other": _("another driver")}.get(r["who"], "")}
+                   for r in rows]
+            for lock, rows in self.recent_log.items()
+        }
+        queued = len(self.app.profile.outbox)
+        who = _("phone {phone} · user {user} · {queued} upload(s) queued · last sync {last}")
         return {
             "enrolled": st.enrolled, "profile": st.profile, "phone_id": st.phone_id,
-            "user_id": st.user_id, "server_url": st.server_url, "keys": keys, "now": now,
-            "last_sync": st.last_sync, "last_sync_error": st.last_sync_error,
-            "outbox": len(self.app.profile.outbox), "online": self.online(st.server_url),
-            "lock_status": self.lock_status, "recent_log": self.recent_log,
-            "activity": list(self.activity),
+            "user_id": st.user_id, "keys": keys, "withdrawn": withdrawn, "usable": usable,
+            "now": now, "last_sync": st.last_sync, "outbox": queued,
+            "online": self.online(st.server_url),
+            "lock_status": status, "recent_log": recent, "activity": activity,
+            "who": who.format(phone=st.phone_id, user=st.user_id, queued=queued,
+                              last=format_time(st.last_sync) if st.last_sync else _("never")),
         }
 
-    async def guarded(self, what: str, fn: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
-        """Run an action; every failure becomes a JSON refusal with plain words (+ code)."""
+    async def guarded(self, what: str, fn: Callable[[], Awaitable[dict[str, Any]]], *,
+                      ble: bool = False, enrolling: bool = False) -> Response:
+        """Run an action; every failure becomes a JSON refusal in plain words (+ code), the
+        same sentences as the CLI (:mod:`kagiya.phone.failures`)."""
         try:
             body = await fn()
-        except (KeystoreCorrupt, KeystoreLocked) as exc:
-            self.note(False, f"{what}: keystore problem: {exc}")
-            return _problem("keystore", f"Keystore problem: {exc}", 500)
-        except ProfileMissing:
-            return _problem("phone", "This phone is not enrolled yet.")
-        except Offline as exc:
-            self.note(False, f"{what}: offline")
-            return _problem("offline", f"The key server cannot be reached ({exc}). Keys "
-                            "downloaded earlier still work at the vehicle.", 503)
-        except ServerRefused as exc:
-            self.note(False, f"{what}: refused by the server: {exc.detail}")
-            return _problem("server", f"Refused by the server: {exc.detail} [{exc.code}]")
-        except (PhoneError, DownloadRejected) as exc:
-            self.note(False, f"{what}: {exc}")
-            return _problem("phone", str(exc))
         except Exception as exc:
-            code = getattr(exc, "code", None)
-            if isinstance(code, int):
-                text = explain(code)
-                self.note(False, f"{what}: {text}")
-                return _problem("lock", text, 409, code)
-            if isinstance(exc, CommandOutcomeUnknownError):
-                self.note(False, f"{what}: not confirmed by the lock")
-                return _problem("ble", "Not confirmed: the link failed after the command was "
-                                "sent; the lock may or may not have acted. Try again.", 504)
-            if isinstance(exc, LinkError | TimeoutError | ConnectionError | OSError):
-                self.note(False, f"{what}: lock not reachable")
-                return _problem("ble", f"Cannot reach the lock ({exc or type(exc).__name__}). "
-                                "Is the vehicle in range?", 504)
-            raise
-        return JSONResponse({"ok": True, **body})
+            failure = classify(exc, ble=ble, enrolling=enrolling)
+            if failure is None:
+                log.exception("phone UI: %s failed", what)
+                self.note(False, f"{what}: {_(UNEXPECTED)}")
+                return _problem("internal", _(UNEXPECTED), 500)
+            self.note(False, f"{what}: {failure.message}")
+            return _problem(failure.kind, failure.message, failure.http_status, failure.code)
+        return JSONResponse({"ok": True, "level": "ok", **body})
 
 
 def create_app(app: PhoneApp, ui_token: str) -> FastAPI:
@@ -169,12 +201,18 @@ def create_app(app: PhoneApp, ui_token: str) -> FastAPI:
             request.headers.get(TOKEN_HEADER, ""), ui_token
         ):
             return _problem("forbidden", "missing UI token", 403)
-        resp: Response = await call_next(request)
+        with language(request_language(request)):
+            resp: Response = await call_next(request)
         return resp
 
     @web.get("/", response_class=HTMLResponse)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(render_page(ui_token), headers={"Cache-Control": "no-store"})
+    async def page(request: Request) -> HTMLResponse:
+        lang = current_language()
+        resp = HTMLResponse(render_page(ui_token, lang), headers={"Cache-Control": "no-store"})
+        if normalise(request.query_params.get("lang")):
+            resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict",
+                            httponly=True)
+        return resp
 
     @web.get("/api/state")
     async def state() -> Response:
@@ -185,52 +223,61 @@ def create_app(app: PhoneApp, ui_token: str) -> FastAPI:
     @web.post("/api/enroll")
     async def enroll(body: EnrollBody) -> Response:
         async def run() -> dict[str, Any]:
-            st = await asyncio.to_thread(app.enroll, body.server, body.code)
-            ui.note(True, f"enrolled as phone {st.phone_id} (user {st.user_id})")
+            st = await asyncio.to_thread(app.enroll, body.server or None, body.code)
+            ui.note(True, _("enrolled as phone {phone} (user {user})").format(
+                phone=st.phone_id, user=st.user_id))
             rep = await asyncio.to_thread(app.sync)
-            ui.note(True, f"synced: {rep.summary()}")
-            return {"message": f"Enrolled. {rep.summary()}"}
-        return await ui.guarded("enroll", run)
+            ui.note(True, _("synced: {summary}").format(summary=rep.summary()))
+            return {"message": _("Enrolled. {summary}").format(summary=rep.summary())}
+        return await ui.guarded(_("enroll"), run, enrolling=True)
 
     @web.post("/api/sync")
     async def sync() -> Response:
         async def run() -> dict[str, Any]:
             rep = await asyncio.to_thread(app.sync)
-            ui.note(True, f"synced: {rep.summary()}")
-            return {"message": f"Synced: {rep.summary()}"}
-        return await ui.guarded("sync", run)
+            ui.note(not rep.lost_keys, _("synced: {summary}").format(summary=rep.summary()))
+            if rep.lost_keys:
+                return {"level": "warn", "message": _(
+                    "Synced, but the operator withdrew {n} key(s): {summary}").format(
+                        n=len(rep.removed), summary=rep.summary())}
+            return {"message": _("Synced: {summary}").format(summary=rep.summary())}
+        return await ui.guarded(_("sync"), run)
 
     @web.post("/api/command")
     async def command(body: CommandBody) -> Response:
+        label = _(COMMAND_LABELS[body.command])
+
         async def run() -> dict[str, Any]:
             async with ui.ble:
                 out = await app.run(body.lock_id, body.command)
-            ui.lock_status[body.lock_id] = {**out.state.as_dict(), "at": int(time.time()),
-                                            "text": out.state.describe()}
+            ui.lock_status[body.lock_id] = out.state
+            ui.status_at[body.lock_id] = int(time.time())
+            text = _("{command}: {state}").format(command=label, state=out.state.describe())
             if body.command != "status":
-                ui.note(True, f"{body.command} {body.lock_id}: {out.state.describe()}")
-            return {"message": f"{body.command}: {out.state.describe()}",
-                    "state": ui.lock_status[body.lock_id]}
-        return await ui.guarded(f"{body.command} {body.lock_id}", run)
+                ui.note(True, f"{body.lock_id} {text}")
+            return {"message": text}
+        return await ui.guarded(f"{label} {body.lock_id}", run, ble=True)
 
     @web.post("/api/logs")
     async def logs(body: LockBody) -> Response:
         async def run() -> dict[str, Any]:
             async with ui.ble:
                 n, records = await app.collect_logs_detailed(body.lock_id)
+            me = app.state().user_id
             if records:
-                ui.recent_log[body.lock_id] = (records + ui.recent_log.get(body.lock_id, []))[:12]
-            msg = f"fetched {n} log record(s)"
+                rows = [_log_entry(r, me) for r in records]
+                ui.recent_log[body.lock_id] = (rows + ui.recent_log.get(body.lock_id, []))[:12]
+            msg = _("fetched {n} log record(s)").format(n=n)
             try:
                 rep = await asyncio.to_thread(app.upload)
-                msg += f", uploaded {rep.sent} batch(es)"
+                msg += _(", uploaded {n} batch(es)").format(n=rep.sent)
             except Offline:
-                msg += f", {len(app.profile.outbox)} queued until online"
-            ui.note(True, f"logs {body.lock_id}: {msg}")
+                msg += _(", {n} queued until online").format(n=len(app.profile.outbox))
+            ui.note(True, f"{body.lock_id}: {msg}")
             return {"message": msg}
-        return await ui.guarded(f"logs {body.lock_id}", run)
+        return await ui.guarded(_("log"), run, ble=True)
 
-    assert set(COMMANDS) >= {"unlock", "lock", "status"}
+    assert set(COMMANDS) >= set(COMMAND_LABELS)
     return web
 
 

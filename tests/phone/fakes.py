@@ -128,6 +128,7 @@ class FakeLock:
     revoked: set[bytes] = field(default_factory=set)
     bits: int = 0b1001
     log: list[bytes] = field(default_factory=list)
+    decoded: list[list[Any]] = field(default_factory=list)  # [seq, time, event, code, cti, sub]
     seen_time_statements: list[bytes] = field(default_factory=list)
 
     def apply_revocation(self, update: bytes, version: int) -> None:
@@ -166,7 +167,8 @@ class FakeSession:
     async def fetch_log(self, key: Any, from_seq: int) -> list[LogBatch]:
         recs = self.lock.log[from_seq - 1:]
         return [LogBatch(self.lock.lock_id, recs, b"\0" * 32, len(self.lock.log), b"\1" * 32, 0,
-                         b"\2" * 64, next_seq=len(self.lock.log) + 1)]
+                         b"\2" * 64, next_seq=len(self.lock.log) + 1,
+                         decoded=self.lock.decoded[from_seq - 1:])]
 
 
 def connector(locks: dict[str, FakeLock]) -> Any:

@@ -67,14 +67,21 @@ def test_enroll_keys_unlock_and_refusals(world: tuple[FakeServer, dict[str, Fake
     assert main(["phone", "unlock", "CAR-2"]) == 1
     assert "different vehicle's lock. [WRONG_LOCK 20]" in capsys.readouterr().err
 
-    locks["CAR-1"].revoked.add(bytes.fromhex(key["key_id"]))
-    assert main(["phone", "unlock", "CAR-1"]) == 1
-    assert "cancelled by the operator" in capsys.readouterr().err
-
-    locks["CAR-1"].revoked.clear()
     locks["CAR-1"].time += 10 * 86400
     assert main(["phone", "lock", "CAR-1"]) == 1
     assert "[EXPIRED 22]" in capsys.readouterr().err
+    locks["CAR-1"].time -= 10 * 86400
+
+    locks["CAR-1"].revoked.add(bytes.fromhex(key["key_id"]))
+    assert main(["phone", "unlock", "CAR-1"]) == 1
+    assert "cancelled by the operator" in capsys.readouterr().err
+    # the lock's REVOKED is remembered: the key is shown as cancelled, with the reason, and
+    # the phone no longer offers it (exit 5, refused by the phone itself)
+    assert main(["phone", "keys"]) == 0
+    out = capsys.readouterr().out
+    assert "cancelled" in out and "refused it as cancelled" in out
+    assert main(["phone", "lock", "CAR-1"]) == 5
+    assert "The key for CAR-1 was cancelled" in capsys.readouterr().err
 
     assert main(["phone", "unlock", "CAR-9"]) == 5
     assert "no key for lock CAR-9" in capsys.readouterr().err
@@ -89,7 +96,7 @@ def test_offline_sync_is_exit_3_and_keeps_working(world: tuple[FakeServer, dict[
     assert main(["phone", "sync"]) == 0
     server.online = False
     assert main(["phone", "sync"]) == 3
-    assert "still works at the vehicle" in capsys.readouterr().err
+    assert "still work at the vehicle" in capsys.readouterr().err
     assert main(["phone", "unlock", "CAR-1"]) == 0
     assert main(["phone", "logs", "CAR-1"]) == 0
     assert "stay queued" in capsys.readouterr().out
@@ -109,7 +116,8 @@ def test_truncated_keystore_is_a_clear_error(world: tuple[FakeServer, dict[str, 
     capsys.readouterr()
     assert main(["phone", "keys"]) == 4
     err = capsys.readouterr().err
-    assert "truncated" in err and "kagiya phone recover" in err and "nothing was changed" in err
+    assert "truncated" in err and "kagiya phone recover" in err
+    assert "nothing was changed" in err.lower()
     assert main(["phone", "sync"]) == 4  # a sync never overwrites the damaged store
     assert len(store.read_bytes()) == 50
     assert main(["phone", "recover"]) == 0
@@ -136,3 +144,34 @@ def test_bad_enrollment_input_is_refused_clearly(tmp_path: Path,
     assert main(["phone", "enroll", "--home", home, "--server", f"http://127.0.0.1:{port}",
                  "--code", "ABCD-1234-5678"]) == 3
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_cli_speaks_japanese_with_lang_and_takes_the_link(
+        world: tuple[FakeServer, dict[str, FakeLock]], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kagiya.sdk.enrollment import enrollment_link
+
+    server, locks = world
+    monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+    monkeypatch.delenv("KAGIYA_LANG", raising=False)
+    monkeypatch.delenv("LC_ALL", raising=False)
+    server.codes["AAAA-BBBB-CCCC"] = "user-1"
+    server.add_key("user-1", "CAR-1")
+    # no --server: the link carries it
+    assert main(["phone", "enroll", "--code", enrollment_link("http://s", "AAAA-BBBB-CCCC")]) == 0
+    out = capsys.readouterr().out
+    assert "ユーザー user-1 として http://s に登録しました" in out and "新しいキー 1 件" in out
+    assert main(["phone", "keys"]) == 0
+    assert "有効" in capsys.readouterr().out
+    locks.pop("CAR-1")  # out of range
+    assert main(["phone", "unlock", "CAR-1"]) == 1
+    assert "車両に接続できません" in capsys.readouterr().err
+    assert main(["phone", "unlock", "CAR-1", "--lang", "en"]) == 1
+    assert "Cannot reach the vehicle" in capsys.readouterr().err
+
+
+def test_bare_code_without_server_says_to_use_the_link(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["phone", "enroll", "--home", str(tmp_path), "--lang", "en",
+                 "--code", "ABCD-1234-5678"]) == 5
+    assert "use the enrollment link" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from pathlib import Path
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.profile import Profile
 from kagiya.phone.web import UiServer
+from kagiya.sdk.enrollment import enrollment_link
 
 from tests.phone.browser import ARTIFACTS, chromium_page
 from tests.phone.conftest import Bench
@@ -19,9 +20,9 @@ def test_ui_enroll_download_unlock_on_virtual_lock(bench: Bench, tmp_path: Path)
     code = bench.server.operator().enrollment_code(bench.user_id)["code"]
     app = PhoneApp(Profile("ui", home=tmp_path / "phones"))
     with UiServer(app) as url, chromium_page() as page:
-        page.goto(url)  # type: ignore[attr-defined]
-        page.get_by_test_id("server").fill(bench.server.url)  # type: ignore[attr-defined]
-        page.get_by_test_id("code").fill(code)  # type: ignore[attr-defined]
+        page.goto(url + "?lang=en")  # type: ignore[attr-defined]
+        page.get_by_test_id("code").fill(  # type: ignore[attr-defined]
+            enrollment_link(bench.server.url, code))
         page.get_by_test_id("enroll").click()  # type: ignore[attr-defined]
         card = page.get_by_test_id("key-card")  # type: ignore[attr-defined]
         expect(card).to_have_count(1)
