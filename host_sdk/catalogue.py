@@ -111,9 +111,9 @@ def update() -> None:
                 cat = read_po(fh, locale=lang, domain=DOMAIN)
         else:
             cat = Catalog(locale=lang, domain=DOMAIN, project="Kagiya", charset="utf-8")
-        for msg in template:  # a sentence that became (or stopped being) plural starts over
-            old = cat.get(msg.id if isinstance(msg.id, str) else msg.id[0])
-            if msg.id and old is not None and old.pluralizable != msg.pluralizable:
+        for tmpl in template:  # a sentence that became (or stopped being) plural starts over
+            old = cat.get(tmpl.id if isinstance(tmpl.id, str) else tmpl.id[0])
+            if tmpl.id and old is not None and old.pluralizable != tmpl.pluralizable:
                 cat.delete(old.id if isinstance(old.id, str) else old.id[0])
         cat.update(template, no_fuzzy_matching=True)
         if lang == "en":  # the msgids are English: the English catalogue is the identity

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kagiya.sdk.protocol import LockState as Bits
 from kagiya.sdk.i18n import _
+from kagiya.sdk.protocol import LockState as Bits
 
 
 class Offline(Exception):
