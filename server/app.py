@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from kagiya.server import problems, routes_auth, routes_operator, routes_phone
+from kagiya.server import problems
 from kagiya.server.config import Settings, from_env
 from kagiya.server.fastpath import DownloadFastPath
 from kagiya.server.housekeeping import Housekeeper
+from kagiya.server.routers import ROUTERS
 from kagiya.server.runtime import Runtime
 
 API_VERSION = "1.0.0"
@@ -28,9 +29,8 @@ def build_app(runtime: Runtime | None) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
-    app.include_router(routes_auth.router)
-    app.include_router(routes_operator.router)
-    app.include_router(routes_phone.router)
+    for router in ROUTERS:
+        app.include_router(router)
     if runtime is not None:
         app.router.add_event_handler("shutdown", runtime.close)
     return app

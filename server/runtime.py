@@ -40,6 +40,7 @@ from kagiya.server.principal import (
 from kagiya.server.problems import ApiError
 from kagiya.server.revocations import RevocationCache
 from kagiya.server.secrets_store import Sealer, load_master_key, token_hash
+from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -48,7 +49,8 @@ log = logging.getLogger("kagiya.server")
 _IDEM_CONTEXT = b"kagiya idempotent response "
 
 
-Handler = Callable[[Session, Principal], tuple[int, dict[str, Any]]]
+# a handler answers a status and a schema model (validated when built) or a plain JSON dict
+Handler = Callable[[Session, Principal], tuple[int, BaseModel | dict[str, Any]]]
 
 # one statement, prepared once (no ORM loading)
 _AUTH_QUERY = Prepared(
@@ -185,7 +187,10 @@ class Runtime:
                         )
                         s.add(marker)
                         s.flush()  # PostgreSQL: a concurrent twin waits here, then conflicts
-                    status, out = handler(s, principal)
+                    status, result = handler(s, principal)
+                    out = result
+                    if isinstance(result, BaseModel):
+                        out = result.model_dump(mode="json")
                     if idempotency_key:
                         marker.status_code = status
                         marker.response_sealed = self.sealer.seal(

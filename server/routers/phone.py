@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit, enrollment, issuance, logs, revocations
 from kagiya.server.db import transaction
+from kagiya.server.deps import IdemKey, PhoneToken, runtime_of
 from kagiya.server.download import PHONES, download
 from kagiya.server.models import (
     ACTIVE,
@@ -22,7 +22,6 @@ from kagiya.server.models import (
     User,
 )
 from kagiya.server.problems import ApiError
-from kagiya.server.routes_operator import rt_of
 from kagiya.server.runtime import PHONE, Principal, Runtime, check_operator_usable
 from kagiya.server.schemas import (
     EnrollIn,
@@ -39,17 +38,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/phone", tags=["phone"])
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="phoneToken",
-    description="token from POST /v1/phone/enroll or /v1/phone/token",
-)
-Cred = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", pattern=r"^[!-~]{1,128}$")]
-
-
-def _tok(cred: HTTPAuthorizationCredentials | None) -> str | None:
-    return cred.credentials if cred is not None else None
 
 
 def _client(request: Request) -> str:
@@ -81,7 +69,7 @@ def _issue_token(s: Session, rt: Runtime, phone: Phone, user: User) -> dict[str,
 @router.post("/enroll", status_code=201, response_model=PhoneTokenOut)
 def enroll(request: Request, body: EnrollIn) -> JSONResponse:
     """Enroll a phone with a one-time code, proving possession of its device key."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
     rt.limit(f"enroll:{_client(request)}", rt.settings.enroll_rate_per_min)
     device = bytes.fromhex(body.device_public)
     if not enrollment.verify(
@@ -130,7 +118,7 @@ def enroll(request: Request, body: EnrollIn) -> JSONResponse:
 @router.post("/token", response_model=PhoneTokenOut)
 def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
     """A fresh token for an enrolled phone (signature by its device key over a timestamp)."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
     rt.limit(f"phone-token:{_client(request)}", rt.settings.token_rate_per_min)
     now = rt.now()
     if abs(body.timestamp - now) > enrollment.AUTH_SKEW_S:
@@ -158,17 +146,17 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
 
 
 @router.get("/keys", response_model=SyncOut)
-def download_keys(request: Request, cred: Cred) -> JSONResponse:
+def download_keys(request: Request, token: PhoneToken) -> JSONResponse:
     """The phone's current keys (credential + secret per active request, re-issued when
     near expiry), the revocation updates for its locks, a fresh time statement and the
     issuer keys."""
-    return download(rt_of(request), _tok(cred))
+    return download(runtime_of(request), token)
 
 
 @router.get("/revocations", response_model=RevocationsOut)
-def download_revocations(request: Request, cred: Cred) -> JSONResponse:
+def download_revocations(request: Request, token: PhoneToken) -> JSONResponse:
     """Signed revocation updates for the locks this phone holds (or held) keys for."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
 
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None
@@ -178,13 +166,13 @@ def download_revocations(request: Request, cred: Cred) -> JSONResponse:
             "revocations": revocations.updates_for_phone(s, p.phone, now, ks, rt.revocations)
         }
 
-    return rt.call(request, _tok(cred), PHONES, run)
+    return rt.call(request, token, PHONES, run)
 
 
 @router.get("/time", response_model=TimeOut)
-def download_time(request: Request, cred: Cred) -> JSONResponse:
+def download_time(request: Request, token: PhoneToken) -> JSONResponse:
     """A fresh signed time statement."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
 
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         now = rt.now()
@@ -193,16 +181,16 @@ def download_time(request: Request, cred: Cred) -> JSONResponse:
             "time_statement": issuance.time_statement(rt.keyset(s, p).active, now),
         }
 
-    return rt.call(request, _tok(cred), PHONES, run)
+    return rt.call(request, token, PHONES, run)
 
 
 @router.post("/logs", response_model=LogUploadOut)
 def upload_logs(
-    request: Request, cred: Cred, body: LogUploadIn, idem: IdemKey = None
+    request: Request, token: PhoneToken, body: LogUploadIn, idem: IdemKey = None
 ) -> JSONResponse:
     """Upload a log fetched from a lock: verified against the lock's key and hash chain,
     de-duplicated by (lock, seq); retrying is harmless."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
 
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None and p.user is not None
@@ -241,5 +229,5 @@ def upload_logs(
         }
 
     return rt.call(
-        request, _tok(cred), PHONES, run, idempotency_key=idem, body=body.model_dump(mode="json")
+        request, token, PHONES, run, idempotency_key=idem, body=body.model_dump(mode="json")
     )

@@ -1,32 +1,25 @@
-"""OAuth2 client credentials (RFC 6749 §4.4), installer lock registration, public keys, health."""
+"""OAuth2 client credentials (RFC 6749 §4.4) for operators, public keys, time, health."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from kagiya.server import audit
 from kagiya.server.db import transaction
+from kagiya.server.deps import runtime_of
 from kagiya.server.issuance import time_statement
 from kagiya.server.models import Operator, Token
 from kagiya.server.problems import ApiError
-from kagiya.server.routes_operator import register_lock, rt_of
-from kagiya.server.runtime import INSTALLER, OPERATOR, Principal, check_operator_usable
-from kagiya.server.schemas import IssuerKeysOut, LockIn, LockOut, TimeOut, TokenOut
+from kagiya.server.runtime import OPERATOR, check_operator_usable
+from kagiya.server.schemas import IssuerKeysOut, TimeOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1", tags=["auth"])
-installer_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="installerToken",
-    description="token from POST /v1/installer-tokens",
-)
 
 
 def _invalid_client() -> ApiError:
@@ -62,7 +55,7 @@ def token(
     scope: Annotated[str | None, Form(max_length=64)] = None,
 ) -> JSONResponse:
     """Exchange operator client credentials (form fields or HTTP Basic) for a bearer token."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
     if grant_type != "client_credentials":
         raise ApiError(
             400,
@@ -99,25 +92,10 @@ def token(
         )
 
 
-@router.post("/install/locks", status_code=201, response_model=LockOut, tags=["installer"])
-def install_lock(
-    request: Request,
-    body: LockIn,
-    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(installer_bearer)],
-) -> JSONResponse:
-    """Register a newly provisioned lock under the installer token's operator."""
-    rt = rt_of(request)
-
-    def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
-        return register_lock(s, rt, p, body)
-
-    return rt.call(request, cred.credentials if cred else None, (INSTALLER, OPERATOR), run)
-
-
 @router.get("/issuer-keys", response_model=IssuerKeysOut, tags=["public"])
 def issuer_keys(request: Request) -> JSONResponse:
     """The issuer public keys locks should trust now (public data, no authentication)."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
     with transaction(rt.sessions) as s:
         return JSONResponse({"keys": rt.keyset(s).listed(rt.now())})
 
@@ -127,7 +105,7 @@ def public_time(request: Request) -> JSONResponse:
     """A fresh signed time statement (protocol §6, hex) for installers and tools. Public: a
     time statement is harmless to hand out (locks never move their clock backwards), but it
     costs a signature, so it is rate-limited per address (429 ``rate-limited``)."""
-    rt = rt_of(request)
+    rt = runtime_of(request)
     host = request.client.host if request.client else "unknown"
     rt.limit(f"time:{host}", rt.settings.time_rate_per_min)
     with transaction(rt.sessions) as s:

@@ -1,0 +1,198 @@
+"""Shared FastAPI dependencies of the routers: the runtime, the bearer credentials, the
+``Idempotency-Key``, the common path/query parameters and :class:`Operation`, which runs a
+service function in one authenticated transaction (:meth:`Runtime.call`).
+
+A route declares what it needs and hands the work to a service function
+(:mod:`kagiya.server.services`)::
+
+    @router.post("/users/{user_id}/suspend", response_model=UserOut)
+    def suspend_user(user_id: UserIdP, op: Write) -> JSONResponse:
+        return op(lambda c: users.suspend(c, user_id))
+
+``Read`` is for calls that change nothing, ``Write`` also takes an ``Idempotency-Key``.
+Declare path parameters before ``op`` so the OpenAPI parameter order stays path first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from kagiya.server.principal import OPERATOR, Principal
+from kagiya.server.problems import ApiError
+from kagiya.server.runtime import Runtime
+from kagiya.server.services.context import Ctx
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+MAX_LIMIT = 200
+OPS = (OPERATOR,)
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The process runtime (set on ``app.state`` by :func:`kagiya.server.app.build_app`)."""
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
+
+# --- bearer credentials (one security scheme per token kind, as the OpenAPI shows them) --
+
+operator_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="operatorToken",
+    description="token from POST /v1/oauth/token (client credentials)",
+)
+installer_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="installerToken",
+    description="token from POST /v1/installer-tokens",
+)
+phone_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="phoneToken",
+    description="token from POST /v1/phone/enroll or /v1/phone/token",
+)
+
+
+def token_of(cred: HTTPAuthorizationCredentials | None) -> str | None:
+    """The bearer token of parsed credentials (None: no usable ``Authorization``)."""
+    return cred.credentials if cred is not None else None
+
+
+def _operator_token(
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
+) -> str | None:
+    return token_of(cred)
+
+
+def _installer_token(
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(installer_bearer)],
+) -> str | None:
+    return token_of(cred)
+
+
+def _phone_token(
+    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(phone_bearer)],
+) -> str | None:
+    return token_of(cred)
+
+
+OperatorToken = Annotated[str | None, Depends(_operator_token)]
+InstallerToken = Annotated[str | None, Depends(_installer_token)]
+PhoneToken = Annotated[str | None, Depends(_phone_token)]
+
+IdemKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[!-~]{1,128}$",
+        description="retries with the same key within a day never repeat the change",
+    ),
+]
+
+# --- common parameters --------------------------------------------------------------------
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_]{1,64}$")]
+UserIdP = Annotated[str, Path(pattern=r"^[!-~]{1,64}$")]
+LockIdP = Annotated[str, Path(pattern=r"^[A-Z0-9-]{4,20}$")]
+PartnerIdP = Annotated[str, Path(pattern=r"^pt_[0-9a-f]{1,40}$")]
+RequestIdP = Annotated[str, Path(pattern=r"^kr_[0-9a-f]{1,40}$")]
+
+
+def parse_cursor(cursor: str | None) -> int:
+    """Numeric keyset cursor (0 = from the start), 422 ``invalid-cursor`` otherwise."""
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ApiError(422, "invalid-cursor", "cursor is not one this server returned")
+    return int(cursor)
+
+
+def _numeric_cursor(cursor: Cursor = None) -> int:
+    return parse_cursor(cursor)
+
+
+NumericCursor = Annotated[int, Depends(_numeric_cursor)]
+
+# --- running a service function -------------------------------------------------------------
+
+Service = Callable[[Ctx], BaseModel]
+
+
+class Operation:
+    """One API call to be run: request, runtime, caller's token and idempotency key."""
+
+    def __init__(
+        self, request: Request, runtime: Runtime, token: str | None, idem: str | None = None
+    ) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.token = token
+        self.idempotency_key = idem
+
+    def __call__(
+        self,
+        service: Service,
+        *,
+        status: int = 200,
+        body: BaseModel | None = None,
+        kinds: tuple[str, ...] = OPS,
+    ) -> JSONResponse:
+        """Authenticate (token kinds ``kinds``), then run ``service`` in one transaction and
+        answer its schema model with ``status``. ``body`` is the request body, part of the
+        idempotency fingerprint (only the fields the caller set)."""
+        rt = self.runtime
+
+        def handler(s: Session, p: Principal) -> tuple[int, BaseModel]:
+            return status, service(Ctx(s, p, rt.now(), rt.settings))
+
+        fields = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
+        return rt.call(
+            self.request,
+            self.token,
+            kinds,
+            handler,
+            idempotency_key=self.idempotency_key,
+            body=fields,
+        )
+
+
+def _read(request: Request, runtime: RuntimeDep, token: OperatorToken) -> Operation:
+    return Operation(request, runtime, token)
+
+
+def _write(
+    request: Request, runtime: RuntimeDep, token: OperatorToken, idem: IdemKey = None
+) -> Operation:
+    return Operation(request, runtime, token, idem)
+
+
+Read = Annotated[Operation, Depends(_read)]
+Write = Annotated[Operation, Depends(_write)]
+
+__all__ = [
+    "MAX_LIMIT",
+    "Cursor",
+    "IdemKey",
+    "InstallerToken",
+    "Limit",
+    "LockIdP",
+    "NumericCursor",
+    "Operation",
+    "OperatorToken",
+    "PartnerIdP",
+    "PhoneToken",
+    "Read",
+    "RequestIdP",
+    "RuntimeDep",
+    "UserIdP",
+    "Write",
+    "parse_cursor",
+    "runtime_of",
+    "token_of",
+]
