@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 from kagiya.server import problems
 from kagiya.server.config import Settings, from_env
-from kagiya.server.fastpath import DownloadFastPath
+from kagiya.server.fastpath import DownloadFastPath, configure_process
 from kagiya.server.housekeeping import Housekeeper
 from kagiya.server.routers import ROUTERS
 from kagiya.server.runtime import Runtime
@@ -46,6 +46,7 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
     (:mod:`kagiya.server.fastpath`)."""
     app = build_app(runtime)
     fast = DownloadFastPath(app, runtime)
+    app.router.add_event_handler("startup", configure_process)
     keeper = Housekeeper(runtime, runtime.settings.housekeeping_interval_s)
     app.router.add_event_handler("startup", keeper.start)
     app.router.on_shutdown.insert(0, keeper.stop)  # before the runtime closes its engine

@@ -1,4 +1,4 @@
-"""Shared FastAPI dependencies of the routers: the runtime, the bearer credentials, the
+"""Shared FastAPI dependencies of the routers: the runtime, the bearer tokens, the
 ``Idempotency-Key``, the common path/query parameters and :class:`Operation`, which runs a
 service function in one authenticated transaction (:meth:`Runtime.call`).
 
@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from kagiya.server.bearer import BearerScheme
 from kagiya.server.principal import OPERATOR, Principal
 from kagiya.server.problems import ApiError
 from kagiya.server.runtime import Runtime
@@ -41,49 +41,18 @@ RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 
 # --- bearer credentials (one security scheme per token kind, as the OpenAPI shows them) --
 
-operator_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="operatorToken",
-    description="token from POST /v1/oauth/token (client credentials)",
+operator_bearer = BearerScheme(
+    "operatorToken", "token from POST /v1/oauth/token (client credentials)"
 )
-installer_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="installerToken",
-    description="token from POST /v1/installer-tokens",
-)
-phone_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="phoneToken",
-    description="token from POST /v1/phone/enroll or /v1/phone/token",
+installer_bearer = BearerScheme("installerToken", "token from POST /v1/installer-tokens")
+phone_bearer = BearerScheme(
+    "phoneToken", "token from POST /v1/phone/enroll or /v1/phone/token"
 )
 
-
-def token_of(cred: HTTPAuthorizationCredentials | None) -> str | None:
-    """The bearer token of parsed credentials (None: no usable ``Authorization``)."""
-    return cred.credentials if cred is not None else None
-
-
-def _operator_token(
-    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
-) -> str | None:
-    return token_of(cred)
-
-
-def _installer_token(
-    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(installer_bearer)],
-) -> str | None:
-    return token_of(cred)
-
-
-def _phone_token(
-    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(phone_bearer)],
-) -> str | None:
-    return token_of(cred)
-
-
-OperatorToken = Annotated[str | None, Depends(_operator_token)]
-InstallerToken = Annotated[str | None, Depends(_installer_token)]
-PhoneToken = Annotated[str | None, Depends(_phone_token)]
+# the caller's bearer token (None: none given; authentication then refuses with 401)
+OperatorToken = Annotated[str | None, Depends(operator_bearer)]
+InstallerToken = Annotated[str | None, Depends(installer_bearer)]
+PhoneToken = Annotated[str | None, Depends(phone_bearer)]
 
 IdemKey = Annotated[
     str | None,
@@ -194,5 +163,4 @@ __all__ = [
     "Write",
     "parse_cursor",
     "runtime_of",
-    "token_of",
 ]

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from kagiya.server.bearer import parse_bearer
 from kagiya.server.db import is_sqlite
 from kagiya.server.download import download, download_on_loop
 from kagiya.server.problems import problem_for
@@ -32,22 +33,29 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PATH = "/v1/phone/keys"
+PATH = "/v1/phone/keys"  # documented in the OpenAPI by the phone router's route of that path
 # Download threads (measured with bench/server.py on 2 cores). SQLite: only stores that
 # would wait for the writer's turn, which admits one writer at a time anyway. PostgreSQL runs
 # transactions concurrently; beyond a few threads they only contend for the GIL.
 _SQLITE_THREADS = 1
 _PG_THREADS = 4
-_SWITCH_INTERVAL_S = 0.001
+# a thread inside a transaction gives up the GIL at every database call; the default 5 ms
+# switch interval then lets the event loop and other threads hold it for long stretches of
+# that transaction. Process-wide, so set once at startup (:func:`configure_process`).
+SWITCH_INTERVAL_S = 0.001
+
+
+def configure_process() -> None:
+    """Process-wide interpreter settings of a serving key-server process (run at startup by
+    :func:`kagiya.server.app.serving_app`, not as a side effect of building anything)."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def _bearer(scope: Scope) -> str | None:
+    """The bearer token of the first ``Authorization`` header (as the routers read it)."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            scheme, _, cred = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and cred.strip():
-                return cred.strip()
-            return None
+            return parse_bearer(value.decode("latin-1"))
     return None
 
 
@@ -62,10 +70,6 @@ class DownloadFastPath:
         self._on_loop = is_sqlite(str(runtime.engine.url))
         if threads is None:
             threads = _SQLITE_THREADS if self._on_loop else _PG_THREADS
-        # a thread inside a transaction gives up the GIL at every database call; the default
-        # 5 ms switch interval then lets the event loop and other threads hold it for long
-        # stretches of that transaction
-        sys.setswitchinterval(_SWITCH_INTERVAL_S)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="kagiya-download")
 
     def __getattr__(self, name: str) -> Any:
