@@ -11,6 +11,12 @@ Measures, in one run on the unix port of the real interpreter:
   to succeed (the rest of the heap is filled with ballast; bisection in 256-byte steps)
   - the peak heap growth including fragmentation, with the GC free to run; and
   ``warm_alloc_kb``: all bytes a warm command allocates (GC disabled: an upper bound);
+* ``log_erases_per_cmd`` (goal <= 1) / ``lfs_programmed_kb_per_cmd``: 4 KB block erases
+  and bytes programmed per warm command with the state directory on littlefs v2
+  (``vfs.VfsLfs2``, ESP32's format: 4 KB blocks) over a counting RAM flash
+  (hil/mpy/ramflash.py), the whole command (log append and relay state); baseline in the
+  same run: ``ring_erases_per_append``, one append of the former log layout (a 168-byte
+  slot overwritten in place in a preallocated 256-slot file) on the same littlefs;
 * ``mpy_kb``: total size of the unix target's modules (firmware/targets.json) compiled
   with mpy-cross for x64, the build this run imports; ``mpy_kb_esp32``: the esp32
   target's modules compiled for ``-march=xtensawin`` (what goes to an ESP32's flash).
@@ -126,6 +132,45 @@ print(json.dumps(1))
 """
 
 
+LFS = r"""
+import json, os
+from ramflash import mount_littlefs
+dev = mount_littlefs("/flash")
+os.mkdir("/flash/k")
+for name in os.listdir("."):  # the provisioned state, onto littlefs
+    if name != "msgs.json" and not os.stat(name)[0] & 0x4000:
+        with open(name, "rb") as src, open("/flash/k/" + name, "wb") as dst:
+            dst.write(src.read())
+from kagiya_lock.hal.hal_unix import UnixHAL
+from kagiya_lock.lock import Lock
+lock = Lock(UnixHAL("/flash/k"))
+lock.sessions._rng = lambda n: b"\x01" * n
+msgs = json.loads(open("msgs.json").read())
+lock.handle(1, bytes.fromhex(msgs["hello"]))
+for h in msgs["first"]:
+    assert b"\x03\x00" in lock.handle(1, bytes.fromhex(h))
+e0, p0, b0 = dev.counters()
+warm = msgs["warm"]
+for h in warm:
+    assert b"\x03\x00" in lock.handle(1, bytes.fromhex(h))
+e1, p1, b1 = dev.counters()
+# baseline: the former ring, one 168-byte slot overwritten in place per append
+with open("/flash/ring.bin", "wb") as f:
+    f.write(bytes(168 * 256))
+f = open("/flash/ring.bin", "r+b")
+r0 = dev.counters()[0]
+for i in range(len(warm)):
+    f.seek((i % 256) * 168)
+    f.write(bytes(168))
+    f.flush()
+f.close()
+r1 = dev.counters()[0]
+n = len(warm)
+print(json.dumps({"erases": (e1 - e0) / n, "kb": (b1 - b0) / n / 1024,
+                  "ring": (r1 - r0) / n}))
+"""
+
+
 def min_free(op: str, path: Path, state: Path) -> int:
     """Smallest free heap (bytes, 256-byte steps) with which the last command of ``op``
     succeeds: the rest of the heap is filled with ballast after the earlier commands.
@@ -185,9 +230,10 @@ def compile_mpy(out: Path, target: str) -> tuple[int, int]:
     return total, core
 
 
-def mpy_run(code: str, path: Path, state: Path) -> dict:
-    """Run ``code`` under micropython with ``path`` as the library path."""
-    env = dict(os.environ, MICROPYPATH=f"{path}:.frozen", KAGIYA_STATE=str(state))
+def mpy_run(code: str, path: Path, state: Path, extra: Path | None = None) -> dict:
+    """Run ``code`` under micropython with ``path`` (and ``extra``) as the library path."""
+    lib = f"{path}:{extra}" if extra else str(path)
+    env = dict(os.environ, MICROPYPATH=f"{lib}:.frozen", KAGIYA_STATE=str(state))
     p = subprocess.run([str(BIN / "micropython"), "-X", "heapsize=4m", "-c", code],
                        capture_output=True, cwd=state, env=env, check=False, timeout=600)
     if p.returncode:
@@ -232,6 +278,7 @@ def main() -> None:
         peak_first = min_free("one_first", mpy_dir, state)
         peak_second = min_free("second_first", mpy_dir, state)
         peak_warm = min_free("one_warm", mpy_dir, state)
+        lfs = mpy_run(LFS, mpy_dir, state, ROOT / "hil" / "mpy")
         r = mpy_run(MEASURE, mpy_dir, state)
     warm_ms = r["warm_us"] / 1000
     base_ms = r["base_us"] / 1000
@@ -246,12 +293,17 @@ def main() -> None:
           f"{mpy_bytes / 1024:.1f} KB, of which lock core (no crypto) "
           f"{core_bytes / 1024:.1f} KB; esp32 target (xtensawin) {esp32_bytes / 1024:.1f} KB"
           f", core {esp32_core / 1024:.1f} KB")
+    print(f"# littlefs (4 KB blocks), per warm command: {lfs['erases']:.3f} erases, "
+          f"{lfs['kb']:.2f} KB programmed; former ring layout: {lfs['ring']:.2f} erases "
+          "per append")
     print(f"warm_ms={warm_ms:.3f} first_use_ms={r['first_us'] / 1000:.3f} "
           f"heap_peak_kb={peak_first / 1024:.1f} warm_heap_kb={peak_warm / 1024:.1f} "
           f"warm_alloc_kb={r['alloc'] / 1024:.1f} mpy_kb={mpy_bytes / 1024:.1f} "
           f"mpy_kb_esp32={esp32_bytes / 1024:.1f} "
           f"core_mpy_kb={core_bytes / 1024:.1f} baseline_hmac_ms={base_ms:.3f} "
-          f"ratio={warm_ms / base_ms:.2f}")
+          f"ratio={warm_ms / base_ms:.2f} log_erases_per_cmd={lfs['erases']:.3f} "
+          f"lfs_programmed_kb_per_cmd={lfs['kb']:.2f} "
+          f"ring_erases_per_append={lfs['ring']:.2f}")
 
 
 if __name__ == "__main__":

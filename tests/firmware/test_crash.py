@@ -90,7 +90,8 @@ def test_log_appends_survive_kill_9(tmp_path: Path) -> None:
         got = run_json(READ_LOG % (state, LOCK_ID, CAP))
         head, oldest = got["head"], got["oldest"]
         assert head >= acked, (head, acked)  # every acknowledged record is there
-        assert head - oldest + 1 == min(head, CAP) or head - oldest + 1 == CAP - 1
+        # at least CAP newest records are held, at most 30 more (two segments less one)
+        assert min(head, CAP) <= head - oldest + 1 <= CAP + 30, (head, oldest)
         records = [bytes.fromhex(r) for r in got["records"]]
         assert len(records) == head - oldest + 1
         # the chain verifies from the stored prev hash to the head hash
@@ -151,12 +152,11 @@ log = Log(Store({state!r}), {LOCK_ID!r}, 8)
 for i in range(5):
     log.append(i, 1, 0)
 print(1)""")
-    # tear the last slot (seq 5): half of it overwritten with garbage
-    p = tmp_path / "log.bin"
-    data = bytearray(p.read_bytes())
-    slot = 168
-    data[4 * slot + 20: 4 * slot + 100] = os.urandom(80)
-    p.write_bytes(bytes(data))
+    # tear the last record (seq 5): its file cut in half, as a power cut on a filesystem
+    # without atomic commits (FAT) can leave it
+    p = tmp_path / "lg0" / "4"
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
     got = run_json(READ_LOG % (state, LOCK_ID, 8))
     assert got["head"] == 4 and got["oldest"] == 1
     h = bytes.fromhex(got["prev"])

@@ -1,36 +1,49 @@
-"""Append-only, hash-chained, power-loss-safe usage log (protocol §11).
+"""Append-only, hash-chained, power-loss-safe usage log (protocol §11), flash-friendly.
 
-Records ``[seq, time, event, code, cti|null, sub|null]`` (deterministic CBOR) live in a
-ring of ``capacity`` fixed-size slots in the file ``log.bin``:
+Records ``[seq, time, event, code, cti|null, sub|null]`` (deterministic CBOR) are kept in
+**segments** of ``SEG`` (16) records. Segment ``n`` (records ``16n+1 .. 16n+16``) is the
+directory ``lg<n>`` in the state directory, holding:
 
-    slot = u32be(seq) || u32be(lost) || u8(len) || record (<= 119 bytes, zero padded)
-           || h_{seq-1} (32) || u32be(CRC-32 of everything before) || 4 zero bytes
+* ``h``: ``u32be(keep_from) || u32be(lost) || h_prev (32) || u32be(CRC-32)``, written when
+  the segment is started, before its first record: ``h_prev`` is the chain hash before
+  the segment's first record, ``keep_from`` the oldest seq kept once this segment
+  started, ``lost`` the lost counter from then on (only starting a segment drops old
+  records, so ``lost`` is constant within a segment);
+* one file per record, named by its index in the segment (``0``-``f``):
+  ``record (<= 119 bytes) || u32be(CRC-32 of u32be(seq) || record)``.
 
-Each slot carries the chain hash before its record and the ``lost`` counter after its
-append, so one slot write is the whole append (a single small write, flushed before
-``append`` returns: an acknowledged record is never lost). At boot the newest slot with
-a valid CRC is the head; a torn (half-written) slot fails its CRC and is discarded; the
-run of older slots whose chain links verify gives the oldest record still held.
+Why: littlefs (the ESP32 filesystem) is copy-on-write. The former single ring file
+overwritten in place made every append rewrite the file from that block on (6.3 block
+erases per append). A file of at most 128 bytes is stored inline in its directory's
+metadata log on littlefs, so writing a record file is one metadata commit with no block
+erase; an erase happens only when a segment directory is created or its metadata block
+is compacted: about 0.1 erases per append (docs/performance.md). On FAT each file takes
+one cluster: the log costs up to ``capacity + 32`` clusters there.
 
-Ring full: the oldest record is overwritten; if it had never been returned by a
-LOG_FETCH, ``lost`` increases. ``lost`` is covered by the signed head.
+Power loss: a record is durable when ``append`` returns (the file is closed). A record
+file is created in one littlefs commit (all or nothing); on other filesystems a torn
+file fails its CRC and is discarded at boot, with everything after it. Starting a
+segment writes its ``h`` (with the new ``keep_from`` and ``lost``) before deleting the
+oldest segment, so a cut in the middle never forgets that records were dropped.
+
+Ring: at least ``capacity`` newest records are kept (at most ``capacity + 30``). When a
+new segment starts and the rest would still hold ``capacity`` records, the oldest segment
+is deleted; its records that no LOG_FETCH returned count in ``lost``, which is covered by
+the signed head.
 """
 
 import hashlib
+import os
 
 from micropython import const
 
 from kagiya_lock import cbor, ed25519
 from kagiya_lock.crc32 import crc32
 
-SLOT = const(168)
-_REC_MAX = const(119)
-_OFF_LEN = const(8)
-_OFF_REC = const(9)
-_OFF_HASH = const(128)
-_OFF_CRC = const(160)
-_END_CRC = const(164)
-_FILE = "log.bin"
+SEG = const(16)
+_REC_MAX = const(119)  # record + CRC <= 123 bytes: inline on littlefs (<= 128)
+_H_LEN = const(44)
+_PREFIX = "lg"
 
 
 def _sha256(a, b):
@@ -39,103 +52,187 @@ def _sha256(a, b):
     return h.digest()
 
 
+def _u32(b, at):
+    return int.from_bytes(b[at:at + 4], "big")
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def segments(directory):
+    """Segment numbers present in ``directory`` (ascending)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        names = []
+    out = [int(n[2:]) for n in names if n.startswith(_PREFIX) and n[2:].isdigit()]
+    out.sort()
+    return out
+
+
+def _rmtree_segment(directory, n):
+    d = directory + "/" + _PREFIX + str(n)
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.remove(d + "/" + name)
+        except OSError:
+            pass
+    try:
+        os.rmdir(d)
+    except OSError:
+        pass
+
+
+def erase(store):
+    """Delete every record of the log in ``store``'s directory (re-provisioning)."""
+    for n in segments(store.dir):
+        _rmtree_segment(store.dir, n)
+    try:
+        os.remove(store.path("log.bin"))  # the ring file of firmware before segments
+    except OSError:
+        pass
+
+
 class Log:
-    """The usage log ring; ``head``/``oldest`` are seqs (head 0 = empty)."""
+    """The usage log; ``head``/``oldest`` are seqs (head 0 = empty)."""
 
     def __init__(self, store, lock_id, capacity):
         self._store = store
+        self._dir = store.dir
         self.capacity = capacity
         self.lock_id = lock_id
-        self._path = store.path(_FILE)
-        self._buf = bytearray(SLOT)
-        self._mv = memoryview(self._buf)
         self.h0 = _sha256(b"KGY1-LOG", lock_id.encode())
         self.fetched = store.load("logmeta", 0)
         self._sig_cache = None
-        self._open()
         self._recover()
 
-    # -- file -------------------------------------------------------------
-    def _open(self):
-        try:
-            self._f = open(self._path, "r+b")
-            return
-        except OSError:
-            pass
-        with open(self._path, "wb") as f:
-            zero = bytes(SLOT)
-            for _ in range(self.capacity):
-                f.write(zero)
-        self._f = open(self._path, "r+b")
+    # -- files --------------------------------------------------------------
+    def _seg_dir(self, n):
+        return self._dir + "/" + _PREFIX + str(n)
+
+    def _path(self, seq):
+        s = seq - 1
+        return self._seg_dir(s // SEG) + "/" + "0123456789abcdef"[s % SEG]
+
+    def _record(self, seq):
+        """The record ``seq`` from its file, or None when missing or damaged."""
+        data = _read(self._path(seq))
+        if data is None or len(data) < 5 or len(data) > _REC_MAX + 4:
+            return None
+        rec = data[:-4]
+        if crc32(seq.to_bytes(4, "big") + rec) != _u32(data, len(data) - 4):
+            return None
+        return rec
+
+    def _header(self, n):
+        """(keep_from, lost, h_prev) of segment ``n``, or None."""
+        data = _read(self._seg_dir(n) + "/h")
+        if data is None or len(data) != _H_LEN or crc32(data[:40]) != _u32(data, 40):
+            return None
+        return _u32(data, 0), _u32(data, 4), data[8:40]
 
     def close(self):
-        """Close the ring file."""
-        try:
-            self._f.close()
-        except Exception:
-            pass
+        """Nothing stays open between appends (kept for callers of the former ring)."""
 
-    def _read_slot(self, idx):
-        """Read slot ``idx`` into the buffer; returns its seq, or 0 if invalid."""
-        f = self._f
-        f.seek(idx * SLOT)
-        buf = self._buf
-        if f.readinto(buf) != SLOT:
-            return 0
-        if crc32(self._mv[:_OFF_CRC]) != int.from_bytes(buf[_OFF_CRC:_END_CRC], "big"):
-            return 0
-        n = buf[_OFF_LEN]
-        if n == 0 or n > _REC_MAX:
-            return 0
-        seq = int.from_bytes(buf[0:4], "big")
-        if seq == 0 or (seq - 1) % self.capacity != idx:
-            return 0
-        return seq
-
-    def _slot_record(self):
-        n = self._buf[_OFF_LEN]
-        return bytes(self._buf[_OFF_REC:_OFF_REC + n])
-
-    def _slot_prev(self):
-        return bytes(self._buf[_OFF_HASH:_OFF_HASH + 32])
-
+    # -- boot ---------------------------------------------------------------
     def _recover(self):
-        cap = self.capacity
-        head = 0
-        head_idx = -1
-        for i in range(cap):
-            s = self._read_slot(i)
-            if s > head:
-                head = s
-                head_idx = i
-        self.head = head
+        segs = segments(self._dir)
+        self.head = 0
+        self.oldest = 1
         self.lost = 0
-        if head == 0:
+        self.head_hash = self.h0
+        keep_from = 1
+        for n in reversed(segs):  # the newest readable header says what was dropped
+            hd = self._header(n)
+            if hd is not None:
+                keep_from = hd[0]
+                self.lost = hd[1]
+                break
+        # the oldest segment from which the chain verifies up to the head
+        for n in segs:
+            if (n + 1) * SEG < keep_from:
+                continue
+            if self._chain_from(n, keep_from):
+                break
+        for n in segs:  # leftovers of a segment deletion cut by a power loss
+            if (n + 1) * SEG < self.oldest:
+                _rmtree_segment(self._dir, n)
+        if self.head == 0:
             self.oldest = 1
-            self.head_hash = self.h0
             return
-        self._read_slot(head_idx)
-        self.lost = int.from_bytes(self._buf[4:8], "big")
-        prev = self._slot_prev()
-        self.head_hash = _sha256(prev, self._slot_record())
-        # walk back while the chain links verify
-        oldest = head
-        while oldest > 1 and head - oldest + 1 < cap:
-            s = oldest - 1
-            if self._read_slot((s - 1) % cap) != s:
-                break
-            if _sha256(self._slot_prev(), self._slot_record()) != prev:
-                break
-            prev = self._slot_prev()
-            oldest = s
-        self.oldest = oldest
-        # records that should still be in the ring but were destroyed (a torn write over
-        # the oldest slot, a corrupt slot) count as lost unless they had been fetched
-        first = max(1, head - cap + 1, self.fetched + 1)
-        if oldest > first:
-            self.lost += oldest - first
+        # records that should be held but were destroyed count as lost unless fetched
+        first = max(keep_from, self.fetched + 1)
+        if self.oldest > first:
+            self.lost += self.oldest - first
 
-    # -- append -----------------------------------------------------------
+    def _chain_from(self, n, keep_from):
+        """Follow the chain from segment ``n``; True (and the state set) if it starts."""
+        hd = self._header(n)
+        if hd is None:
+            return False
+        seq = n * SEG + 1
+        h = hd[2]
+        start = seq
+        head = 0
+        while True:
+            if (seq - 1) % SEG == 0 and seq != start:
+                nxt = self._header((seq - 1) // SEG)
+                if nxt is None or nxt[2] != h:
+                    break
+            rec = self._record(seq)
+            if rec is None:
+                break
+            h = _sha256(h, rec)
+            head = seq
+            seq += 1
+        if head == 0:
+            return False
+        self.head = head
+        self.head_hash = h
+        self.oldest = max(start, keep_from)
+        return True
+
+    # -- append -------------------------------------------------------------
+    def _start_segment(self, seq):
+        """Create segment of ``seq`` (dropping the oldest one if the ring allows)."""
+        oldest = self.oldest
+        lost = self.lost
+        drop = []
+        while self.head > 0:
+            end = ((oldest - 1) // SEG + 1) * SEG  # last seq of the oldest segment
+            if self.head - end + 1 < self.capacity:  # the rest + this record: >= cap
+                break
+            for s in range(oldest, end + 1):
+                if s > self.fetched:
+                    lost += 1
+            drop.append((oldest - 1) // SEG)
+            oldest = end + 1
+        d = self._seg_dir((seq - 1) // SEG)
+        try:
+            os.mkdir(d)
+        except OSError:  # left by a start cut short
+            pass
+        body = oldest.to_bytes(4, "big") + lost.to_bytes(4, "big") + self.head_hash
+        _write(d + "/h", body + crc32(body).to_bytes(4, "big"))
+        for n in drop:
+            _rmtree_segment(self._dir, n)
+        self.oldest = oldest
+        self.lost = lost
+
     def append(self, time, event, code, cti=None, sub=None):
         """Append a record; durable when this returns. Returns its seq."""
         seq = self.head + 1
@@ -144,25 +241,9 @@ class Log:
         rec = cbor.encode([seq, time, event, code, cti, sub])
         if len(rec) > _REC_MAX:  # cannot happen with valid fields; keep the chain intact
             rec = cbor.encode([seq, time, event, code, cti, None])
-        cap = self.capacity
-        if self.head - self.oldest + 1 >= cap and self.head > 0:
-            if self.oldest > self.fetched:
-                self.lost += 1
-            self.oldest += 1
-        buf = self._buf
-        buf[0:4] = seq.to_bytes(4, "big")
-        buf[4:8] = self.lost.to_bytes(4, "big")
-        buf[_OFF_LEN] = len(rec)
-        end = _OFF_REC + len(rec)
-        buf[_OFF_REC:end] = rec
-        for i in range(end, _OFF_HASH):
-            buf[i] = 0
-        buf[_OFF_HASH:_OFF_CRC] = self.head_hash
-        buf[_OFF_CRC:_END_CRC] = crc32(self._mv[:_OFF_CRC]).to_bytes(4, "big")
-        f = self._f
-        f.seek(((seq - 1) % cap) * SLOT)
-        f.write(buf)
-        f.flush()
+        if (seq - 1) % SEG == 0:
+            self._start_segment(seq)
+        _write(self._path(seq), rec + crc32(seq.to_bytes(4, "big") + rec).to_bytes(4, "big"))
         self.head_hash = _sha256(self.head_hash, rec)
         self.head = seq
         if self.oldest > seq:
@@ -178,14 +259,29 @@ class Log:
 
     def head_time(self):
         """Time of the newest record, 0 if none (the clock never resumes below it)."""
-        if self.head == 0 or self._read_slot((self.head - 1) % self.capacity) != self.head:
+        rec = self._record(self.head) if self.head else None
+        if rec is None:
             return 0
-        rec, code = cbor.decode(self._slot_record())
-        if code or type(rec) is not list or len(rec) < 2 or type(rec[1]) is not int:
+        v, code = cbor.decode(rec)
+        if code or type(v) is not list or len(v) < 2 or type(v[1]) is not int:
             return 0
-        return rec[1]
+        return v[1]
 
-    # -- fetch ------------------------------------------------------------
+    # -- fetch --------------------------------------------------------------
+    def _prev_of(self, seq):
+        """The chain hash before record ``seq`` (``oldest <= seq <= head``)."""
+        n = (seq - 1) // SEG
+        hd = self._header(n)
+        if hd is None:
+            return None
+        h = hd[2]
+        for s in range(n * SEG + 1, seq):
+            rec = self._record(s)
+            if rec is None:
+                return None
+            h = _sha256(h, rec)
+        return h
+
     def fetch(self, from_seq, budget):
         """Records from ``max(from_seq, oldest)`` fitting in ``budget`` encoded bytes.
 
@@ -194,30 +290,26 @@ class Log:
         start = from_seq if from_seq > self.oldest else self.oldest
         if self.head == 0 or start > self.head:
             return [], self.head_hash, False
-        cap = self.capacity
+        prev = self._prev_of(start)
+        if prev is None:
+            return [], self.head_hash, False
         out = []
         used = 0
-        prev = None
         s = start
         while s <= self.head:
-            if self._read_slot((s - 1) % cap) != s:
+            rec = self._record(s)
+            if rec is None:
                 break
-            rec = self._slot_record()
             cost = len(rec) + (2 if len(rec) >= 24 else 1)
             if used + cost > budget:
                 break
-            if prev is None:
-                prev = self._slot_prev()
             out.append(rec)
             used += cost
             s += 1
-        if prev is None:
-            prev = self._slot_prev() if self._read_slot((start - 1) % cap) == start \
-                else self.head_hash
         return out, prev, s <= self.head
 
     def mark_fetched(self, seq):
-        """Records up to ``seq`` were delivered: overwriting them no longer counts as lost."""
+        """Records up to ``seq`` were delivered: dropping them no longer counts as lost."""
         if seq > self.fetched:
             self.fetched = seq
             self._store.save("logmeta", seq)

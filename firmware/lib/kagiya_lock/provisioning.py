@@ -9,7 +9,7 @@ import os
 
 from micropython import const
 
-from kagiya_lock import cbor, cose, ed25519, errors, x25519
+from kagiya_lock import cbor, cose, ed25519, errors, log, x25519
 from kagiya_lock import identity as _id
 from kagiya_lock.clock import Clock
 from kagiya_lock.log import Log
@@ -81,10 +81,7 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None)
     if force:
         for name in _STATE_FILES:
             store.remove(name)
-        try:
-            os.remove(store.path("log.bin"))
-        except OSError:
-            pass
+        log.erase(store)
     sk = os.urandom(32)
     xk = os.urandom(32)
     ident = {"id": lock_id, "sk": sk, "sp": ed25519.public_key(sk), "xk": xk,
@@ -94,9 +91,7 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None)
     if t is not None:
         clock.apply_statement(t)
     store.save("identity", ident)
-    log = Log(store, lock_id, hal.log_capacity)
-    log.append(clock.now(), _E_PROVISIONED, errors.OK)
-    log.close()
+    Log(store, lock_id, hal.log_capacity).append(clock.now(), _E_PROVISIONED, errors.OK)
     return _summary(ident)
 
 
