@@ -126,6 +126,11 @@ def negotiate(accept_language: str | None, default: str = WEB_DEFAULT) -> str:
     return best[1] if best else default
 
 
+def for_request(query: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """A web request's language: ``?lang=``, then the switch's cookie, then the browser's."""
+    return normalise(query) or normalise(cookie) or negotiate(accept_language)
+
+
 def from_environment(env: Mapping[str, str] | None = None) -> str:
     """The CLI's language: ``KAGIYA_LANG``, then POSIX ``LANGUAGE``, ``LC_ALL``,
     ``LC_MESSAGES``, ``LANG`` (the first that names ja or en); ``C``/unset → English."""

@@ -304,3 +304,7 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(120), nullable=False, default="")
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+# My Page tables live with their concept (server/web/store.py) but share this metadata.
+from kagiya.server.web import store as _web_store  # noqa: E402,F401

@@ -115,6 +115,14 @@ class EnrollmentCodeOut(BaseModel):
     expires_at: int
 
 
+class MyPageInvitationOut(BaseModel):
+    """A one-time My Page link for one user: they create their passkey with it (shown once)."""
+
+    user_id: str
+    url: str
+    expires_at: int
+
+
 class DeletedOut(BaseModel):
     """What was deleted."""
 

@@ -1,0 +1,1 @@
+"""The people's web side of the key server: the driver's My Page (``/my``)."""

@@ -1,0 +1,273 @@
+"""My Page (``/my``): a driver signs in with a passkey and sees their vehicles, keys, usage
+history and phones, and can report a lost phone. Server-rendered (Jinja2); the passkey
+ceremonies need the browser's WebAuthn API, so they are the page's only JavaScript.
+
+Also the operator's ``POST /v1/users/{user_id}/my-page-invitations``: a one-time link with
+which the user registers their first passkey (the account is bound to the operator's user ID
+at that moment: one person, one account).
+
+CSRF: the session cookie is ``SameSite=Strict`` and ``HttpOnly``, and every state-changing
+request must carry an ``Origin`` equal to the relying party's origin.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from kagiya.sdk.i18n import N_, _, language
+from kagiya.sdk.protocol import LogEvent, Permission
+from kagiya.server import audit
+from kagiya.server.db import transaction
+from kagiya.server.deps import UserIdP, Write
+from kagiya.server.models import User
+from kagiya.server.runtime import Runtime
+from kagiya.server.schemas import MyPageInvitationOut
+from kagiya.server.web import mypage, passkeys, store
+from kagiya.server.web.render import page, request_language
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("kagiya.server.web")
+router = APIRouter(include_in_schema=False)
+api = APIRouter(prefix="/v1", tags=["my-page"])
+SESSION_COOKIE = "kagiya_my"
+
+NO_PASSKEYS = N_("Passkeys are not available at this address. Open My Page at the address "
+                 "your operator gave you.")
+BAD_INVITE = N_("This invitation link is not valid any more. Ask your operator for a new one.")
+NOT_VERIFIED = N_("The passkey could not be verified. Try again.")
+UNKNOWN_PASSKEY = N_("This passkey is not registered for My Page.")
+WRONG_ORIGIN = N_("This request did not come from My Page.")
+STATUS_WORDS = {"active": N_("active"), "cancelled": N_("cancelled"), "ended": N_("ended"),
+                "suspended": N_("suspended")}
+
+
+class InviteBody(BaseModel):
+    """Sign-up: the invitation token (from the link)."""
+
+    invite: str = Field(min_length=10, max_length=100)
+
+
+class SignUpBody(InviteBody):
+    """Sign-up: the new credential."""
+
+    credential: dict[str, Any]
+
+
+class SignInBody(BaseModel):
+    """Sign-in: the assertion."""
+
+    credential: dict[str, Any]
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _rp(request: Request) -> passkeys.RelyingParty | None:
+    return passkeys.relying_party(request.url.scheme, request.headers.get("host", ""))
+
+
+def _refuse(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    with language(request_language(request)):
+        text = _(message)
+    return JSONResponse({"ok": False, "code": code, "message": text}, status_code=status)
+
+
+def _same_origin(request: Request, rp: passkeys.RelyingParty | None) -> bool:
+    return rp is not None and request.headers.get("origin") == rp.origin
+
+
+def _signed_in(request: Request) -> int | None:
+    rt = _rt(request)
+    with transaction(rt.sessions) as s:
+        return store.session_user(s, request.cookies.get(SESSION_COOKIE), rt.now())
+
+
+def _start_session(request: Request, s: Session, user_pk: int, body: dict[str, Any]) -> Response:
+    token = store.new_session(s, user_pk, _rt(request).now())
+    resp = JSONResponse({"ok": True, **body})
+    resp.set_cookie(SESSION_COOKIE, token, max_age=store.SESSION_TTL_S, httponly=True,
+                    samesite="strict", secure=request.url.scheme == "https", path="/my")
+    return resp
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+@router.get("/my")
+def my_page(request: Request) -> Response:
+    """The driver's page, or the sign-in page."""
+    rt = _rt(request)
+    user_pk = _signed_in(request)
+    if user_pk is None:
+        return RedirectResponse("/my/sign-in", status_code=303)
+    with transaction(rt.sessions) as s:
+        view = mypage.load(s, user_pk, rt.now())
+    if view is None:
+        return RedirectResponse("/my/sign-in", status_code=303)
+    return page(request, "my.html", me=view, now=rt.now(), perms=_perm_words,
+                event=_event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
+                key_lifetime_days=rt.settings.key_lifetime_s // 86400)
+
+
+@router.get("/my/sign-in")
+def sign_in_page(request: Request) -> Response:
+    """Sign in with a passkey."""
+    return page(request, "sign_in.html", available=_rp(request) is not None)
+
+
+@router.get("/my/welcome")
+def welcome_page(request: Request, invite: str = "") -> Response:
+    """Create the first passkey from an operator's invitation link."""
+    rt = _rt(request)
+    with transaction(rt.sessions) as s:
+        ok = len(invite) <= 100 and store.invitation_user(s, invite, rt.now()) is not None
+    return page(request, "welcome.html", status=200 if ok else 410, invite=invite if ok else "",
+                available=_rp(request) is not None)
+
+
+# -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------
+
+@router.post("/my/passkeys/options")
+def sign_up_options(request: Request, body: InviteBody) -> Response:
+    """``PublicKeyCredentialCreationOptions`` for the invited user."""
+    rp, rt = _rp(request), _rt(request)
+    if rp is None or not _same_origin(request, rp):
+        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    with transaction(rt.sessions) as s:
+        user_pk = store.invitation_user(s, body.invite, rt.now())
+        user = s.get(User, user_pk) if user_pk is not None else None
+        if user is None:
+            return _refuse(request, 410, "invitation-invalid", BAD_INVITE)
+        challenge = store.new_challenge(s, store.SIGN_UP, rt.now(), user.pk)
+        existing = [p.credential_id for p in store.passkeys_of(s, user.pk)]
+        opts = passkeys.registration_options(rp, challenge, user.user_id.encode(),
+                                             user.user_id, existing)
+    return JSONResponse({"ok": True, "options": opts})
+
+
+@router.post("/my/passkeys")
+def sign_up(request: Request, body: SignUpBody) -> Response:
+    """Save the new passkey, spend the invitation, sign in."""
+    rp, rt = _rp(request), _rt(request)
+    if rp is None or not _same_origin(request, rp):
+        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    now = rt.now()
+    with transaction(rt.sessions) as s:
+        user_pk = store.invitation_user(s, body.invite, now)
+        try:
+            challenge = store.take_challenge(s, passkeys.client_challenge(body.credential),
+                                             store.SIGN_UP, now)
+            if user_pk is None or challenge is None or challenge.user_pk != user_pk:
+                return _refuse(request, 410, "invitation-invalid", BAD_INVITE)
+            cid, public_key, count = passkeys.verify_registration(rp, body.credential,
+                                                                  challenge.challenge)
+        except passkeys.PasskeyError as exc:
+            log.info("my page: %s", exc)
+            return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
+        if s.get(store.Passkey, cid) is not None:  # one credential, one account
+            return _refuse(request, 409, "passkey-registered", NOT_VERIFIED)
+        s.add(store.Passkey(credential_id=cid, user_pk=user_pk, public_key=public_key,
+                            sign_count=count, created_at=now, last_used_at=now))
+        store.use_invitation(s, body.invite)
+        user = s.get(User, user_pk)
+        audit.record(s, now, f"user:{user.user_id if user else user_pk}", "mypage.passkey-add",
+                     operator_id=user.operator_id if user else None,
+                     target=user.user_id if user else "")
+        return _start_session(request, s, user_pk, {"redirect": "/my"})
+
+
+@router.post("/my/sign-in/options")
+def sign_in_options(request: Request) -> Response:
+    """``PublicKeyCredentialRequestOptions`` (discoverable passkeys)."""
+    rp, rt = _rp(request), _rt(request)
+    if rp is None or not _same_origin(request, rp):
+        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    with transaction(rt.sessions) as s:
+        challenge = store.new_challenge(s, store.SIGN_IN, rt.now())
+    return JSONResponse({"ok": True, "options": passkeys.authentication_options(rp, challenge)})
+
+
+@router.post("/my/sign-in")
+def sign_in(request: Request, body: SignInBody) -> Response:
+    """Verify the assertion against the stored passkey and sign in."""
+    rp, rt = _rp(request), _rt(request)
+    if rp is None or not _same_origin(request, rp):
+        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    now = rt.now()
+    with transaction(rt.sessions) as s:
+        try:
+            challenge = store.take_challenge(s, passkeys.client_challenge(body.credential),
+                                             store.SIGN_IN, now)
+            key = s.get(store.Passkey, passkeys.credential_id(body.credential))
+            if challenge is None:
+                return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
+            if key is None:
+                return _refuse(request, 403, "passkey-unknown", UNKNOWN_PASSKEY)
+            key.sign_count = passkeys.verify_authentication(
+                rp, body.credential, challenge.challenge, key.public_key, key.sign_count)
+        except passkeys.PasskeyError as exc:
+            log.info("my page: %s", exc)
+            return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
+        key.last_used_at = now
+        return _start_session(request, s, key.user_pk, {"redirect": "/my"})
+
+
+# -- actions (forms) --------------------------------------------------------------------------
+
+@router.post("/my/phones/{phone_id}/lost")
+def phone_lost(request: Request,
+               phone_id: Annotated[str, Path(pattern=r"^ph_[0-9a-f]{1,40}$")]) -> Response:
+    """"I lost my phone": revoke its keys and tokens at once, then say what happens next."""
+    rt = _rt(request)
+    if not _same_origin(request, _rp(request)):
+        return _refuse(request, 403, "wrong-origin", WRONG_ORIGIN)
+    user_pk = _signed_in(request)
+    if user_pk is None:
+        return RedirectResponse("/my/sign-in", status_code=303)
+    with transaction(rt.sessions) as s:
+        done = mypage.report_lost(s, user_pk, phone_id, rt.now())
+    if done is None:
+        return page(request, "lost.html", status=404, done=None)
+    return page(request, "lost.html", done=done)
+
+
+@router.post("/my/sign-out")
+def sign_out(request: Request) -> Response:
+    """End this browser's session."""
+    rt = _rt(request)
+    if not _same_origin(request, _rp(request)):
+        return _refuse(request, 403, "wrong-origin", WRONG_ORIGIN)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with transaction(rt.sessions) as s:
+            store.end_session(s, token)
+    resp = RedirectResponse("/my/sign-in", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/my")
+    return resp
+
+
+def _perm_words(bits: int) -> list[str]:
+    return [_(str(p.name).lower()) for p in Permission if bits & p] or [_("status only")]
+
+
+def _event_word(event: int) -> str:
+    try:
+        return _(LogEvent(event).label)
+    except ValueError:
+        return str(event)
+
+
+# -- the operator's invitation ----------------------------------------------------------------
+
+@api.post("/users/{user_id}/my-page-invitations", status_code=201,
+          response_model=MyPageInvitationOut)
+def create_invitation(request: Request, user_id: UserIdP, op: Write) -> JSONResponse:
+    """A one-time link (valid 7 days) with which the user creates their My Page passkey."""
+    rp = _rp(request)
+    base = rp.origin if rp is not None else f"{request.url.scheme}://{request.url.netloc}"
+    return op(lambda c: mypage.create_invitation(c, user_id, base), status=201)
