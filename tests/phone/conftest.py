@@ -54,7 +54,7 @@ def _start(data: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([*KAGIYA, "server", "run", "--port", str(port), "--log-level",
                              "warning"], env=_env(data))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to start it
     while True:
         try:
             if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
