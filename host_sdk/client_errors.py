@@ -74,7 +74,14 @@ def refusal(code: int, detail: str = "", state: int | None = None) -> LockRefuse
 
 
 class LinkError(Exception):
-    """The BLE link failed (not found, lost, timed out)."""
+    """The BLE link failed (not found, lost, timed out).
+
+    Classified like a :class:`ProtocolError`: ``retryable`` (a new connection can succeed)
+    and ``may_have_succeeded`` (a command may have run: never report it as failed).
+    """
+
+    retryable: bool = True
+    may_have_succeeded: bool = False
 
 
 class LockNotFoundError(LinkError):
@@ -92,6 +99,8 @@ class LockTimeoutError(LinkError):
 class ReplyNotAuthenticError(LinkError):
     """A reply's MAC did not verify (or did not match the request): not a success."""
 
+    may_have_succeeded = True
+
 
 class CommandOutcomeUnknownError(LinkError):
     """The command was sent but no authenticated reply arrived (link lost or timed out).
@@ -100,3 +109,5 @@ class CommandOutcomeUnknownError(LinkError):
     commands set a state (doors locked/unlocked, drive on/off), so repeating the command
     on a new connection is safe and tells the outcome.
     """
+
+    may_have_succeeded = True

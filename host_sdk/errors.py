@@ -25,6 +25,21 @@ class ProtocolError(Exception):
         self.detail = detail
         super().__init__(code, detail)
 
+    @property
+    def retryable(self) -> bool:
+        """A retry later (new session or counter) can succeed with nothing else changed."""
+        return self.code.retryable
+
+    @property
+    def may_have_succeeded(self) -> bool:
+        """The lock may have acted although it answered this code (never report failure)."""
+        return self.code.may_have_succeeded
+
+    @property
+    def remedy(self) -> str:
+        """The English sentence an app shows a person (the gettext msgid)."""
+        return self.code.remedy
+
     def __str__(self) -> str:
         if self.detail:
             return f"{self.code.name} ({int(self.code)}): {self.detail}"

@@ -18,13 +18,13 @@ from . import cbor
 from .cose import ed25519_verify_strict
 from .errors import ErrorCode, ProtocolError
 from .messages import LogReply
+from .protocol import LABEL_HEAD as HEAD_LABEL
+from .protocol import LABEL_LOG as LOG_LABEL
 from .protocol import LogEvent
 
 __all__ = ["HEAD_LABEL", "LOG_LABEL", "LogEvent", "LogRecord", "chain", "genesis",
            "head_message", "verify_log_pages", "verify_log_reply"]
 
-LOG_LABEL = b"KGY1-LOG"
-HEAD_LABEL = b"KGY1-HEAD"
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import hashlib
 import hmac
 
 from .errors import ErrorCode, ProtocolError
+from .protocol import LABEL_CMD as CMD_LABEL
+from .protocol import LABEL_RES as RES_LABEL
 
-CMD_LABEL = b"KGY1-CMD"
-RES_LABEL = b"KGY1-RES"
 MAC_LEN = 32
 
 

@@ -61,6 +61,14 @@ SERVICE_UUID = "5d1a0001-1c6e-4b8e-9a7a-6b6167697961"
 REQUEST_UUID = "5d1a0002-1c6e-4b8e-9a7a-6b6167697961"
 RESPONSE_UUID = "5d1a0003-1c6e-4b8e-9a7a-6b6167697961"
 
+# -- domain-separation labels (§8, §11; docs/uplink.md) ---------------------------------------
+
+LABEL_CMD = b"KGY1-CMD"  #: command proof (§8)
+LABEL_RES = b"KGY1-RES"  #: reply MAC (§8)
+LABEL_LOG = b"KGY1-LOG"  #: h_0 of the usage-log chain (§11)
+LABEL_HEAD = b"KGY1-HEAD"  #: the signed log head (§11)
+LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
+
 # -- signed objects (§3, §6, §7) ------------------------------------------------------------
 
 CT_CWT = 61  #: COSE content type of a credential (application/cwt)
@@ -272,6 +280,9 @@ class ErrorCode(IntEnum):
 
 #: The sentence for a code this implementation does not define (a newer lock).
 UNKNOWN_CODE_REMEDY = "The lock refused with an error this app does not know."
+
+#: Every sentence an app may show for a refusal: the msgids of the translation catalogue.
+REMEDIES: tuple[str, ...] = (*(c.remedy for c in ErrorCode), UNKNOWN_CODE_REMEDY)
 
 # -- messages (§9) ---------------------------------------------------------------------------
 

@@ -29,6 +29,12 @@ from .protocol import (
     CT_TIME,
     KEY_CACHE_SIZE,
     KEY_MAC,
+    KEY_TYPE,
+    LABEL_BEAT,
+    LABEL_CMD,
+    LABEL_HEAD,
+    LABEL_LOG,
+    LABEL_RES,
     LIMITS,
     MAX_CREDENTIAL,
     MAX_DEPTH,
@@ -89,6 +95,12 @@ def _consts(pairs: Iterable[tuple[str, int]]) -> Lines:
 # -- firmware modules -----------------------------------------------------------------------
 
 
+def _key(mtype: MessageType, name: str) -> int:
+    """The map key of field ``name`` of ``mtype``."""
+    (key,) = (f.key for f in MESSAGES[mtype].fields if f.name == name)
+    return key
+
+
 def _errors() -> Lines:
     out = _consts((c.name, c.value) for c in ErrorCode)
     out += ["", "NAMES = {"]
@@ -99,7 +111,9 @@ def _errors() -> Lines:
 def _messages() -> Lines:
     out = ["# message types (§9)"]
     out += _consts((t.name, t.value) for t in MessageType)
-    out += [_const("KEY_MAC", KEY_MAC), "", "# field kinds"]
+    out += [_const("KEY_MAC", KEY_MAC), _const("_M_TYPE", KEY_TYPE),
+            _const("_COUNTER", _key(MessageType.COMMAND, "counter")), "",
+            "# field kinds"]
     out += _consts((f"_{k.name}", k.value) for k in Kind)
     out += ["", "# type -> ((key, kind, optional), ...) in key order: the table of §9",
             "SCHEMA = {"]
@@ -121,15 +135,33 @@ _LOCK_EVENTS = (LogEvent.BOOT, LogEvent.TIME_SET, LogEvent.REVOCATION_APPLIED,
                 LogEvent.PROVISIONED)
 
 
+_SHARED = ("cti", "counter", "proof", "credential")  # lock.py reads them with _COMMAND_* keys
+
+
+def _field_keys(types: Iterable[MessageType]) -> Lines:
+    """``_<TYPE>_<FIELD> = const(key)`` for every field of ``types``."""
+    return _consts((f"_{t.name}_{f.name.upper()}", f.key) for t in types
+                   for f in MESSAGES[t].fields)
+
+
 def _lock() -> Lines:
+    keys = {t: {f.name: f.key for f in MESSAGES[t].fields}
+            for t in (MessageType.COMMAND, MessageType.LOG_FETCH)}
+    if any(keys[MessageType.COMMAND][n] != keys[MessageType.LOG_FETCH][n] for n in _SHARED):
+        raise GenerationError(f"lock.py reads COMMAND and LOG_FETCH alike: {_SHARED} "
+                              "must have the same keys in both")
     out = [_const("VERSION", VERSION), f"_VERSIONS = {VERSIONS!r}",
            _const("MAX_MESSAGE", MAX_MESSAGE), f"CT_TIME = {CT_TIME!r}",
            _const("_IAT", Claim.IAT.value), "", "# message types (§9) the lock accepts"]
     out += _consts((f"_T_{t.name}", t.value) for t in _LOCK_TYPES)
+    out += ["", "# map keys of the requests it reads (COMMAND and LOG_FETCH share",
+            "# " + ", ".join(_SHARED) + ")", _const("_M_TYPE", KEY_TYPE)]
+    out += _field_keys(_LOCK_TYPES)
     out += ["", "# commands (§8) and the permission bits each needs"]
     out += _consts((f"_C_{c.name}", c.value) for c in Command)
-    perms = ", ".join(f"_C_{c.name}: {int(c.permission)}" for c in Command)
-    out += [f"_PERM = {{{perms}}}", "", "# the lock's own log events (§11)"]
+    perms = _wrap([f"_C_{c.name}: {int(c.permission)}" for c in Command], " " * 9, "}")
+    perms[0] = "_PERM = {" + perms[0].lstrip()
+    out += [*perms, "", "# the lock's own log events (§11)"]
     return out + _consts((f"_E_{e.name}", e.value) for e in _LOCK_EVENTS)
 
 
@@ -159,6 +191,7 @@ def _framing() -> Lines:
 
 def _revocation() -> Lines:
     return [f"CT_REVOCATION = {CT_REVOCATION!r}", _const("MAX_ENTRIES", MAX_REVOCATION_ENTRIES),
+            _const("_AUD", Claim.AUD.value), _const("_IAT", Claim.IAT.value),
             _const("_VERSION", Claim.KGY_RV_VERSION.value),
             _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value)]
 
@@ -172,8 +205,10 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "cbor.py": _cbor,
     "framing.py": _framing,
     "revocation.py": _revocation,
-    "uplink.py": lambda: _consts((f"_T_{t.name}", t.value) for t in (
-        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK)),
+    "uplink.py": lambda: [*_consts((f"_T_{t.name}", t.value) for t in (
+        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK)), f"_BEAT = {LABEL_BEAT!r}"],
+    "proof.py": lambda: [f"_CMD = {LABEL_CMD!r}", f"_RES = {LABEL_RES!r}"],
+    "log.py": lambda: [f"_LOG_LABEL = {LABEL_LOG!r}", f"_HEAD_LABEL = {LABEL_HEAD!r}"],
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],

@@ -16,8 +16,9 @@ from typing import Any
 from kagiya.sdk.cbor import loads
 from kagiya.sdk.cose import ed25519_verify_strict
 from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.sdk.protocol import LABEL_BEAT
 
-BEAT_LABEL = b"KGY1-BEAT"
+BEAT_LABEL = LABEL_BEAT
 MAX_PAYLOAD = 4096
 
 

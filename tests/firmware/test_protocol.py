@@ -60,7 +60,7 @@ def test_generator_refuses_a_file_without_markers(tmp_path: Path,
 _PARITY = r"""
 import json
 from kagiya_lock import ble, cbor, credential, errors, framing, identity, lock, messages
-from kagiya_lock import revocation
+from kagiya_lock import log, proof, revocation
 out = {
     "errors": {n: getattr(errors, n) for n in errors.NAMES.values()},
     "names": {str(k): v for k, v in errors.NAMES.items()},
@@ -77,6 +77,7 @@ out = {
                framing.TIMEOUT_MS],
     "version": lock.VERSION,
     "ct": [lock.CT_TIME, revocation.CT_REVOCATION, credential.CT_CWT],
+    "labels": [x.decode() for x in (proof._CMD, proof._RES, log._LOG_LABEL, log._HEAD_LABEL)],
 }
 print(json.dumps(out))
 """
@@ -101,6 +102,8 @@ def test_firmware_values_equal_the_definition_under_micropython() -> None:
         P.MAX_REVOCATION_ENTRIES, P.MAX_TRUST_ANCHORS, P.REASSEMBLY_TIMEOUT_MS]
     assert got["version"] == P.VERSION
     assert got["ct"] == [P.CT_TIME, P.CT_REVOCATION, P.CT_CWT]
+    assert got["labels"] == [x.decode() for x in (P.LABEL_CMD, P.LABEL_RES, P.LABEL_LOG,
+                                                  P.LABEL_HEAD)]
 
 
 def _outside_generated(text: str) -> str:
@@ -120,7 +123,9 @@ def test_no_firmware_module_keeps_its_own_copy() -> None:
     exported = {_assigned(line) for b in gen.FIRMWARE_BLOCKS.values() for line in b()}
     everywhere = {n for n in exported if n and not n.startswith("_")} - {
         t.name for t in P.MessageType}  # framing.ERROR is a reassembler status
-    spelled = [P.SERVICE_UUID[4:], P.CT_TIME, P.CT_REVOCATION]
+    spelled = [P.SERVICE_UUID[4:], P.CT_TIME, P.CT_REVOCATION] + [
+        f'b"{x.decode()}"' for x in (P.LABEL_CMD, P.LABEL_RES, P.LABEL_LOG, P.LABEL_HEAD,
+                                     P.LABEL_BEAT)]
     offenders = []
     for path in sorted(FW.rglob("*.py")):
         block = gen.FIRMWARE_BLOCKS.get(path.name, list)

@@ -64,17 +64,19 @@ def test_every_error_code_is_classified() -> None:
     for c in P.ErrorCode:
         assert c.meaning and c.remedy.endswith("."), c
         assert isinstance(c.retryable, bool) and isinstance(c.authenticated, bool)
-        assert refusals.PLAIN[c] == c.remedy
         assert refusals.explain(c).startswith(c.remedy)
     assert {c for c in P.ErrorCode if c.may_have_succeeded} == {P.ErrorCode.OK,
                                                                   P.ErrorCode.INTERNAL}
     assert refusals.explain(250).startswith(P.UNKNOWN_CODE_REMEDY)
     assert len({c.remedy for c in P.ErrorCode}) == len(P.ErrorCode)  # one msgid per code
+    assert set(P.REMEDIES) == {c.remedy for c in P.ErrorCode} | {P.UNKNOWN_CODE_REMEDY}
 
 
 # Host sources may not spell these again: each must come from kagiya.sdk.protocol.
 _SPELLED = (P.SERVICE_UUID[4:], P.REQUEST_UUID[:8], P.RESPONSE_UUID[:8], P.CT_TIME,
-            P.CT_REVOCATION, "-65537", "-65538", "-65539", "-65540")
+            P.CT_REVOCATION, "-65537", "-65538", "-65539", "-65540",
+            *(f'b"{label.decode()}"' for label in (P.LABEL_CMD, P.LABEL_RES, P.LABEL_LOG,
+                                                    P.LABEL_HEAD, P.LABEL_BEAT)))
 _VALUE = r"\s*(:[^=]*)?=\s*([-0-9\"']|[({]\s*[-0-9\"'])"
 _ASSIGNED = re.compile(
     r"^\s*(MAX_MESSAGE|MAX_CREDENTIAL|MAX_DEPTH|MAX_ITEMS|MAX_TEXT|MAX_REVOCATION_ENTRIES|"
@@ -96,3 +98,20 @@ def test_no_host_source_keeps_a_second_copy() -> None:
                         or _CLAIM_KEY.match(line) or _ENUMS.match(line):
                     offenders.append(where)
     assert offenders == []
+
+
+def test_refusals_and_link_faults_carry_their_classification() -> None:
+    from kagiya.sdk import client_errors as ce
+
+    for c in P.ErrorCode:
+        err = ce.refusal(c, "detail")
+        assert (err.retryable, err.may_have_succeeded, err.remedy) == (
+            c.retryable, c.may_have_succeeded, c.remedy)
+    assert ce.refusal(P.ErrorCode.BUSY).retryable
+    assert not ce.refusal(P.ErrorCode.REVOKED).retryable
+    assert ce.CommandOutcomeUnknownError().may_have_succeeded
+    assert ce.ReplyNotAuthenticError().may_have_succeeded
+    assert not ce.LockNotFoundError().may_have_succeeded
+    assert all(issubclass(k, ce.LinkError) and k.retryable for k in (
+        ce.LockNotFoundError, ce.LinkLostError, ce.LockTimeoutError,
+        ce.CommandOutcomeUnknownError))

@@ -13,9 +13,10 @@ import hashlib
 
 from micropython import const
 
-from kagiya_lock import __version__, cbor, cose, credential, errors, identity, mac, messages, proof
+from kagiya_lock import (__version__, cbor, cose, credential, diag, errors, identity, mac,
+                         messages, proof)
 from kagiya_lock.clock import Clock
-from kagiya_lock.keycache import KeyCache
+from kagiya_lock.keycache import E_CTI, E_EXP, E_KEY, E_PERM, E_SUB, KeyCache
 from kagiya_lock.log import Log
 from kagiya_lock.ratelimit import RateLimiter
 from kagiya_lock.revocation import CT_REVOCATION, Revocations
@@ -37,6 +38,23 @@ _T_REVOCATION = const(6)
 _T_LOG_FETCH = const(8)
 _T_INFO = const(10)
 
+# map keys of the requests it reads (COMMAND and LOG_FETCH share
+# cti, counter, proof, credential)
+_M_TYPE = const(0)
+_HELLO_VERSIONS = const(1)
+_COMMAND_CTI = const(1)
+_COMMAND_COUNTER = const(2)
+_COMMAND_COMMAND = const(3)
+_COMMAND_PROOF = const(4)
+_COMMAND_CREDENTIAL = const(5)
+_TIME_STATEMENT = const(1)
+_REVOCATION_UPDATE = const(1)
+_LOG_FETCH_CTI = const(1)
+_LOG_FETCH_COUNTER = const(2)
+_LOG_FETCH_FROM_SEQ = const(3)
+_LOG_FETCH_PROOF = const(4)
+_LOG_FETCH_CREDENTIAL = const(5)
+
 # commands (§8) and the permission bits each needs
 _C_UNLOCK = const(1)
 _C_LOCK = const(2)
@@ -44,7 +62,8 @@ _C_DRIVE_ENABLE = const(3)
 _C_DRIVE_DISABLE = const(4)
 _C_STATUS = const(5)
 _C_LOG_FETCH = const(16)
-_PERM = {_C_UNLOCK: 1, _C_LOCK: 1, _C_DRIVE_ENABLE: 2, _C_DRIVE_DISABLE: 2, _C_STATUS: 0, _C_LOG_FETCH: 4}
+_PERM = {_C_UNLOCK: 1, _C_LOCK: 1, _C_DRIVE_ENABLE: 2, _C_DRIVE_DISABLE: 2, _C_STATUS: 0,
+         _C_LOG_FETCH: 4}
 
 # the lock's own log events (§11)
 _E_BOOT = const(32)
@@ -55,7 +74,8 @@ _E_PROVISIONED = const(35)
 
 _LOG_OVERHEAD = const(224)  # LOG message bytes other than the records (upper bound)
 _EMPTY_SHA256 = hashlib.sha256(b"").digest()
-_INTERNAL_REPLY = b"\xa2\x00\x0f\x01\x18\x3f"  # {0: 15, 1: 63}
+# encoded at import: a lock out of heap can still answer it
+_INTERNAL_REPLY = messages.encode(messages.ERROR, errors.INTERNAL, None)
 
 
 class Lock:
@@ -135,8 +155,8 @@ class Lock:
         try:
             self.sessions.expire(self.hal.ticks_ms())
             self.clock.tick()
-        except Exception:  # housekeeping must never stop the main loop
-            pass
+        except Exception as e:  # housekeeping must never stop the main loop
+            diag.report(self.hal, e)
 
     # -- replies ------------------------------------------------------------
     @staticmethod
@@ -150,7 +170,7 @@ class Lock:
     def _result(self, entry, nonce, command, counter, code, now):
         """MACed RESULT; ``now`` is the time of the decision (the one logged with it)."""
         st = self.state()
-        m = self._reply_mac(entry[1], nonce, entry[0], command, counter, code, st,
+        m = self._reply_mac(entry[E_KEY], nonce, entry[E_CTI], command, counter, code, st,
                             _EMPTY_SHA256)
         return messages.encode(messages.RESULT, counter, command, code, st, now, m)
 
@@ -159,10 +179,12 @@ class Lock:
         """One request in, one encoded reply out; never raises."""
         try:
             return self._handle(conn, message)
-        except MemoryError:  # a resource error, never an authentication failure
+        except MemoryError as e:  # a resource error, never an authentication failure
             gc.collect()
+            diag.report(self.hal, e)
             return _INTERNAL_REPLY
-        except Exception:
+        except Exception as e:
+            diag.report(self.hal, e)
             return _INTERNAL_REPLY
 
     def handle_pushed(self, message):
@@ -181,7 +203,7 @@ class Lock:
         m, code = messages.decode(message)
         if code:
             return self._error(code, messages.counter_of(m))
-        t = m[0]
+        t = m[_M_TYPE]
         if t == _T_INFO:
             return self._info()
         if t != _T_HELLO and t != _T_COMMAND and t != _T_TIME and t != _T_REVOCATION \
@@ -206,7 +228,7 @@ class Lock:
             self.revocations.version, log.head if log else 0, ident is not None)
 
     def _hello(self, conn, m):
-        if VERSION not in m[1]:
+        if VERSION not in m[_HELLO_VERSIONS]:
             return self._error(errors.UNSUPPORTED_VERSION)
         s, code = self.sessions.hello(conn, self.hal.ticks_ms())
         if code:
@@ -218,16 +240,16 @@ class Lock:
     def _authenticated(self, conn, m, t):
         # fields checked by messages.decode: cti 16 bytes, counter u32, command 1-5 or
         # from_seq u32, proof 32 bytes, credential bytes or absent
-        cti = m[1]
-        counter = m[2]
-        sent_proof = m[4]
-        cred = m.get(5)
+        cti = m[_COMMAND_CTI]
+        counter = m[_COMMAND_COUNTER]
+        sent_proof = m[_COMMAND_PROOF]
+        cred = m.get(_COMMAND_CREDENTIAL)
         if t == _T_COMMAND:
-            command = m[3]
+            command = m[_COMMAND_COMMAND]
             arg = 0
         else:
             command = _C_LOG_FETCH
-            arg = m[3]
+            arg = m[_LOG_FETCH_FROM_SEQ]
         hal = self.hal
         now_ms = hal.ticks_ms()
         now = self.clock.now()
@@ -264,25 +286,25 @@ class Lock:
         else:
             if cti in self.revocations:
                 self.cache.evict((cti,))
-                return self._refuse(now, command, errors.REVOKED, cti, entry[3], counter,
+                return self._refuse(now, command, errors.REVOKED, cti, entry[E_SUB], counter,
                                     entry, s)
-            if entry[4] & perm != perm:
-                return self._refuse(now, command, errors.PERMISSION_DENIED, cti, entry[3],
+            if entry[E_PERM] & perm != perm:
+                return self._refuse(now, command, errors.PERMISSION_DENIED, cti, entry[E_SUB],
                                     counter, entry, s)
-        expect = proof.command_proof(entry[1], s.nonce, self._lid, cti, command, counter,
+        expect = proof.command_proof(entry[E_KEY], s.nonce, self._lid, cti, command, counter,
                                      arg)
         if not mac.compare_digest(expect, sent_proof):
             self.ratelimit.record(errors.BAD_PROOF, now_ms)
-            return self._refuse(now, command, errors.BAD_PROOF, cti, entry[3], counter,
+            return self._refuse(now, command, errors.BAD_PROOF, cti, entry[E_SUB], counter,
                                 entry, s)
         s.accept(counter, now_ms)
         self.ratelimit.success()
         if fresh:
-            self.cache.put(cti, entry[1], entry[2], entry[3], entry[4], now)
+            self.cache.put(cti, entry[E_KEY], entry[E_EXP], entry[E_SUB], entry[E_PERM], now)
         if command == _C_LOG_FETCH:
             return self._log_reply(entry, s, counter, arg, now)
         code = self._execute(command)
-        self._append(now, command, code, cti, entry[3])
+        self._append(now, command, code, cti, entry[E_SUB])
         return self._result(entry, s.nonce, command, counter, code, now)
 
     def _refuse(self, now, command, code, cti, sub, counter, entry=None, session=None):
@@ -316,7 +338,7 @@ class Lock:
         log = self.log
         if log is None:
             return self._error(errors.NOT_PROVISIONED, counter)
-        log.append(now, _C_LOG_FETCH, errors.OK, entry[0], entry[3])
+        log.append(now, _C_LOG_FETCH, errors.OK, entry[E_CTI], entry[E_SUB])
         records, prev, more = log.fetch(from_seq, MAX_MESSAGE - _LOG_OVERHEAD)
         if records:
             log.mark_fetched(_seq_of(records[-1]))
@@ -324,13 +346,13 @@ class Lock:
         body = messages.encode(messages.LOG, counter, records, prev, log.head,
                                log.head_hash, log.lost, log.head_signature(self.ident["sk"]),
                                more, st, None)
-        m = self._reply_mac(entry[1], s.nonce, entry[0], _C_LOG_FETCH, counter, errors.OK,
-                            st, hashlib.sha256(body).digest())
+        m = self._reply_mac(entry[E_KEY], s.nonce, entry[E_CTI], _C_LOG_FETCH, counter,
+                            errors.OK, st, hashlib.sha256(body).digest())
         return messages.with_mac(body, m)
 
     # -- TIME and REVOCATION ----------------------------------------------------
-    def _signed(self, m, content_type):
-        data = m[1]  # bytes (messages.decode)
+    def _signed(self, data, content_type):
+        # data: the signed object's bytes (checked by messages.decode)
         now_ms = self.hal.ticks_ms()
         if self.ratelimit.blocked(now_ms):
             return None, errors.RATE_LIMITED
@@ -350,7 +372,7 @@ class Lock:
                                self.revocations.version)
 
     def _time(self, m):
-        p, code = self._signed(m, CT_TIME)
+        p, code = self._signed(m[_TIME_STATEMENT], CT_TIME)
         if code:
             return self._error(code)
         t = p.get(_IAT)
@@ -361,7 +383,7 @@ class Lock:
         return self._ack()
 
     def _revocation(self, m):
-        p, code = self._signed(m, CT_REVOCATION)
+        p, code = self._signed(m[_REVOCATION_UPDATE], CT_REVOCATION)
         if code:
             return self._error(code)
         now = self.clock.now()

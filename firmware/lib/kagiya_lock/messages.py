@@ -30,6 +30,8 @@ INFO = const(10)
 LOCK_INFO = const(11)
 ERROR = const(15)
 KEY_MAC = const(15)
+_M_TYPE = const(0)
+_COUNTER = const(2)
 
 # field kinds
 _U8 = const(0)
@@ -108,7 +110,7 @@ def decode(data):
         return None, code
     if type(m) is not dict:
         return None, errors.MALFORMED
-    t = m.get(0)
+    t = m.get(_M_TYPE)
     if type(t) is not int:
         return None, errors.MALFORMED
     fields = SCHEMA.get(t)
@@ -129,9 +131,9 @@ def decode(data):
 
 def counter_of(m):
     """The counter of a parsed COMMAND / LOG_FETCH when it is a valid u32, else None."""
-    if m is None or (m.get(0) != COMMAND and m.get(0) != LOG_FETCH):
+    if m is None or (m.get(_M_TYPE) != COMMAND and m.get(_M_TYPE) != LOG_FETCH):
         return None
-    c = m.get(2)
+    c = m.get(_COUNTER)
     return c if valid(_U32, c) else None
 
 

@@ -29,6 +29,7 @@ UPLINK_CONN = const(-1)  # the connection id Lock.handle sees for pushed objects
 _T_TIME = const(5)
 _T_REVOCATION = const(6)
 _T_ACK = const(7)
+_BEAT = b'KGY1-BEAT'
 # -- end generated --
 _T_DECOMMISSION = const(12)  # protocol v2 (#14)
 # down/<leaf> -> the one message type accepted on it
@@ -39,7 +40,6 @@ _BACKOFF_MAX_MS = const(300000)
 _CONNECT_MS = const(15000)  # CONNACK + SUBACK must arrive within this
 _LOG_BUDGET = const(1700)  # record bytes per log page
 _PREFIX = b"kagiya/v1/locks/"
-_BEAT = b"KGY1-BEAT"
 
 
 def heartbeat_message(lock_id, now, rv, head, head_hash, state):

@@ -9,6 +9,8 @@ A HAL object provides:
 * ``moving()`` - True while the vehicle reports that it is moving;
 * ``random(n)`` - n bytes from the platform's cryptographic RNG;
 * ``log_capacity`` - number of records in the usage-log ring;
+* ``debug`` - True to print tracebacks of unexpected exceptions (kagiya_lock.diag): on in
+  the unix port unless ``KAGIYA_DEBUG=0``, off on ESP32 (production);
 * ``link_up()`` - True while the network link (Wi-Fi or a PPP cellular modem) is up
   (used only by the uplink of connected builds, kagiya_lock.uplink).
 """

@@ -28,6 +28,8 @@ def _epoch_offset():
 class Esp32HAL:
     """HAL for ESP32 boards running MicroPython."""
 
+    debug = False  # production build: no tracebacks (kagiya_lock.diag); True on a bench board
+
     def __init__(self, state_dir=_STATE_DIR):
         self.state_dir = state_dir
         try:

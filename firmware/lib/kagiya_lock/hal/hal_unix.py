@@ -31,6 +31,8 @@ class UnixHAL:
             pass
         cap = log_capacity or os.getenv("KAGIYA_LOG_CAPACITY")
         self.log_capacity = int(cap) if cap else _LOG_CAPACITY
+        # tracebacks of unexpected exceptions on stderr (kagiya_lock.diag); KAGIYA_DEBUG=0: off
+        self.debug = os.getenv("KAGIYA_DEBUG") != "0"
         self._advance_ms = 0
         self._t0 = time.ticks_ms()
         self._relays = None
