@@ -113,6 +113,9 @@ class EnrollmentCodeOut(BaseModel):
     code: str
     user_id: str
     expires_at: int
+    enrollment_link: str = Field(
+        description="kagiya://enroll?server=…&code=…: the code with this server's URL, for the "
+        "phone app (as text or a QR code), so a driver never types a server address")
 
 
 class MyPageInvitationOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -69,5 +70,8 @@ def export_user(user_id: UserIdP, op: Read) -> JSONResponse:
 
 @router.post("/users/{user_id}/enrollment-codes", status_code=201, response_model=EnrollmentCodeOut)
 def create_enrollment_code(user_id: UserIdP, op: Write) -> JSONResponse:
-    """A one-time code the user types into (or scans with) the phone app to enroll it."""
-    return op(lambda c: users.create_enrollment_code(c, user_id), status=201)
+    """A one-time code, and the enrollment link carrying it with this server's URL
+    (``$KAGIYA_PUBLIC_URL``, else the URL this request came to), for the phone app."""
+    base = os.environ.get("KAGIYA_PUBLIC_URL", "").rstrip("/") or str(
+        op.request.base_url).rstrip("/")
+    return op(lambda c: users.create_enrollment_code(c, user_id, base), status=201)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kagiya.sdk.enrollment import enrollment_link
 from kagiya.server.issuance import revoke_where
 from kagiya.server.models import (
     ACTIVE,
@@ -172,9 +173,9 @@ def export(c: Ctx, user_id: str) -> UserExport:
     )
 
 
-def create_enrollment_code(c: Ctx, user_id: str) -> EnrollmentCodeOut:
+def create_enrollment_code(c: Ctx, user_id: str, server_url: str) -> EnrollmentCodeOut:
     """A one-time enrollment code for an active user ID (409 ``user-suspended``); only its
-    hash is stored."""
+    hash is stored. ``server_url`` goes into the enrollment link with the code."""
     u = get_user(c, user_id)
     if u.status != ACTIVE:
         raise ApiError(409, "user-suspended", "this user ID is suspended")
@@ -186,4 +187,5 @@ def create_enrollment_code(c: Ctx, user_id: str) -> EnrollmentCodeOut:
         )
     )
     c.audit("enrollment-code.create", u.user_id)
-    return EnrollmentCodeOut(code=code, user_id=u.user_id, expires_at=exp)
+    return EnrollmentCodeOut(code=code, user_id=u.user_id, expires_at=exp,
+                             enrollment_link=enrollment_link(server_url, code))

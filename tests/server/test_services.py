@@ -86,11 +86,11 @@ def test_suspended_user_can_be_resumed_but_gets_no_enrollment_code(world: World)
     with ctx(world.rt, oid) as c:
         users.suspend(c, uid)
     with pytest.raises(ApiError) as err, ctx(world.rt, oid) as c:
-        users.create_enrollment_code(c, uid)
+        users.create_enrollment_code(c, uid, "http://keys.example")
     assert err.value.code == "user-suspended"
     with ctx(world.rt, oid) as c:
         assert users.resume(c, uid).status == "active"
-        assert users.create_enrollment_code(c, uid).user_id == uid
+        assert users.create_enrollment_code(c, uid, "http://keys.example").user_id == uid
 
 
 def test_partner_suspension_revokes_the_keys_of_its_locks_only(world: World) -> None:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import ServerRefused
 from kagiya.phone.profile import Profile
-from kagiya.sdk.enrollment import enrollment_link
+from kagiya.sdk.enrollment import enrollment_link, parse_enrollment
 
 from tests.phone.browser import ARTIFACTS, chromium_page
 from tests.phone.conftest import RealServer
@@ -33,7 +33,10 @@ def _world(server: RealServer) -> dict[str, Any]:
     user = op.create_user()["user_id"]
     now = int(time.time())
     op.create_key_request(user, "CAR-0001", now - 60, now + 360 * 86400, ["doors", "drive"])
-    code = op.enrollment_code(user)["code"]
+    enrollment = op.enrollment_code(user)
+    code = enrollment["code"]
+    # the enrollment link carries this server's URL: the driver never types it
+    assert parse_enrollment(enrollment["enrollment_link"]) == (server.url, code)
     invite = op._request("POST", f"/v1/users/{user}/my-page-invitations")
     return {"op": op, "user": user, "code": code, "invite": invite}
 
