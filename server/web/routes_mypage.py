@@ -82,6 +82,14 @@ def _same_origin(request: Request, rp: passkeys.RelyingParty | None) -> bool:
     return rp is not None and request.headers.get("origin") == rp.origin
 
 
+def _ceremony(request: Request) -> passkeys.RelyingParty | JSONResponse:
+    """The relying party of a passkey ceremony, or the refusal (no RP here, wrong origin)."""
+    rp = _rp(request)
+    if rp is None or not _same_origin(request, rp):
+        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    return rp
+
+
 def _signed_in(request: Request) -> int | None:
     rt = _rt(request)
     with transaction(rt.sessions) as s:
@@ -135,9 +143,9 @@ def welcome_page(request: Request, invite: str = "") -> Response:
 @router.post("/my/passkeys/options")
 def sign_up_options(request: Request, body: InviteBody) -> Response:
     """``PublicKeyCredentialCreationOptions`` for the invited user."""
-    rp, rt = _rp(request), _rt(request)
-    if rp is None or not _same_origin(request, rp):
-        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    rp, rt = _ceremony(request), _rt(request)
+    if isinstance(rp, JSONResponse):
+        return rp
     with transaction(rt.sessions) as s:
         user_pk = store.invitation_user(s, body.invite, rt.now())
         user = s.get(User, user_pk) if user_pk is not None else None
@@ -153,9 +161,9 @@ def sign_up_options(request: Request, body: InviteBody) -> Response:
 @router.post("/my/passkeys")
 def sign_up(request: Request, body: SignUpBody) -> Response:
     """Save the new passkey, spend the invitation, sign in."""
-    rp, rt = _rp(request), _rt(request)
-    if rp is None or not _same_origin(request, rp):
-        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    rp, rt = _ceremony(request), _rt(request)
+    if isinstance(rp, JSONResponse):
+        return rp
     now = rt.now()
     with transaction(rt.sessions) as s:
         user_pk = store.invitation_user(s, body.invite, now)
@@ -184,9 +192,9 @@ def sign_up(request: Request, body: SignUpBody) -> Response:
 @router.post("/my/sign-in/options")
 def sign_in_options(request: Request) -> Response:
     """``PublicKeyCredentialRequestOptions`` (discoverable passkeys)."""
-    rp, rt = _rp(request), _rt(request)
-    if rp is None or not _same_origin(request, rp):
-        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    rp, rt = _ceremony(request), _rt(request)
+    if isinstance(rp, JSONResponse):
+        return rp
     with transaction(rt.sessions) as s:
         challenge = store.new_challenge(s, store.SIGN_IN, rt.now())
     return JSONResponse({"ok": True, "options": passkeys.authentication_options(rp, challenge)})
@@ -195,9 +203,9 @@ def sign_in_options(request: Request) -> Response:
 @router.post("/my/sign-in")
 def sign_in(request: Request, body: SignInBody) -> Response:
     """Verify the assertion against the stored passkey and sign in."""
-    rp, rt = _rp(request), _rt(request)
-    if rp is None or not _same_origin(request, rp):
-        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
+    rp, rt = _ceremony(request), _rt(request)
+    if isinstance(rp, JSONResponse):
+        return rp
     now = rt.now()
     with transaction(rt.sessions) as s:
         try:
