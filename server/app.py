@@ -29,6 +29,8 @@ def build_app(runtime: Runtime | None) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    generate = app.openapi
+    app.openapi = lambda: problems.problem_media_type(generate())  # type: ignore[method-assign]
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

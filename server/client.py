@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,34 @@ class ApiProblem(Exception):
     """The server refused a call (RFC 9457 problem details)."""
 
     def __init__(self, status: int, code: str, detail: str, body: dict[str, Any]) -> None:
-        super().__init__(f"{status} {code}: {detail}")
+        self.fields = _offending_fields(body)
+        where = f" ({', '.join(self.fields)})" if self.fields else ""
+        super().__init__(f"{status} {code}: {detail}{where}")
         self.status = status
         self.code = code
         self.detail = detail
         self.body = body
+
+
+def _offending_fields(body: dict[str, Any]) -> list[str]:
+    """``body.partner_id: Extra inputs are not permitted`` for each schema violation of a
+    422 ``invalid-request`` problem (its ``errors``)."""
+    out = []
+    for err in body.get("errors") or ():
+        if isinstance(err, dict):
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            out.append(f"{loc}: {err.get('msg', '')}")
+    return out
+
+
+MAX_RETRY_AFTER_S = 30.0  # longer waits are the caller's decision: the problem is raised
+
+
+def retry_after_s(resp: httpx.Response) -> float | None:
+    """The response's ``Retry-After`` in seconds (RFC 9110 §10.2.3, delay-seconds form), or
+    None when absent or not a number."""
+    raw = resp.headers.get("retry-after", "").strip()
+    return float(raw) if raw.isdigit() else None
 
 
 class _Base:
@@ -51,10 +75,16 @@ class _Base:
         http: httpx.Client | None = None,
         timeout: float = 10.0,
         retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.token = token
         self.retries = retries
+        self.sleep = sleep
+
+    def _reauthenticate(self) -> bool:
+        """Get a fresh token after ``token-expired``; False when this client cannot."""
+        return False
 
     def close(self) -> None:
         """Close the underlying connection pool."""
@@ -72,25 +102,42 @@ class _Base:
         auth: bool = True,
     ) -> Any:
         headers: dict[str, str] = {}
-        if auth and self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
         mutating = method in ("POST", "PATCH", "DELETE", "PUT")
         if mutating and data is None:
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         attempts = self.retries if (mutating and data is None) or not mutating else 1
-        for attempt in range(attempts):
+        reauthenticated = False
+        attempt = 0
+        while True:
+            if auth and self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
             try:
                 resp = self.http.request(
                     method, path, json=json, params=clean, data=data, headers=headers
                 )
             except httpx.TransportError:
-                if attempt + 1 >= attempts:
+                attempt += 1
+                if attempt >= attempts:
                     raise
-                time.sleep(0.1 * (attempt + 1))
+                self.sleep(0.1 * attempt)
                 continue
-            if resp.status_code == 503 and attempt + 1 < attempts:
-                time.sleep(0.1 * (attempt + 1))
+            if (
+                auth
+                and resp.status_code == 401
+                and not reauthenticated
+                and _code(resp) == "token-expired"
+                and self._reauthenticate()
+            ):
+                # refused at authentication, so nothing happened: same request, new token
+                reauthenticated = True
+                continue
+            if resp.status_code in (429, 503) and attempt + 1 < attempts:
+                wait = retry_after_s(resp)
+                if resp.status_code == 429 and (wait is None or wait > MAX_RETRY_AFTER_S):
+                    break
+                attempt += 1
+                self.sleep(min(wait if wait is not None else 0.1 * attempt, MAX_RETRY_AFTER_S))
                 continue
             break
         if resp.status_code >= 400:
@@ -120,19 +167,47 @@ class _Base:
         )
 
 
+def _code(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
 # --- operator ---------------------------------------------------------------------------
 
 
 class OperatorClient(_Base):
-    """The operator server's view (OAuth2 client credentials)."""
+    """The operator server's view (OAuth2 client credentials).
+
+    Made with :meth:`login`, it keeps working in a long-running backend: operator tokens
+    last 900 s, and a call refused with 401 ``token-expired`` logs in again with the same
+    credentials and is sent once more (same ``Idempotency-Key``). 429 and 503 are retried
+    after the server's ``Retry-After`` (at most :data:`MAX_RETRY_AFTER_S`)."""
+
+    _credentials: tuple[str, str] | None = None
 
     @classmethod
     def login(
-        cls, base_url: str, client_id: str, client_secret: str, *, http: httpx.Client | None = None
+        cls,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> OperatorClient:
         """Get a bearer token with the client credentials and return a ready client."""
-        c = cls(base_url, http=http)
-        tok = c._request(
+        c = cls(base_url, http=http, sleep=sleep)
+        c._credentials = (client_id, client_secret)
+        c._login()
+        return c
+
+    def _login(self) -> None:
+        assert self._credentials is not None
+        client_id, client_secret = self._credentials
+        tok = self._request(
             "POST",
             "/v1/oauth/token",
             auth=False,
@@ -142,8 +217,13 @@ class OperatorClient(_Base):
                 "client_secret": client_secret,
             },
         )
-        c.token = tok["access_token"]
-        return c
+        self.token = tok["access_token"]
+
+    def _reauthenticate(self) -> bool:
+        if self._credentials is None:
+            return False
+        self._login()
+        return True
 
     # users
     def create_user(self, *, idempotency_key: str | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ Declare path parameters before ``op`` so the OpenAPI parameter order stays path 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated
 
@@ -42,7 +43,9 @@ RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 # --- bearer credentials (one security scheme per token kind, as the OpenAPI shows them) --
 
 operator_bearer = BearerScheme(
-    "operatorToken", "token from POST /v1/oauth/token (client credentials)"
+    "operatorToken",
+    "token from POST /v1/oauth/token (client credentials); it lasts 900 s by default "
+    "(see expires_in), then calls are refused with 401 token-expired: get a new one",
 )
 installer_bearer = BearerScheme("installerToken", "token from POST /v1/installer-tokens")
 phone_bearer = BearerScheme(
@@ -135,9 +138,38 @@ def _read(request: Request, runtime: RuntimeDep, token: OperatorToken) -> Operat
     return Operation(request, runtime, token)
 
 
-def _write(
+async def refuse_unexpected_body(request: Request) -> None:
+    """A route that takes no body refuses one with fields, naming each (422
+    ``invalid-request``, like an unknown field in a body model), instead of dropping them:
+    ``POST /v1/users {"partner_id": …}`` must not look as if it had done something."""
+    raw = (await request.body()).strip()
+    if not raw:
+        return
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if body == {}:
+        return
+    if isinstance(body, dict):
+        errors = [
+            {"loc": ["body", str(k)], "msg": "Extra inputs are not permitted",
+             "type": "extra_forbidden"}
+            for k in body
+        ]
+        names = ", ".join(str(k) for k in body)
+        detail = f"this call takes no request body; unknown field(s): {names}"
+    else:
+        errors = [{"loc": ["body"], "msg": "this call takes no request body", "type": "no_body"}]
+        detail = "this call takes no request body"
+    raise ApiError(422, "invalid-request", detail, extra={"errors": errors})
+
+
+async def _write(
     request: Request, runtime: RuntimeDep, token: OperatorToken, idem: IdemKey = None
 ) -> Operation:
+    if getattr(request.scope.get("route"), "body_field", None) is None:
+        await refuse_unexpected_body(request)
     return Operation(request, runtime, token, idem)
 
 

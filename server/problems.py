@@ -134,3 +134,38 @@ def install(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "error")
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for routes that can answer ``statuses`` as problem documents
+    (FastAPI's default 422 schema is replaced: every error is ``application/problem+json``)."""
+    from kagiya.server.schemas import Problem  # schemas import nothing from here
+
+    return {s: {"model": Problem, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+def problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare every 4xx/5xx response of an OpenAPI document as ``application/problem+json``
+    (FastAPI files a response ``model`` under ``application/json``)."""
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            for status, resp in op.get("responses", {}).items():
+                content = resp.get("content", {})
+                if status[:1] in "45" and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return schema
+
+
+_DESCRIPTIONS = {
+    400: "malformed request (OAuth: unsupported grant type)",
+    401: "no, an invalid or an expired token (code unauthorized / invalid-token / token-expired)",
+    403: "not allowed: wrong token kind, suspended operator/user, quota, bad proof",
+    404: "not found (another operator's object is not found either)",
+    409: "conflicts with the current state (exists, suspended, cancelled, leaked)",
+    422: "the request does not match the schema (code invalid-request, with errors) or a rule",
+    429: "rate-limited: retry after Retry-After seconds",
+    503: "the database is busy: retry after Retry-After seconds",
+}
+# what an operator/installer route can answer; phones add 429
+OPERATOR_ERRORS = (401, 403, 404, 409, 422, 503)
+PHONE_ERRORS = (401, 403, 404, 409, 422, 429, 503)

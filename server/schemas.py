@@ -51,6 +51,31 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ProblemError(BaseModel):
+    """One schema violation of a request: where (``["body", "partner_id"]``), what, which kind."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document (``application/problem+json``): every refusal and error.
+    ``code`` is the stable machine-readable reason (docs/server.md lists them)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemError] | None = Field(
+        default=None, description="422 invalid-request: each schema violation"
+    )
+    error: str | None = Field(
+        default=None, description="OAuth token endpoint: the RFC 6749 §5.2 error code"
+    )
+
+
 class Page(BaseModel):
     """A page of results; pass ``next_cursor`` as ``cursor`` for the next page."""
 
@@ -256,7 +281,13 @@ class LogOut(BaseModel):
     seq: int
     time: int
     event: int
+    event_name: str | None = Field(
+        default=None, description="protocol §11 event name (UNLOCK, BOOT, …); null if unknown"
+    )
     code: int
+    code_name: str | None = Field(
+        default=None, description="protocol §13 error-code name (OK, EXPIRED, …); null if unknown"
+    )
     key_id: str | None
     user_id: str | None
     received_at: int

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 from kagiya.sdk.keys import lock_key_id
+from kagiya.sdk.protocol import ErrorCode, LogEvent
 from kagiya.server.models import AuditEntry, KeyRequest, Lock, Partner, UsageLog, User
 from kagiya.server.schemas import (
     AuditOut,
@@ -64,11 +67,20 @@ def log_out(row: UsageLog, lock_id: str) -> LogOut:
         seq=row.seq,
         time=row.time,
         event=row.event,
+        event_name=_name(LogEvent, row.event),
         code=row.code,
+        code_name=_name(ErrorCode, row.code),
         key_id=row.cti.hex() if row.cti is not None else None,
         user_id=row.sub,
         received_at=row.received_at,
     )
+
+
+def _name(enum: type[IntEnum], value: int) -> str | None:
+    try:
+        return enum(value).name
+    except ValueError:
+        return None
 
 
 def audit_out(a: AuditEntry) -> AuditOut:

@@ -13,7 +13,7 @@ from kagiya.server.db import transaction
 from kagiya.server.deps import runtime_of
 from kagiya.server.issuance import time_statement
 from kagiya.server.models import Operator, Token
-from kagiya.server.problems import ApiError
+from kagiya.server.problems import ApiError, documented
 from kagiya.server.runtime import OPERATOR, check_operator_usable
 from kagiya.server.schemas import IssuerKeysOut, TimeOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
@@ -46,7 +46,9 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return cid, secret
 
 
-@router.post("/oauth/token", response_model=TokenOut)
+@router.post(
+    "/oauth/token", response_model=TokenOut, responses=documented(400, 401, 403, 422, 429, 503)
+)
 def token(
     request: Request,
     grant_type: Annotated[str, Form(max_length=64)],
@@ -92,7 +94,9 @@ def token(
         )
 
 
-@router.get("/issuer-keys", response_model=IssuerKeysOut, tags=["public"])
+@router.get(
+    "/issuer-keys", response_model=IssuerKeysOut, tags=["public"], responses=documented(503)
+)
 def issuer_keys(request: Request) -> JSONResponse:
     """The issuer public keys locks should trust now (public data, no authentication)."""
     rt = runtime_of(request)
@@ -100,7 +104,9 @@ def issuer_keys(request: Request) -> JSONResponse:
         return JSONResponse({"keys": rt.keyset(s).listed(rt.now())})
 
 
-@router.get("/time", response_model=TimeOut, tags=["public"])
+@router.get(
+    "/time", response_model=TimeOut, tags=["public"], responses=documented(429, 503)
+)
 def public_time(request: Request) -> JSONResponse:
     """A fresh signed time statement (protocol §6, hex) for installers and tools. Public: a
     time statement is harmless to hand out (locks never move their clock backwards), but it

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Write
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import InstallerTokenIn, TokenOut
 from kagiya.server.services import tokens
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
 
 
 @router.post("/installer-tokens", status_code=201, response_model=TokenOut)

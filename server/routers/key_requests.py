@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Cursor, Limit, Read, RequestIdP, Write
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import KeyRequestIn, KeyRequestOut, KeyRequestPage, KeyRequestPatch
 from kagiya.server.services import key_requests
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
 
 
 @router.post("/key-requests", status_code=201, response_model=KeyRequestOut)

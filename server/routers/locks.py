@@ -18,11 +18,14 @@ from kagiya.server.deps import (
 )
 from kagiya.server.models import ACTIVE, SUSPENDED
 from kagiya.server.principal import INSTALLER, OPERATOR
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import DeletedOut, LockIdentityIn, LockIn, LockOut, LockPage, LockPatch
 from kagiya.server.services import locks
 
-router = APIRouter(prefix="/v1", tags=["operator"])
-installer_router = APIRouter(prefix="/v1", tags=["installer"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
+installer_router = APIRouter(
+    prefix="/v1", tags=["installer"], responses=documented(*OPERATOR_ERRORS)
+)
 OPERATOR_OR_INSTALLER = (OPERATOR, INSTALLER)
 
 

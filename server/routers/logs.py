@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Limit, NumericCursor, Read
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import AuditPage, LogPage
 from kagiya.server.services import usage_logs
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
 
 
 @router.get("/logs", response_model=LogPage)

@@ -6,10 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Cursor, Limit, PartnerIdP, Read, Write
 from kagiya.server.models import ACTIVE, SUSPENDED
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import DeletedOut, PartnerIn, PartnerOut, PartnerPage
 from kagiya.server.services import partners
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
 
 
 @router.post("/partners", status_code=201, response_model=PartnerOut)

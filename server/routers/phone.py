@@ -21,7 +21,7 @@ from kagiya.server.models import (
     Token,
     User,
 )
-from kagiya.server.problems import ApiError
+from kagiya.server.problems import PHONE_ERRORS, ApiError, documented
 from kagiya.server.runtime import PHONE, Principal, Runtime, check_operator_usable
 from kagiya.server.schemas import (
     EnrollIn,
@@ -37,7 +37,7 @@ from kagiya.server.secrets_store import new_id, new_token, token_hash
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-router = APIRouter(prefix="/v1/phone", tags=["phone"])
+router = APIRouter(prefix="/v1/phone", tags=["phone"], responses=documented(*PHONE_ERRORS))
 
 
 def _client(request: Request) -> str:

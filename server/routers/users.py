@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Limit, NumericCursor, Read, UserIdP, Write
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import DeletedOut, EnrollmentCodeOut, UserExport, UserOut, UserPage
 from kagiya.server.services import users
 
-router = APIRouter(prefix="/v1", tags=["operator"])
+router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERATOR_ERRORS))
 
 
 @router.post("/users", status_code=201, response_model=UserOut)

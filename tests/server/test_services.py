@@ -155,3 +155,18 @@ def test_another_operators_objects_are_not_found(world: World) -> None:
             call(c)
         assert (err.value.status, err.value.code) == (404, "not-found")
     assert a.get_user(uid)["leaked"] is False
+
+
+def test_usage_logs_carry_event_and_code_names() -> None:
+    from kagiya.sdk.protocol import ErrorCode, LogEvent
+    from kagiya.server.models import UsageLog
+    from kagiya.server.views import log_out
+
+    row = UsageLog(seq=1, time=10, event=int(LogEvent.UNLOCK), code=0, cti=None, sub="u",
+                   received_at=11)
+    out = log_out(row, "CAR-1")
+    assert (out.event, out.event_name) == (int(LogEvent.UNLOCK), "UNLOCK")
+    assert (out.code, out.code_name) == (0, ErrorCode(0).name)
+    row.event, row.code = 250, 250  # a newer firmware's numbers: still shown, unnamed
+    out = log_out(row, "CAR-1")
+    assert (out.event, out.event_name, out.code_name) == (250, None, None)
