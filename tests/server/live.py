@@ -62,7 +62,7 @@ class LiveServer:
         )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         """Block until /v1/health answers."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
