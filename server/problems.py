@@ -157,7 +157,7 @@ def problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _DESCRIPTIONS = {
-    400: "malformed request (OAuth: unsupported grant type)",
+    400: "the body cannot be parsed (not UTF-8 JSON); OAuth: unsupported grant type",
     401: "no, an invalid or an expired token (code unauthorized / invalid-token / token-expired)",
     403: "not allowed: wrong token kind, suspended operator/user, quota, bad proof",
     404: "not found (another operator's object is not found either)",
@@ -167,5 +167,5 @@ _DESCRIPTIONS = {
     503: "the database is busy: retry after Retry-After seconds",
 }
 # what an operator/installer route can answer; phones add 429
-OPERATOR_ERRORS = (401, 403, 404, 409, 422, 503)
-PHONE_ERRORS = (401, 403, 404, 409, 422, 429, 503)
+OPERATOR_ERRORS = (400, 401, 403, 404, 409, 422, 503)
+PHONE_ERRORS = (400, 401, 403, 404, 409, 422, 429, 503)
