@@ -23,6 +23,7 @@ from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.deps import UserIdP, Write
 from kagiya.server.models import User
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import MyPageInvitationOut
 from kagiya.server.web import mypage, passkeys, store
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server.web")
 router = APIRouter(include_in_schema=False)
-api = APIRouter(prefix="/v1", tags=["my-page"])
+api = APIRouter(prefix="/v1", tags=["my-page"], responses=documented(*OPERATOR_ERRORS))
 SESSION_COOKIE = "kagiya_my"
 
 NO_PASSKEYS = N_("Passkeys are not available at this address. Open My Page at the address "
