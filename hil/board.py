@@ -323,8 +323,11 @@ class VirtualBoard:
             elif b">>> " in buf:  # boot interrupted before the sentinel: the REPL runs
                 data = buf
             else:
-                keep = len(READY_SENTINEL) - 1
-                self._boot_buf, data = buf[-keep:], buf[:-keep]
+                # hold back only a tail that may begin the sentinel, so a main.py that
+                # never returns (a locked-down lock's console) still gets its lines out
+                keep = next((k for k in range(min(len(buf), len(READY_SENTINEL) - 1), 0, -1)
+                             if READY_SENTINEL.startswith(buf[-k:])), 0)
+                self._boot_buf, data = buf[len(buf) - keep:], buf[:len(buf) - keep]
                 if data:
                     self._to_client(data)
                 return

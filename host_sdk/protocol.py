@@ -74,6 +74,8 @@ LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
 CT_CWT = 61  #: COSE content type of a credential (application/cwt)
 CT_TIME = "application/kgy-time+cbor"
 CT_REVOCATION = "application/kgy-revocation+cbor"
+CT_MAINTENANCE = "application/kgy-maintenance+cbor"  #: maintenance authorisation (#18)
+MAINTENANCE_MAX_LIFETIME_S = 900  #: longest exp - iat of a maintenance authorisation
 
 
 class Claim(IntEnum):
@@ -91,6 +93,7 @@ class Claim(IntEnum):
     KGY_RV = -65538
     KGY_RV_VERSION = -65539
     KGY_RV_ENTRIES = -65540
+    KGY_MAINT_SCOPE = -65546  #: maintenance authorisation: array of scope names
 
 
 # -- permissions, commands, state (§3, §8) ---------------------------------------------------
@@ -168,6 +171,9 @@ class LogEvent(IntEnum):
     TIME_SET = 33, "time set"
     REVOCATION_APPLIED = 34, "revocation applied"
     PROVISIONED = 35, "provisioned"
+    MAINTENANCE = 48, "maintenance"
+    LOCKDOWN = 49, "lockdown"
+    ANCHORS_CHANGED = 50, "anchors changed"
 
 
 # -- error codes (§13) -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .protocol import (
     CT_CWT,
+    CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
     KEY_CACHE_SIZE,
@@ -36,6 +37,7 @@ from .protocol import (
     LABEL_LOG,
     LABEL_RES,
     LIMITS,
+    MAINTENANCE_MAX_LIFETIME_S,
     MAX_CREDENTIAL,
     MAX_DEPTH,
     MAX_ITEMS,
@@ -212,6 +214,12 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
+    "maintenance.py": lambda: [
+        f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",
+        _const("MAX_LIFETIME", MAINTENANCE_MAX_LIFETIME_S),
+        _const("_SCOPE", Claim.KGY_MAINT_SCOPE.value),
+        *_consts((f"E_{e.name}", e.value) for e in (
+            LogEvent.MAINTENANCE, LogEvent.LOCKDOWN, LogEvent.ANCHORS_CHANGED))],
     "keycache.py": lambda: [_const("_MAX", KEY_CACHE_SIZE)],
     "session.py": lambda: _consts((("_IDLE_MS", SESSION_IDLE_MS),
                                    ("_TOTAL_MS", SESSION_TOTAL_MS))),

@@ -64,7 +64,7 @@ def test_ring_wraps_keeps_capacity_and_survives_reboot(tmp_path: Path) -> None:
 def test_fetched_records_are_not_lost_when_dropped(tmp_path: Path) -> None:
     got = run_json(WRAP % {"dir": str(tmp_path), "lid": LOCK_ID, "cap": 20, "n": 90,
                            "fetch_at": 29})
-    head, oldest, lost, _ = got["after"]
+    _, oldest, lost, _ = got["after"]
     assert oldest > 30  # the fetched ones were dropped too
     assert lost == oldest - 31  # only records 31.. that were never fetched count
     _check_chain(got)

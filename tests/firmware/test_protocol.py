@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from kagiya.sdk import protocol as P
 from kagiya.sdk import protocol_gen as gen
+
 from tests.mpy import FIRMWARE_LIB, ROOT, run_json
 
 FW = FIRMWARE_LIB / "kagiya_lock"

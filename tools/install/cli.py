@@ -1,4 +1,4 @@
-"""``kagiya install {flash,deploy,provision,register,selftest,all}``: argument parsing and flow.
+"""``kagiya install {flash,deploy,provision,register,selftest,lockdown,all}``: flow.
 
 Each step can run alone; ``all`` runs deploy → provision → register → selftest over one
 board connection (flash first when ``--image`` is given). Every step is idempotent, so after
@@ -13,7 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kagiya.tools.install import build, deploy, flash, provision, registration, selftest
+from kagiya.tools.install import (
+    build,
+    deploy,
+    flash,
+    lockdown,
+    provision,
+    registration,
+    selftest,
+)
 from kagiya.tools.install.connection import Board, connect
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.keyserver import KeyServer
@@ -91,6 +99,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_selftest)
 
+    p = sub.add_parser("lockdown", help="close the lock's serial REPL from its next reset on")
+    _common(p)
+    p.set_defaults(handler=_cmd_lockdown)
+
     p = sub.add_parser("all", help="deploy, provision, register and self-test (flash with --image)")
     _common(p)
     _server(p, token=True)
@@ -101,6 +113,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="also flash this MicroPython .bin first")
     p.add_argument("--erase", action="store_true", help="erase the flash before flashing")
     p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
+    p.add_argument("--lockdown", action="store_true",
+                   help="end by locking the lock down (serial REPL closed after the reset)")
     p.set_defaults(handler=_cmd_all)
 
 
@@ -201,6 +215,16 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     return _run(args, body)
 
 
+def _cmd_lockdown(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        board = _open(args)
+        try:
+            lockdown.lockdown(board, rep)
+        finally:
+            board.close()
+    return _run(args, body)
+
+
 def _cmd_all(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         server = _need_server(args, token=True)
@@ -215,6 +239,8 @@ def _cmd_all(args: argparse.Namespace) -> int:
                 registration.register(board, server, ident, rep,
                                       vehicle_label=args.vehicle_label, force=args.force)
                 selftest.selftest(board, rep)
+                if args.lockdown:
+                    lockdown.lockdown(board, rep)
             finally:
                 board.close()
         finally:

@@ -26,6 +26,8 @@ EXIT_STATUS: dict[str, int] = {
     "already-provisioned": 5,
     "not-provisioned": 5,
     "provision-refused": 5,
+    "locked-down": 5,
+    "maintenance-refused": 5,
     "server-unreachable": 6,
     "server-auth": 6,
     "server-refused": 6,

@@ -94,6 +94,10 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
     if not isinstance(reply, dict):
         raise InstallError("board-error", "unexpected provisioning answer from the board",
                            "run provision again")
+    if reply.get("error") == "LOCKED_DOWN":
+        raise InstallError("locked-down", "the lock is locked down",
+                           "open an authorised maintenance with scope 'provision' first "
+                           "(docs/installer.md, 'Lockdown and maintenance')")
     if reply.get("error") == "ALREADY_PROVISIONED":
         raise InstallError("already-provisioned", "the lock is already provisioned",
                            "pass --force to re-provision it (wipes its identity and log)")

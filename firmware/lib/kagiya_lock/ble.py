@@ -209,14 +209,18 @@ class BLELock:
                 self.advertise(False)
         return did
 
-    def run(self, idle=None):
+    def run(self, idle=None, stop=None):
         """Serve forever (the firmware's main loop). ``idle(ticks_ms)`` (the uplink, on
-        connected builds) runs only while no BLE request is queued, so it never delays one."""
+        connected builds) runs only while no BLE request is queued, so it never delays one.
+        ``stop()`` (the serial console of a locked-down lock) is polled every turn; the
+        loop returns when it answers True (authorised maintenance)."""
         while True:
             try:
                 busy = self.step()
                 if idle is not None and not self.queue:
                     busy = idle(self._ticks()) or busy
+                if stop is not None and stop():
+                    return
             except Exception as e:  # the loop must survive anything
                 diag.report(self.lock.hal, e)
                 busy = False

@@ -3,13 +3,18 @@
 ``provision`` generates the lock identity on the lock itself with ``os.urandom`` (private
 keys never leave it), installs 1-4 trust anchors, sets the trusted time and logs event 35.
 Reset the board (or call ``Lock.load``) afterwards so a running lock picks it up.
+
+``lockdown`` closes the serial REPL from the next reset on (kagiya_lock.maintenance).
+Once locked, every call that changes the lock answers ``{"error": "LOCKED_DOWN"}``
+unless an authorised maintenance with the needed scope is open; adding or removing a
+trust anchor always needs one (scope ``anchors``), locked down or not.
 """
 
 import os
 
 from micropython import const
 
-from kagiya_lock import cbor, cose, ed25519, errors, log, x25519
+from kagiya_lock import cbor, cose, ed25519, errors, log, maintenance, x25519
 from kagiya_lock import identity as _id
 from kagiya_lock.clock import Clock
 from kagiya_lock.log import Log
@@ -72,6 +77,8 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None)
     store = Store(hal.state_dir)
     if _id.load(store) is not None and not force:
         return {"error": "ALREADY_PROVISIONED"}
+    if not maintenance.allowed(store, Clock(hal, store).now(), "provision"):
+        return {"error": "LOCKED_DOWN"}
     if not _id.valid_lock_id(lock_id):
         raise ValueError("lock ID must be 4-20 characters from A-Z 0-9 -")
     if not anchors or len(anchors) > _id.MAX_ANCHORS:
@@ -108,22 +115,106 @@ def identity(hal=None):
 def set_time(now, hal=None):
     """Installer sets the time: lock time becomes at least ``now`` and trusted."""
     hal = _hal(hal)
-    clock = Clock(hal, Store(hal.state_dir))
+    store = Store(hal.state_dir)
+    clock = Clock(hal, store)
+    if not maintenance.allowed(store, clock.now(), "provision"):
+        return {"error": "LOCKED_DOWN"}
     clock.set(int(now))
     return {"time": clock.now(), "trusted": clock.trusted}
 
 
-def add_anchor(public_key_hex, hal=None):
-    """Install one more trust anchor (issuer key rotation); at most 4."""
+def _provisioned(hal):
     hal = _hal(hal)
     store = Store(hal.state_dir)
-    ident = _id.load(store)
+    return hal, store, _id.load(store)
+
+
+def _log(hal, store, ident, now, event, code, sub=None):
+    Log(store, ident["id"], hal.log_capacity).append(now, event, code, None, sub)
+
+
+def _anchors_change(public_key_hex, hal, add):
+    hal, store, ident = _provisioned(hal)
     if ident is None:
         return {"error": "NOT_PROVISIONED"}
+    now = Clock(hal, store).now()
+    if not maintenance.active(store, now, "anchors"):
+        return {"error": "MAINTENANCE_REQUIRED"}
     pk = _anchor(public_key_hex)
-    if pk not in ident["an"]:
-        if len(ident["an"]) >= _id.MAX_ANCHORS:
+    an = ident["an"]
+    if add and pk not in an:
+        if len(an) >= _id.MAX_ANCHORS:
             return {"error": "TOO_MANY_ANCHORS"}
-        ident["an"].append(pk)
-        store.save("identity", ident)
-    return {"anchors": [_hex(p) for p in ident["an"]]}
+        an.append(pk)
+    elif not add and pk in an:
+        if len(an) == 1:
+            return {"error": "LAST_ANCHOR"}
+        an.remove(pk)
+    else:
+        return {"anchors": [_hex(p) for p in an]}
+    store.save("identity", ident)
+    _log(hal, store, ident, now, maintenance.E_ANCHORS_CHANGED, errors.OK, _hex(pk)[:16])
+    return {"anchors": [_hex(p) for p in an]}
+
+
+def add_anchor(public_key_hex, hal=None):
+    """Install one more trust anchor (issuer key rotation); at most 4. Needs an open
+    maintenance with scope ``anchors``; logged (event 50, the key's first 8 bytes)."""
+    return _anchors_change(public_key_hex, hal, True)
+
+
+def remove_anchor(public_key_hex, hal=None):
+    """Remove a trust anchor (never the last one); same authorisation as ``add_anchor``."""
+    return _anchors_change(public_key_hex, hal, False)
+
+
+def lockdown(hal=None):
+    """Lock the lock down: from the next reset the serial REPL is closed (logged, event 49).
+    Ends an open maintenance."""
+    hal, store, ident = _provisioned(hal)
+    if ident is None:
+        return {"error": "NOT_PROVISIONED"}
+    store.save("lockdown", True)
+    maintenance.end(store)
+    _log(hal, store, ident, Clock(hal, store).now(), maintenance.E_LOCKDOWN, errors.OK)
+    return {"locked_down": True}
+
+
+def maintenance_challenge(hal=None):
+    """A fresh one-use challenge for a maintenance authorisation: ``{"nonce": hex}``."""
+    hal, store, ident = _provisioned(hal)
+    if ident is None:
+        return {"error": "NOT_PROVISIONED"}
+    return {"nonce": _hex(maintenance.challenge(store, hal.random, Clock(hal, store).now()))}
+
+
+def open_maintenance(authorisation_hex, hal=None):
+    """Open maintenance with a signed authorisation (hex); ``{"maintenance": True, "until",
+    "scope"}`` or ``{"error": code name}``. Logged either way (event 48)."""
+    hal, store, ident = _provisioned(hal)
+    if ident is None:
+        return {"error": "NOT_PROVISIONED"}
+    try:
+        data = bytes.fromhex(authorisation_hex)
+    except (TypeError, ValueError):
+        data = None
+    now = Clock(hal, store).now()
+    code, until = maintenance.open_with(store, ident, now, data,
+                                        Log(store, ident["id"], hal.log_capacity))
+    if code:
+        return {"error": errors.name(code)}
+    return {"maintenance": True, "until": until, "scope": store.load("maint")[1]}
+
+
+def end_maintenance(hal=None):
+    """Close an open maintenance (lock down again with ``lockdown``/a reset)."""
+    maintenance.end(Store(_hal(hal).state_dir))
+    return {"maintenance": False}
+
+
+def status(hal=None):
+    """``{"provisioned", "locked_down", "maintenance"}`` for the installer tools."""
+    hal, store, ident = _provisioned(hal)
+    now = Clock(hal, store).now()
+    return {"provisioned": ident is not None, "locked_down": maintenance.locked(store),
+            "maintenance": maintenance.active(store, now, "repl")}

@@ -1,0 +1,42 @@
+"""Maintenance authorisations (docs/firmware.md "Lockdown and maintenance").
+
+A locked-down lock re-opens its serial REPL (or lets an installer change its trust
+anchors) only for a COSE_Sign1 signed by one of its trust anchors, content type
+``application/kgy-maintenance+cbor``, over::
+
+    {2: installer (text), 3: lock ID, 4: exp, 6: iat, 7: nonce (16 bytes, the lock's
+     one-use challenge), -65546: scope (array of "repl" / "anchors" / "provision")}
+
+with ``exp - iat <= 900`` s. The lock refuses it with the §13 codes UNKNOWN_ISSUER,
+BAD_SIGNATURE, WRONG_CONTENT_TYPE, MALFORMED, WRONG_LOCK, INVALID_CLAIMS, EXPIRED or
+STALE_CHALLENGE (not its current challenge, or a challenge used already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import cbor, cose
+from .credential import is_lock_id
+from .keys import IssuerKey
+from .protocol import CT_MAINTENANCE, MAINTENANCE_MAX_LIFETIME_S, Claim
+
+SCOPES = ("repl", "anchors", "provision")
+
+
+def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Sequence[str],
+                     installer: str, iat: int, ttl_s: int = 600) -> bytes:
+    """A maintenance authorisation for ``lock_id`` answering the lock's ``nonce``."""
+    if not is_lock_id(lock_id):
+        raise ValueError("invalid lock ID")
+    if len(nonce) != 16:
+        raise ValueError("the lock's challenge is 16 bytes")
+    if not scope or any(s not in SCOPES for s in scope):
+        raise ValueError(f"scope must be a non-empty subset of {SCOPES}")
+    if not 0 < ttl_s <= MAINTENANCE_MAX_LIFETIME_S:
+        raise ValueError(f"lifetime must be 1-{MAINTENANCE_MAX_LIFETIME_S} s")
+    payload = cbor.dumps({2: installer, 3: lock_id, 4: iat + ttl_s, 6: iat, 7: bytes(nonce),
+                          Claim.KGY_MAINT_SCOPE: list(scope)})
+    prot = {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_MAINTENANCE,
+            cose.HDR_KID: issuer.kid}
+    return cose.sign1(issuer, prot, payload)
