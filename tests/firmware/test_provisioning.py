@@ -37,6 +37,13 @@ def test_provision_identity_time_anchor(tmp_path: Path) -> None:
     assert isinstance(t, dict) and t["time"] >= NOW + 1000 and t["trusted"] is True
     nxt = peer.Issuer()
     r = _call(tmp_path, f"provisioning.add_anchor({nxt.public.hex()!r})")
+    assert r == {"error": "MAINTENANCE_REQUIRED"}  # tests/firmware/test_maintenance.py
+    nonce = bytes.fromhex(_call(tmp_path, "provisioning.maintenance_challenge()")["nonce"])
+    auth = issuer.sign1(peer.enc({2: "installer", 3: "KGY-0001", 4: NOW + 1600, 6: NOW + 1000,
+                                  7: nonce, -65546: ["anchors"]}),
+                        "application/kgy-maintenance+cbor").hex()
+    assert _call(tmp_path, f"provisioning.open_maintenance({auth!r})")["maintenance"] is True
+    r = _call(tmp_path, f"provisioning.add_anchor({nxt.public.hex()!r})")
     assert r == {"anchors": [issuer.public.hex(), nxt.public.hex()]}
     # a key from the newly added issuer works on the booted lock
     lock = LockProcess(tmp_path)
