@@ -252,6 +252,14 @@ class VirtualLock:
         else:
             p.unlink(missing_ok=True)
 
+    def set_presence(self, pressed: bool) -> None:
+        """Simulate the in-vehicle presence signal (start button / brake switch)."""
+        p = self.root / "presence"
+        if pressed:
+            p.write_text("1")
+        else:
+            p.unlink(missing_ok=True)
+
     def set_rtc_offset(self, seconds: int) -> None:
         """Shift the lock's RTC (negative: an RTC reset/rollback); read at every boot."""
         (self.root / "rtc_offset").write_text(str(int(seconds)))

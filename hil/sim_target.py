@@ -60,6 +60,12 @@ class Target:
         """A time statement signed by the trusted issuer."""
         return sign_time_statement(self.issuer, int(time.time()) if t is None else t)
 
+    async def fresh_time(self, lock_id: str, nonce: bytes) -> bytes:
+        """A fresh time statement for ``lock_id``'s ``nonce`` (what the key server's
+        ``GET /v1/time?lock_id=&nonce=`` returns); a ``Wallet.fresh_time`` provider."""
+        return sign_time_statement(self.issuer, int(time.time()), lock_id=lock_id,
+                                   nonce=nonce)
+
     def revocation(self, version: int, revoked: list[DigitalKey]) -> bytes:
         """A revocation update for this lock revoking ``revoked``."""
         entries = [(k.cti, k.claims.exp if k.claims else int(time.time()) + 86400)

@@ -252,9 +252,8 @@ class LockClient:
 
     @property
     def revocation_version(self) -> int | None:
-        """The lock's revocation version as the current session knows it (its CHALLENGE, or
-        the update this session pushed and the lock acknowledged); None without a session.
-        Saves a ``hello()`` round trip after a command just to read it."""
+        """The lock's revocation version as the last MACed reply of the current session
+        showed it (v2: never the unauthenticated CHALLENGE or ACK); None before one."""
         return self._session.revocation_version if self._session is not None else None
 
     async def hello(self) -> messages.Challenge:
@@ -275,7 +274,7 @@ class LockClient:
                         sign_public: bytes | None = None) -> LockLog:
         """Fetch the usage log from ``from_seq`` (all pages; needs the read-log permission).
 
-        Every page's reply MAC is checked (§8, covering the lock state of field 9). With
+        Every page's reply MAC is checked (§8, covering every field of the page). With
         ``sign_public`` (the lock's registered Ed25519 key) the hash chain and the signed
         head are verified too (§11). The :class:`LockLog` is ready to upload to the key
         server as it is.

@@ -39,7 +39,8 @@ class PermissionDeniedError(LockRefusedError):
 
 
 class LockBusyError(LockRefusedError):
-    """BUSY: another phone has a session, or a request is still in progress."""
+    """BUSY: a request is still in progress on this connection, or its session reached
+    its cap (reconnect)."""
 
 
 class RateLimitedError(LockRefusedError):
@@ -48,6 +49,16 @@ class RateLimitedError(LockRefusedError):
 
 class VehicleMovingError(LockRefusedError):
     """VEHICLE_MOVING: drive cannot be disabled while the vehicle moves."""
+
+
+class PresenceRequiredError(LockRefusedError):
+    """PRESENCE_REQUIRED: drive is enabled only with someone in the vehicle: press the
+    brake pedal or the start button (within the lock's window, before or after)."""
+
+
+class TimeUntrustedError(LockRefusedError):
+    """TIME_UNTRUSTED: the lock lost its time in a power cut and needs a fresh time
+    statement from the key server (the phone must be online once at the vehicle)."""
 
 
 _BY_CODE: dict[int, type[LockRefusedError]] = {
@@ -59,6 +70,8 @@ _BY_CODE: dict[int, type[LockRefusedError]] = {
     ErrorCode.BUSY: LockBusyError,
     ErrorCode.RATE_LIMITED: RateLimitedError,
     ErrorCode.VEHICLE_MOVING: VehicleMovingError,
+    ErrorCode.PRESENCE_REQUIRED: PresenceRequiredError,
+    ErrorCode.TIME_UNTRUSTED: TimeUntrustedError,
 }
 
 
@@ -100,6 +113,12 @@ class ReplyNotAuthenticError(LinkError):
     """A reply's MAC did not verify (or did not match the request): not a success."""
 
     may_have_succeeded = True
+
+
+class UpdateNotAppliedError(LinkError):
+    """The lock's authenticated reply shows it lacks the revocation update this phone
+    carries, even after pushing it again (a man in the middle dropping it). The command
+    itself may have succeeded; the update is not applied: try again."""
 
 
 class CommandOutcomeUnknownError(LinkError):

@@ -9,6 +9,7 @@ and the server's download format map onto these.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,14 +44,27 @@ def _payload(signed: bytes) -> dict[Any, Any]:
     return obj
 
 
+FreshTime = Callable[[str, bytes], Awaitable[bytes | None]]
+"""``fresh_time(lock_id, nonce)``: a fresh time statement bound to that lock and nonce
+(the key server's ``GET /v1/time?lock_id=…&nonce=…``), or None when offline."""
+
+
 @dataclass
 class Wallet:
-    """Time statements, revocation updates and first-use bookkeeping of one phone."""
+    """Time statements, revocation updates and first-use bookkeeping of one phone.
+
+    ``confirmed`` holds, per lock, the revocation version and lock time the lock last
+    reported in a MACed reply: what the phone acts on (CHALLENGE and ACK fields are not
+    authenticated, v2). ``fresh_time`` (optional) fetches a fresh time statement when a
+    lock lost its time in a power cut (``TIME_UNTRUSTED``).
+    """
 
     time_statement: bytes | None = None
     time: int = 0
     revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     accepted: set[tuple[str, bytes]] = field(default_factory=set)
+    confirmed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    fresh_time: FreshTime | None = None
 
     def add_time_statement(self, statement: bytes) -> None:
         """Keep ``statement`` if it is newer than the one held (§6 payload key 6)."""
@@ -70,6 +84,10 @@ class Wallet:
     def revocation_for(self, lock_id: str) -> tuple[int, bytes] | None:
         """(version, update bytes) held for ``lock_id``."""
         return self.revocations.get(lock_id)
+
+    def confirm(self, lock_id: str, revocation_version: int, lock_time: int) -> None:
+        """Record what a MACed reply of ``lock_id`` showed."""
+        self.confirmed[lock_id] = (revocation_version, lock_time)
 
     def is_accepted(self, key: DigitalKey, lock_id: str) -> bool:
         """True once ``lock_id`` accepted ``key``'s credential."""

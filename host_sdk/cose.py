@@ -108,8 +108,10 @@ def parse_sign1(data: bytes, max_size: int) -> Sign1:
     return Sign1(pb, prot, unprot, payload, sig)
 
 
-def check_sign1(parts: Sign1, anchors: Mapping[bytes, bytes], content_type: int | str) -> bytes:
-    """§3 steps 2–4 on a parsed object; returns the verified payload bytes."""
+def check_header(parts: Sign1, anchors: Mapping[bytes, bytes], content_type: int | str
+                 ) -> bytes:
+    """§3 steps 2–3 on a parsed object (alg, content type, issuer); returns the issuer's
+    public key. Cheap: v2 verifiers check every cheap field before the signature."""
     alg = parts.protected.get(HDR_ALG)
     if type(alg) is not int or alg != ALG_EDDSA:
         raise ProtocolError(ErrorCode.WRONG_ALGORITHM, f"alg {alg!r}, expected EdDSA (-8)")
@@ -122,9 +124,19 @@ def check_sign1(parts: Sign1, anchors: Mapping[bytes, bytes], content_type: int 
     if public is None:
         shown = kid.hex() if isinstance(kid, bytes) else repr(kid)
         raise ProtocolError(ErrorCode.UNKNOWN_ISSUER, f"kid {shown} is not a trust anchor")
+    return public
+
+
+def check_signature(parts: Sign1, public: bytes) -> None:
+    """§3 step 4: the strict Ed25519 signature (BAD_SIGNATURE)."""
     tbs = sig_structure(parts.protected_bytes, parts.payload)
     if not ed25519_verify_strict(public, tbs, parts.signature):
         raise ProtocolError(ErrorCode.BAD_SIGNATURE, "issuer signature invalid")
+
+
+def check_sign1(parts: Sign1, anchors: Mapping[bytes, bytes], content_type: int | str) -> bytes:
+    """§3 steps 2–4 on a parsed object; returns the verified payload bytes."""
+    check_signature(parts, check_header(parts, anchors, content_type))
     return parts.payload
 
 

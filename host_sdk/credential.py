@@ -172,7 +172,9 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
                       lock_kex_private: bytes | None = None,
                       lock_key_id: bytes | None = None,
                       command: int | None = None) -> VerifiedKey:
-    """The §3 decision function: checks in the normative order, first failure wins.
+    """The §3 decision function: checks in the normative (v2) order, first failure wins:
+    every cheap field (size, shape, alg, content type, issuer, claims, audience, window,
+    revocation) before the Ed25519 signature, so a stale or foreign key costs no verify.
 
     ``anchors`` maps issuer kid → Ed25519 public key. With ``command`` the permission
     (step 9) is checked; with ``lock_kex_private`` the secret is unwrapped (step 10's
@@ -185,8 +187,9 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
     if len(data) > MAX_CREDENTIAL:
         raise ProtocolError(ErrorCode.TOO_LARGE,
                             f"credential of {len(data)} bytes > {MAX_CREDENTIAL}")
-    payload = cose.verify_sign1(data, anchors, CT_CWT, MAX_CREDENTIAL)
-    claims, cnf = _parse_claims(payload)
+    parts = cose.parse_sign1(data, MAX_CREDENTIAL)
+    public = cose.check_header(parts, anchors, CT_CWT)
+    claims, cnf = _parse_claims(parts.payload)
     if claims.nbf >= claims.exp or claims.exp - claims.nbf > MAX_LIFETIME:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "nbf >= exp or lifetime > 400 days")
     if claims.aud != lock_id:
@@ -197,6 +200,7 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
         raise ProtocolError(ErrorCode.EXPIRED, f"now {now} >= exp {claims.exp}")
     if claims.cti in {bytes(x) for x in revoked}:
         raise ProtocolError(ErrorCode.REVOKED, f"key {claims.cti.hex()} is revoked")
+    cose.check_signature(parts, public)
     if command is not None:
         need = permission_for(command)
         if need & ~claims.permissions:

@@ -30,7 +30,7 @@ from .protocol import VERSION as PROTOCOL_VERSION
 __all__ = ["KEY_MAC", "KEY_TYPE", "MAX_MESSAGE", "MESSAGE_CLASSES", "PROTOCOL_VERSION", "Ack",
            "Challenge", "Command", "CommandRequest", "ErrorReply", "Hello", "Info", "LockInfo",
            "LockState", "LogFetch", "LogReply", "Message", "MessageType", "Result",
-           "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body",
+           "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body", "mac_body",
            "message_fields"]
 
 _UMAX = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFFFFFF, Kind.U64: (1 << 64) - 1}
@@ -85,7 +85,12 @@ class Hello(Message):
 
 @dataclass(frozen=True)
 class Challenge(Message):
-    """Lock → phone: the session nonce and the lock's status."""
+    """Lock → phone: the session nonce and the lock's status.
+
+    Not authenticated: ``lock_time``, ``state`` and ``revocation_version`` are hints the
+    phone may use to decide what to push; it relies only on the MACed RESULT / LOG
+    fields (v2). ``window_ms``: a request must reach the lock within this many ms of the
+    nonce it is proved over."""
 
     version: int
     lock_id: str
@@ -93,6 +98,7 @@ class Challenge(Message):
     lock_time: int
     state: int
     revocation_version: int
+    window_ms: int = 2000
     TYPE = MessageType.CHALLENGE
     FIELDS = _fields(TYPE)
 
@@ -112,13 +118,16 @@ class CommandRequest(Message):
 
 @dataclass(frozen=True)
 class Result(Message):
-    """Lock → phone: the outcome of a command, MACed with the key's secret."""
+    """Lock → phone: the outcome of a command, MACed with the key's secret over every
+    field (v2): state, lock time, revocation version and the session's next nonce."""
 
     counter: int
     command: int
     code: int
     state: int
     lock_time: int
+    revocation_version: int
+    next_nonce: bytes
     mac: bytes
     TYPE = MessageType.RESULT
     FIELDS = _fields(TYPE)
@@ -144,7 +153,8 @@ class RevocationMessage(Message):
 
 @dataclass(frozen=True)
 class Ack(Message):
-    """Lock → phone: reply to TIME / REVOCATION (code 0 = applied)."""
+    """Lock → phone: reply to TIME / REVOCATION (code 0 = applied). Not authenticated:
+    a hint only; the MACed RESULT's ``revocation_version`` confirms an update."""
 
     code: int
     lock_time: int
@@ -180,6 +190,10 @@ class LogReply(Message):
     more: bool
     mac: bytes
     state: int = 0
+    lock_time: int = 0
+    revocation_version: int = 0
+    next_nonce: bytes = bytes(16)
+
     TYPE = MessageType.LOG
     FIELDS = _fields(TYPE)
 
@@ -251,9 +265,13 @@ def encode(msg: Message) -> bytes:
     return data
 
 
-def log_mac_body(reply: LogReply) -> bytes:
-    """The ``body`` a LOG reply MAC covers: the deterministic CBOR of LOG without key 15."""
+def mac_body(reply: Result | LogReply) -> bytes:
+    """The ``body`` a reply MAC covers (v2): the deterministic CBOR of the RESULT or LOG
+    without key 15, so every field of the reply is authenticated."""
     return cbor.dumps(_to_map(reply, without_mac=True))
+
+
+log_mac_body = mac_body
 
 
 def decode(data: bytes) -> Message:

@@ -44,7 +44,7 @@ def command_message(nonce: bytes, lock_id: str | bytes, cti: bytes, command: int
 
 def command_proof(secret: bytes, nonce: bytes, lock_id: str | bytes, cti: bytes,
                   command: int, counter: int, arg: int = 0) -> bytes:
-    """HMAC-SHA-256(K, "KGY1-CMD" || nonce || u8 len || lock_id || cti || u8 command
+    """HMAC-SHA-256(K, "KGY2-CMD" || nonce || u8 len || lock_id || cti || u8 command
     || u32be counter || u32be arg) — ``arg`` is ``from_seq`` for LOG_FETCH, else 0."""
     msg = command_message(nonce, lock_id, cti, command, counter, arg)
     return hmac.new(bytes(secret), msg, hashlib.sha256).digest()
@@ -58,29 +58,31 @@ def verify_command_proof(secret: bytes, nonce: bytes, lock_id: str | bytes, cti:
 
 
 def reply_message(nonce: bytes, lock_id: str | bytes, cti: bytes, command: int, counter: int,
-                  code: int, state: int, body: bytes = b"") -> bytes:
-    """The bytes a reply MAC covers (§8); ``body`` is hashed with SHA-256."""
+                  code: int, body: bytes) -> bytes:
+    """The bytes a reply MAC covers (§8, v2); ``body`` is hashed with SHA-256."""
     return (RES_LABEL + _fixed(nonce, 16, "nonce") + _lock_id_field(lock_id)
             + _fixed(cti, 16, "cti") + _u(command, 1) + _u(counter, 4) + _u(code, 2)
-            + _u(state, 1) + hashlib.sha256(bytes(body)).digest())
+            + hashlib.sha256(bytes(body)).digest())
 
 
 def reply_mac(secret: bytes, nonce: bytes, lock_id: str | bytes, cti: bytes, command: int,
-              counter: int, code: int, state: int, body: bytes = b"") -> bytes:
-    """HMAC-SHA-256(K, "KGY1-RES" || nonce || u8 len || lock_id || cti || u8 command
-    || u32be counter || u16be code || u8 state || SHA-256(body)).
+              counter: int, code: int, body: bytes) -> bytes:
+    """HMAC-SHA-256(K, "KGY2-RES" || nonce || u8 len || lock_id || cti || u8 command
+    || u32be counter || u16be code || SHA-256(body)).
 
-    ``body`` is empty for RESULT and :func:`kagiya.sdk.messages.log_mac_body` for LOG.
+    ``body`` is :func:`kagiya.sdk.messages.mac_body` of the RESULT or LOG: the whole
+    reply without its MAC, so state, lock time, revocation version and next nonce are
+    all authenticated. ``nonce`` is the one the request was proved over.
     """
-    msg = reply_message(nonce, lock_id, cti, command, counter, code, state, body)
+    msg = reply_message(nonce, lock_id, cti, command, counter, code, body)
     return hmac.new(bytes(secret), msg, hashlib.sha256).digest()
 
 
 def verify_reply_mac(secret: bytes, nonce: bytes, lock_id: str | bytes, cti: bytes,
-                     command: int, counter: int, code: int, state: int, body: bytes,
+                     command: int, counter: int, code: int, body: bytes,
                      mac: bytes) -> bool:
     """Constant-time check of a reply MAC; a reply failing this never counts as success."""
-    expected = reply_mac(secret, nonce, lock_id, cti, command, counter, code, state, body)
+    expected = reply_mac(secret, nonce, lock_id, cti, command, counter, code, body)
     return hmac.compare_digest(expected, bytes(mac))
 
 

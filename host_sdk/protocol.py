@@ -22,7 +22,7 @@ from typing import Any
 # -- versions -----------------------------------------------------------------------------
 
 #: The protocol version this implementation speaks; ``VERSIONS`` lists all it supports.
-VERSION = 1
+VERSION = 2
 VERSIONS: tuple[int, ...] = (VERSION,)
 
 # -- limits (§15) -------------------------------------------------------------------------
@@ -37,7 +37,10 @@ KEY_CACHE_SIZE = 16  #: verified keys the lock caches
 MAX_TRUST_ANCHORS = 4  #: issuer keys a lock trusts
 REASSEMBLY_TIMEOUT_MS = 2000  #: gap between two fragments that drops a partial message
 SESSION_IDLE_MS = 30_000  #: a session ends this long after its last accepted request
-SESSION_TOTAL_MS = 120_000  #: ... and this long after HELLO
+SESSION_TOTAL_MS = 120_000  #: ... and this long after its first HELLO (a hard cap)
+CHALLENGE_WINDOW_MS = 2000  #: default: a request must reach the lock this soon after its nonce
+AUTH_DEADLINE_MS = 6000  #: a link without an accepted proof by then is dropped (§10)
+MAX_CONNECTIONS = 3  #: BLE links at once; the oldest unauthenticated one is evicted (§10)
 MAX_LIFETIME_S = 400 * 86400  #: longest validity window of a key (§3, INVALID_CLAIMS)
 
 #: §15's table: (item, limit as written), generated into docs/protocol.md.
@@ -51,7 +54,12 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("key cache", f"{KEY_CACHE_SIZE} keys"),
     ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
     ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
-    ("session", f"{SESSION_IDLE_MS // 1000} s idle, {SESSION_TOTAL_MS // 1000} s total"),
+    ("session", f"{SESSION_IDLE_MS // 1000} s idle, {SESSION_TOTAL_MS // 1000} s total "
+                "(a HELLO never extends it)"),
+    ("challenge window (default, configurable 0.2-10 s)",
+     f"{CHALLENGE_WINDOW_MS} ms from nonce to request"),
+    ("BLE links", f"{MAX_CONNECTIONS}; unauthenticated ones dropped after "
+                  f"{AUTH_DEADLINE_MS // 1000} s"),
     ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
 )
 
@@ -63,8 +71,8 @@ RESPONSE_UUID = "5d1a0003-1c6e-4b8e-9a7a-6b6167697961"
 
 # -- domain-separation labels (§8, §11; docs/uplink.md) ---------------------------------------
 
-LABEL_CMD = b"KGY1-CMD"  #: command proof (§8)
-LABEL_RES = b"KGY1-RES"  #: reply MAC (§8)
+LABEL_CMD = b"KGY2-CMD"  #: command proof (§8, v2)
+LABEL_RES = b"KGY2-RES"  #: reply MAC (§8, v2)
 LABEL_LOG = b"KGY1-LOG"  #: h_0 of the usage-log chain (§11)
 LABEL_HEAD = b"KGY1-HEAD"  #: the signed log head (§11)
 LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
@@ -73,6 +81,8 @@ LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
 
 CT_CWT = 61  #: COSE content type of a credential (application/cwt)
 CT_TIME = "application/kgy-time+cbor"
+#: payload key of a fresh time statement's nonce ({3: lock ID, 6: time, 7: nonce}, §6)
+TIME_NONCE = 7
 CT_REVOCATION = "application/kgy-revocation+cbor"
 CT_MAINTENANCE = "application/kgy-maintenance+cbor"  #: maintenance authorisation (#18)
 MAINTENANCE_MAX_LIFETIME_S = 900  #: longest exp - iat of a maintenance authorisation
@@ -145,8 +155,7 @@ class LockState(IntFlag):
     DRIVE_ENABLED = 2
     MOVING = 4
     TIME_TRUSTED = 8
-
-
+    DRIVE_PENDING = 32  #: DRIVE_ENABLE waits for the in-vehicle presence signal (v2)
 # -- usage-log events (§11) ------------------------------------------------------------------
 
 
@@ -174,6 +183,8 @@ class LogEvent(IntEnum):
     MAINTENANCE = 48, "maintenance"
     LOCKDOWN = 49, "lockdown"
     ANCHORS_CHANGED = 50, "anchors changed"
+    DRIVE_AUTO_OFF = 36, "drive off (parked)"
+    DRIVE_PRESENCE = 37, "drive on (presence)"
 
 
 # -- error codes (§13) -------------------------------------------------------------------------
@@ -254,30 +265,57 @@ class ErrorCode(IntEnum):
     BAD_KEY_WRAP = (26, "per-key secret could not be unwrapped", False, False, False,
                     "The lock could not unwrap this key's secret. Sync to get a new key.")
     BAD_PROOF = (
-        27, "HMAC proof invalid", False, False, True,
+        27, "HMAC proof invalid (always an unauthenticated ERROR)", False, False, False,
         "The lock rejected the phone's proof; the stored key secret does not match. Sync "
         "to download the key again.")
-    STALE_CHALLENGE = (28, "no live session (never said HELLO, expired, or replaced)", True,
-                       False, False, "The Bluetooth session with the lock expired. Try again.")
+    STALE_CHALLENGE = (
+        28, "no live session, or the request came later than the challenge window after "
+        "its nonce", True, False, False,
+        "The request reached the lock too late (the Bluetooth session expired, or the "
+        "request was held back on the way). Try again next to the vehicle.")
     REPLAYED = (29, "counter not greater than the last accepted one", True, False, False,
                 "The lock saw this request before (replay). Try again.")
-    KEY_UNKNOWN = (30, "key not cached and no credential sent", True, False, False,
-                   "The lock does not know this key yet.")
-    STALE_UPDATE = (31, "revocation version not newer than the lock's", False, False, False,
-                    "The lock already has this revocation update or a newer one.")
+    KEY_UNKNOWN = (
+        30, "no credential sent and the key is not cached, or the proof failed (the same "
+        "answer either way)", True, False, False,
+        "The lock does not know this key yet, or the key's secret on this phone is wrong. "
+        "Sync to download the key again.")
+    STALE_UPDATE = (
+        31, "a revocation version or time statement not newer than the lock's", False,
+        False, False, "The lock already has this update or a newer one.")
     RATE_LIMITED = (
-        32, "too many authentication failures; retry later", True, False, False,
-        "Too many failed attempts at this lock; wait up to a minute and try again.")
+        32, "this connection spent its budget of refusals or verifies; reconnect", True,
+        False, False,
+        "This connection made too many failed attempts; the lock drops it. Reconnect and "
+        "try again.")
     VEHICLE_MOVING = (33, "drive cannot be disabled while moving", True, False, True,
                       "Drive cannot be disabled while the vehicle is moving.")
-    BUSY = (34, "another session or request is in progress", True, False, False,
-            "The lock is busy with another phone. Try again in a moment.")
+    BUSY = (
+        34, "a request is in progress on this connection, or its session reached its cap",
+        True, False, False,
+        "The lock is still busy with the previous request, or this connection was open too "
+        "long. Reconnect and try again.")
     NOT_PROVISIONED = (
         35, "the lock has no identity or trust anchors yet", False, False, False,
         "The lock is not set up yet; an installer must provision it.")
     INVALID_CLAIMS = (
         36, "claims inconsistent (nbf ≥ exp, lifetime too long)", False, False, False,
         "The key's validity window is inconsistent; sync to get a new key.")
+    PRESENCE_REQUIRED = (
+        40, "DRIVE_ENABLE without the in-vehicle presence signal (drive turns on if it "
+        "comes within the window)", True, False, True,
+        "To start the vehicle, press the brake pedal or the start button inside it; the "
+        "drive turns on if you do so within half a minute.")
+    TIME_UNTRUSTED = (
+        41, "the lock lost its time in a power cut; a fresh time statement is needed", True,
+        False, False,
+        "The vehicle's lock lost its clock in a power cut. Connect the phone to the "
+        "internet once next to the vehicle and try again.")
+    TIME_IMPLAUSIBLE = (
+        42, "a plain time statement too far ahead of the lock's trusted time", False, False,
+        False,
+        "The lock refused a time far ahead of its own clock (a server clock fault); "
+        "nothing changed.")
     INTERNAL = (
         63, "unexpected failure inside the lock (also: out of heap); the lock stays usable; "
         "never counted by the rate limit; retry", True, True, False,
@@ -367,14 +405,17 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
     MessageDef(MessageType.CHALLENGE, False, (
         _f(1, "version", Kind.U64, "version chosen"), _f(2, "lock_id", Kind.LOCK_ID, "lock ID"),
         _f(3, "nonce", Kind.B16, "nonce (16)"), _f(4, "lock_time", Kind.U64),
-        _f(5, "state", Kind.U8), _f(6, "revocation_version", Kind.U64))),
+        _f(5, "state", Kind.U8), _f(6, "revocation_version", Kind.U64),
+        _f(7, "window_ms", Kind.U32, "challenge window (ms)"))),
     MessageDef(MessageType.COMMAND, True, (
         _f(1, "cti", Kind.B16), _f(2, "counter", Kind.U32), _f(3, "command", Kind.COMMAND),
         _f(4, "proof", Kind.B32, "proof (32)"),
         _f(5, "credential", Kind.BYTES, "credential (optional)", True))),
     MessageDef(MessageType.RESULT, False, (
         _f(1, "counter", Kind.U32), _f(2, "command", Kind.U8), _f(3, "code", Kind.U16),
-        _f(4, "state", Kind.U8), _f(5, "lock_time", Kind.U64), _MAC)),
+        _f(4, "state", Kind.U8), _f(5, "lock_time", Kind.U64),
+        _f(6, "revocation_version", Kind.U64), _f(7, "next_nonce", Kind.B16, "next nonce (16)"),
+        _MAC)),
     MessageDef(MessageType.TIME, True, (
         _f(1, "statement", Kind.BYTES, "time statement"),)),
     MessageDef(MessageType.REVOCATION, True, (
@@ -391,7 +432,9 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
         _f(3, "prev_hash", Kind.B32, "prev_hash (32)"), _f(4, "head_seq", Kind.U64, "head_seq"),
         _f(5, "head_hash", Kind.B32, "head_hash (32)"), _f(6, "lost", Kind.U32),
         _f(7, "head_signature", Kind.B64, "head signature (64)"),
-        _f(8, "more", Kind.BOOL, "more (bool)"), _f(9, "state", Kind.U8), _MAC)),
+        _f(8, "more", Kind.BOOL, "more (bool)"), _f(9, "state", Kind.U8),
+        _f(10, "lock_time", Kind.U64), _f(11, "revocation_version", Kind.U64),
+        _f(12, "next_nonce", Kind.B16, "next nonce (16)"), _MAC)),
     MessageDef(MessageType.INFO, True, ()),
     MessageDef(MessageType.LOCK_INFO, False, (
         _f(1, "lock_id", Kind.TEXT, "lock ID"), _f(2, "firmware_version", Kind.TEXT),

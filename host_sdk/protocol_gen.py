@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .protocol import (
+    AUTH_DEADLINE_MS,
+    CHALLENGE_WINDOW_MS,
     CT_CWT,
     CT_MAINTENANCE,
     CT_REVOCATION,
@@ -38,6 +40,7 @@ from .protocol import (
     LABEL_RES,
     LIMITS,
     MAINTENANCE_MAX_LIFETIME_S,
+    MAX_CONNECTIONS,
     MAX_CREDENTIAL,
     MAX_DEPTH,
     MAX_ITEMS,
@@ -53,12 +56,14 @@ from .protocol import (
     SERVICE_UUID,
     SESSION_IDLE_MS,
     SESSION_TOTAL_MS,
+    TIME_NONCE,
     VERSION,
     VERSIONS,
     Claim,
     Command,
     ErrorCode,
     Kind,
+    LockState,
     LogEvent,
     MessageType,
 )
@@ -134,7 +139,7 @@ def _messages() -> Lines:
 _LOCK_TYPES = (MessageType.HELLO, MessageType.COMMAND, MessageType.TIME,
                MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO)
 _LOCK_EVENTS = (LogEvent.BOOT, LogEvent.TIME_SET, LogEvent.REVOCATION_APPLIED,
-                LogEvent.PROVISIONED)
+                LogEvent.PROVISIONED, LogEvent.DRIVE_AUTO_OFF, LogEvent.DRIVE_PRESENCE)
 
 
 _SHARED = ("cti", "counter", "proof", "credential")  # lock.py reads them with _COMMAND_* keys
@@ -154,7 +159,8 @@ def _lock() -> Lines:
                               "must have the same keys in both")
     out = [_const("VERSION", VERSION), f"_VERSIONS = {VERSIONS!r}",
            _const("MAX_MESSAGE", MAX_MESSAGE), f"CT_TIME = {CT_TIME!r}",
-           _const("_IAT", Claim.IAT.value), "", "# message types (§9) the lock accepts"]
+           _const("_IAT", Claim.IAT.value), _const("_AUD", Claim.AUD.value),
+           _const("_NONCE", TIME_NONCE), "", "# message types (§9) the lock accepts"]
     out += _consts((f"_T_{t.name}", t.value) for t in _LOCK_TYPES)
     out += ["", "# map keys of the requests it reads (COMMAND and LOG_FETCH share",
             "# " + ", ".join(_SHARED) + ")", _const("_M_TYPE", KEY_TYPE)]
@@ -164,12 +170,14 @@ def _lock() -> Lines:
     perms = _wrap([f"_C_{c.name}: {int(c.permission)}" for c in Command], " " * 9, "}")
     perms[0] = "_PERM = {" + perms[0].lstrip()
     out += [*perms, "", "# the lock's own log events (§11)"]
-    return out + _consts((f"_E_{e.name}", e.value) for e in _LOCK_EVENTS)
+    out += _consts((f"_E_{e.name}", e.value) for e in _LOCK_EVENTS)
+    return [*out, "", "# state bits (§8) beyond doors / drive / moving / time trusted",
+            _const("_S_DRIVE_PENDING", LockState.DRIVE_PENDING.value)]
 
 
 def _ble() -> Lines:
     return [f"SERVICE_UUID = {SERVICE_UUID!r}", f"REQUEST_UUID = {REQUEST_UUID!r}",
-            f"RESPONSE_UUID = {RESPONSE_UUID!r}"]
+            f"RESPONSE_UUID = {RESPONSE_UUID!r}", _const("MAX_CONNECTIONS", MAX_CONNECTIONS)]
 
 
 def _credential() -> Lines:
@@ -212,6 +220,7 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "proof.py": lambda: [f"_CMD = {LABEL_CMD!r}", f"_RES = {LABEL_RES!r}"],
     "log.py": lambda: [f"_LOG_LABEL = {LABEL_LOG!r}", f"_HEAD_LABEL = {LABEL_HEAD!r}"],
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
+                                _const("_E_TIME_SET", LogEvent.TIME_SET.value),
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
     "maintenance.py": lambda: [
@@ -222,7 +231,9 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
             LogEvent.MAINTENANCE, LogEvent.LOCKDOWN, LogEvent.ANCHORS_CHANGED))],
     "keycache.py": lambda: [_const("_MAX", KEY_CACHE_SIZE)],
     "session.py": lambda: _consts((("_IDLE_MS", SESSION_IDLE_MS),
-                                   ("_TOTAL_MS", SESSION_TOTAL_MS))),
+                                   ("_TOTAL_MS", SESSION_TOTAL_MS),
+                                   ("AUTH_DEADLINE_MS", AUTH_DEADLINE_MS))),
+    "policy.py": lambda: [_const("_WINDOW_MS", CHALLENGE_WINDOW_MS)],
 }
 
 # -- docs/protocol.md tables -----------------------------------------------------------------

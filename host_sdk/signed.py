@@ -14,11 +14,19 @@ from . import cbor, cose
 from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
-from .protocol import CT_REVOCATION, CT_TIME, MAX_MESSAGE, MAX_REVOCATION_ENTRIES, Claim
+from .protocol import (
+    CT_REVOCATION,
+    CT_TIME,
+    MAX_MESSAGE,
+    MAX_REVOCATION_ENTRIES,
+    TIME_NONCE,
+    Claim,
+)
 
 MAX_SIGNED = MAX_MESSAGE
 IAT = int(Claim.IAT)
 AUD = int(Claim.AUD)
+NONCE = TIME_NONCE
 RV_VERSION = int(Claim.KGY_RV_VERSION)
 RV_ENTRIES = int(Claim.KGY_RV_ENTRIES)
 
@@ -44,21 +52,48 @@ def _payload_map(payload: bytes) -> dict[Any, Any]:
     return value
 
 
-def sign_time_statement(issuer: IssuerKey, t: int) -> bytes:
-    """A time statement (§6): the issuer vouches that the time is ``t`` (unix seconds)."""
+def sign_time_statement(issuer: IssuerKey, t: int, *, lock_id: str | None = None,
+                        nonce: bytes | None = None) -> bytes:
+    """A time statement (§6): the issuer vouches that the time is ``t`` (unix seconds).
+
+    Plain (``{6: t}``) by default: a lower bound any lock may raise its clock to. With
+    ``lock_id`` and ``nonce`` (the lock's current session nonce) it is *fresh*
+    (``{3: lock_id, 6: t, 7: nonce}``, v2): signed after the lock drew the nonce, so the
+    lock may take ``t`` as the current time, also backwards (power-cut recovery).
+    """
     if not _uint(t):
         raise ValueError("time must be a uint")
-    return cose.sign1(issuer, _protected(issuer, CT_TIME), cbor.dumps({IAT: t}))
+    payload: dict[int, Any] = {IAT: t}
+    if lock_id is not None or nonce is not None:
+        if lock_id is None or not is_lock_id(lock_id) or nonce is None or len(nonce) != 16:
+            raise ValueError("a fresh time statement needs a lock ID and a 16-byte nonce")
+        payload.update({AUD: lock_id, NONCE: bytes(nonce)})
+    return cose.sign1(issuer, _protected(issuer, CT_TIME), cbor.dumps(payload))
 
 
 def verify_time_statement(data: bytes, anchors: Mapping[bytes, bytes]) -> int:
-    """Verify a time statement; returns its time. ProtocolError as §3 steps 1–4, MALFORMED
-    for a payload without a uint key 6."""
-    payload = cose.verify_sign1(bytes(data), anchors, CT_TIME, MAX_SIGNED)
-    t = _payload_map(payload).get(IAT)
+    """Verify a time statement; returns its time. ProtocolError as §3 steps 1–3, MALFORMED
+    for a payload without a uint key 6 (or a fresh one without a lock ID and 16-byte
+    nonce), then step 4 (BAD_SIGNATURE)."""
+    return verify_time(data, anchors)[0]
+
+
+def verify_time(data: bytes, anchors: Mapping[bytes, bytes]
+                ) -> tuple[int, str | None, bytes | None]:
+    """Verify a time statement; returns ``(t, lock_id, nonce)`` - the last two are None
+    for a plain statement (see :func:`sign_time_statement`)."""
+    parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
+    public = cose.check_header(parts, anchors, CT_TIME)
+    p = _payload_map(parts.payload)
+    t = p.get(IAT)
     if not _uint(t):
         raise ProtocolError(ErrorCode.MALFORMED, "time statement without a uint iat")
-    return int(t)  # type: ignore[arg-type]
+    lock_id, nonce = p.get(AUD), p.get(NONCE)
+    if lock_id is not None or nonce is not None:
+        if not isinstance(lock_id, str) or not isinstance(nonce, bytes) or len(nonce) != 16:
+            raise ProtocolError(ErrorCode.MALFORMED, "fresh time statement fields mistyped")
+    cose.check_signature(parts, public)
+    return int(t), lock_id, nonce  # type: ignore[arg-type]
 
 
 @dataclass
@@ -97,12 +132,14 @@ def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
                              current_version: int | None = None) -> RevocationUpdate:
     """Verify a revocation update (§7).
 
-    Order: §3 steps 1–4; payload shape (``MALFORMED``; more than 64 entries ``TOO_LARGE``);
-    ``aud`` = ``lock_id`` when given (``WRONG_LOCK``); ``version`` > ``current_version``
-    when given (``STALE_UPDATE``: the lock keeps its list).
+    Order (v2: the signature last): §3 steps 1–3; payload shape (``MALFORMED``; more than
+    64 entries ``TOO_LARGE``); ``aud`` = ``lock_id`` when given (``WRONG_LOCK``);
+    ``version`` > ``current_version`` when given (``STALE_UPDATE``: the lock keeps its
+    list); then §3 step 4 (``BAD_SIGNATURE``).
     """
-    payload = cose.verify_sign1(bytes(data), anchors, CT_REVOCATION, MAX_SIGNED)
-    p = _payload_map(payload)
+    parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
+    public = cose.check_header(parts, anchors, CT_REVOCATION)
+    p = _payload_map(parts.payload)
     aud, iat, version, entries = p.get(AUD), p.get(IAT), p.get(RV_VERSION), p.get(RV_ENTRIES)
     if not isinstance(aud, str) or not _uint(iat) or not _uint(version) or version < 1:  # type: ignore[operator]
         raise ProtocolError(ErrorCode.MALFORMED, "revocation update fields missing or mistyped")
@@ -121,5 +158,6 @@ def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
     if current_version is not None and version <= current_version:  # type: ignore[operator]
         raise ProtocolError(ErrorCode.STALE_UPDATE,
                             f"version {version} not newer than {current_version}")
+    cose.check_signature(parts, public)
     return RevocationUpdate(lock_id=aud, version=int(version), iat=int(iat),  # type: ignore[arg-type]
                             entries=parsed)

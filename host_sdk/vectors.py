@@ -171,8 +171,15 @@ class _CredentialVectors:
         payload[idx + len(LOCK_ID) - 1] ^= 3  # KGY-0001 -> KGY-0002
         add("bad_signature_payload_changed",
             _tagged([parts.protected_bytes, {}, bytes(payload), parts.signature]),
-            "BAD_SIGNATURE", "aud changed after signing (signature before audience)",
-            lock_id=OTHER_LOCK_ID)
+            "BAD_SIGNATURE", "aud changed after signing: the audience matches, the "
+            "signature does not", lock_id=OTHER_LOCK_ID)
+        add("order_expired_before_signature",
+            _tagged([parts.protected_bytes, {}, parts.payload, bytes(sig)]), "EXPIRED",
+            "v2: the window is checked before the signature (a stale key costs no "
+            "verify)", now=EXP)
+        add("order_wrong_lock_before_signature",
+            _tagged([parts.protected_bytes, {}, parts.payload, bytes(sig)]), "WRONG_LOCK",
+            "v2: the audience is checked before the signature", lock_id=OTHER_LOCK_ID)
         forged = cose.sign1(OTHER_ISSUER, {1: -8, 3: 61, 4: ISSUER.kid}, parts.payload)
         add("bad_signature_other_key_same_kid", forged, "BAD_SIGNATURE",
             "kid names the anchor but another key signed")
@@ -410,15 +417,24 @@ def _sessions() -> list[dict[str, Any]]:
         assert not proof.verify_command_proof(secret, nonce, LOCK_ID, cti, 1, 2, 0, wrong)
         out.append({"name": name, "inputs": inputs(command=1, counter=2, arg=0),
                     "proof": wrong.hex(), "expect": "BAD_PROOF"})
-    log_body = cbor.dumps({0: 9, 1: 5})
-    mac_cases: list[tuple[str, int, int, int, int, bytes]] = [
-            ("mac_unlock_ok", 1, 1, 0, 0b1010, b""),
-            ("mac_drive_disable_moving", 4, 2, int(ErrorCode.VEHICLE_MOVING), 0b0110, b""),
-            ("mac_status_permission_denied", 3, 9, int(ErrorCode.PERMISSION_DENIED), 1, b""),
-            ("mac_log_body", 16, 5, 0, 0b1001, log_body)]
-    for name, command, counter, code, state, body in mac_cases:
-        i = inputs(command=command, counter=counter, code=code, state=state, body=body.hex())
-        m = proof.reply_mac(secret, nonce, LOCK_ID, cti, command, counter, code, state, body)
+    # v2 reply MACs cover the whole reply without key 15 (``body``): a real RESULT / LOG
+    rec = cbor.dumps([1, NOW, 32, 0, None, None])
+    replies: list[tuple[str, messages.Result | messages.LogReply]] = [
+        ("mac_unlock_ok", messages.Result(1, 1, 0, 0b1010, NOW, 3, r(16), bytes(32))),
+        ("mac_drive_disable_moving", messages.Result(
+            2, 4, int(ErrorCode.VEHICLE_MOVING), 0b0110, NOW, 3, r(16), bytes(32))),
+        ("mac_status_permission_denied", messages.Result(
+            9, 3, int(ErrorCode.PERMISSION_DENIED), 1, NOW, 0, r(16), bytes(32))),
+        ("mac_drive_presence_required", messages.Result(
+            4, 3, int(ErrorCode.PRESENCE_REQUIRED), 0b101001, NOW, 7, r(16), bytes(32))),
+        ("mac_log_body", messages.LogReply(5, (rec,), r(32), 1, r(32), 0, r(64), False,
+                                           bytes(32), 0b1001, NOW, 3, r(16)))]
+    for name, reply in replies:
+        command = reply.command if isinstance(reply, messages.Result) else 16
+        code = reply.code if isinstance(reply, messages.Result) else 0
+        body = messages.mac_body(reply)
+        i = inputs(command=command, counter=reply.counter, code=code, body=body.hex())
+        m = proof.reply_mac(secret, nonce, LOCK_ID, cti, command, reply.counter, code, body)
         out.append({"name": name, "inputs": i, "mac": m.hex(), "expect": "ok"})
     # replay: the counter rule of §8 over a session (counter checked before the proof)
     steps: list[tuple[int, bool]] = [(1, True), (1, True), (3, True), (2, True), (3, True),
@@ -468,19 +484,22 @@ def _messages() -> list[dict[str, Any]]:
     samples: list[tuple[str, messages.Message]] = [
         ("hello", messages.Hello()),
         ("hello_versions", messages.Hello((1, 2, 7))),
-        ("challenge", messages.Challenge(1, LOCK_ID, nonce, NOW, 0b1001, 3)),
+        ("challenge", messages.Challenge(2, LOCK_ID, nonce, NOW, 0b1001, 3, 2000)),
         ("command", messages.CommandRequest(cti, 1, 1, r(32))),
         ("command_first_use", messages.CommandRequest(cti, 2, 3, r(32), cred)),
-        ("result", messages.Result(1, 1, 0, 0b1000, NOW, r(32))),
+        ("result", messages.Result(1, 1, 0, 0b1000, NOW, 2, r(16), r(32))),
         ("time", messages.TimeMessage(time_stmt)),
+        ("time_fresh", messages.TimeMessage(signed.sign_time_statement(
+            ISSUER, NOW, lock_id=LOCK_ID, nonce=nonce))),
         ("revocation", messages.RevocationMessage(update)),
         ("ack", messages.Ack(0, NOW, 2)),
         ("log_fetch", messages.LogFetch(cti, 4, 1, r(32))),
-        ("log", messages.LogReply(5, (rec,), r(32), 1, r(32), 0, r(64), False, r(32))),
+        ("log", messages.LogReply(5, (rec,), r(32), 1, r(32), 0, r(64), False, r(32), 0b1001,
+                                  NOW, 2, r(16))),
         ("info", messages.Info()),
-        ("lock_info", messages.LockInfo(LOCK_ID, "1.0.0", (1,), LOCK.sign_public,
+        ("lock_info", messages.LockInfo(LOCK_ID, "1.0.0", (2,), LOCK.sign_public,
                                         LOCK.kex_public, NOW, 0b1001, 0, 12, True)),
-        ("lock_info_unprovisioned", messages.LockInfo("", "1.0.0", (1,), b"", b"", 0, 0, 0,
+        ("lock_info_unprovisioned", messages.LockInfo("", "1.0.0", (2,), b"", b"", 0, 0, 0,
                                                       0, False)),
         ("error", messages.ErrorReply(int(ErrorCode.STALE_CHALLENGE))),
         ("error_with_counter", messages.ErrorReply(int(ErrorCode.REPLAYED), 3)),
@@ -616,7 +635,7 @@ def _signed() -> list[dict[str, Any]]:
             **ctx: Any) -> None:
         anchors = ISSUER.anchors()
         if kind == "time":
-            got, val = _outcome(lambda: signed.verify_time_statement(data, anchors))
+            got, val = _outcome(lambda: signed.verify_time(data, anchors))
         else:
             got, val = _outcome(lambda: signed.verify_revocation_update(
                 data, anchors, ctx.get("lock_id"), current_version=ctx.get("current_version")))
@@ -626,7 +645,9 @@ def _signed() -> list[dict[str, Any]]:
                              "issuer_public_key": ISSUER.public_bytes().hex(),
                              "data": data.hex(), **ctx, "expect": want}
         if kind == "time" and got == "ok":
-            v["time"] = val
+            v["time"] = val[0]
+            if val[1] is not None:
+                v["fresh"] = {"lock_id": val[1], "nonce": val[2].hex()}
         if kind == "revocation" and got == "ok":
             v["update"] = {"lock_id": val.lock_id, "version": val.version, "iat": val.iat,
                            "entries": [[c.hex(), e] for c, e in val.entries]}
@@ -646,6 +667,22 @@ def _signed() -> list[dict[str, Any]]:
         cose.sign1(ISSUER, {1: -8, 3: signed.CT_TIME, 4: ISSUER.kid}, cbor.dumps({1: NOW})),
         "MALFORMED", "payload without key 6")
     add("time_malformed_untagged", "time", ts[1:], "MALFORMED", "no tag 18")
+    fresh_nonce = r(16)
+    add("time_fresh_ok", "time", signed.sign_time_statement(
+        ISSUER, NOW, lock_id=LOCK_ID, nonce=fresh_nonce), "ok",
+        "fresh (v2): bound to a lock ID and one of its session nonces")
+    add("time_fresh_short_nonce", "time", cose.sign1(
+        ISSUER, {1: -8, 3: signed.CT_TIME, 4: ISSUER.kid},
+        cbor.dumps({3: LOCK_ID, 6: NOW, 7: fresh_nonce[:15]})), "MALFORMED",
+        "a fresh statement's nonce must be 16 bytes")
+    add("time_fresh_no_lock_id", "time", cose.sign1(
+        ISSUER, {1: -8, 3: signed.CT_TIME, 4: ISSUER.kid},
+        cbor.dumps({6: NOW, 7: fresh_nonce})), "MALFORMED",
+        "a nonce without a lock ID")
+    add("time_order_payload_before_signature", "time", (lambda b: b[:-1] + bytes(
+        [b[-1] ^ 1]))(cose.sign1(ISSUER, {1: -8, 3: signed.CT_TIME, 4: ISSUER.kid},
+                                 cbor.dumps({1: NOW}))), "MALFORMED",
+        "v2: the payload is checked before the signature (no verify for a bad payload)")
     add("time_wrong_algorithm", "time",
         cose.sign1(ISSUER, {1: -7, 3: signed.CT_TIME, 4: ISSUER.kid}, cbor.dumps({6: NOW})),
         "WRONG_ALGORITHM", "alg -7")

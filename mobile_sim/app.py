@@ -8,6 +8,7 @@ uploaded at the next sync. The CLI, the web UI and fleet mode all drive this cla
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from kagiya.phone.state import (
     StoredKey,
     perm_names,
 )
+from kagiya.sdk.client_keys import FreshTime
 from kagiya.sdk.enrollment import auth_message, enroll_message, parse_enrollment
 from kagiya.sdk.errors import ErrorCode
 from kagiya.sdk.i18n import N_, _
@@ -358,7 +360,25 @@ class PhoneApp:
             time_statement=st.time_statement or None,
             revocation=(rv.update, rv.version) if rv else None,
             accepted={k.key_id for k in st.keys_for(lock_id) if k.accepted_by_lock},
+            fresh_time=self._fresh_time(st.server_url),
         )
+
+    def _fresh_time(self, server_url: str | None) -> FreshTime:
+        """Fetch a fresh time statement for a lock that lost its time (None offline)."""
+        def fetch(lock_id: str, nonce: bytes) -> bytes | None:
+            if not server_url:
+                return None
+            server = self._server(server_url)
+            get = getattr(server, "fresh_time", None)
+            try:
+                return get(lock_id, nonce) if get is not None else None
+            except (Offline, ServerRefused):
+                return None
+
+        async def fresh_time(lock_id: str, nonce: bytes) -> bytes | None:
+            return await asyncio.to_thread(fetch, lock_id, nonce)
+
+        return fresh_time
 
     async def run(self, lock_id: str, command: str, *, timeout: float = 15.0) -> CommandOutcome:
         """Find the lock over BLE and run ``command`` with the best key (no network needed)."""

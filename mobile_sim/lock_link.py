@@ -17,6 +17,7 @@ from typing import Any
 from kagiya.phone.ports import LockState, LogBatch
 from kagiya.phone.state import StoredKey
 from kagiya.sdk.client import CommandResult, DigitalKey, LockClient, LockLog, Wallet, find_lock
+from kagiya.sdk.client_keys import FreshTime
 
 MAX_UPLOAD_RECORDS = 512  # LogUploadIn.records (docs/openapi.json); a lock's ring holds 256
 
@@ -79,9 +80,11 @@ class BleLockSession:
 @asynccontextmanager
 async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
                   revocation: tuple[bytes, int] | None = None,
-                  accepted: set[bytes] | None = None) -> AsyncIterator[BleLockSession]:
-    """Find ``lock_id`` over BLE and open a session carrying the phone's updates."""
-    wallet = Wallet()
+                  accepted: set[bytes] | None = None,
+                  fresh_time: FreshTime | None = None) -> AsyncIterator[BleLockSession]:
+    """Find ``lock_id`` over BLE and open a session carrying the phone's updates;
+    ``fresh_time`` fetches a fresh time statement when the lock lost its time."""
+    wallet = Wallet(fresh_time=fresh_time)
     if time_statement:
         wallet.add_time_statement(time_statement)
     if revocation:

@@ -47,13 +47,15 @@ class HttpServerLink:
         self._client.close()
 
     def _call(self, method: str, path: str, *, token: str | None = None,
-              json: Any = None, headers: dict[str, str] | None = None) -> Any:
+              json: Any = None, headers: dict[str, str] | None = None,
+              params: dict[str, str] | None = None) -> Any:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             try:
-                resp = self._client.request(method, path, json=json, headers=hdrs)
+                resp = self._client.request(method, path, json=json, headers=hdrs,
+                                            params=params)
             except httpx.HTTPError as exc:
                 raise Offline(f"{self.base_url} unreachable ({type(exc).__name__})") from exc
             wait = _retry_after(resp)
@@ -117,6 +119,15 @@ class HttpServerLink:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise _bad(200, f"download is malformed ({type(exc).__name__}: {exc})") from None
         return bundle
+
+    def fresh_time(self, lock_id: str, nonce: bytes) -> bytes:
+        """``GET /v1/time?lock_id=&nonce=``: a fresh time statement for a lock that lost its
+        time in a power cut (protocol §6; public, no token)."""
+        body = self._call("GET", "/v1/time", params={"lock_id": lock_id, "nonce": nonce.hex()})
+        try:
+            return bytes.fromhex(body["time_statement"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(200, f"time statement is malformed ({exc})") from None
 
     def upload_log(self, token: str, payload: dict[str, Any],
                    idempotency_key: str | None = None) -> dict[str, Any]:

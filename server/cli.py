@@ -114,6 +114,12 @@ def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
                 from kagiya.server.housekeeping import purge
 
                 print(json.dumps(purge(rt), indent=2))
+            elif fn_name == "time-hwm":
+                from kagiya.server import timeauth
+                from kagiya.server.db import transaction
+
+                with transaction(rt.sessions) as s:
+                    print(json.dumps({"cleared": timeauth.reset(s)}))
             elif fn_name == "audit":
                 for entry in admin.audit_entries(rt, args.operator, args.limit):
                     print(json.dumps(entry))
@@ -203,6 +209,11 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="only publish the next key (for pre-installing on locks)",
     )
     p.set_defaults(handler=_simple("rotate"))
+
+    p = asub.add_parser("reset-time-hwm", help="forget the newest signed time (after a clock "
+                        "that ran ahead was corrected; docs/server.md)")
+    _common(p)
+    p.set_defaults(handler=_simple("time-hwm"))
 
     p = asub.add_parser("end-contract", help="delete all data of an operator and the operator")
     _common(p)

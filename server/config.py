@@ -50,7 +50,8 @@ class Settings:
     idempotency_ttl_s: int = DAY
     housekeeping_interval_s: int = 600  # purge of expired rows per process (0: off)
     clock: Callable[[], float] = time.time
-
+    # the monotonic clock the time authority compares ``clock`` with (kagiya.server.timeauth)
+    monotonic: Callable[[], float] = time.monotonic
     def now(self) -> int:
         """Current unix time in whole seconds (tests replace ``clock``)."""
         return int(self.clock())

@@ -31,7 +31,7 @@ EXPECTED = [
     "Alice's phone downloads its key",
     "key server stopped: the vehicle is offline",
     "Alice unlocks over BLE (offline)",
-    "Alice enables drive (offline)",
+    "Alice presses the brake pedal and enables drive (offline)",
     "Alice locks (offline)",
     "key server back up",
     "operator cancels Alice's key (her phone stays offline)",
@@ -78,7 +78,8 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert [s["title"] for s in rep["steps"]] == EXPECTED
     assert all(s["ok"] for s in rep["steps"])
     assert "unlocked CAR-0001" in steps["Alice unlocks over BLE (offline)"]["outcome"]
-    assert "drive enabled" in steps["Alice enables drive (offline)"]["outcome"]
+    drive = "Alice presses the brake pedal and enables drive (offline)"
+    assert "drive enabled" in steps[drive]["outcome"]
     assert "locked CAR-0001" in steps["Alice locks (offline)"]["outcome"]
     assert "CAR-0001 v1" in steps["Bob's phone syncs (gets the revocation update)"]["outcome"]
     refused = steps["Alice's next unlock is refused with REVOKED"]

@@ -359,6 +359,15 @@ class Demo:
     def s_ble(self, who: str, *args: str) -> str:
         return _last_line(self.phone(who, *args).stdout)
 
+    def s_drive(self) -> str:
+        """Drive needs someone in the vehicle (protocol §12 presence): the virtual board's
+        brake switch is the ``presence`` file of its state directory (docs/firmware.md)."""
+        (self.board_root / "presence").write_text("1")
+        try:
+            return self.s_ble("alice", "drive", "on", LOCK_ID)
+        finally:
+            (self.board_root / "presence").unlink(missing_ok=True)
+
     def s_cancel(self) -> str:
         op = self.operator()
         op.cancel_key_request(self.ids["request-alice"])
@@ -406,7 +415,7 @@ class Demo:
         st("Alice's phone downloads its key", lambda: self.s_sync("alice"))
         st("key server stopped: the vehicle is offline", self.s_stop_server)
         st("Alice unlocks over BLE (offline)", lambda: self.s_ble("alice", "unlock", LOCK_ID))
-        st("Alice enables drive (offline)", lambda: self.s_ble("alice", "drive", "on", LOCK_ID))
+        st("Alice presses the brake pedal and enables drive (offline)", self.s_drive)
         st("Alice locks (offline)", lambda: self.s_ble("alice", "lock", LOCK_ID))
         st("key server back up", self.start_server)
         st("operator cancels Alice's key (her phone stays offline)", self.s_cancel)

@@ -27,10 +27,12 @@ async def test_unlock_and_lock(target: Target) -> None:
         assert st.state & LockState.DOORS_LOCKED
 
 
-async def test_drive_enable_disable(target: Target) -> None:
-    key = target.key()
-    phone = target.phone()
-    async with LockClient(await find_lock(target.lock_id, 5, backend=phone),
+async def test_drive_enable_disable(sim: Target) -> None:
+    assert sim.sim is not None
+    key = sim.key()
+    phone = sim.phone()
+    sim.sim.set_presence(True)  # the driver presses the brake pedal
+    async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone) as lock:
         assert (await lock.enable_drive(key)).state & LockState.DRIVE_ENABLED
         assert not (await lock.disable_drive(key)).state & LockState.DRIVE_ENABLED
@@ -42,6 +44,7 @@ async def test_drive_disable_refused_while_moving(sim: Target) -> None:
     phone = sim.phone()
     async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone) as lock:
+        sim.sim.set_presence(True)
         await lock.enable_drive(key)
         sim.sim.set_moving(True)
         with pytest.raises(VehicleMovingError) as err:

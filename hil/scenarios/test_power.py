@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from kagiya.hil.sim_target import Target
 from kagiya.sdk.client import LockClient, Wallet, find_lock
+from kagiya.sdk.client_errors import TimeUntrustedError
+from kagiya.sdk.errors import ErrorCode
 from kagiya.sdk.logchain import LogEvent, genesis, verify_log_reply
 from kagiya.sdk.messages import LockState, LogReply
 
 
-async def test_clock_rollback_after_power_cycle(sim: Target) -> None:
+async def test_clock_lost_in_power_cut_needs_fresh_time(sim: Target) -> None:
+    """Item 4: after the RTC is lost the lock cannot know how long it was off, so no key
+    opens until a fresh (nonce-bound) time statement arrives; a plain one is not enough."""
     assert sim.sim is not None
     key = sim.key()
     phone = sim.phone()
@@ -19,6 +24,7 @@ async def test_clock_rollback_after_power_cycle(sim: Target) -> None:
     sim.sim.set_rtc_offset(-365 * 86400)  # the RTC lost a year
     sim.sim.boot()
     wallet = Wallet()
+    wallet.add_time_statement(sim.time_statement())  # a plain statement only
     async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone, wallet=wallet) as lock:
         ch = await lock.hello()
@@ -26,12 +32,15 @@ async def test_clock_rollback_after_power_cycle(sim: Target) -> None:
         # writes (protocol §12) are lost with the power, never the year the RTC lost
         assert ch.lock_time >= before - 60
         assert not ch.state & LockState.TIME_TRUSTED
-        await lock.unlock(key)  # decided against the high-water mark
-    wallet.add_time_statement(sim.time_statement())
+        with pytest.raises(TimeUntrustedError) as err:
+            await lock.unlock(key)
+        assert err.value.code == ErrorCode.TIME_UNTRUSTED
+    assert sim.sim.relays()["doors_locked"] is True
+    wallet.fresh_time = sim.fresh_time  # the phone is online: it fetches a fresh one
     async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
                           backend=phone, wallet=wallet) as lock:
-        # the phone pushed its newer time statement automatically
-        assert (await lock.status(key)).state & LockState.TIME_TRUSTED
+        r = await lock.unlock(key)
+        assert r.state & LockState.TIME_TRUSTED and not r.state & LockState.DOORS_LOCKED
 
 
 async def test_log_fetch_after_power_cycle_loses_nothing(sim: Target) -> None:

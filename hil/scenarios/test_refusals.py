@@ -13,7 +13,6 @@ from kagiya.sdk.client_errors import (
     KeyNotYetValidError,
     KeyRevokedError,
     LockRefusedError,
-    ReplyNotAuthenticError,
     WrongLockError,
 )
 from kagiya.sdk.errors import ErrorCode
@@ -77,11 +76,12 @@ async def test_forged_secret_bad_proof(target: Target) -> None:
             return replies[-1]
 
         lock.request = sniff
-        # the lock's RESULT is MACed with the real secret: never a success for the thief
-        with pytest.raises(ReplyNotAuthenticError):
+        # v2: a request whose proof fails gets an unauthenticated ERROR, never a MAC
+        with pytest.raises(LockRefusedError) as err:
             await lock.unlock(key)
+        assert err.value.code == ErrorCode.BAD_PROOF
     result = messages.decode(replies[-1])
-    assert isinstance(result, messages.Result) and result.code == ErrorCode.BAD_PROOF
+    assert isinstance(result, messages.ErrorReply) and result.code == ErrorCode.BAD_PROOF
     if target.sim:
         assert target.sim.relays()["doors_locked"] is True
 

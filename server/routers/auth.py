@@ -8,15 +8,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
+from kagiya.sdk.credential import is_lock_id
+from kagiya.sdk.signed import sign_time_statement
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.deps import runtime_of
-from kagiya.server.issuance import time_statement
 from kagiya.server.models import Operator, Token
 from kagiya.server.problems import ApiError, documented
 from kagiya.server.runtime import OPERATOR, check_operator_usable
 from kagiya.server.schemas import IssuerKeysOut, TimeOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
+from kagiya.server.timeauth import ClockFault, anchor_of, signable_now
 from sqlalchemy import select
 
 router = APIRouter(prefix="/v1", tags=["auth"])
@@ -105,21 +107,45 @@ def issuer_keys(request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/time", response_model=TimeOut, tags=["public"], responses=documented(429, 503)
+    "/time", response_model=TimeOut, tags=["public"], responses=documented(422, 429, 503)
 )
-def public_time(request: Request) -> JSONResponse:
-    """A fresh signed time statement (protocol §6, hex) for installers and tools. Public: a
-    time statement is harmless to hand out (locks never move their clock backwards), but it
-    costs a signature, so it is rate-limited per address (429 ``rate-limited``)."""
+def public_time(request: Request, lock_id: str | None = None,
+                nonce: str | None = None) -> JSONResponse:
+    """A signed time statement (protocol §6, hex) for phones, installers and tools.
+
+    Without parameters a *plain* statement (a lower bound any lock may raise its clock
+    to). With ``lock_id`` and ``nonce`` (32 hex digits: the lock's current session nonce,
+    or the one ``provisioning.time_nonce()`` printed over USB) a *fresh* statement bound
+    to that lock and nonce, which the lock takes as its current time - also backwards, the
+    recovery after a power cut or a wrong future time. Public: it states only the server's
+    own time, and the server signs only a time it can vouch for (422 ``invalid-time-request``
+    for a bad lock ID or nonce; 503 ``clock-unreliable`` when its clock went back or jumped;
+    429 ``rate-limited`` per address, a statement costs a signature)."""
     rt = runtime_of(request)
     host = request.client.host if request.client else "unknown"
+    if (lock_id is None) != (nonce is None) or (lock_id is not None and (
+            not is_lock_id(lock_id) or not _is_nonce(nonce))):
+        raise ApiError(422, "invalid-time-request",
+                       "give both lock_id (a lock ID) and nonce (32 hex digits), or neither")
     rt.limit(f"time:{host}", rt.settings.time_rate_per_min)
     with transaction(rt.sessions) as s:
-        now = rt.now()
-        return JSONResponse(
-            {"time": now, "time_statement": time_statement(rt.keyset(s).active, now)},
-            headers={"Cache-Control": "no-store"},
-        )
+        try:
+            now = signable_now(s, rt.now(), anchor_of(rt))
+        except ClockFault as e:
+            raise ApiError(503, "clock-unreliable", str(e),
+                           headers={"Retry-After": "60"}) from None
+        signer = rt.keyset(s).active
+        stmt = sign_time_statement(signer, now, lock_id=lock_id,
+                                   nonce=bytes.fromhex(nonce) if nonce else None)
+        return JSONResponse({"time": now, "time_statement": stmt.hex()},
+                            headers={"Cache-Control": "no-store"})
+
+
+def _is_nonce(v: str | None) -> bool:
+    try:
+        return v is not None and len(bytes.fromhex(v)) == 16
+    except ValueError:
+        return False
 
 
 @router.get("/health", tags=["public"])

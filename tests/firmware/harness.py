@@ -93,6 +93,14 @@ class LockProcess:
         """The relay outputs as the HAL wrote them."""
         return json.loads((self.state_dir / "relays.json").read_text())
 
+    def set_presence(self, pressed: bool) -> None:
+        """Simulate the start button / brake switch (the HAL's ``presence`` file)."""
+        p = self.state_dir / "presence"
+        if pressed:
+            p.write_text("1")
+        elif p.exists():
+            p.unlink()
+
     def set_moving(self, moving: bool) -> None:
         """Simulate the vehicle moving (the HAL's ``moving`` file)."""
         p = self.state_dir / "moving"
@@ -114,6 +122,10 @@ class Bench:
         self.sign_public = bytes.fromhex(info["sign_public"])
         self.kex_public = bytes.fromhex(info["kex_public"])
         self.counter = 0
+        # v2 rotates the nonce with every MACed reply: a session is named by the nonce of
+        # its CHALLENGE and ``current`` maps every nonce of a session to its newest one
+        self.current: dict[bytes, bytes] = {}
+        self.last_nonce = b""  # the nonce the last command was proved over
 
     def key(self, *, perm: int = 7, nbf: int | None = None, exp: int | None = None,
             **kw: Any) -> peer.Key:
@@ -127,18 +139,51 @@ class Bench:
         """HELLO -> CHALLENGE (asserted)."""
         r = self.lock.send(peer.hello(), conn)
         assert r[0] == 2, r
+        self.current[r[3]] = r[3]
         return r
+
+    def nonce_of(self, nonce: bytes) -> bytes:
+        """The newest nonce of the session that ``nonce`` belongs to."""
+        return self.current.get(nonce, nonce)
+
+    def rotated(self, used: bytes, reply: dict) -> None:
+        """Follow the session's nonce after a MACed reply (its key 7 / 12)."""
+        nxt = reply.get(7) if reply.get(0) == 4 else reply.get(12) if reply.get(0) == 9 \
+            else None
+        if isinstance(nxt, bytes) and 15 in reply:
+            for k, v in list(self.current.items()):
+                if v == used:
+                    self.current[k] = nxt
+            self.current[nxt] = nxt
 
     def command(self, key: peer.Key, cmd: int, *, conn: int = 1, nonce: bytes | None = None,
                 counter: int | None = None, **kw: Any) -> dict:
         """Send a COMMAND with a fresh counter on a (new unless nonce given) session."""
         if nonce is None:
             nonce = self.hello(conn)[3]
+        nonce = self.nonce_of(nonce)
         if counter is None:
             self.counter += 1
             counter = self.counter
-        return self.lock.send(
-            peer.command(key, nonce, self.lock_id, cmd, counter, **kw), conn)
+        self.last_nonce = nonce
+        r = self.lock.send(peer.command(key, nonce, self.lock_id, cmd, counter, **kw), conn)
+        self.rotated(nonce, r)
+        return r
+
+    def log_fetch(self, key: peer.Key, nonce: bytes, from_seq: int, *, conn: int = 1,
+                  **kw: Any) -> dict:
+        """A LOG_FETCH with the next counter on the session of ``nonce``."""
+        nonce = self.nonce_of(nonce)
+        self.counter += 1
+        self.last_nonce = nonce
+        r = self.lock.send(peer.log_fetch(key, nonce, self.lock_id, self.counter, from_seq,
+                                          **kw), conn)
+        self.rotated(nonce, r)
+        return r
+
+    def check_mac(self, key: peer.Key, reply: dict) -> None:
+        """The reply MAC of the last command verifies under K (the phone's check)."""
+        assert peer.check_reply_mac(key, self.last_nonce, self.lock_id, reply), reply
 
     def close(self) -> None:
         """Stop the lock process."""

@@ -125,26 +125,46 @@ def revocation(issuer: Issuer, lock_id: str, version: int,
 
 def proof(secret: bytes, nonce: bytes, lock_id: str, cti: bytes, command: int,
           counter: int, arg: int = 0) -> bytes:
-    """Command proof (§8)."""
+    """Command proof (§8, v2)."""
     lid = lock_id.encode()
-    msg = (b"KGY1-CMD" + nonce + bytes([len(lid)]) + lid + cti + bytes([command])
+    msg = (b"KGY2-CMD" + nonce + bytes([len(lid)]) + lid + cti + bytes([command])
            + counter.to_bytes(4, "big") + arg.to_bytes(4, "big"))
     return hmac.new(secret, msg, hashlib.sha256).digest()
 
 
 def reply_mac(secret: bytes, nonce: bytes, lock_id: str, cti: bytes, command: int,
-              counter: int, code: int, state: int, body: bytes = b"") -> bytes:
-    """Reply MAC (§8)."""
+              counter: int, code: int, body: bytes) -> bytes:
+    """Reply MAC (§8, v2): ``body`` is the reply's encoding without key 15."""
     lid = lock_id.encode()
-    msg = (b"KGY1-RES" + nonce + bytes([len(lid)]) + lid + cti + bytes([command])
-           + counter.to_bytes(4, "big") + code.to_bytes(2, "big") + bytes([state])
+    msg = (b"KGY2-RES" + nonce + bytes([len(lid)]) + lid + cti + bytes([command])
+           + counter.to_bytes(4, "big") + code.to_bytes(2, "big")
            + hashlib.sha256(body).digest())
     return hmac.new(secret, msg, hashlib.sha256).digest()
 
 
+def reply_body(reply: dict) -> bytes:
+    """The bytes a v2 reply MAC covers: the reply map without key 15."""
+    return enc({k: v for k, v in reply.items() if k != 15})
+
+
+def check_reply_mac(key: Key, nonce: bytes, lock_id: str, reply: dict,
+                    command: int | None = None) -> bool:
+    """True iff a RESULT / LOG reply's MAC verifies under K for ``nonce``."""
+    cmd = command if command is not None else reply[2] if reply[0] == 4 else 16
+    code = reply[3] if reply[0] == 4 else 0
+    want = reply_mac(key.secret, nonce, lock_id, key.cti, cmd, reply[1], code,
+                     reply_body(reply))
+    return hmac.compare_digest(reply[15], want)
+
+
+def fresh_time_statement(issuer: Issuer, lock_id: str, t: int, nonce: bytes) -> bytes:
+    """A fresh time statement bound to the lock and one of its nonces (§6, v2)."""
+    return issuer.sign1(enc({3: lock_id, 6: t, 7: nonce}), CT_TIME)
+
+
 def hello(versions: list[int] | None = None) -> bytes:
-    """HELLO message."""
-    return enc({0: 1, 1: versions if versions is not None else [1]})
+    """HELLO message (protocol version 2 by default)."""
+    return enc({0: 1, 1: versions if versions is not None else [2]})
 
 
 def command(key: Key, nonce: bytes, lock_id: str, cmd: int, counter: int, *,

@@ -68,8 +68,10 @@ def test_revocations_and_log_survive(bench: Bench) -> None:
 
 def test_clock_never_goes_below_hwm_after_rtc_reset(bench: Bench) -> None:
     lock = bench.lock
-    future = NOW + 100000
-    r = lock.send(peer.enc({0: 5, 1: peer.time_statement(bench.issuer, future)}))
+    future = NOW + 100000  # far ahead: only a fresh statement may move the clock so far
+    nonce = bench.hello()[3]
+    r = lock.send(peer.enc({0: 5, 1: peer.fresh_time_statement(bench.issuer, bench.lock_id,
+                                                               future, nonce)}))
     assert r[2] >= future
     lock.stop()
     # RTC reset while powered off: the RTC now reads ~1970
@@ -78,22 +80,31 @@ def test_clock_never_goes_below_hwm_after_rtc_reset(bench: Bench) -> None:
     ch = bench.hello()
     assert ch[4] >= future
     assert ch[5] & 8 == 0  # time no longer trusted
-    # windows are decided against the lower bound: a key valid from `future` works
+    # v2: the lock cannot know how long it was off, so no key is decided on the lower
+    # bound (that let a 1-day key open days past its expiry after a few cuts)
     key = bench.key(nbf=future - 10, exp=future + 86400)
-    assert bench.command(key, STATUS, nonce=ch[3], with_credential=True)[3] == 0
+    assert bench.command(key, STATUS, nonce=ch[3], with_credential=True) == {
+        0: 15, 1: 41, 2: bench.counter}
     # a rollback while running is caught too
     lock.call("tick")
     (lock.state_dir / "rtc_offset").write_text(str(-2 * NOW))
     assert _info(bench)[6] >= future
-    # an old (replayed) statement does not restore trust; a fresh one does
+    # an old (replayed) statement is refused; a newer plain one raises the lower bound
+    # but does not restore trust: it may be old too
     old = peer.time_statement(bench.issuer, NOW)
-    assert lock.send(peer.enc({0: 5, 1: old}))[1] == 0
+    assert lock.send(peer.enc({0: 5, 1: old}))[1] == 31
+    newer = peer.time_statement(bench.issuer, future + 500)
+    assert lock.send(peer.enc({0: 5, 1: newer}))[2] >= future + 500
     assert bench.hello()[5] & 8 == 0
-    fresh = peer.time_statement(bench.issuer, future + 500)
-    assert lock.send(peer.enc({0: 5, 1: fresh}))[2] >= future + 500
-    assert bench.hello()[5] & 8 == 8
+    # a fresh statement (bound to this lock and the session's nonce) restores trust
+    ch = bench.hello()
+    fresh = peer.fresh_time_statement(bench.issuer, bench.lock_id, future + 600, ch[3])
+    assert lock.send(peer.enc({0: 5, 1: fresh}))[2] >= future + 600
+    ch = bench.hello()
+    assert ch[5] & 8 == 8
+    assert bench.command(key, STATUS, nonce=ch[3], with_credential=True)[3] == 0
     lock.restart()
-    assert bench.hello()[4] >= future + 500
+    assert bench.hello()[4] >= future + 600
 
 
 def test_hwm_persisted_by_tick(bench: Bench) -> None:

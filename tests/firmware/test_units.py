@@ -136,22 +136,35 @@ print(json.dumps(bad))""")
     assert got == 0
 
 
-def test_rate_limit_schedule() -> None:
+def test_peer_budgets_and_record_bucket() -> None:
     got = run_json("""
 import json
-from kagiya_lock.ratelimit import RateLimiter
-r = RateLimiter()
-out = []
-for n in range(1, 14):
-    r.record(27, 0)
-    out.append(r.until_ms if r.blocked(0) else 0)
-r.record(1, 0)
-c = r.failures
-r.success()
-print(json.dumps([out, c, r.blocked(0)]))""")
-    blocks, count, blocked = got
-    assert blocks == [0, 0, 0, 0, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000]
-    assert count == 13 and blocked is False
+from kagiya_lock.ratelimit import Bucket, KeyFailures, Peers
+ps = Peers()
+p = ps.get(1)
+v = []
+for _ in range(5):
+    v.append(p.may_verify())
+    p.verifies += 1
+ex = p.exhausted()
+p.authenticated = True
+after = [p.may_verify(), p.exhausted()]
+q = ps.get(2)
+q.refusals = 8
+for c in range(3, 20):
+    ps.get(c)
+kf = KeyFailures()
+n = [kf.add(b"k") for _ in range(3)]
+kf.clear(b"k")
+b = Bucket(3, 1000)
+takes = [b.take(0) for _ in range(5)] + [b.take(999), b.take(1000), b.take(1001), b.take(5000)]
+print(json.dumps([v, ex, after, q.exhausted(), len(ps.by_conn), n, kf.add(b"k"), takes]))""")
+    v, ex, after, q_ex, n_peers, counts, again, takes = got
+    assert v == [True, True, True, True, False] and ex is True
+    assert after == [True, False]  # an authenticated connection is not limited
+    assert q_ex is True and n_peers <= 8  # bounded table
+    assert counts == [1, 2, 3] and again == 1
+    assert takes == [True, True, True, False, False, False, True, False, True]
 
 
 @pytest.mark.parametrize("lock_id,ok", [("ABCD", True), ("KGY-0001-XYZ", True),

@@ -177,7 +177,8 @@ def connector(locks: dict[str, FakeLock]) -> Any:
     @asynccontextmanager
     async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
                       revocation: tuple[bytes, int] | None = None,
-                      accepted: set[bytes] | None = None) -> AsyncIterator[FakeSession]:
+                      accepted: set[bytes] | None = None,
+                      fresh_time: Any = None) -> AsyncIterator[FakeSession]:
         if lock_id not in locks:
             raise TimeoutError(f"lock {lock_id} not found")
         lock = locks[lock_id]

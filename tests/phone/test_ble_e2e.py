@@ -27,6 +27,11 @@ def test_offline_unlock_revocation_carried_and_logs(bench: Bench, tmp_path: Path
     assert _phone(home, "alice", "unlock", "CAR-0001") == 0
     assert "doors unlocked" in capsys.readouterr().out
     assert bench.lock.relays() == {"doors_locked": False, "drive": False}
+    # protocol v2: drive needs someone in the vehicle (the presence signal)
+    assert _phone(home, "alice", "drive", "on", "CAR-0001") == 1
+    assert "brake pedal" in capsys.readouterr().err
+    assert bench.lock.relays()["drive"] is False
+    bench.lock.set_presence(True)
     assert _phone(home, "alice", "drive", "on", "CAR-0001") == 0
     assert "drive enabled" in capsys.readouterr().out
     assert _phone(home, "alice", "lock", "CAR-0001") == 0

@@ -33,6 +33,7 @@ def test_ui_enroll_download_unlock_on_virtual_lock(bench: Bench, tmp_path: Path)
         status = page.get_by_test_id("lock-status")  # type: ignore[attr-defined]
         expect(status).to_contain_text("doors unlocked", timeout=30_000)
         assert bench.lock.relays()["doors_locked"] is False
+        bench.lock.set_presence(True)  # v2: someone in the vehicle presses the brake pedal
         page.get_by_test_id("drive-on").click()  # type: ignore[attr-defined]
         expect(status).to_contain_text("drive enabled", timeout=30_000)
         page.get_by_test_id("fetch-logs").click()  # type: ignore[attr-defined]

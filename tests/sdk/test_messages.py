@@ -27,12 +27,13 @@ from kagiya.sdk.messages import (
 
 B16, B32, B64 = bytes(range(16)), bytes(range(32)), bytes(range(64))
 ALL = [
-    Hello(), Hello((1, 2)), Challenge(1, "KGY-0001", B16, 1_800_000_000, 9, 0),
+    Hello(), Hello((1, 2)), Challenge(2, "KGY-0001", B16, 1_800_000_000, 9, 0, 2000),
     CommandRequest(B16, 1, Command.UNLOCK, B32), CommandRequest(B16, 2, 5, B32, b"cred"),
-    Result(1, 1, 0, LockState.DOORS_LOCKED | LockState.TIME_TRUSTED, 5, B32),
+    Result(1, 1, 0, LockState.DOORS_LOCKED | LockState.TIME_TRUSTED, 5, 3, B16, B32),
     TimeMessage(b"ts"), RevocationMessage(b"ru"), Ack(0, 1, 2), LogFetch(B16, 3, 1, B32),
     LogFetch(B16, 3, 1, B32, b"c"),
-    LogReply(4, (b"\x86\x01\x02\x03\x04\xf6\xf6",), B32, 1, B32, 0, B64, True, B32),
+    LogReply(4, (b"\x86\x01\x02\x03\x04\xf6\xf6",), B32, 1, B32, 0, B64, True, B32, 8, 7,
+             2, B16),
     Info(), LockInfo("KGY-0001", "0.1.0", (1,), B32, B32, 5, 0, 0, 3, True),
     ErrorReply(1), ErrorReply(29, 7),
 ]
@@ -50,11 +51,16 @@ def test_every_type_has_a_class() -> None:
     assert {type(m) for m in ALL} == set(messages.MESSAGE_CLASSES.values())
 
 
-def test_log_mac_body_excludes_mac() -> None:
+def test_mac_body_is_the_whole_reply_without_its_mac() -> None:
     reply = ALL[11]
     assert isinstance(reply, LogReply)
-    body = cbor.loads(messages.log_mac_body(reply))
+    body = cbor.loads(messages.mac_body(reply))
     assert 15 not in body and body[0] == 9 and body[8] is True
+    assert body[10] == 7 and body[11] == 2 and body[12] == B16
+    result = ALL[5]
+    assert isinstance(result, Result)
+    body = cbor.loads(messages.mac_body(result))
+    assert sorted(body) == [0, 1, 2, 3, 4, 5, 6, 7]  # every field but the MAC
 
 
 def code_of(data: bytes) -> ErrorCode:
@@ -78,7 +84,7 @@ def test_encode_refuses_out_of_range() -> None:
     with pytest.raises(ValueError):
         messages.encode(CommandRequest(B16, 2**32, 1, B32))
     with pytest.raises(ValueError):
-        messages.encode(Challenge(1, "bad", B16, 0, 0, 0))
+        messages.encode(Challenge(2, "bad", B16, 0, 0, 0, 2000))
     with pytest.raises(ValueError):
         messages.encode(TimeMessage(bytes(2100)))
 

@@ -13,7 +13,7 @@ K, NONCE, CTI, LID = bytes(range(32)), bytes(16), bytes([7]) * 16, "KGY-0001"
 
 
 def test_command_proof_layout() -> None:
-    msg = (b"KGY1-CMD" + NONCE + b"\x08KGY-0001" + CTI + b"\x10" + (5).to_bytes(4, "big")
+    msg = (b"KGY2-CMD" + NONCE + b"\x08KGY-0001" + CTI + b"\x10" + (5).to_bytes(4, "big")
            + (300).to_bytes(4, "big"))
     want = hmac.new(K, msg, hashlib.sha256).digest()
     assert proof.command_proof(K, NONCE, LID, CTI, 16, 5, 300) == want
@@ -24,14 +24,15 @@ def test_command_proof_layout() -> None:
 
 def test_reply_mac_layout() -> None:
     body = b"\xa1\x00\x09"
-    msg = (b"KGY1-RES" + NONCE + b"\x08KGY-0001" + CTI + b"\x01" + (9).to_bytes(4, "big")
-           + (27).to_bytes(2, "big") + b"\x0b" + hashlib.sha256(body).digest())
+    msg = (b"KGY2-RES" + NONCE + b"\x08KGY-0001" + CTI + b"\x01" + (9).to_bytes(4, "big")
+           + (27).to_bytes(2, "big") + hashlib.sha256(body).digest())
     want = hmac.new(K, msg, hashlib.sha256).digest()
-    assert proof.reply_mac(K, NONCE, LID, CTI, 1, 9, 27, 11, body) == want
-    assert proof.verify_reply_mac(K, NONCE, LID, CTI, 1, 9, 27, 11, body, want)
-    assert not proof.verify_reply_mac(K, NONCE, LID, CTI, 1, 9, 0, 11, body, want)
-    assert proof.reply_mac(K, NONCE, LID, CTI, 1, 9, 0, 0) == proof.reply_mac(
-        K, NONCE, LID.encode(), CTI, 1, 9, 0, 0, b"")
+    assert proof.reply_mac(K, NONCE, LID, CTI, 1, 9, 27, body) == want
+    assert proof.verify_reply_mac(K, NONCE, LID, CTI, 1, 9, 27, body, want)
+    assert not proof.verify_reply_mac(K, NONCE, LID, CTI, 1, 9, 0, body, want)
+    assert not proof.verify_reply_mac(K, NONCE, LID, CTI, 1, 9, 27, body + b"\x00", want)
+    assert proof.reply_mac(K, NONCE, LID, CTI, 1, 9, 0, b"") == proof.reply_mac(
+        K, NONCE, LID.encode(), CTI, 1, 9, 0, b"")
 
 
 @pytest.mark.parametrize("args", [

@@ -115,6 +115,7 @@ class World:
 def make_world(db_url: str, data_dir: Path, **settings: Any) -> tuple[World, Runtime]:
     """Build a runtime + in-process HTTP client for ``db_url``."""
     clock = Clock()
+    settings.setdefault("monotonic", clock)  # the test clock moves both (timeauth)
     cfg = Settings(
         data_dir=data_dir,
         db_url=db_url,

@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from kagiya.sdk.credential import verify_credential
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import LockIdentity
-from kagiya.sdk.signed import verify_revocation_update, verify_time_statement
+from kagiya.sdk.signed import verify_revocation_update, verify_time, verify_time_statement
+from kagiya.server import timeauth
+from kagiya.server.app import serving_app
 from kagiya.server.client import ApiProblem, InstallerClient
+from kagiya.server.db import transaction
+from kagiya.server.runtime import Runtime
 
 from tests.server.conftest import World, make_world
 from tests.server.logutil import make_log
@@ -29,6 +34,49 @@ def test_public_time_statement_verifies(world: World) -> None:
     r = world.http.get("/v1/time")  # no token at all
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     assert verify_time_statement(bytes.fromhex(r.json()["time_statement"]), keys) == t
+
+
+def test_fresh_time_statement_and_clock_sanity(db_url: str, tmp_path: Path) -> None:
+    """v2: a fresh statement is bound to a lock and nonce; the server signs only a time it
+    can vouch for (never behind the newest it signed, no jump while running)."""
+    mono = [1000.0]
+    w, rt = make_world(db_url, tmp_path / "data", monotonic=lambda: mono[0])
+    try:
+        keys = {kid: pub for kid, pub, _s in InstallerClient("", http=w.http).issuer_keys()}
+        nonce = bytes(range(16))
+        r = w.http.get("/v1/time", params={"lock_id": "KGY-0001", "nonce": nonce.hex()})
+        assert r.status_code == 200
+        t, lock_id, got = verify_time(bytes.fromhex(r.json()["time_statement"]), keys)
+        assert (t, lock_id, got) == (int(w.clock()), "KGY-0001", nonce)
+        for params in ({"lock_id": "KGY-0001"}, {"nonce": nonce.hex()},
+                       {"lock_id": "bad id", "nonce": nonce.hex()},
+                       {"lock_id": "KGY-0001", "nonce": "00" * 15}):
+            bad = w.http.get("/v1/time", params=params)
+            assert bad.status_code == 422 and bad.json()["code"] == "invalid-time-request"
+        # the wall clock jumps a year ahead while the process runs: nothing is signed
+        w.clock.t += 365 * 86400
+        r = w.http.get("/v1/time")
+        assert r.status_code == 503 and r.json()["code"] == "clock-unreliable"
+        w.clock.t -= 365 * 86400
+        assert w.http.get("/v1/time").status_code == 200
+        # a restart on a clock behind the newest signed time (the high-water mark persists)
+        mono[0] += 10
+        w.clock.t += 10
+        assert w.http.get("/v1/time").status_code == 200
+        rt2 = Runtime(rt.settings.with_(monotonic=lambda: 0.0))
+        try:
+            w.clock.t -= 3600
+            http2 = TestClient(serving_app(rt2), raise_server_exceptions=False)
+            r = http2.get("/v1/time")
+            assert r.status_code == 503 and "behind" in r.json()["detail"]
+            with transaction(rt2.sessions) as s:
+                assert timeauth.reset(s) is not None
+            assert http2.get("/v1/time").status_code == 200
+        finally:
+            rt2.close()
+    finally:
+        w.http.close()
+        rt.close()
 
 
 def test_public_time_statement_is_rate_limited(db_url: str, tmp_path: Path) -> None:

@@ -107,8 +107,9 @@ def test_forged_or_foreign_pushes_change_nothing_and_spare_the_ble_rate_limit(
     assert pump(bench, "uplink.received >= 11")
     assert bench.lock.eval("uplink.refused") == 11
     assert bench.lock.eval("lock.revocations.version") == 0
-    assert bench.lock.eval("lock.ratelimit.failures") == 0
-    assert bench.lock.eval("lock.uplink_ratelimit.failures") >= 5
+    # the network's budget is its own (connection -1, renewed per message): no BLE
+    # connection's budget was touched
+    assert bench.lock.eval("len(lock.peers.by_conn)") == 0
     assert unlock(bench, key) == OK  # the owner is not locked out by a hostile network
 
 
@@ -120,7 +121,7 @@ def test_time_statement_and_log_page_verify_like_a_phone_upload(
     assert pump(bench, "uplink.online")
     key = bench.key()
     assert unlock(bench, key) == OK
-    later = NOW + 5000
+    later = NOW + 3000  # within the hour a plain statement may move a trusted clock
     server_peer.publish(topics.lock_topic(bench.lock_id, topics.DOWN_TIME),
                         enc_msg(5, peer.time_statement(bench.issuer, later)))
     assert pump(bench, f"lock.clock.now() >= {later}")

@@ -7,8 +7,14 @@ Runs unchanged on ESP32 (NimBLE) and on the unix port with the virtual bench's s
   refused with "read not permitted").
 * Advertising: flags + the complete list of 128-bit service UUIDs; the scan response
   carries the lock ID as the complete local name. 20 ms for 30 s after boot or a
-  disconnect, then 500 ms. Up to ``MAX_CONNECTIONS`` centrals at once (a second phone
-  can connect while one is busy and gets ``BUSY`` from the lock).
+  disconnect, then 500 ms. Up to ``MAX_CONNECTIONS`` centrals at once, each with its own
+  session.
+* Connection policy (protocol §10), so nobody in radio range can keep the owner out: a
+  link that has had no proof accepted within ``AUTH_DEADLINE_MS`` (6 s) of connecting,
+  that spent its budget of refusals and verifies, or whose session is over (30 s idle,
+  120 s cap) is disconnected (``Lock.link_due``, checked every second); and when a new
+  link takes the last free slot, the oldest unauthenticated link is evicted at once, so
+  the lock keeps advertising and a new phone can always connect.
 * Framing (``kagiya_lock.framing``) for any ATT MTU 23–517, one reassembler per
   connection. Framing errors are answered with ``ERROR``; a request completed while the
   previous reply is not yet sent gets ``BUSY``.
@@ -28,6 +34,7 @@ from kagiya_lock import diag, errors, framing, messages
 SERVICE_UUID = '5d1a0001-1c6e-4b8e-9a7a-6b6167697961'
 REQUEST_UUID = '5d1a0002-1c6e-4b8e-9a7a-6b6167697961'
 RESPONSE_UUID = '5d1a0003-1c6e-4b8e-9a7a-6b6167697961'
+MAX_CONNECTIONS = const(3)
 # -- end generated --
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -42,7 +49,6 @@ _FLAG_NOTIFY = const(0x0010)
 FAST_INTERVAL_US = const(20000)
 SLOW_INTERVAL_US = const(500000)
 FAST_PERIOD_MS = const(30000)
-MAX_CONNECTIONS = const(3)
 PREFERRED_MTU = const(517)
 _MAX_QUEUE = const(24)
 _TICK_MS = const(1000)
@@ -71,12 +77,14 @@ def error_reply(code):
 
 
 class _Conn:
-    """Per-connection state: reassembler, negotiated MTU, request in flight."""
+    """Per-connection state: reassembler, negotiated MTU, request in flight, when it
+    connected (HAL ticks)."""
 
-    def __init__(self):
+    def __init__(self, now_ms):
         self.rx = framing.Reassembler()
         self.mtu = 23
         self.busy = False
+        self.connected_ms = now_ms
 
 
 class BLELock:
@@ -124,8 +132,10 @@ class BLELock:
             if event == _IRQ_GATTS_WRITE:
                 self._on_write(data[0], data[1])
             elif event == _IRQ_CENTRAL_CONNECT:
-                self.conns[data[0]] = _Conn()
+                self.conns[data[0]] = _Conn(self._ticks())
                 self.lock.connected(data[0])
+                if len(self.conns) >= MAX_CONNECTIONS:
+                    self._evict(data[0])
                 self.advertise(True)
             elif event == _IRQ_CENTRAL_DISCONNECT:
                 conn = data[0]
@@ -155,6 +165,27 @@ class BLELock:
                 self.queue.append((conn, _JOB_MESSAGE, value))
         elif status == framing.ERROR:
             self._enqueue(conn, _JOB_REPLY, error_reply(value))
+
+    def _evict(self, newest):
+        """The last slot was taken: disconnect the oldest unauthenticated link (not the
+        one that just connected), so a slot is always free for the owner."""
+        victim = None
+        for conn, st in self.conns.items():
+            if conn == newest or self.lock.link_authenticated(conn):
+                continue
+            if victim is None or st.connected_ms < self.conns[victim].connected_ms:
+                victim = conn
+        if victim is not None:
+            self._drop(victim)
+
+    def _drop(self, conn):
+        """Disconnect ``conn`` now; it no longer counts (its disconnect IRQ follows)."""
+        if self.conns.pop(conn, None) is not None:
+            self.lock.disconnected(conn)
+            try:
+                self.ble.gap_disconnect(conn)
+            except OSError:
+                pass
 
     def _enqueue(self, conn, kind, data):
         if len(self.queue) < _MAX_QUEUE:  # a flood of garbage cannot exhaust memory
@@ -202,8 +233,15 @@ class BLELock:
             self._last_tick = now
             self.lock.tick()
             ticks = self._ticks()
-            for st in self.conns.values():
+            due = []
+            for conn, st in self.conns.items():
                 st.rx.expire(ticks)
+                if self.lock.link_due(conn, st.connected_ms, ticks):
+                    due.append(conn)
+            for conn in due:
+                self._drop(conn)
+            if due:
+                self.advertise(False)
             if (self._adv_interval == FAST_INTERVAL_US
                     and time.ticks_diff(self._adv_fast_until, now) <= 0):
                 self.advertise(False)

@@ -43,13 +43,9 @@ def parse_sign1(data, max_size):
     return (pb, prot, payload, sig), errors.OK
 
 
-def check_sign1(parts, anchors, content_type):
-    """Steps 2-4 of §3: alg, content type, issuer ``kid``, Ed25519 signature.
-
-    ``anchors`` maps issuer key IDs (8 bytes) to Ed25519 public keys. Returns
-    (payload, code).
-    """
-    pb, prot, payload, sig = parts
+def check_header(parts, anchors, content_type):
+    """Steps 2-3 of §3: alg, content type, issuer ``kid``; returns (public key, code)."""
+    prot = parts[1]
     alg = prot.get(1)
     if type(alg) is not int or alg != ALG_EDDSA:
         return None, errors.WRONG_ALGORITHM
@@ -60,10 +56,24 @@ def check_sign1(parts, anchors, content_type):
     pk = anchors.get(kid) if type(kid) is bytes else None
     if pk is None:
         return None, errors.UNKNOWN_ISSUER
-    tbs = cbor.encode(["Signature1", pb, _EMPTY, payload])
-    if not ed25519.verify(pk, tbs, sig):
+    return pk, errors.OK
+
+
+def signature_ok(parts, pk):
+    """Step 4 of §3: the Ed25519 signature over the Sig_structure (the expensive step;
+    callers check every cheap field first)."""
+    pb, _prot, payload, sig = parts
+    return ed25519.verify(pk, cbor.encode(["Signature1", pb, _EMPTY, payload]), sig)
+
+
+def check_sign1(parts, anchors, content_type):
+    """Steps 2-4 of §3; returns (payload, code)."""
+    pk, code = check_header(parts, anchors, content_type)
+    if code:
+        return None, code
+    if not signature_ok(parts, pk):
         return None, errors.BAD_SIGNATURE
-    return payload, errors.OK
+    return parts[2], errors.OK
 
 
 def verify_signed(data, anchors, content_type, max_size):

@@ -1,4 +1,4 @@
-"""The offline decision function for a digital key (protocol §3, steps 1-8, and 10's unwrap).
+"""The offline decision function for a digital key (protocol §3, steps 1-8; v2 order).
 
 ``check`` applies the checks in the normative order and stops at the first failure;
 the golden vectors (tests/vectors/credentials.json) fix its outcomes. Steps 9 (permission)
@@ -51,18 +51,25 @@ def claims_ok(c):
     return type(cnf) is dict and 2 in cnf
 
 
-def check(cred, anchors, lock_id, now, revoked):
-    """Steps 1-8 of §3 for the credential bytes ``cred``; returns (code, claims).
+def check(cred, anchors, lock_id, now, revoked, verify=True):
+    """The §3 checks for the credential bytes ``cred``; returns (code, claims).
 
-    ``anchors``: dict issuer kid -> Ed25519 public key; ``revoked``: container of
-    revoked key IDs. ``claims`` is the decoded claims map when code is OK.
+    Protocol v2 order: every cheap field first (size and shape, alg, content type,
+    issuer, claims, audience, window, revocation), the Ed25519 signature last, so a
+    stale, foreign or revoked credential costs no verify. ``anchors``: dict issuer kid ->
+    Ed25519 public key; ``revoked``: container of revoked key IDs. ``verify=False``
+    stops before the signature (the caller has no verify budget left and refuses).
+    ``claims`` is the decoded claims map when code is OK.
     """
     if len(cred) > MAX_CREDENTIAL:
         return errors.TOO_LARGE, None
-    payload, code = cose.verify_signed(cred, anchors, CT_CWT, MAX_CREDENTIAL)
+    parts, code = cose.parse_sign1(cred, MAX_CREDENTIAL)
     if code:
         return code, None
-    c, code = cbor.decode(payload)
+    pk, code = cose.check_header(parts, anchors, CT_CWT)
+    if code:
+        return code, None
+    c, code = cbor.decode(parts[2])
     if code or not claims_ok(c):
         return errors.MALFORMED, None
     nbf = c[NBF]
@@ -77,4 +84,8 @@ def check(cred, anchors, lock_id, now, revoked):
         return errors.EXPIRED, None
     if c[CTI] in revoked:
         return errors.REVOKED, None
+    if not verify:
+        return errors.RATE_LIMITED, None
+    if not cose.signature_ok(parts, pk):
+        return errors.BAD_SIGNATURE, None
     return errors.OK, c

@@ -22,7 +22,7 @@ def _u32(buf, at, v):
 
 
 def command_proof(key, nonce, lid, cti, command, counter, arg):
-    """HMAC(K, "KGY1-CMD" || nonce || lid || cti || u8(cmd) || u32be(c) || u32be(arg))."""
+    """HMAC(K, "KGY2-CMD" || nonce || lid || cti || u8(cmd) || u32be(c) || u32be(arg))."""
     t = _TAIL
     t[0] = command
     _u32(t, 1, counter)
@@ -30,16 +30,17 @@ def command_proof(key, nonce, lid, cti, command, counter, arg):
     return mac.hmac_parts(key, (_CMD, nonce, lid, cti, t))
 
 
-def reply_mac(key, nonce, lid, cti, command, counter, code, state, body_hash):
-    """HMAC(K, "KGY1-RES" || nonce || lid || cti || u8(cmd) || u32be(c) || u16be(code)
-    || u8(state) || SHA-256(body)); ``body_hash`` is that SHA-256."""
+def reply_mac(key, nonce, lid, cti, command, counter, code, body_hash):
+    """HMAC(K, "KGY2-RES" || nonce || lid || cti || u8(cmd) || u32be(c) || u16be(code)
+    || SHA-256(body)); ``body_hash`` is that SHA-256 of the reply without its MAC key,
+    so every field of the reply (state, lock time, revocation version, next nonce) is
+    authenticated."""
     t = _TAIL
     t[0] = command
     _u32(t, 1, counter)
     t[5] = (code >> 8) & 0xFF
     t[6] = code & 0xFF
-    t[7] = state
-    return mac.hmac_parts(key, (_RES, nonce, lid, cti, _MV[:8], body_hash))
+    return mac.hmac_parts(key, (_RES, nonce, lid, cti, _MV[:7], body_hash))
 
 
 def length_prefixed(lock_id):

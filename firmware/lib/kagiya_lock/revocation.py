@@ -34,7 +34,13 @@ class Revocations:
     def __contains__(self, cti):
         return cti in self.entries
 
-    def apply(self, p, lock_id, now):
+    def check(self, p, lock_id):
+        """The checks of an update payload ``p`` (shape, size, audience, version) that
+        need no signature: the lock runs them before the Ed25519 verify, so a stale or
+        foreign update costs nothing. Returns an error code or OK."""
+        return self.apply(p, lock_id, 0, False)[0]
+
+    def apply(self, p, lock_id, now, commit=True):
         """Apply a verified update payload ``p``; returns (code, revoked_ctis)."""
         if type(p) is not dict:
             return errors.MALFORMED, None
@@ -57,6 +63,8 @@ class Revocations:
             return errors.WRONG_LOCK, None
         if version <= self.version:
             return errors.STALE_UPDATE, None
+        if not commit:
+            return errors.OK, None
         entries = {}
         for cti, exp in lst:
             if exp > now:

@@ -7,6 +7,8 @@ A HAL object provides:
 * ``ticks_ms()`` - a monotonic, non-wrapping millisecond counter (sessions, rate limit);
 * ``set_relays(doors_locked, drive)`` - drive the door and motor-drive relays;
 * ``moving()`` - True while the vehicle reports that it is moving;
+* ``presence()`` - True if the in-vehicle presence signal (start button or brake switch)
+  is active now or was pressed since the last call (a latched input);
 * ``random(n)`` - n bytes from the platform's cryptographic RNG;
 * ``log_capacity`` - number of records in the usage-log ring;
 * ``debug`` - True to print tracebacks of unexpected exceptions (kagiya_lock.diag): on in

@@ -1,7 +1,8 @@
 """ESP32 HAL: relays on GPIO outputs, a "vehicle moving" input, machine.RTC, flash fs.
 
 Pins (the wiring is part of the firmware build): doors relay GPIO 26, drive relay
-GPIO 27, both active high; "vehicle moving" input GPIO 14, active high, pulled down.
+GPIO 27, both active high; "vehicle moving" input GPIO 14, active high, pulled down; presence input (start button
+or brake switch) GPIO 12, active low, pulled up, latched by an edge IRQ.
 State files live in ``/kagiya`` on the flash filesystem (littlefs).
 """
 
@@ -14,6 +15,7 @@ from micropython import const
 _PIN_DOORS = const(26)
 _PIN_DRIVE = const(27)
 _PIN_MOVING = const(14)
+_PIN_PRESENCE = const(12)
 _LOG_CAPACITY = const(256)
 _TICKS_HALF = const(0x20000000)
 _STATE_DIR = "/kagiya"
@@ -40,6 +42,9 @@ class Esp32HAL:
         self._doors = machine.Pin(_PIN_DOORS, machine.Pin.OUT, value=1)
         self._drive = machine.Pin(_PIN_DRIVE, machine.Pin.OUT, value=0)
         self._moving = machine.Pin(_PIN_MOVING, machine.Pin.IN, machine.Pin.PULL_DOWN)
+        self._presence = machine.Pin(_PIN_PRESENCE, machine.Pin.IN, machine.Pin.PULL_UP)
+        self._pressed = False
+        self._presence.irq(self._on_press, machine.Pin.IRQ_FALLING)
         self._rtc = machine.RTC()
         self._epoch = _epoch_offset()
         self._last_raw = time.ticks_ms()
@@ -73,6 +78,15 @@ class Esp32HAL:
     def moving(self):
         """True while the "vehicle moving" input is high."""
         return self._moving.value() == 1
+
+    def _on_press(self, _pin):
+        self._pressed = True
+
+    def presence(self):
+        """True if the presence input is low now or went low since the last call."""
+        pressed = self._pressed or self._presence.value() == 0
+        self._pressed = False
+        return pressed
 
     def random(self, n):
         """``n`` bytes from the hardware RNG (os.urandom)."""

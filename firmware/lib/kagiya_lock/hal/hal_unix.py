@@ -2,6 +2,7 @@
 
 * ``relays.json`` - written on every relay change: ``{"doors_locked": b, "drive": b}``;
 * ``moving`` - the vehicle is moving while this file exists;
+* ``presence`` - the start button / brake switch is pressed while this file exists;
 * ``rtc_offset`` - seconds (may be negative) added to the host clock: write a large
   negative number to simulate an RTC reset, a smaller one for a rollback. ``set_rtc``
   rewrites it.
@@ -91,6 +92,14 @@ class UnixHAL:
             return False
         except OSError:
             return True
+
+    def presence(self):
+        """True while the file ``presence`` exists in the state directory."""
+        try:
+            os.stat(self._path("presence"))
+            return True
+        except OSError:
+            return False
 
     def random(self, n):
         """``n`` random bytes (os.urandom)."""
