@@ -83,7 +83,7 @@ from kagiya_lock.lock import Lock
 hal = UnixHAL()
 provisioning.provision("KGY-TARGET", ["11" * 32], 1767225600, hal=hal)
 lock = Lock(hal)
-print(json.dumps({"reply": lock.handle(1, b"\xa2\x00\x01\x01\x81\x01").hex()}))
+print(json.dumps({"reply": lock.handle(1, b"\xa2\x00\x01\x01\x81\x02").hex()}))
 """
 
 
@@ -114,4 +114,4 @@ def test_target_file_sets_compile_and_the_unix_set_runs(tmp_path: Path) -> None:
     state = tmp_path / "state"
     got = run_json(RUN_UNIX_SET, cwd=tmp_path, env={
         "MICROPYPATH": f"{tmp_path / 'unix'}:.frozen", "KAGIYA_STATE": str(state)})
-    assert got["reply"].startswith("a7000201")  # CHALLENGE {0: 2, 1: 1, ...}
+    assert got["reply"].startswith("a8000201")  # CHALLENGE {0: 2, 1: 2, ...} (v2)

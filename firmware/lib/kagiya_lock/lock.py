@@ -462,6 +462,8 @@ class Lock:
 
     def _log_reply(self, entry, s, counter, from_seq, now, now_ms, next_nonce):
         log = self.log
+        if log is None:
+            return self._error(errors.NOT_PROVISIONED, counter)
         log.append(now, _C_LOG_FETCH, errors.OK, entry[E_CTI], entry[E_SUB])
         records, prev, more = log.fetch(from_seq, MAX_MESSAGE - _LOG_OVERHEAD)
         if records:

@@ -94,11 +94,13 @@ class Sessions:
         # more connections than the BLE layer allows (a direct caller): drop a dead
         # session first, then the oldest unauthenticated one, then the oldest
         victim = None
-        for s in self.by_conn.values():
+        best = None
+        for c, s in self.by_conn.items():
             rank = (s.live(now_ms), s.authenticated, s.start_ms)
-            if victim is None or rank < best:
-                victim, best = s, rank
-        del self.by_conn[victim.conn]
+            if best is None or rank < best:
+                victim, best = c, rank
+        if victim is not None:
+            del self.by_conn[victim]
 
     def get(self, conn, now_ms):
         """The live session of ``conn`` or None."""
