@@ -56,6 +56,13 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
     app.router.add_event_handler("startup", keeper.start)
     app.router.on_shutdown.insert(0, keeper.stop)  # before the runtime closes its engine
     app.router.add_event_handler("shutdown", fast.close)
+    if runtime.settings.mqtt_host:  # connected locks (docs/uplink.md)
+        from kagiya.server.uplink.service import UplinkService
+
+        uplink = UplinkService(runtime)
+        app.state.uplink = uplink
+        app.router.add_event_handler("startup", uplink.start)
+        app.router.on_shutdown.insert(0, uplink.stop)
     return fast
 
 

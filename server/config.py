@@ -49,6 +49,16 @@ class Settings:
     time_rate_per_min: int = 120  # public time statements, per address
     idempotency_ttl_s: int = DAY
     housekeeping_interval_s: int = 600  # purge of expired rows per process (0: off)
+    # connected locks (docs/uplink.md): the MQTT broker; empty host = no uplink
+    mqtt_host: str = ""
+    mqtt_port: int = 8883
+    mqtt_ca_file: str = ""  # PEM of the CA that signed the broker's certificate
+    mqtt_username: str = "kagiya-server"
+    mqtt_password: str = ""
+    mqtt_password_file: str = ""  # the broker's password file (per-lock accounts)
+    mqtt_pid_file: str = ""  # the broker's pid file (SIGHUP after an account change)
+    uplink_poll_ms: int = 100  # how often each process looks at the outbox
+    uplink_time_interval_s: int = 3600  # time statements to connected locks (0: off)
     clock: Callable[[], float] = time.time
     # the monotonic clock the time authority compares ``clock`` with (kagiya.server.timeauth)
     monotonic: Callable[[], float] = time.monotonic
@@ -79,6 +89,15 @@ def from_env(**overrides: object) -> Settings:
         enroll_rate_per_min=_env_int("KAGIYA_ENROLL_RATE_PER_MIN", 10),
         time_rate_per_min=_env_int("KAGIYA_TIME_RATE_PER_MIN", 120),
         housekeeping_interval_s=_env_int("KAGIYA_HOUSEKEEPING_INTERVAL_S", 600),
+        mqtt_host=os.environ.get("KAGIYA_MQTT_HOST", ""),
+        mqtt_port=_env_int("KAGIYA_MQTT_PORT", 8883),
+        mqtt_ca_file=os.environ.get("KAGIYA_MQTT_CA_FILE", ""),
+        mqtt_username=os.environ.get("KAGIYA_MQTT_USERNAME", "kagiya-server"),
+        mqtt_password=os.environ.get("KAGIYA_MQTT_PASSWORD", ""),
+        mqtt_password_file=os.environ.get("KAGIYA_MQTT_PASSWORD_FILE", ""),
+        mqtt_pid_file=os.environ.get("KAGIYA_MQTT_PID_FILE", ""),
+        uplink_poll_ms=_env_int("KAGIYA_UPLINK_POLL_MS", 100),
+        uplink_time_interval_s=_env_int("KAGIYA_UPLINK_TIME_INTERVAL_S", 3600),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

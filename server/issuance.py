@@ -35,6 +35,7 @@ from kagiya.server.models import (
 from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
 from kagiya.server.secrets_store import Sealer
+from kagiya.server.uplink import outbox
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -86,6 +87,7 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
             .where(Lock.pk == lock_pk)
             .values(revocation_version=Lock.revocation_version + 1)
         )
+    outbox.enqueue(session, locks, outbox.REVOCATION, now)  # connected locks (#16)
     session.flush()
     revocations.check_capacity(session, locks, now)
     return len(rows)

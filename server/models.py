@@ -306,5 +306,35 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
+class UplinkOutbox(Base):
+    """A lock whose newest signed objects must be published to its uplink topics (#16,
+    docs/uplink.md "Publishing"): written in the transaction of the change, deleted by the
+    publisher in the transaction that publishes (claim by row lock, SKIP LOCKED)."""
+
+    __tablename__ = "uplink_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class LockUplink(Base):
+    """A connected lock's uplink state: what was published to it, what it acknowledged in
+    a signed heartbeat, when it was last online (#16)."""
+
+    __tablename__ = "lock_uplink"
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), primary_key=True
+    )
+    published_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    acked_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_online: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lock_time: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    state: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    heartbeats: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
 # My Page tables live with their concept (server/web/store.py) but share this metadata.
 from kagiya.server.web import store as _web_store  # noqa: E402,F401

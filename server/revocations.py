@@ -173,6 +173,12 @@ def updates_for_phone(
     return out
 
 
+def signed_update(session: Handle, lock: Any, now: int, keys: KeySet) -> bytes:
+    """The signed revocation update of ``lock``'s current snapshot (its revocation version)
+    - what the uplink publishes (docs/uplink.md)."""
+    return bytes.fromhex(_build(session, lock, now, keys).update_hex)
+
+
 def _build(session: Handle, lock: Any, now: int, keys: KeySet) -> _Built:
     entries = _ENTRIES.rows(session, {"lock_pk": lock.pk, "now": now})
     upd = RevocationUpdate(

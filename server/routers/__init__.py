@@ -17,6 +17,7 @@ from kagiya.server.routers import (
     logs,
     partners,
     phone,
+    uplink,
     users,
 )
 
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     key_requests.router,
     logs.router,
     phone.router,
+    uplink.router,
 )

@@ -131,6 +131,10 @@ def delete_lock(c: Ctx, lock_id: str) -> DeletedOut:
     c.s.execute(delete(UsageLog).where(UsageLog.lock_pk == lk.pk))
     c.s.execute(delete(IssuedKey).where(IssuedKey.lock_pk == lk.pk))
     c.s.execute(delete(KeyRequest).where(KeyRequest.lock_pk == lk.pk))
+    # a connected lock's broker account goes with it (#16, docs/uplink.md)
+    from kagiya.server.services.uplink import drop_account
+
+    drop_account(c.s, c.settings, lk.pk, lk.lock_id)
     c.s.delete(lk)
     c.audit("lock.delete", lock_id)
     return DeletedOut(deleted=lock_id)

@@ -143,7 +143,8 @@ def test_time_statement_and_log_page_verify_like_a_phone_upload(
             verify_log_reply(bench.lock_id, bench.sign_public,
                              LogReply(**{**reply.__dict__, "head_seq": reply.head_seq + 1}))
     assert {1, head} <= seen
-    assert pump(bench, f"lock.log.fetched >= {head}")  # delivered: no longer at risk
+    # the broker's PUBACK proves nothing about the server: phones still fetch the records
+    assert bench.lock.eval("lock.log.fetched") == 0
 
 
 @pytest.mark.timeout(180)

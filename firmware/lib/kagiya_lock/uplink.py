@@ -135,8 +135,8 @@ class Uplink:
         page = self._page
         if page is not None and c.acked == page[0]:
             self._page = None
-            self._sent = page[1]
-            self.lock.log.mark_fetched(page[1])
+            self._sent = page[1]  # not mark_fetched: the broker's PUBACK is no proof
+            # that the server has the records, so phones still fetch them (docs/uplink.md)
         if c.pending():
             return False
         if now_ms >= self._hb_due:

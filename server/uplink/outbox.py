@@ -1,0 +1,94 @@
+"""The uplink publication outbox (docs/uplink.md, "Publishing").
+
+A change that must reach a connected lock (a revocation, a decommission) adds an
+``uplink_outbox`` row **in its own transaction**, so the change and the order to publish it
+commit or roll back together: nothing is published for a change that did not happen, and
+nothing that happened is forgotten when a process dies after its commit.
+
+Every server process runs :func:`publish_due`: one transaction claims up to ``batch`` rows
+(``DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING``; on SQLite the
+DELETE takes the single writer's turn), locks the locks' ``lock_uplink`` rows (``FOR
+UPDATE``), publishes each lock's *current* object if it is newer than the one recorded as
+published, records it, and commits. A process that dies or whose publish fails rolls back:
+the rows come back for the next claim. Two processes never publish the same version: the
+second one waits on the ``lock_uplink`` row and then finds it already published. Changes
+that arrive while a publish is in flight leave a new row, so none is lost; several rows of
+one lock are published as one (the newest snapshot supersedes the others).
+
+Only connected locks (those with a ``lock_uplink`` row, created with their broker account)
+get rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kagiya.server.models import Lock, LockUplink, UplinkOutbox
+from sqlalchemy import delete, insert, literal, select
+from sqlalchemy.orm import Session
+
+REVOCATION = "revocation"
+DECOMMISSION = "decommission"
+
+#: publish(lock_id, kind, payload) -> None; raises when the broker did not take it
+Publish = Callable[[str, str, bytes], None]
+#: build(session, lock, kind, now) -> (version, BLE message bytes)
+Build = Callable[[Session, Any, str, int], tuple[int, bytes]]
+
+
+def enqueue(session: Session, lock_pks: Iterable[int], kind: str, now: int) -> None:
+    """Order the publication of ``kind`` to those of ``lock_pks`` that are connected."""
+    pks = sorted(set(lock_pks))
+    if not pks:
+        return
+    session.execute(
+        insert(UplinkOutbox).from_select(
+            ["lock_pk", "kind", "created_at"],
+            select(LockUplink.lock_pk, literal(kind), literal(now)).where(
+                LockUplink.lock_pk.in_(pks)
+            ),
+        )
+    )
+
+
+def pending(session: Session) -> int:
+    """Rows waiting to be published (all processes)."""
+    return len(session.scalars(select(UplinkOutbox.id)).all())
+
+
+def publish_due(session: Session, now: int, build: Build, publish: Publish,
+                batch: int = 32) -> int:
+    """Claim and publish up to ``batch`` outbox rows (see the module doc); returns how many
+    objects were published. Call inside a transaction; an exception rolls the claim back."""
+    claim = (
+        select(UplinkOutbox.id)
+        .order_by(UplinkOutbox.id)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    rows = session.execute(
+        delete(UplinkOutbox)
+        .where(UplinkOutbox.id.in_(claim.scalar_subquery()))
+        .returning(UplinkOutbox.lock_pk, UplinkOutbox.kind)
+    ).all()
+    published = 0
+    for lock_pk, kind in sorted({(r.lock_pk, r.kind) for r in rows}):
+        st = session.scalars(
+            select(LockUplink).where(LockUplink.lock_pk == lock_pk).with_for_update()
+        ).first()
+        lock = session.get(Lock, lock_pk)
+        if st is None or lock is None:
+            continue
+        if kind == REVOCATION:
+            if lock.revocation_version <= st.published_version:
+                continue  # already published by another process (or coalesced)
+            version, message = build(session, lock, kind, now)
+            publish(lock.lock_id, kind, message)
+            st.published_version = version
+        else:
+            _, message = build(session, lock, kind, now)
+            publish(lock.lock_id, kind, message)
+        published += 1
+    session.flush()
+    return published

@@ -1,0 +1,255 @@
+"""The key server's side of the uplink (docs/uplink.md, "The server side").
+
+:class:`UplinkService` runs in every server process when ``mqtt_host`` is set: one paho
+MQTT client (TLS, the server's broker account) and one daemon thread that
+
+* drains the outbox (:func:`kagiya.server.uplink.outbox.publish_due`): each lock's newest
+  revocation update is published *retained* to its ``down/revocation`` topic with QoS 1,
+  and the claim commits only after the broker's PUBACK;
+* publishes a time statement to every connected lock each ``uplink_time_interval_s``
+  (one process per interval wins the ``server_state`` row ``uplink_time``);
+* consumes what locks publish, through the shared subscription
+  ``$share/kagiya-server/...`` (the broker hands each message to one process): heartbeats
+  are verified against the lock's registered key and update its ``lock_uplink`` row (last
+  online, acknowledged revocation version - never lowered, never above what the server
+  issued); log pages go through the phone upload's verification and de-duplication.
+
+A bad message (forged, malformed, for an unknown lock) is counted and dropped, never
+raised. No secret and no payload is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import paho.mqtt.client as paho
+from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.server import audit, logs, revocations
+from kagiya.server.db import transaction
+from kagiya.server.issuance import time_statement
+from kagiya.server.models import Lock, LockUplink, ServerState
+from kagiya.server.problems import ApiError
+from kagiya.server.runtime import Runtime
+from kagiya.server.schemas import LogUploadIn
+from kagiya.server.uplink import outbox, topics
+from kagiya.server.uplink.wire import parse_log_page, verify_heartbeat
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("kagiya.server.uplink")
+PUBLISH_TIMEOUT_S = 5.0
+_LEAF = {outbox.REVOCATION: topics.DOWN_REVOCATION,
+         outbox.DECOMMISSION: topics.DOWN_DECOMMISSION}
+_TYPE = {outbox.REVOCATION: 6, outbox.DECOMMISSION: 12}
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not acknowledge a publication in time."""
+
+
+def message(mtype: int, data: bytes) -> bytes:
+    """The BLE message ``{0: mtype, 1: data}`` (deterministic CBOR) the lock accepts."""
+    from kagiya.sdk.cbor import dumps
+
+    return dumps({0: mtype, 1: data})
+
+
+def record_heartbeat(session: Session, lock: Lock, payload: bytes, now: int) -> LockUplink:
+    """Verify a heartbeat of ``lock`` and update its uplink state; raises ProtocolError."""
+    hb = verify_heartbeat(lock.lock_id, lock.sign_public, payload)
+    st = session.scalars(
+        select(LockUplink).where(LockUplink.lock_pk == lock.pk).with_for_update()
+    ).first()
+    if st is None:  # not a connected lock (no broker account was made for it)
+        raise ProtocolError(ErrorCode.MALFORMED, "not a connected lock")
+    if hb.lock_time < st.lock_time:
+        return st  # a replayed, older heartbeat: nothing new
+    st.lock_time = hb.lock_time
+    st.last_online = now
+    st.state = hb.state
+    st.heartbeats += 1
+    # a version the server never issued is not an acknowledgement of anything
+    if st.acked_version < hb.revocation_version <= lock.revocation_version:
+        st.acked_version = hb.revocation_version
+    return st
+
+
+def record_log_page(session: Session, lock: Lock, payload: bytes, now: int) -> logs.Outcome:
+    """Verify and store a published log page exactly like a phone's upload."""
+    page = parse_log_page(payload)
+    body = LogUploadIn(lock_id=lock.lock_id, records=[r.hex() for r in page.records],
+                       prev_hash=page.prev_hash.hex(), head_seq=page.head_seq,
+                       head_hash=page.head_hash.hex(), lost=page.lost,
+                       head_signature=page.head_signature.hex())
+    outcome = logs.store(session, lock, logs.verify_upload(lock, body), now)
+    if outcome.conflicts:
+        audit.record(session, now, "uplink", "log.conflict", operator_id=lock.operator_id,
+                     target=lock.lock_id, detail={"seqs": outcome.conflicts[:16]})
+    return outcome
+
+
+class UplinkService:
+    """The MQTT client and thread of one server process (see the module doc)."""
+
+    def __init__(self, rt: Runtime, client_id: str | None = None, batch: int = 32) -> None:
+        self.rt = rt
+        self.batch = batch
+        st = rt.settings
+        self.stats: Counter[str] = Counter()
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=10000)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._connected = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kagiya-uplink", daemon=True)
+        cid = client_id or f"kagiya-server-{threading.get_native_id()}-{time.monotonic_ns()}"
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=cid,
+                        protocol=paho.MQTTv311, clean_session=True)
+        c.username_pw_set(st.mqtt_username, st.mqtt_password)
+        ctx = ssl.create_default_context(cafile=st.mqtt_ca_file or None)
+        c.tls_set_context(ctx)
+        c.on_connect = self._on_connect
+        c.on_disconnect = lambda *_a: self._connected.clear()
+        c.on_message = self._on_message
+        c.reconnect_delay_set(1, 30)
+        self.client = c
+
+    # -- paho callbacks (its network thread) ------------------------------------------
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if getattr(rc, "is_failure", False):
+            log.warning("uplink: broker refused the connection (%s)", rc)
+            return
+        client.subscribe(topics.SHARED_UP, qos=1)
+        self._connected.set()
+        self._wake.set()
+
+    def _on_message(self, _c: paho.Client, _u: Any, m: paho.MQTTMessage) -> None:
+        try:
+            self._inbox.put_nowait((m.topic, bytes(m.payload)))
+        except queue.Full:
+            self.stats["inbox_full"] += 1
+        self._wake.set()
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (asynchronously; reconnects by itself) and start the thread."""
+        st = self.rt.settings
+        self.client.connect_async(st.mqtt_host, st.mqtt_port, keepalive=30)
+        self.client.loop_start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and disconnect."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def wake(self) -> None:
+        """Look at the outbox now (this process just committed a change)."""
+        self._wake.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """True once connected and subscribed (tests, the bench)."""
+        return self._connected.wait(timeout)
+
+    # -- the thread -----------------------------------------------------------------------
+    def _loop(self) -> None:
+        poll = max(self.rt.settings.uplink_poll_ms, 10) / 1000
+        while not self._stop.is_set():
+            self._wake.wait(poll)
+            self._wake.clear()
+            try:
+                self._drain_inbox()
+                if self._connected.is_set():
+                    while self.publish_once():
+                        pass
+                    self._time_statements()
+            except Exception as exc:  # a busy or restarting database or broker: next time
+                self.stats["errors"] += 1
+                log.warning("uplink: %s", type(exc).__name__)
+
+    def _publish(self, lock_id: str, kind: str, payload: bytes, retain: bool = True) -> None:
+        info = self.client.publish(topics.lock_topic(lock_id, _LEAF.get(kind, kind)),
+                                   payload, qos=1, retain=retain)
+        info.wait_for_publish(PUBLISH_TIMEOUT_S)
+        if not info.is_published():
+            raise PublishFailed(lock_id)
+        self.stats["published"] += 1
+
+    def _build(self, session: Session, lock: Any, kind: str, now: int) -> tuple[int, bytes]:
+        keys = self.rt.keyset(session)
+        if kind == outbox.REVOCATION:
+            return lock.revocation_version, message(
+                6, revocations.signed_update(session, lock, now, keys))
+        raise ValueError(f"no builder for {kind}")
+
+    def publish_once(self) -> int:
+        """One outbox claim (one transaction); returns how many objects were published."""
+        rt = self.rt
+        with transaction(rt.sessions) as s:
+            return outbox.publish_due(s, rt.now(), self._build, self._publish, self.batch)
+
+    def _time_statements(self) -> None:
+        rt = self.rt
+        interval = rt.settings.uplink_time_interval_s
+        if interval <= 0:
+            return
+        now = rt.now()
+        with transaction(rt.sessions) as s:
+            row = s.get(ServerState, "uplink_time")
+            if row is None:
+                s.add(ServerState(name="uplink_time", version=0))
+                s.flush()
+            won = s.execute(
+                update(ServerState)
+                .where(ServerState.name == "uplink_time", ServerState.version <= now)
+                .values(version=now + interval)
+            ).rowcount
+            if not won:
+                return
+            statement = message(5, bytes.fromhex(time_statement(rt.keyset(s).active, now)))
+            for (lock_id,) in s.execute(
+                    select(Lock.lock_id).join(LockUplink, LockUplink.lock_pk == Lock.pk)):
+                self._publish(lock_id, topics.DOWN_TIME, statement)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                topic, payload = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self.handle(topic, payload)
+
+    def handle(self, topic: str, payload: bytes) -> str:
+        """Process one message a lock published; returns what became of it."""
+        parsed = topics.parse_up(topic)
+        if parsed is None:
+            return self._count("ignored")
+        lock_id, leaf = parsed
+        rt = self.rt
+        try:
+            with transaction(rt.sessions) as s:
+                lock = s.scalars(select(Lock).where(Lock.lock_id == lock_id)).first()
+                if lock is None:
+                    return self._count("unknown_lock")
+                if leaf == topics.UP_HEARTBEAT:
+                    record_heartbeat(s, lock, payload, rt.now())
+                    return self._count("heartbeat")
+                if leaf == topics.UP_LOG:
+                    record_log_page(s, lock, payload, rt.now())
+                    return self._count("log")
+                return self._count("ignored")
+        except (ProtocolError, ApiError, ValueError):
+            return self._count("refused")
+
+    def _count(self, what: str) -> str:
+        self.stats[what] += 1
+        return what
