@@ -63,6 +63,12 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
         app.state.uplink = uplink
         app.router.add_event_handler("startup", uplink.start)
         app.router.on_shutdown.insert(0, uplink.stop)
+    if runtime.settings.sim_contracts_file and runtime.settings.sim_interval_s > 0:
+        from kagiya.server.simcontrol.lifecycle import LifecycleThread
+
+        life = LifecycleThread(runtime)
+        app.router.add_event_handler("startup", life.start)
+        app.router.on_shutdown.insert(0, life.stop)
     return fast
 
 

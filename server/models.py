@@ -336,5 +336,37 @@ class LockUplink(Base):
     heartbeats: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
+class SimLine(Base):
+    """The M2M SIM line of a connected lock, as the key server last saw it (#16)."""
+
+    __tablename__ = "sim_lines"
+    lock_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("locks.pk", ondelete="CASCADE"), primary_key=True
+    )
+    operator_id: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    msisdn: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    imei: Mapped[str] = mapped_column(String(15), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    idle_since: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    changed_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    attached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    last_attach: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    data_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class SimRecord(Base):
+    """The operator's own connection record of a SIM line: every transition and every
+    observation of its session and data usage (the provider discloses no communication
+    records, m2m-sim-control-terms 第31条)."""
+
+    __tablename__ = "sim_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operator_id: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    msisdn: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
+    at: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
 # My Page tables live with their concept (server/web/store.py) but share this metadata.
 from kagiya.server.web import store as _web_store  # noqa: E402,F401

@@ -17,6 +17,7 @@ from kagiya.server.routers import (
     logs,
     partners,
     phone,
+    sim,
     uplink,
     users,
 )
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     logs.router,
     phone.router,
     uplink.router,
+    sim.router,
 )
