@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kagiya.server.models import Lock, LockUplink, UplinkOutbox
-from sqlalchemy import delete, insert, literal, select
+from sqlalchemy import delete, event, insert, literal, select
 from sqlalchemy.orm import Session
 
 REVOCATION = "revocation"
@@ -37,11 +37,30 @@ Publish = Callable[[str, str, bytes], None]
 Build = Callable[[Session, Any, str, int], tuple[int, bytes]]
 
 
+_wakers: list[Callable[[], None]] = []
+
+
+def on_commit(wake: Callable[[], None]) -> None:
+    """Call ``wake`` after every commit in this process that enqueued something (the
+    process's uplink service then publishes at once instead of at its next poll)."""
+    _wakers.append(wake)
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop("uplink_enqueued", False):
+        for wake in _wakers:
+            wake()
+
+
+event.listen(Session, "after_commit", _after_commit)
+
+
 def enqueue(session: Session, lock_pks: Iterable[int], kind: str, now: int) -> None:
     """Order the publication of ``kind`` to those of ``lock_pks`` that are connected."""
     pks = sorted(set(lock_pks))
     if not pks:
         return
+    session.info["uplink_enqueued"] = True
     session.execute(
         insert(UplinkOutbox).from_select(
             ["lock_pk", "kind", "created_at"],

@@ -139,6 +139,7 @@ class UplinkService:
     def start(self) -> None:
         """Connect (asynchronously; reconnects by itself) and start the thread."""
         st = self.rt.settings
+        outbox.on_commit(self.wake)
         self.client.connect_async(st.mqtt_host, st.mqtt_port, keepalive=30)
         self.client.loop_start()
         self._thread.start()
@@ -147,6 +148,8 @@ class UplinkService:
         """Stop the thread and disconnect."""
         self._stop.set()
         self._wake.set()
+        if self.wake in outbox._wakers:
+            outbox._wakers.remove(self.wake)
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self.client.disconnect()

@@ -85,6 +85,25 @@ def serve(req):
             ballast = None
             gc.collect()
         return {"reply": _hex(reply), "left": left}
+    if op == "unlock_under_uplink":  # bench/uplink.py: the main loop's order, measured
+        import time
+
+        up = globals().get("uplink")
+        msgs = [bytes.fromhex(m) for m in req["msgs"]]
+        gap = req["gap_us"]
+        lat = []
+        replies = []
+        due = time.ticks_add(time.ticks_us(), gap)
+        i = 0
+        while i < len(msgs):
+            if time.ticks_diff(time.ticks_us(), due) >= 0:  # a BLE request was queued
+                replies.append(_hex(lock.handle(req.get("conn", 1), msgs[i])))
+                lat.append(time.ticks_diff(time.ticks_us(), due))
+                i += 1
+                due = time.ticks_add(time.ticks_us(), gap + (hal.random(1)[0] * gap) // 256)
+            elif up is not None:
+                up.step(hal.ticks_ms())  # runs to completion before the request is seen
+        return {"lat_us": lat, "replies": replies}
     if op == "eval":
         value = eval(req["expr"], {"lock": lock, "hal": hal,  # noqa: S307 (test hook)
                                    "uplink": globals().get("uplink")})

@@ -1,0 +1,169 @@
+"""Connected-lock benchmark (docs/uplink.md, docs/performance.md "Uplink").
+
+One run, on loopback, with the real Mosquitto broker (TLS, per-lock ACL), a key server
+runtime with its uplink service (SQLite, ``uplink_poll_ms`` at its default 100 ms) and a
+real lock process (MicroPython unix port) running its MQTT uplink:
+
+* **revoke to refuse**: 50 times, the operator cancels a key request; the time runs from
+  the cancel call returning until the lock holds the key ID in its revocation list (from
+  then on it refuses the key: checked with an UNLOCK after each sample, not timed);
+* **broker round trip**, the baseline measured in the same run: a QoS 1 publish by one
+  client until its delivery to another client on the same broker (TLS), 50 times;
+* **BLE warm unlock with the uplink busy vs idle**: the lock's main loop order (a queued
+  BLE request is handled only between uplink steps), with requests arriving at random
+  intervals; busy = the server pushing a time statement every 10 ms (each verified, then
+  acknowledged with a signed heartbeat).
+
+Last line: ``revoke_to_refuse_p50_ms=… p99_ms=… broker_rtt_ms=… ratio=…
+unlock_idle_p50_ms=… unlock_busy_p50_ms=… unlock_busy_p99_ms=… unlock_ratio=…``.
+Goals: p99 < 2000 ms, ratio ≤ 20, unlock_ratio ≤ 1.2.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import cbor2  # noqa: E402
+from kagiya.sdk.signed import sign_time_statement  # noqa: E402
+from kagiya.server.uplink import topics  # noqa: E402
+from kagiya.server.uplink.mosquitto import SERVER_USER, Mosquitto  # noqa: E402
+from kagiya.server.uplink.service import UplinkService, message  # noqa: E402
+
+from tests.firmware import peer  # noqa: E402
+from tests.server.conftest import make_world  # noqa: E402
+from tests.server.live import free_port  # noqa: E402
+from tests.uplink.conftest import Peer  # noqa: E402
+from tests.uplink.test_server_uplink import (  # noqa: E402
+    ConnectedLock,
+    mqtt_settings,
+)
+
+N_CANCEL = 50
+N_RTT = 50
+N_UNLOCK = 80
+
+
+def pct(samples: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    s = sorted(samples)
+    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
+
+
+def broker_rtt(broker: Mosquitto) -> list[float]:
+    """QoS 1 publish -> delivery between two clients, in ms."""
+    a = Peer(broker, SERVER_USER, broker.server_password, "bench-a")
+    b = Peer(broker, SERVER_USER, broker.server_password, "bench-b")
+    topic = topics.lock_topic("BENCH-RTT", "down/rtt")
+    b.subscribe(topic)
+    out = []
+    for i in range(N_RTT):
+        t = time.perf_counter()
+        a.client.publish(topic, str(i).encode(), qos=1)
+        while b.next(10)[1] != str(i).encode():
+            pass
+        out.append((time.perf_counter() - t) * 1000)
+    a.close()
+    b.close()
+    return out
+
+
+def warm_commands(lock: ConnectedLock, key: peer.Key, n: int) -> list[str]:
+    """A new session and ``n`` COMMANDs for ``key`` on it (the first carries the credential)."""
+    ch = cbor2.loads(lock.proc.raw(peer.hello()))
+    msgs = []
+    for _ in range(n):
+        lock.counter += 1
+        msgs.append(peer.command(key, ch[3], lock.lock_id, 1, lock.counter,
+                                 with_credential=not msgs).hex())
+    return msgs
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="kagiya-bench-uplink-") as tmp:
+        root = Path(tmp)
+        broker = Mosquitto(root / "broker", free_port()).start()
+        settings = mqtt_settings(broker)
+        settings["uplink_poll_ms"] = 100  # the default
+        w, rt = make_world("sqlite:///" + str(root / "k.db"), root / "data", **settings)
+        svc = UplinkService(rt)
+        svc.start()
+        try:
+            assert svc.wait_connected(30)
+            op = w.operator(quota=200)
+            lock = ConnectedLock(w, op, root / "lock", broker, "BENCH-0001")
+            uid = op.create_user()["user_id"]
+            now = int(w.clock())
+            rids = [op.create_key_request(uid, lock.lock_id, now - 60, now + 86400,
+                                          ["doors"])["request_id"] for _ in range(N_CANCEL + 1)]
+            keys = {k.request_id: k for k in w.phone(op, uid).sync().keys}
+            assert lock.pump("uplink.online")
+            revoke: list[float] = []
+            for rid in rids[:N_CANCEL]:
+                cti = keys[rid].key_id
+                op.cancel_key_request(rid)
+                t = time.perf_counter()
+                assert lock.pump(f"bytes.fromhex('{cti.hex()}') in lock.revocations", 30000)
+                revoke.append((time.perf_counter() - t) * 1000)
+                assert lock.unlock(keys[rid]) == 23  # REVOKED
+            rtt = broker_rtt(broker)
+            live = keys[rids[-1]]
+            key = peer.Key(live.credential, live.key_id, live.secret)
+            lock.pump("False", 500)
+            idle_out = lock.proc.call("unlock_under_uplink",
+                                      msgs=warm_commands(lock, key, N_UNLOCK), gap_us=20000)
+            idle = idle_out["lat_us"][1:]
+            stop = threading.Event()
+            pusher = Peer(broker, SERVER_USER, broker.server_password, "bench-pusher")
+            with __import__("kagiya.server.db", fromlist=["transaction"]).transaction(
+                    rt.sessions) as s:
+                issuer = rt.keyset(s).active
+
+            def push() -> None:
+                t = int(time.time())
+                while not stop.is_set():
+                    t += 1
+                    pusher.client.publish(topics.lock_topic(lock.lock_id, topics.DOWN_TIME),
+                                          message(5, sign_time_statement(issuer, t)), qos=0)
+                    time.sleep(0.01)
+
+            th = threading.Thread(target=push, daemon=True)
+            th.start()
+            lock.pump("False", 1000)
+            busy_out = lock.proc.call("unlock_under_uplink",
+                                      msgs=warm_commands(lock, key, N_UNLOCK), gap_us=20000)
+            stop.set()
+            th.join()
+            pusher.close()
+            busy = busy_out["lat_us"][1:]
+            for r in idle_out["replies"] + busy_out["replies"]:
+                m = cbor2.loads(bytes.fromhex(r))
+                assert m[0] == 4 and m[3] == 0, m  # every unlock succeeded
+            pushed = lock.proc.eval("uplink.received")
+        finally:
+            svc.stop()
+            w.http.close()
+            rt.close()
+            broker.stop()
+    p50, p99 = statistics.median(revoke), pct(revoke, 99)
+    rtt50 = statistics.median(rtt)
+    i50, b50, b99 = (statistics.median(idle) / 1000, statistics.median(busy) / 1000,
+                     pct(busy, 99) / 1000)
+    print(f"# revoke->refuse over {N_CANCEL} cancels: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+          f"max {max(revoke):.1f} ms; broker QoS1 round trip p50 {rtt50:.2f} ms")
+    print(f"# warm unlock in the lock's main loop: idle p50 {i50:.3f} ms; busy "
+          f"(objects pushed during the run: {pushed}) p50 {b50:.3f} ms, p99 {b99:.3f} ms")
+    print(f"revoke_to_refuse_p50_ms={p50:.1f} p99_ms={p99:.1f} broker_rtt_ms={rtt50:.2f} "
+          f"ratio={p50 / rtt50:.1f} unlock_idle_p50_ms={i50:.3f} unlock_busy_p50_ms={b50:.3f} "
+          f"unlock_busy_p99_ms={b99:.3f} unlock_ratio={b50 / i50:.2f}")
+
+
+if __name__ == "__main__":
+    main()
