@@ -1,4 +1,4 @@
-"""``kagiya install {flash,deploy,provision,register,selftest,lockdown,all}``: flow.
+"""``kagiya install {flash,deploy,provision,register,uplink,selftest,lockdown,all}``: flow.
 
 Each step can run alone; ``all`` runs deploy → provision → register → selftest over one
 board connection (flash first when ``--image`` is given). Every step is idempotent, so after
@@ -21,6 +21,7 @@ from kagiya.tools.install import (
     provision,
     registration,
     selftest,
+    uplink,
 )
 from kagiya.tools.install.connection import Board, connect
 from kagiya.tools.install.errors import InstallError
@@ -94,6 +95,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace this operator's registration made with an older identity")
     p.set_defaults(handler=_cmd_register)
+
+    p = sub.add_parser("uplink", help="give a connected lock its MQTT broker account "
+                                      "(docs/uplink.md)")
+    _common(p)
+    _server(p, token=True)
+    p.add_argument("--mqtt-ca", type=Path, required=True,
+                   help="PEM file of the CA that signed the broker's certificate")
+    p.add_argument("--mqtt-host", default=None,
+                   help="broker address as the lock reaches it (default: the server's)")
+    p.add_argument("--mqtt-server-name", default=None,
+                   help="TLS server name of the broker (default: the address)")
+    p.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval, seconds")
+    p.set_defaults(handler=_cmd_uplink)
 
     p = sub.add_parser("selftest", help="run the firmware self-test and print a report")
     _common(p)
@@ -199,6 +213,25 @@ def _cmd_register(args: argparse.Namespace) -> int:
                                    "run `kagiya install provision` first")
             registration.register(board, server, ident, rep, vehicle_label=args.vehicle_label,
                                   force=args.force)
+        finally:
+            board.close()
+            server.close()
+    return _run(args, body)
+
+
+def _cmd_uplink(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        ca = uplink.load_ca(args.mqtt_ca)
+        server = _need_server(args, token=True)
+        board = _open(args)
+        try:
+            ident = provision.read_identity(board)
+            if ident is None:
+                raise InstallError("not-provisioned", "the lock is not provisioned yet",
+                                   "run `kagiya install provision` first")
+            uplink.provision_uplink(board, server, str(ident["lock_id"]), ca, rep,
+                                    host=args.mqtt_host, server_name=args.mqtt_server_name,
+                                    heartbeat_s=args.heartbeat)
         finally:
             board.close()
             server.close()
