@@ -6,16 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import LockIdP, Read, Write
 from kagiya.server.principal import INSTALLER, OPERATOR
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.services import sim
 from kagiya.server.services.sim import SimLineIn, SimLineOut
 
-router = APIRouter(prefix="/v1", tags=["sim"])
+router = APIRouter(prefix="/v1", tags=["sim"], responses=documented(*OPERATOR_ERRORS))
 KINDS = (OPERATOR, INSTALLER)
 
 
-@router.post("/locks/{lock_id}/sim", status_code=201, response_model=SimLineOut,
-             responses={409: {"description": "no SIM contract, a line already, or refused"},
-                        503: {"description": "the SIM control service did not answer"}})
+@router.post("/locks/{lock_id}/sim", status_code=201, response_model=SimLineOut)
 def register_sim(lock_id: LockIdP, body: SimLineIn, op: Write) -> JSONResponse:
     """Register the lock's SIM: its IMEI bound to the line, the line activated."""
     return op(lambda c: sim.register(c, lock_id, body), status=201, body=body, kinds=KINDS)

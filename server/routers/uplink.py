@@ -6,15 +6,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import LockIdP, Read
 from kagiya.server.principal import INSTALLER, OPERATOR
+from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.services import uplink
 from kagiya.server.services.uplink import UplinkAccountOut, UplinkStatusOut
 
-router = APIRouter(prefix="/v1", tags=["uplink"])
+router = APIRouter(prefix="/v1", tags=["uplink"], responses=documented(*OPERATOR_ERRORS))
 KINDS = (OPERATOR, INSTALLER)
 
 
-@router.post("/locks/{lock_id}/uplink", status_code=201, response_model=UplinkAccountOut,
-             responses={409: {"description": "no MQTT broker configured"}})
+@router.post("/locks/{lock_id}/uplink", status_code=201, response_model=UplinkAccountOut)
 def connect_lock(lock_id: LockIdP, op: Read) -> JSONResponse:
     """Make a lock a connected lock: a new broker account, its password shown once
     (no Idempotency-Key: a retry draws a new password; none is stored)."""
