@@ -100,19 +100,9 @@ def sign_claims(issuer: IssuerKey, claims: Mapping[Any, Any] | bytes) -> bytes:
                                cose.HDR_KID: issuer.kid}, payload)
 
 
-def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
-                     iat: int, permissions: int, request_version: int,
-                     lock_kex_public: bytes, cti: bytes | None = None,
-                     secret: bytes | None = None,
-                     rng: Callable[[int], bytes] | None = None) -> IssuedKey:
-    """Issue a digital key for one lock (§3, §4).
-
-    ``cti`` (16 bytes) and ``secret`` (32 bytes) are drawn from ``rng`` (default
-    ``os.urandom``) when not given, in that order, followed by the key wrap's ephemeral
-    key and IV. Raises ProtocolError: INVALID_CLAIMS for an inconsistent window or bad
-    identifiers, TOO_LARGE if the credential would exceed 640 bytes.
-    """
-    r = rng or os.urandom
+def _claims(*, iss: str, sub: str, aud: str, nbf: int, exp: int, iat: int, permissions: int,
+            request_version: int, cti: bytes) -> Claims:
+    """Validated claims (INVALID_CLAIMS for an inconsistent window or bad identifiers)."""
     if not is_lock_id(aud):
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid lock ID {aud!r}")
     if not is_user_id(sub):
@@ -125,16 +115,59 @@ def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: in
             raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"{name} must be a uint")
     if nbf >= exp or exp - nbf > MAX_LIFETIME:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "need nbf < exp and a lifetime <= 400 d")
-    cti = r(16) if cti is None else bytes(cti)
-    secret = r(32) if secret is None else bytes(secret)
-    if len(cti) != 16 or len(secret) != 32:
-        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes, secret 32")
-    claims = Claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat, cti=cti,
-                    permissions=Permission(int(permissions)), request_version=request_version)
-    cnf = wrap_secret(secret, lock_kex_public, rng=r)
+    if len(cti) != 16:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes")
+    return Claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat, cti=cti,
+                  permissions=Permission(int(permissions)), request_version=request_version)
+
+
+def _signed(issuer: IssuerKey, claims: Claims, cnf: Mapping[int, Any]) -> bytes:
     credential = sign_claims(issuer, claims_map(claims, cnf))
     if len(credential) > MAX_CREDENTIAL:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(credential)} bytes")
+    return credential
+
+
+def sign_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
+                    iat: int, permissions: int, request_version: int, cnf: Mapping[int, Any],
+                    cti: bytes | None = None,
+                    rng: Callable[[int], bytes] | None = None) -> tuple[bytes, bytes]:
+    """Sign a digital key around a key wrap made by the phone (§3, §4): the key server's
+    side of key custody, which never sees the secret K. ``cnf`` is the wrap as returned by
+    :func:`kagiya.sdk.keywrap.check_wrap_form`. Returns ``(credential, cti)``; ``cti`` is
+    drawn from ``rng`` (default ``os.urandom``) when not given. Raises ProtocolError like
+    :func:`issue_credential`."""
+    cti = (rng or os.urandom)(16) if cti is None else bytes(cti)
+    claims = _claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat,
+                     permissions=permissions, request_version=request_version, cti=cti)
+    return _signed(issuer, claims, cnf), cti
+
+
+def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
+                     iat: int, permissions: int, request_version: int,
+                     lock_kex_public: bytes, cti: bytes | None = None,
+                     secret: bytes | None = None,
+                     rng: Callable[[int], bytes] | None = None) -> IssuedKey:
+    """Issue a digital key for one lock, drawing and wrapping its secret here (§3, §4):
+    for tests, vectors and tools that play both the phone and the issuer. (The key server
+    uses :func:`sign_credential` with the phone's own wrap.)
+
+    ``cti`` (16 bytes) and ``secret`` (32 bytes) are drawn from ``rng`` (default
+    ``os.urandom``) when not given, in that order, followed by the key wrap's ephemeral
+    key and IV. Raises ProtocolError: INVALID_CLAIMS for an inconsistent window or bad
+    identifiers, TOO_LARGE if the credential would exceed 640 bytes.
+    """
+    r = rng or os.urandom
+    claims_in: dict[str, Any] = {"iss": iss, "sub": sub, "aud": aud, "nbf": nbf, "exp": exp,
+                                 "iat": iat, "permissions": permissions,
+                                 "request_version": request_version}
+    _claims(**claims_in, cti=bytes(16))  # validate before drawing anything
+    cti = r(16) if cti is None else bytes(cti)
+    secret = r(32) if secret is None else bytes(secret)
+    if len(secret) != 32:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes, secret 32")
+    claims = _claims(**claims_in, cti=cti)
+    credential = _signed(issuer, claims, wrap_secret(secret, lock_kex_public, rng=r))
     return IssuedKey(credential=credential, cti=cti, secret=secret, claims=claims)
 
 
@@ -212,6 +245,16 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
             x25519_public(lock_kex_private))
         secret = unwrap_secret(cnf, lock_kex_private, kid)
     return VerifiedKey(claims=claims, secret=secret)
+
+
+def credential_cnf(credential: bytes) -> bytes:
+    """The canonical CBOR of a credential's ``cnf`` claim (its key wrap), WITHOUT checking
+    the signature: how a phone finds which of its own secrets a downloaded key wraps.
+    Raises ProtocolError(MALFORMED/TOO_LARGE) if the bytes are not a Kagiya credential."""
+    data = bytes(credential)
+    if len(data) > MAX_CREDENTIAL:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"credential of {len(data)} bytes > 640")
+    return cbor.dumps(_parse_claims(cose.parse_sign1(data, MAX_CREDENTIAL).payload)[1])
 
 
 def decode_claims_unverified(credential: bytes) -> Claims:

@@ -77,6 +77,70 @@ def wrap_plaintext(plaintext: bytes, lock_kex_public: bytes, *,
     return {CNF_ENCRYPTED_COSE_KEY: [_PROT_CONTENT, {5: iv}, ciphertext, [recipient]]}
 
 
+def new_wrapped_secret(lock_kex_public: bytes, *,
+                       rng: Callable[[int], bytes] | None = None) -> tuple[bytes, bytes]:
+    """The phone's side of key custody: draw a fresh 32-byte secret K and wrap it to the
+    lock's X25519 key. Returns ``(K, cnf)`` where ``cnf`` is the canonical CBOR of the
+    ``cnf`` claim value, what the phone sends the key server (which never sees K).
+    ``rng`` (default ``os.urandom``) supplies K, then the wrap's ephemeral key and IV."""
+    r = rng or os.urandom
+    secret = r(SECRET_LEN)
+    return secret, cbor.dumps(wrap_secret(secret, lock_kex_public, rng=r))
+
+
+MAX_WRAP = 256
+_CIPHERTEXT_LEN = len(cbor.dumps({1: 4, -1: bytes(SECRET_LEN)})) + 16  # COSE_Key + CCM tag
+
+
+def check_wrap_form(cnf: bytes, lock_kex_public: bytes) -> dict[int, Any]:
+    """The key server's check of a wrap the phone made (§4): exactly the form
+    :func:`wrap_secret` produces, canonically encoded, naming ``lock_kex_public``'s lock key
+    ID, with an ephemeral key that is a usable X25519 point. The ciphertext itself cannot be
+    checked without the lock's private key (that is the point). Returns the ``cnf`` map to
+    sign into the credential. Raises ProtocolError: WRONG_RECIPIENT when the wrap names
+    another lock key, BAD_KEY_WRAP for anything else."""
+    data = bytes(cnf)
+    if len(data) > MAX_WRAP:
+        raise _bad(f"wrap of {len(data)} bytes > {MAX_WRAP}")
+    try:
+        value = cbor.loads(data, max_size=MAX_WRAP)
+    except ProtocolError as exc:
+        raise _bad(f"wrap is not valid CBOR ({exc.detail})") from None
+    if cbor.dumps(value) != data:
+        raise _bad("wrap is not in deterministic CBOR encoding")
+    if not isinstance(value, dict) or list(value) != [CNF_ENCRYPTED_COSE_KEY]:
+        raise _bad("cnf must be a map with only key 2 (Encrypted_COSE_Key)")
+    kid = recipient_key_id(value)
+    if kid != _lock_key_id(lock_kex_public):
+        raise ProtocolError(ErrorCode.WRONG_RECIPIENT,
+                            "the wrap names another lock key than this lock's current one")
+    cpb, cunprot, ct, recips = value[CNF_ENCRYPTED_COSE_KEY]
+    rpb, runprot, rct = recips[0]
+    if cpb != _PROT_CONTENT or rpb != _PROT_RECIPIENT or rct != b"":
+        raise _bad("algorithms are not AES-CCM-16-128-128 with ECDH-ES + HKDF-256")
+    if not isinstance(cunprot, dict) or list(cunprot) != [5] or not isinstance(cunprot[5], bytes) \
+            or len(cunprot[5]) != IV_LEN:
+        raise _bad("the content header must be exactly a 13-byte IV")
+    if not isinstance(ct, bytes) or len(ct) != _CIPHERTEXT_LEN:
+        raise _bad(f"ciphertext must be {_CIPHERTEXT_LEN} bytes (a wrapped 32-byte COSE_Key)")
+    eph = runprot.get(-1)
+    if set(runprot) != {-1, 4} or not isinstance(eph, dict) or set(eph) != {-2, -1, 1} \
+            or not _int_is(eph[1], 1) or not _int_is(eph[-1], 4):
+        raise _bad("the recipient header must be an X25519 ephemeral key and the lock key ID")
+    x = eph[-2]
+    if not isinstance(x, bytes) or len(x) != 32:
+        raise _bad("ephemeral key is not 32 bytes")
+    try:  # a low-order point would give the lock an all-zero shared secret
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(x))
+    except ValueError:
+        raise _bad("ephemeral key is a low-order point") from None
+    return value
+
+
+def _int_is(value: Any, n: int) -> bool:
+    return type(value) is int and value == n
+
+
 def _bad(detail: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_KEY_WRAP, detail)
 

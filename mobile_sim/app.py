@@ -24,6 +24,7 @@ from kagiya.phone.ports import (
     LockPort,
     LockState,
     Offline,
+    Prover,
     ServerPort,
     ServerRefused,
     SyncBundle,
@@ -37,9 +38,12 @@ from kagiya.phone.state import (
     perm_names,
 )
 from kagiya.sdk.client_keys import FreshTime
+from kagiya.sdk.credential import credential_cnf
+from kagiya.sdk.dpop import make_proof
 from kagiya.sdk.enrollment import auth_message, enroll_message, parse_enrollment
-from kagiya.sdk.errors import ErrorCode
+from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.i18n import N_, _
+from kagiya.sdk.keywrap import new_wrapped_secret
 from kagiya.sdk.protocol import Command, LogEvent, Permission
 
 URL_FORMAT = re.compile(r"^https?://[^\s/]+(/[^\s]*)?$")
@@ -53,6 +57,9 @@ COMMANDS: dict[str, int] = {c.label: int(c.permission) for c in Command if c.ses
 
 LockConnector = Callable[..., AbstractAsyncContextManager[LockPort]]
 ServerFactory = Callable[[str], ServerPort]
+
+
+MAX_UNANSWERED_WRAPS = 64
 
 
 class PhoneError(Exception):
@@ -210,6 +217,17 @@ class PhoneApp:
         st.token, st.token_expires_at = got.token, ts + got.expires_in
         return st.token
 
+    def _prover(self, st: PhoneState) -> Prover:
+        """Signs each request's DPoP proof with the device key (at the server's time when
+        the server refused the phone's clock)."""
+        device = self._device(st)
+
+        def prove(method: str, url: str, token: str, at: int | None) -> str:
+            return make_proof(device, method, url, access_token=token,
+                              now=self.now() if at is None else at)
+
+        return prove
+
     def _authed(self, st: PhoneState, server: ServerPort, call: Callable[[str], Any]) -> Any:
         """Call with the token; on 401 re-authenticate once with the device key."""
         try:
@@ -233,7 +251,11 @@ class PhoneApp:
                                    "from your operator."))
             server = self._server(st.server_url)
             try:
-                bundle = self._authed(st, server, server.sync)
+                prove = self._prover(st)
+                bundle = self._authed(st, server, lambda tok: server.sync(tok, prove))
+                wraps = self._wraps(st, bundle)
+                if wraps:
+                    bundle = self._authed(st, server, lambda tok: server.sync(tok, prove, wraps))
             except Offline as exc:
                 st.last_sync_error = f"offline: {exc}"
                 offline = exc
@@ -270,10 +292,40 @@ class PhoneApp:
         report.time = bundle.time
         st.last_sync, st.last_sync_error = self.now(), ""
 
+    @staticmethod
+    def _held_secret(st: PhoneState, k: dict[str, Any]) -> bytes | None:
+        """This phone's own K for a downloaded key: kept with the key, or drawn for its wrap."""
+        old = st.keys.get(bytes.fromhex(k["key_id"]))
+        if old is not None and old.credential.hex() == k["credential"]:
+            return old.secret
+        try:
+            cnf = credential_cnf(bytes.fromhex(k["credential"]))
+        except ProtocolError:
+            return None
+        return st.wrapped_secrets.get(cnf)
+
+    def _wraps(self, st: PhoneState, bundle: SyncBundle) -> list[dict[str, str]]:
+        """Draw a secret K and wrap it to the lock for each pending request and each key
+        whose K this phone does not hold. K is kept (sealed in the keystore) before the wrap
+        leaves the phone; the server never sees it."""
+        need = {p["request_id"]: p["lock_kex_public"] for p in bundle.pending}
+        for k in bundle.keys:
+            if self._held_secret(st, k) is None:
+                need[k["request_id"]] = k["lock_kex_public"]
+        wraps = []
+        for request_id, kex in need.items():
+            secret, cnf = new_wrapped_secret(bytes.fromhex(kex))
+            st.wrapped_secrets[cnf] = secret
+            wraps.append({"request_id": request_id, "cnf": cnf.hex()})
+        return wraps
+
     def _merge(self, st: PhoneState, keys: list[dict[str, Any]], report: SyncReport) -> None:
         """Take the server's current key set; report every key added, refreshed or withdrawn."""
         fresh: dict[bytes, StoredKey] = {}
         for k in keys:
+            secret = self._held_secret(st, k)
+            if secret is None:  # not this phone's wrap: unusable, the next sync asks anew
+                continue
             sk = StoredKey(
                 key_id=bytes.fromhex(k["key_id"]),
                 lock_id=k["lock_id"],
@@ -282,7 +334,7 @@ class PhoneApp:
                 exp=int(k["exp"]),
                 permissions=int(k["permissions"]),
                 credential=bytes.fromhex(k["credential"]),
-                secret=bytes.fromhex(k["secret"]),
+                secret=secret,
                 request_id=k.get("request_id", ""),
                 request_version=int(k.get("request_version", 0)),
                 downloaded_at=self.now(),
@@ -307,12 +359,24 @@ class PhoneApp:
             w for w in st.withdrawn
             if not any(k.lock_id == w.lock_id and not k.cancelled for k in fresh.values())
         ]
+        held = set()
+        for sk in fresh.values():
+            try:
+                held.add(credential_cnf(sk.credential))
+            except ProtocolError:
+                continue
+        # K of a stored key lives with the key; the newest unanswered wraps are kept (an
+        # answer lost on the way may still bring their keys)
+        unanswered = [(c, k) for c, k in st.wrapped_secrets.items() if c not in held]
+        st.wrapped_secrets = dict(unanswered[-MAX_UNANSWERED_WRAPS:])
 
     def _send_item(self, st: PhoneState, server: ServerPort, item: OutboxItem) -> None:
         if item.kind != "log":
             raise PermanentRejection(f"unknown outbox item kind {item.kind!r}")
         try:
-            self._authed(st, server, lambda tok: server.upload_log(tok, item.payload, item.name))
+            prove = self._prover(st)
+            self._authed(st, server,
+                         lambda tok: server.upload_log(tok, item.payload, prove, item.name))
         except TokenRejected:
             raise
         except ServerRefused as exc:

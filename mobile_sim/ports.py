@@ -9,11 +9,16 @@ and :mod:`kagiya.phone.lock_link`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kagiya.sdk.i18n import _
 from kagiya.sdk.protocol import LockState as Bits
+
+Prover = Callable[[str, str, str, int | None], str]
+"""Signs a DPoP proof (RFC 9449) with the device key: ``(method, url, token, now) -> header``
+(``now`` None: the phone's own clock; else the server time to sign at)."""
 
 
 class Offline(Exception):
@@ -31,7 +36,11 @@ class ServerRefused(Exception):
 
 
 class TokenRejected(ServerRefused):
-    """The phone token expired or was revoked (HTTP 401): re-authenticate with the device key."""
+    """The phone token expired or was revoked, or its proof was refused (HTTP 401):
+    re-authenticate with the device key. ``server_time`` is the server's clock when it
+    refused a proof signed at a time too far from it."""
+
+    server_time: int | None = None
 
 
 @dataclass
@@ -53,6 +62,8 @@ class SyncBundle:
     time: int
     time_statement: bytes
     issuer_keys: list[dict[str, Any]] = field(default_factory=list)
+    # requests without a usable key: the phone draws K, wraps it to ``lock_kex_public``
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ServerPort(Protocol):
@@ -66,11 +77,14 @@ class ServerPort(Protocol):
         """Get a fresh token by signing with the device key."""
         ...
 
-    def sync(self, token: str) -> SyncBundle:
-        """Download keys, revocation updates and a time statement."""
+    def sync(self, token: str, prove: Prover,
+             wraps: list[dict[str, str]] | None = None) -> SyncBundle:
+        """Download keys, revocation updates and a time statement; with ``wraps``
+        (``[{request_id, cnf}]``, the phone's own wrapped secrets) new keys are signed
+        around them. Every call carries a proof made by ``prove``."""
         ...
 
-    def upload_log(self, token: str, payload: dict[str, Any],
+    def upload_log(self, token: str, payload: dict[str, Any], prove: Prover,
                    idempotency_key: str | None = None) -> dict[str, Any]:
         """Upload one fetched log batch (``LogUploadIn``); returns ``LogUploadOut``.
         Retrying with the same ``idempotency_key`` is harmless."""

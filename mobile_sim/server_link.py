@@ -14,7 +14,14 @@ import time
 from typing import Any
 
 import httpx
-from kagiya.phone.ports import Enrolled, Offline, ServerRefused, SyncBundle, TokenRejected
+from kagiya.phone.ports import (
+    Enrolled,
+    Offline,
+    Prover,
+    ServerRefused,
+    SyncBundle,
+    TokenRejected,
+)
 
 DEFAULT_TIMEOUT = 10.0
 RATE_LIMIT_RETRIES = 3
@@ -48,11 +55,27 @@ class HttpServerLink:
 
     def _call(self, method: str, path: str, *, token: str | None = None,
               json: Any = None, headers: dict[str, str] | None = None,
-              params: dict[str, str] | None = None) -> Any:
+              params: dict[str, str] | None = None,
+              prove: Prover | None = None) -> Any:
+        try:
+            return self._call_once(method, path, token=token, json=json, headers=headers,
+                                   params=params, prove=prove)
+        except TokenRejected as exc:
+            # a proof refused for the phone's clock: sign once more at the server's time
+            if exc.code != "invalid-dpop-proof" or exc.server_time is None or prove is None:
+                raise
+            return self._call_once(method, path, token=token, json=json, headers=headers,
+                                   params=params, prove=prove, at=exc.server_time)
+
+    def _call_once(self, method: str, path: str, *, token: str | None, json: Any,
+                   headers: dict[str, str] | None, prove: Prover | None,
+                   params: dict[str, str] | None = None, at: int | None = None) -> Any:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
         for attempt in range(RATE_LIMIT_RETRIES + 1):
+            if token and prove is not None:  # a proof is single-use: one per attempt
+                hdrs["DPoP"] = prove(method, self.base_url + path, token, at)
             try:
                 resp = self._client.request(method, path, json=json, headers=hdrs,
                                             params=params)
@@ -65,13 +88,19 @@ class HttpServerLink:
         if resp.status_code >= 500:
             raise Offline(f"{self.base_url} answered {resp.status_code}")
         if resp.status_code >= 400:
+            server_time = None
             try:
                 body = resp.json()
                 code, detail = str(body.get("code", "error")), str(body.get("detail", ""))
+                got = body.get("server_time")
+                server_time = got if type(got) is int else None
             except (ValueError, AttributeError):
                 code, detail = "error", resp.text[:200]
-            cls = TokenRejected if resp.status_code == 401 else ServerRefused
-            raise cls(resp.status_code, code, detail)
+            if resp.status_code == 401:
+                rejected = TokenRejected(resp.status_code, code, detail)
+                rejected.server_time = server_time
+                raise rejected
+            raise ServerRefused(resp.status_code, code, detail)
         try:
             return resp.json()
         except ValueError:
@@ -95,9 +124,15 @@ class HttpServerLink:
         body = {"phone_id": phone_id, "timestamp": timestamp, "signature": signature.hex()}
         return self._enrolled(self._call("POST", "/v1/phone/token", json=body))
 
-    def sync(self, token: str) -> SyncBundle:
-        """``GET /v1/phone/keys``: keys, revocation updates, time statement, issuer keys."""
-        body = self._call("GET", "/v1/phone/keys", token=token)
+    def sync(self, token: str, prove: Prover,
+             wraps: list[dict[str, str]] | None = None) -> SyncBundle:
+        """``GET /v1/phone/keys`` (``POST`` with the phone's ``wraps``): keys, pending
+        requests, revocation updates, time statement, issuer keys."""
+        if wraps:
+            body = self._call("POST", "/v1/phone/keys", token=token, json={"wraps": wraps},
+                              prove=prove)
+        else:
+            body = self._call("GET", "/v1/phone/keys", token=token, prove=prove)
         try:
             bundle = SyncBundle(
                 keys=[dict(k) for k in body["keys"]],
@@ -105,9 +140,12 @@ class HttpServerLink:
                 time=int(body["time"]),
                 time_statement=bytes.fromhex(body["time_statement"]),
                 issuer_keys=[dict(k) for k in body.get("issuer_keys", [])],
+                pending=[dict(p) for p in body.get("pending", [])],
             )
+            for p in bundle.pending:
+                str(p["request_id"]), bytes.fromhex(p["lock_kex_public"])
             for k in bundle.keys:  # every field the phone stores, with its type
-                for name in ("key_id", "credential", "secret"):
+                for name in ("key_id", "credential", "lock_kex_public"):
                     bytes.fromhex(k[name])
                 for name in ("nbf", "exp", "permissions"):
                     int(k[name])
@@ -129,10 +167,10 @@ class HttpServerLink:
         except (KeyError, TypeError, ValueError) as exc:
             raise _bad(200, f"time statement is malformed ({exc})") from None
 
-    def upload_log(self, token: str, payload: dict[str, Any],
+    def upload_log(self, token: str, payload: dict[str, Any], prove: Prover,
                    idempotency_key: str | None = None) -> dict[str, Any]:
         """``POST /v1/phone/logs`` (idempotent with the outbox item's name as key)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         out: dict[str, Any] = self._call("POST", "/v1/phone/logs", token=token, json=payload,
-                                         headers=headers)
+                                         headers=headers, prove=prove)
         return out

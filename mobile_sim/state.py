@@ -26,7 +26,8 @@ def perm_names(bits: int) -> list[str]:
 
 @dataclass
 class StoredKey:
-    """A downloaded digital key: the signed credential plus its per-key secret ``K``."""
+    """A downloaded digital key: the signed credential plus its per-key secret ``K`` (drawn
+    by this phone and wrapped to the lock; the server only ever saw the wrap)."""
 
     key_id: bytes
     lock_id: str
@@ -113,6 +114,8 @@ class PhoneState:
     last_sync_error: str = ""
     issuer_keys: dict[bytes, bytes] = field(default_factory=dict)  # kid -> Ed25519 public
     withdrawn: list[WithdrawnKey] = field(default_factory=list)  # newest first
+    # secrets this phone drew and sent wrapped, not yet in a downloaded key: wrap -> K
+    wrapped_secrets: dict[bytes, bytes] = field(default_factory=dict)
 
     @property
     def enrolled(self) -> bool:
@@ -160,6 +163,7 @@ class PhoneState:
             "last_sync_error": self.last_sync_error,
             "issuer_keys": dict(self.issuer_keys),
             "withdrawn": [asdict(w) for w in self.withdrawn],
+            "wrapped_secrets": dict(self.wrapped_secrets),
         }
 
     @classmethod
@@ -188,4 +192,5 @@ class PhoneState:
             last_sync_error=data.get("last_sync_error", ""),
             issuer_keys=dict(data.get("issuer_keys", {})),
             withdrawn=[WithdrawnKey(**w) for w in data.get("withdrawn", [])],
+            wrapped_secrets=dict(data.get("wrapped_secrets", {})),
         )

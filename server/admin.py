@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from kagiya.server import audit
+from kagiya.server import audit, token_revocation
 from kagiya.server.db import transaction
 from kagiya.server.models import (
     ACTIVE,
@@ -129,12 +129,16 @@ def list_operators(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def set_operator_status(rt: Runtime, ident: str, status: str) -> str:
-    """Suspend or resume an operator (a suspended one's tokens stop working at once)."""
+    """Suspend or resume an operator. Suspension ends all of its tokens (operator, installer
+    and phone): after a resume its servers log in again and its phones refresh with their
+    device keys."""
     if status not in (ACTIVE, SUSPENDED):
         raise AdminError("bad status")
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
         op.status = status
+        if status == SUSPENDED:
+            token_revocation.revoke_operator(s, op.id)
         audit.record(
             s,
             rt.now(),

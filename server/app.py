@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
-from kagiya.server import problems
+from kagiya.server import problems, supervision
 from kagiya.server.config import Settings, from_env
 from kagiya.server.fastpath import DownloadFastPath, configure_process
 from kagiya.server.housekeeping import Housekeeper
@@ -75,6 +75,7 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
 def app_from_env() -> DownloadFastPath:
     """uvicorn factory (``uvicorn --factory kagiya.server.app:app_from_env``)."""
     logging.basicConfig(level=logging.INFO)
+    supervision.die_with_supervisor()  # a worker of ``--workers N``: stop with the supervisor
     return serving_app(Runtime(from_env()))
 
 

@@ -34,6 +34,7 @@ def _time(value: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the HTTP server (migrations run first)."""
     import uvicorn
+    from kagiya.server import supervision
 
     if args.db:
         os.environ["KAGIYA_DB_URL"] = args.db
@@ -42,12 +43,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from kagiya.server.runtime import Runtime
 
     Runtime(from_env()).close()  # migrate and create the issuer key once, before workers start
+    if args.workers > 1:  # each worker stops when this process dies (supervision.py)
+        os.environ[supervision.ENV] = str(os.getpid())
     uvicorn.run(
         "kagiya.server.app:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        proxy_headers=False,  # X-Forwarded-For only from KAGIYA_TRUSTED_PROXIES (clientaddr.py)
         log_level=args.log_level,
         access_log=args.access_log,
     )

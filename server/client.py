@@ -23,13 +23,17 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from kagiya.sdk.credential import credential_cnf
+from kagiya.sdk.dpop import HEADER as DPOP_HEADER
+from kagiya.sdk.dpop import make_proof
 from kagiya.sdk.enrollment import auth_message, enroll_message
+from kagiya.sdk.keywrap import new_wrapped_secret
 
 
 class ApiProblem(Exception):
@@ -111,7 +115,7 @@ class _Base:
         attempt = 0
         while True:
             if auth and self.token:
-                headers["Authorization"] = f"Bearer {self.token}"
+                headers.update(self._auth_headers(method, path, self.token))  # per attempt
             try:
                 resp = self.http.request(
                     method, path, json=json, params=clean, data=data, headers=headers
@@ -149,6 +153,10 @@ class _Base:
                 resp.status_code, str(body.get("code", "error")), str(body.get("detail", "")), body
             )
         return resp.json()
+
+    def _auth_headers(self, method: str, path: str, token: str) -> dict[str, str]:
+        """The headers that authenticate one attempt of a request."""
+        return {"Authorization": f"Bearer {token}"}
 
     def server_time(self) -> tuple[int, bytes]:
         """``GET /v1/time``: the server's time and a fresh signed time statement (protocol
@@ -455,7 +463,8 @@ class InstallerClient(_Base):
 
 @dataclass(frozen=True)
 class DownloadedKey:
-    """A key as the phone stores it: the credential for the lock and the per-key secret K."""
+    """A key as the phone stores it: the credential for the lock and the per-key secret K
+    the phone drew and wrapped itself (the server never had it)."""
 
     request_id: str
     request_version: int
@@ -487,6 +496,7 @@ class Sync:
     time: int
     time_statement: bytes
     issuer_keys: list[tuple[bytes, bytes, str]]
+    pending: list[str] = field(default_factory=list)  # request IDs still without a key
 
 
 def _device_key(device: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
@@ -498,12 +508,55 @@ def _device_key(device: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
 
 
 class PhoneClient(_Base):
-    """The phone's view: enrolled with its Ed25519 device key."""
+    """The phone's view: enrolled with its Ed25519 device key.
+
+    Every request made with the phone token carries a DPoP proof signed by the device key
+    (:mod:`kagiya.sdk.dpop`). The phone draws each key's secret K itself and sends only its
+    wrap to the lock (:meth:`sync`); ``key_secrets`` (wrap bytes → K) is where this client
+    keeps them — persist it to keep using downloaded keys across instances."""
 
     phone_id: str = ""
     user_id: str = ""
     _device: Ed25519PrivateKey | None = None
     _last_auth_ts: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_secrets: dict[bytes, bytes] = {}
+        self.clock_offset = 0  # server time - local time, learnt from a refused proof
+
+    def _auth_headers(self, method: str, path: str, token: str) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {token}"}
+        if self._device is not None:
+            url = str(self.http.base_url).rstrip("/") + path
+            now = int(time.time()) + self.clock_offset
+            headers[DPOP_HEADER] = make_proof(
+                self._device, method, url, access_token=token, now=now
+            )
+        return headers
+
+    def _learn_clock(self, exc: ApiProblem) -> bool:
+        """True when ``exc`` refused a proof for the phone's clock and it is now corrected."""
+        server_time = exc.body.get("server_time")
+        clock_codes = ("invalid-dpop-proof", "stale-timestamp")
+        if exc.code not in clock_codes or type(server_time) is not int:
+            return False
+        offset = server_time - int(time.time())
+        if abs(offset - self.clock_offset) <= 60:  # not a clock problem: do not loop
+            return False
+        self.clock_offset = offset  # the phone's clock is off: sign again on server time
+        return True
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return super()._request(method, path, **kwargs)
+        except ApiProblem as exc:
+            if self._learn_clock(exc):
+                return super()._request(method, path, **kwargs)
+            if exc.code != "token-expired" or self._device is None or not kwargs.get("auth", True):
+                raise
+            self.refresh_token()  # an expired token: the device key gets a new one
+            return super()._request(method, path, **kwargs)
 
     @classmethod
     def enroll(
@@ -540,27 +593,66 @@ class PhoneClient(_Base):
         key = _device_key(device) if device is not None else self._device
         if key is None:
             raise ValueError("pass the device key")
-        # each signed timestamp is accepted once: never reuse one, even within a second
-        ts = max(int(time.time()), self._last_auth_ts + 1) if now is None else now
-        self._last_auth_ts = max(self._last_auth_ts, ts)
-        out = self._request(
-            "POST",
-            "/v1/phone/token",
-            auth=False,
-            json={
-                "phone_id": self.phone_id,
-                "timestamp": ts,
-                "signature": key.sign(auth_message(self.phone_id, ts)).hex(),
-            },
-        )
-        self.token = out["access_token"]
-        return str(self.token)
+        for _attempt in range(2):
+            # each signed timestamp is accepted once: never reuse one, even within a second
+            ts = (
+                max(int(time.time()) + self.clock_offset, self._last_auth_ts + 1)
+                if now is None
+                else now
+            )
+            self._last_auth_ts = max(self._last_auth_ts, ts)
+            try:
+                out = super()._request(
+                    "POST",
+                    "/v1/phone/token",
+                    auth=False,
+                    json={
+                        "phone_id": self.phone_id,
+                        "timestamp": ts,
+                        "signature": key.sign(auth_message(self.phone_id, ts)).hex(),
+                    },
+                )
+            except ApiProblem as exc:
+                if now is not None or not self._learn_clock(exc):
+                    raise
+                continue
+            self.token = out["access_token"]
+            return str(self.token)
+        raise ApiProblem(403, "stale-timestamp", "the phone's clock cannot be corrected", {})
+
+    def _wraps(self, out: dict[str, Any]) -> list[dict[str, str]]:
+        """Wraps of fresh secrets for every pending request and every key whose K this
+        phone does not hold (the phone draws K; only the wrap leaves the phone)."""
+        need = {p["request_id"]: p["lock_kex_public"] for p in out["pending"]}
+        for k in out["keys"]:
+            if credential_cnf(bytes.fromhex(k["credential"])) not in self.key_secrets:
+                need[k["request_id"]] = k["lock_kex_public"]
+        wraps = []
+        for request_id, kex in need.items():
+            secret, cnf = new_wrapped_secret(bytes.fromhex(kex))
+            self.key_secrets[cnf] = secret  # kept before sending: the answer may be lost
+            wraps.append({"request_id": request_id, "cnf": cnf.hex()})
+        return wraps
 
     def sync(self) -> Sync:
-        """Download current keys, revocation updates, a time statement and issuer keys."""
+        """Download current keys, revocation updates, a time statement and issuer keys.
+
+        For each request without a usable key, draws a secret K, wraps it to the lock's
+        X25519 key and sends the wrap (``POST /v1/phone/keys``); the keys answered carry the
+        phone's own K (matched by their wrap)."""
         out = self._request("GET", "/v1/phone/keys")
-        return Sync(
-            keys=[
+        for _round in range(2):
+            wraps = self._wraps(out)
+            if not wraps:
+                break
+            out = self._request("POST", "/v1/phone/keys", json={"wraps": wraps})
+        keys = []
+        for k in out["keys"]:
+            credential = bytes.fromhex(k["credential"])
+            secret = self.key_secrets.get(credential_cnf(credential))
+            if secret is None:
+                continue
+            keys.append(
                 DownloadedKey(
                     k["request_id"],
                     k["request_version"],
@@ -570,11 +662,15 @@ class PhoneClient(_Base):
                     k["nbf"],
                     k["exp"],
                     k["permissions"],
-                    bytes.fromhex(k["credential"]),
-                    bytes.fromhex(k["secret"]),
+                    credential,
+                    secret,
                 )
-                for k in out["keys"]
-            ],
+            )
+        held = {credential_cnf(k.credential) for k in keys}
+        for cnf in [c for c in self.key_secrets if c not in held]:
+            del self.key_secrets[cnf]  # in place: callers may share the dict
+        return Sync(
+            keys=keys,
             revocations=[
                 SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
                 for r in out["revocations"]
@@ -585,6 +681,7 @@ class PhoneClient(_Base):
                 (bytes.fromhex(k["kid"]), bytes.fromhex(k["public_key"]), k["state"])
                 for k in out["issuer_keys"]
             ],
+            pending=[p["request_id"] for p in out["pending"]],
         )
 
     def revocations(self) -> list[SignedUpdate]:

@@ -41,13 +41,16 @@ class Settings:
     nbf_backdate_s: int = 3600  # tolerance for locks whose clock lags
     operator_token_ttl_s: int = 900
     installer_token_max_ttl_s: int = 8 * 3600
-    phone_token_ttl_s: int = 30 * DAY
+    phone_token_ttl_s: int = DAY  # device-bound, refreshed with the device key
     enrollment_code_ttl_s: int = DAY
     max_window_s: int = 800 * DAY  # key-request window (leases of 710 days fit)
     token_rate_per_min: int = 30  # per client id and per address
     enroll_rate_per_min: int = 10  # per address
     time_rate_per_min: int = 120  # public time statements, per address
     idempotency_ttl_s: int = DAY
+    # reverse proxies whose X-Forwarded-For is believed (none: the TCP peer is the address)
+    trusted_proxies: frozenset[str] = frozenset()
+    token_failures_per_min: int = 10  # wrong secrets per client ID and address
     housekeeping_interval_s: int = 600  # purge of expired rows per process (0: off)
     # connected locks (docs/uplink.md): the MQTT broker; empty host = no uplink
     mqtt_host: str = ""
@@ -105,6 +108,10 @@ def from_env(**overrides: object) -> Settings:
         sim_contracts_file=os.environ.get("KAGIYA_SIM_CONTRACTS_FILE", ""),
         sim_idle_s=_env_int("KAGIYA_SIM_IDLE_S", 7 * DAY),
         sim_interval_s=_env_int("KAGIYA_SIM_INTERVAL_S", 60),
+        trusted_proxies=frozenset(
+            p.strip() for p in os.environ.get("KAGIYA_TRUSTED_PROXIES", "").split(",") if p.strip()
+        ),
+        token_failures_per_min=_env_int("KAGIYA_TOKEN_FAILURES_PER_MIN", 10),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in clean:

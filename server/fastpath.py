@@ -1,6 +1,6 @@
 """The key-download hot path as a plain ASGI wrapper around the FastAPI app.
 
-``GET /v1/phone/keys`` is the request every phone makes before going offline, and the one
+``GET`` / ``POST /v1/phone/keys`` is the request every phone makes before going offline, and the one
 the key server must serve at scale (docs/performance.md, "Key server"). Profiling showed
 the framework layers around it — middleware stack, routing over every route, dependency
 injection and the threadpool hand-off — costing about as much CPU as the download itself.
@@ -23,9 +23,12 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from kagiya.server.bearer import parse_bearer
 from kagiya.server.db import is_sqlite
-from kagiya.server.download import download, download_on_loop
-from kagiya.server.problems import problem_for
+from kagiya.server.download import Ask, download, download_on_loop
+from kagiya.server.dpop import RequestProof
+from kagiya.server.problems import ApiError, problem_for
 from kagiya.server.runtime import Runtime
+from kagiya.server.schemas import DownloadIn
+from pydantic import ValidationError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -51,12 +54,54 @@ def configure_process() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-def _bearer(scope: Scope) -> str | None:
-    """The bearer token of the first ``Authorization`` header (as the routers read it)."""
+MAX_BODY = 64 * 1024  # 64 wraps of at most 256 bytes, hex, with room to spare
+
+
+def _headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The bearer token and the DPoP proof of a request."""
+    bearer = proof = None
     for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return parse_bearer(value.decode("latin-1"))
-    return None
+        if name == b"authorization" and bearer is None:
+            bearer = parse_bearer(value.decode("latin-1"))
+        elif name == b"dpop":
+            proof = value.decode("latin-1")
+    return bearer, proof
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The request body, or None when it is larger than :data:`MAX_BODY`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _ask(scope: Scope, body: bytes | None) -> Ask:
+    """The download request; :class:`ApiError` 413/422 for a body that is not a
+    :class:`DownloadIn` (the same refusal FastAPI's validation gives)."""
+    bearer, header = _headers(scope)
+    wraps: dict[str, bytes] = {}
+    if scope["method"] == "POST":
+        if body is None:
+            raise ApiError(413, "too-large", f"the request body exceeds {MAX_BODY} bytes")
+        try:
+            wraps = DownloadIn.model_validate_json(body).by_request()
+        except ValidationError as exc:
+            raise ApiError(
+                422, "invalid-request", "the request body is not valid",
+                extra={"errors": exc.errors(include_url=False, include_context=False,
+                                            include_input=False)},
+            ) from None
+    return Ask(bearer, RequestProof(scope["method"], PATH, header), wraps)
 
 
 class DownloadFastPath:
@@ -78,20 +123,26 @@ class DownloadFastPath:
     def _blocking(self, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
         return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _serve(self, bearer: str | None) -> JSONResponse:
+    async def _serve(self, scope: Scope, body: bytes | None) -> JSONResponse:
         try:
+            ask = _ask(scope, body)
             if self._on_loop:
-                return await download_on_loop(self.runtime, bearer, self._blocking)
-            return await self._blocking(download, self.runtime, bearer)
+                return await download_on_loop(self.runtime, ask, self._blocking)
+            return await self._blocking(download, self.runtime, ask)
         except Exception as exc:
             return problem_for(exc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "GET":
+        if (
+            scope["type"] != "http"
+            or scope["path"] != PATH
+            or scope["method"] not in ("GET", "POST")
+        ):
             await self.app(scope, receive, send)
             return
-        resp = await self._serve(_bearer(scope))
+        body = await _body(receive) if scope["method"] == "POST" else b""
+        resp = await self._serve(scope, body)
         await send(
             {"type": "http.response.start", "status": resp.status_code, "headers": resp.raw_headers}
         )

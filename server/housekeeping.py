@@ -28,9 +28,11 @@ import logging
 import threading
 from typing import Any
 
+from kagiya.server import dpop
 from kagiya.server.db import transaction
 from kagiya.server.enrollment import AUTH_SKEW_S
 from kagiya.server.models import (
+    DpopProof,
     EnrollmentCode,
     Idempotency,
     IssuedKey,
@@ -41,7 +43,7 @@ from kagiya.server.models import (
 )
 from kagiya.server.ratelimit import WINDOW_S
 from kagiya.server.runtime import Runtime
-from sqlalchemy import ColumnElement, delete
+from sqlalchemy import ColumnElement, delete, update
 
 log = logging.getLogger("kagiya.server")
 GRACE_S = 86400  # expired rows are kept a day (clock skew, support questions)
@@ -56,6 +58,7 @@ def _rules(rt: Runtime, now: int) -> list[tuple[str, Any, ColumnElement[bool]]]:
         ("idempotency", Idempotency, Idempotency.created_at <= now - rt.settings.idempotency_ttl_s),
         ("rate_counters", RateCounter, RateCounter.window < now - 2 * WINDOW_S),
         ("phone_auth_proofs", PhoneAuthProof, PhoneAuthProof.ts < now - 2 * AUTH_SKEW_S),
+        ("dpop_proofs", DpopProof, DpopProof.used_at < now - dpop.EXPIRY_S),
     ]
 
 
@@ -67,6 +70,13 @@ def purge(rt: Runtime, now: int | None = None) -> dict[str, int]:
         with transaction(rt.sessions) as s:
             result: Any = s.execute(delete(model).where(expired))
             out[name] = int(result.rowcount or 0)
+    with transaction(rt.sessions) as s:  # shown secrets past their replay window
+        result = s.execute(
+            update(Idempotency)
+            .where(Idempotency.secret_until <= now, Idempotency.secret_sealed.is_not(None))
+            .values(secret_sealed=None)
+        )
+        out["idempotency_secrets"] = int(result.rowcount or 0)
     if any(out.values()):
         log.info("housekeeping: %s", " ".join(f"{k}={v}" for k, v in out.items() if v))
     return out

@@ -15,9 +15,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from kagiya.sdk.credential import MAX_LIFETIME, issue_credential
-from kagiya.sdk.errors import ProtocolError
-from kagiya.sdk.keys import IssuerKey
+from kagiya.sdk.credential import MAX_LIFETIME, sign_credential
+from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.sdk.keys import IssuerKey, lock_key_id
+from kagiya.sdk.keywrap import check_wrap_form
 from kagiya.sdk.signed import sign_time_statement
 from kagiya.server import revocations
 from kagiya.server.config import Settings
@@ -34,12 +35,12 @@ from kagiya.server.models import (
 )
 from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
+from kagiya.server.problems import ApiError
 from kagiya.server.secrets_store import Sealer
 from kagiya.server.uplink import outbox
 from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-_SECRET_CONTEXT = b"kagiya key secret "
 log = logging.getLogger("kagiya.server")
 
 
@@ -93,7 +94,7 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
     return len(rows)
 
 
-def _key_json(k: Any, secret: bytes, req: Any, lock_id: str, user_id: str) -> dict[str, Any]:
+def _key_json(k: Any, req: Any, lock_id: str, user_id: str) -> dict[str, Any]:
     return {
         "request_id": req.id,
         "request_version": k.request_version,
@@ -106,7 +107,19 @@ def _key_json(k: Any, secret: bytes, req: Any, lock_id: str, user_id: str) -> di
         "permissions": req.permissions,
         "kid": k.kid,
         "credential": bytes(k.credential).hex(),
-        "secret": secret.hex(),
+        "lock_kex_public": bytes(req.kex_public).hex(),
+    }
+
+
+def _pending_json(req: Any) -> dict[str, Any]:
+    """A request the phone must send a wrap for: it draws K and wraps it to this lock key."""
+    kex = bytes(req.kex_public)
+    return {
+        "request_id": req.id,
+        "request_version": req.version,
+        "lock_id": req.lock_id,
+        "lock_kex_public": kex.hex(),
+        "lock_key_id": lock_key_id(kex).hex(),
     }
 
 
@@ -157,7 +170,6 @@ def _issue_query(*, locked: bool) -> Any:
             ik.iat,
             ik.kid,
             ik.credential,
-            ik.secret_sealed,
         )
         .join(Lock, Lock.pk == KeyRequest.lock_pk)
         .join(User, User.pk == KeyRequest.user_pk)
@@ -209,6 +221,7 @@ class KeyPlan:
     fresh: list[dict[str, Any]]
     basis: tuple[Any, ...]
     now: int
+    pending: list[dict[str, Any]]
 
 
 def _basis(rows: list[Any], issuer_version: int | None) -> tuple[Any, ...]:
@@ -237,6 +250,23 @@ def _requests(session: Handle, phone: PhoneRef, now: int, *, locked: bool) -> li
     return (_LOCKED_QUERY if locked else _PLAN_QUERY).rows(session, params)
 
 
+def _wrap_for(req: Any, wraps: dict[str, bytes]) -> dict[int, Any] | None:
+    """The phone's wrap for ``req`` checked for form (§4), or None when it sent none or
+    wrapped to a lock key the lock no longer has (its identity changed meanwhile: the
+    request stays pending with the new key). 422 ``invalid-key-wrap`` for a malformed wrap."""
+    cnf = wraps.get(req.id)
+    if cnf is None:
+        return None
+    try:
+        return check_wrap_form(cnf, bytes(req.kex_public))
+    except ProtocolError as exc:
+        if exc.code == ErrorCode.WRONG_RECIPIENT:
+            return None
+        raise ApiError(
+            422, "invalid-key-wrap", f"the wrap for request {req.id} is unusable: {exc.detail}"
+        ) from None
+
+
 def plan_keys(
     iss: Issuer,
     session: Handle,
@@ -246,30 +276,40 @@ def plan_keys(
     *,
     issuer_version: int | None = None,
     locked: bool = False,
+    wraps: dict[str, bytes] | None = None,
 ) -> KeyPlan:
-    """Current keys (credential + secret) for every active request of the phone's user.
+    """Current keys (credentials) for every active request of the phone's user, and the
+    requests still ``pending`` a wrap.
 
     One query reads the active requests with their lock and user and the phone's reusable
-    key for the current version of each; a request without one gets a new key, signed and
-    sealed here. Nothing is written: the caller stores ``fresh`` with :func:`store_plan`
+    key for the current version of each. The server never draws or sees a key's secret K:
+    for a request with a wrap in ``wraps`` (request ID → the ``cnf`` bytes the phone made,
+    :func:`kagiya.sdk.keywrap.new_wrapped_secret`) a new credential is signed around that
+    wrap, even if a reusable key exists (the phone lost its K); a request with neither is
+    pending. Nothing is written: the caller stores ``fresh`` with :func:`store_plan`
     (optimistic, signing outside the write transaction) or inserts it in this same
     transaction (``locked``: rows of the request, user and lock are share-locked so a
     concurrent change, cancel, suspension or identity change waits for this download and
     then revokes whatever it issued).
     """
+    wraps = wraps or {}
     requests = _requests(session, phone, now, locked=locked)
     out: list[dict[str, Any]] = []
     fresh: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
     for req in requests:
         window = key_window(iss.settings, req.req_nbf, req.req_exp, now)
         if window is None:
             continue
-        if req.cti is not None and _reusable(iss.settings, req, now):
-            secret = iss.sealer.open(req.secret_sealed, _SECRET_CONTEXT + bytes(req.cti))
-            out.append(_key_json(req, secret, req, req.lock_id, req.user_id))
+        if req.cti is not None and req.id not in wraps and _reusable(iss.settings, req, now):
+            out.append(_key_json(req, req, req.lock_id, req.user_id))
+            continue
+        cnf = _wrap_for(req, wraps)
+        if cnf is None:
+            pending.append(_pending_json(req))
             continue
         try:
-            issued = issue_credential(
+            credential, cti = sign_credential(
                 signer,
                 iss=iss.settings.issuer_name,
                 sub=req.user_id,
@@ -279,14 +319,12 @@ def plan_keys(
                 iat=now,
                 permissions=req.permissions,
                 request_version=req.version,
-                lock_kex_public=req.kex_public,
+                cnf=cnf,
             )
         except (ProtocolError, ValueError) as exc:  # e.g. a user ID the protocol cannot carry
             log.warning("cannot issue a key for request %s: %s", req.id, exc)
             continue
-        key = _NewKey(
-            issued.cti, req.version, window[0], window[1], now, signer.kid.hex(), issued.credential
-        )
+        key = _NewKey(cti, req.version, window[0], window[1], now, signer.kid.hex(), credential)
         fresh.append(
             {
                 "cti": key.cti,
@@ -300,12 +338,11 @@ def plan_keys(
                 "iat": now,
                 "kid": key.kid,
                 "credential": key.credential,
-                "secret_sealed": iss.sealer.seal(issued.secret, _SECRET_CONTEXT + issued.cti),
                 "revoked": False,
             }
         )
-        out.append(_key_json(key, issued.secret, req, req.lock_id, req.user_id))
-    return KeyPlan(out, fresh, _basis(requests, issuer_version), now)
+        out.append(_key_json(key, req, req.lock_id, req.user_id))
+    return KeyPlan(out, fresh, _basis(requests, issuer_version), now, pending)
 
 
 def insert_fresh(session: Handle, plan: KeyPlan) -> None:
@@ -313,16 +350,13 @@ def insert_fresh(session: Handle, plan: KeyPlan) -> None:
     _INSERT_KEY.insert(session, plan.fresh)
 
 
-def store_plan(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:
-    """In the write transaction: re-read the plan's basis (share-locked) and insert its new
-    keys only if nothing it was derived from has changed since (a concurrent change, cancel,
-    suspension, identity change, rotation or another download of this phone's keys).
-    Returns False, writing nothing, when the plan is stale: the caller plans again."""
+def plan_is_current(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:
+    """In the write transaction: re-read the plan's basis (share-locked); False when
+    anything it was derived from has changed since (a concurrent change, cancel,
+    suspension, identity change, rotation or another download of this phone's keys):
+    the caller writes nothing and plans again."""
     rows = _requests(session, phone, plan.now, locked=True)
-    if _basis(rows, VERSION_QUERY.scalar(session)) != plan.basis:
-        return False
-    insert_fresh(session, plan)
-    return True
+    return _basis(rows, VERSION_QUERY.scalar(session)) == plan.basis
 
 
 def time_statement(signer: IssuerKey, now: int) -> str:

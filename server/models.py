@@ -182,6 +182,18 @@ class PhoneAuthProof(Base):
     used_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
 
 
+class DpopProof(Base):
+    """A used device-bound request proof (its ``jti``, RFC 9449 §11.1): each is accepted once.
+
+    Kept until the proof's ``iat`` falls out of the accepted clock window; the primary key
+    makes a replay fail on every process. ``jti_hash`` is SHA-256 of phone ID and ``jti``.
+    """
+
+    __tablename__ = "dpop_proofs"
+    jti_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+
+
 class EnrollmentCode(Base):
     """A one-time enrollment code (stored as its SHA-256)."""
 
@@ -221,8 +233,8 @@ class IssuedKey(Base):
     exp: Mapped[int] = mapped_column(BigInteger, nullable=False)
     iat: Mapped[int] = mapped_column(BigInteger, nullable=False)
     kid: Mapped[str] = mapped_column(String(16), nullable=False)
+    # the phone's wrap of its own secret K is inside the credential; the server never has K
     credential: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 
@@ -272,7 +284,11 @@ class Idempotency(Base):
     )
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     status_code: Mapped[int] = mapped_column(Integer, nullable=False)
-    response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    response_sealed: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # no secrets
+    # a secret the outcome showed once (token, enrollment code): replayed only until
+    # ``secret_until`` (a retry after a lost answer), then erased
+    secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    secret_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
 
 

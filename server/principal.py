@@ -54,6 +54,7 @@ class Principal:
     phone: PhoneRef | None = None
     user: UserRef | None = None
     issuer_version: int | None = None  # ``server_state`` version of the issuer key set
+    proof_jti: str | None = None  # a phone request's checked DPoP proof, to record as used
 
     @property
     def scope(self) -> str:

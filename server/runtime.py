@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from kagiya.server import ratelimit
+from kagiya.server import dpop, ratelimit
 from kagiya.server.config import Settings
 from kagiya.server.db import (
     make_engine,
@@ -47,6 +47,12 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server")
 _IDEM_CONTEXT = b"kagiya idempotent response "
+_IDEM_SECRET_CONTEXT = b"kagiya idempotent secret "
+# top-level fields of a success body that are shown once (installer token, enrollment code):
+# kept apart from the stored outcome and replayed only for ``SECRET_REPLAY_S``
+SECRET_FIELDS = ("access_token", "code")
+SECRET_REPLAY_S = 300
+WITHHELD_HEADER = "Kagiya-Secret-Withheld"
 
 
 # a handler answers a status and a schema model (validated when built) or a plain JSON dict
@@ -63,6 +69,7 @@ _AUTH_QUERY = Prepared(
         Operator.contract_end,
         Phone.id.label("phone_id"),
         Phone.user_pk,
+        Phone.device_public,
         User.user_id,
         User.status.label("user_status"),
         version_query().label("issuer_version"),
@@ -100,9 +107,17 @@ class Runtime:
     # --- authentication -------------------------------------------------------------
 
     def authenticate(
-        self, session: Handle, bearer: str | None, kinds: tuple[str, ...]
+        self,
+        session: Handle,
+        bearer: str | None,
+        kinds: tuple[str, ...],
+        proof: dpop.RequestProof | None = None,
     ) -> Principal:
-        """Resolve a bearer token to a principal or raise 401/403 problems."""
+        """Resolve a bearer token to a principal or raise 401/403 problems.
+
+        A phone token is device-bound: the request's DPoP proof must verify under the
+        phone's device key (401 ``invalid-dpop-proof``); the caller records
+        ``principal.proof_jti`` as used in its write transaction (:func:`dpop.record`)."""
         if not bearer:
             raise ApiError(
                 401,
@@ -137,6 +152,7 @@ class Runtime:
                 raise ApiError(401, "invalid-token", "the bearer token is not valid")
             if row.user_status != ACTIVE:
                 raise ApiError(403, "user-suspended", "this user ID is suspended")
+            principal.proof_jti = dpop.check(proof, bytes(row.device_public), bearer, now)
             principal.phone = PhoneRef(row.phone_id, row.user_pk, row.op_id)
             principal.user = UserRef(row.user_pk, row.user_id, row.user_status)
         return principal
@@ -168,10 +184,13 @@ class Runtime:
         for a different request is refused with 422 ``idempotency-key-reused``.
         """
         fingerprint = _fingerprint(request, body) if idempotency_key else ""
+        proof = dpop.RequestProof.from_headers(request.method, request.url.path, request.headers)
         for _attempt in range(3):
             try:
                 with transaction(self.sessions) as s:
-                    principal = self.authenticate(s, bearer, kinds)
+                    principal = self.authenticate(s, bearer, kinds, proof)
+                    if principal.proof_jti is not None:
+                        dpop.record(s, principal.proof_jti, self.now())
                     if idempotency_key:
                         stored = self._stored(s, principal, idempotency_key, fingerprint)
                         if stored is not None:
@@ -192,10 +211,7 @@ class Runtime:
                     if isinstance(result, BaseModel):
                         out = result.model_dump(mode="json")
                     if idempotency_key:
-                        marker.status_code = status
-                        marker.response_sealed = self.sealer.seal(
-                            json.dumps(out).encode(), _IDEM_CONTEXT + fingerprint.encode()
-                        )
+                        self._store_outcome(marker, status, out, fingerprint)
                     return JSONResponse(out, status_code=status)
             except IntegrityError as exc:
                 if not idempotency_key:
@@ -204,6 +220,22 @@ class Runtime:
                     ) from exc
                 log.info("idempotent retry raced; replaying")
         raise ApiError(409, "conflict", "the request conflicts with existing data")
+
+    def _store_outcome(
+        self, marker: Idempotency, status: int, out: dict[str, Any], fingerprint: str
+    ) -> None:
+        """Seal the outcome for replays, a shown secret apart (replayed for minutes only)."""
+        secrets = {k: out[k] for k in SECRET_FIELDS if isinstance(out.get(k), str)}
+        public = {k: ("" if k in secrets else v) for k, v in out.items()}
+        marker.status_code = status
+        marker.response_sealed = self.sealer.seal(
+            json.dumps(public).encode(), _IDEM_CONTEXT + fingerprint.encode()
+        )
+        if secrets:
+            marker.secret_sealed = self.sealer.seal(
+                json.dumps(secrets).encode(), _IDEM_SECRET_CONTEXT + fingerprint.encode()
+            )
+            marker.secret_until = self.now() + SECRET_REPLAY_S
 
     def _stored(self, s: Session, p: Principal, key: str, fingerprint: str) -> JSONResponse | None:
         row = s.scalars(
@@ -224,9 +256,22 @@ class Runtime:
         body = json.loads(
             self.sealer.open(row.response_sealed, _IDEM_CONTEXT + fingerprint.encode())
         )
-        return JSONResponse(
-            body, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
-        )
+        headers = {"Idempotent-Replayed": "true"}
+        if row.secret_sealed is not None:
+            if row.secret_until is not None and row.secret_until > self.now():
+                body.update(
+                    json.loads(
+                        self.sealer.open(
+                            row.secret_sealed, _IDEM_SECRET_CONTEXT + fingerprint.encode()
+                        )
+                    )
+                )
+            else:  # shown once and the retry window is over: erase it, replay without
+                row.secret_sealed = None  # keep secret_until: later replays withhold too
+                headers[WITHHELD_HEADER] = "true"
+        elif row.secret_until is not None:
+            headers[WITHHELD_HEADER] = "true"
+        return JSONResponse(body, status_code=row.status_code, headers=headers)
 
     def limit(self, bucket: str, per_min: int) -> None:
         """Count one attempt against a shared rate limit (429 beyond it)."""

@@ -354,7 +354,8 @@ class PhoneTokenOut(TokenOut):
 
 
 class PhoneKey(BaseModel):
-    """One downloaded key: the credential for the lock and the per-key secret K (§4)."""
+    """One downloaded key: the credential for the lock. Its secret K is the phone's own:
+    the credential's ``cnf`` is the wrap the phone sent (§4); the server never had K."""
 
     request_id: str
     request_version: int
@@ -367,7 +368,36 @@ class PhoneKey(BaseModel):
     permissions: int
     kid: str
     credential: str
-    secret: str
+    lock_kex_public: str
+
+
+class PendingKey(BaseModel):
+    """An active request the phone has no usable key for: draw a secret K, wrap it to
+    ``lock_kex_public`` (protocol §4) and send the wrap with ``POST /v1/phone/keys``."""
+
+    request_id: str
+    request_version: int
+    lock_id: str
+    lock_kex_public: str
+    lock_key_id: str
+
+
+class WrapIn(In):
+    """The phone's wrap of its own secret K for one request: hex of the deterministic CBOR
+    of the ``cnf`` claim value ``{2: COSE_Encrypt}`` (protocol §4)."""
+
+    request_id: ObjId
+    cnf: Annotated[str, Field(pattern=r"^([0-9a-f]{2}){1,256}$")]
+
+
+class DownloadIn(In):
+    """``POST /v1/phone/keys``: wraps for (some of) the pending requests."""
+
+    wraps: list[WrapIn] = Field(default_factory=list, max_length=64)
+
+    def by_request(self) -> dict[str, bytes]:
+        """Request ID → wrap bytes (the last one wins for a repeated request ID)."""
+        return {w.request_id: bytes.fromhex(w.cnf) for w in self.wraps}
 
 
 class RevocationOut(BaseModel):
@@ -396,6 +426,7 @@ class SyncOut(BaseModel):
     """Everything a phone needs before going offline."""
 
     keys: list[PhoneKey]
+    pending: list[PendingKey]
     revocations: list[RevocationOut]
     time: int
     time_statement: str

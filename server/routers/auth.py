@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from kagiya.sdk.credential import is_lock_id
 from kagiya.sdk.signed import sign_time_statement
 from kagiya.server import audit
+from kagiya.server import audit, ratelimit
+from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction
 from kagiya.server.deps import runtime_of
 from kagiya.server.models import Operator, Token
@@ -72,13 +74,35 @@ def token(
         client_id, client_secret = basic
     if not client_id or client_secret is None:
         raise _invalid_client()
-    host = request.client.host if request.client else "unknown"
+    host = peer_address(request, rt.settings.trusted_proxies)
     rt.limit(f"token-ip:{host}", rt.settings.token_rate_per_min)
-    rt.limit(f"token-client:{client_id}", rt.settings.token_rate_per_min)
+    # wrong secrets count per client ID *and* address: guesses from one address never lock
+    # the real client out on another (a client secret is 256 bits: guessing it from many
+    # addresses is hopeless, and each failure is audited for the operator)
+    failures = f"token-fail:{host}:{client_id}"
     with transaction(rt.sessions) as s:
-        op = s.scalars(select(Operator).where(Operator.client_id == client_id)).first()
-        ok = verify_secret(op.secret_hash if op else DUMMY_HASH, client_secret)
-        if op is None or not ok:
+        ratelimit.check(s, failures, rt.settings.token_failures_per_min, rt.now())
+        found = s.execute(
+            select(Operator.id, Operator.secret_hash).where(Operator.client_id == client_id)
+        ).first()
+    # the slow hash runs outside every transaction (and for an unknown ID too: no oracle)
+    ok = verify_secret(found.secret_hash if found else DUMMY_HASH, client_secret)
+    if found is None or not ok:
+        with transaction(rt.sessions) as s:
+            ratelimit.count(s, failures, rt.now())
+            audit.record(
+                s,
+                rt.now(),
+                f"address:{host}",
+                "token.failed",
+                operator_id=found.id if found else None,
+                target=client_id[:64],
+                detail={"reason": "wrong secret" if found else "unknown client"},
+            )
+        raise _invalid_client()
+    with transaction(rt.sessions) as s:
+        op = s.get(Operator, found.id)
+        if op is None:
             raise _invalid_client()
         now = rt.now()
         check_operator_usable(op, now)
@@ -122,7 +146,7 @@ def public_time(request: Request, lock_id: str | None = None,
     for a bad lock ID or nonce; 503 ``clock-unreliable`` when its clock went back or jumped;
     429 ``rate-limited`` per address, a statement costs a signature)."""
     rt = runtime_of(request)
-    host = request.client.host if request.client else "unknown"
+    host = peer_address(request, rt.settings.trusted_proxies)
     if (lock_id is None) != (nonce is None) or (lock_id is not None and (
             not is_lock_id(lock_id) or not _is_nonce(nonce))):
         raise ApiError(422, "invalid-time-request",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from kagiya.server import audit, enrollment, issuance, logs, revocations
+from kagiya.server import audit, enrollment, issuance, logs, revocations, token_revocation
+from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction
 from kagiya.server.deps import IdemKey, PhoneToken, runtime_of
-from kagiya.server.download import PHONES, download
+from kagiya.server.download import PHONES, Ask, download
+from kagiya.server.dpop import RequestProof
 from kagiya.server.models import (
     ACTIVE,
     EnrollmentCode,
@@ -24,6 +26,7 @@ from kagiya.server.models import (
 from kagiya.server.problems import PHONE_ERRORS, ApiError, documented
 from kagiya.server.runtime import PHONE, Principal, Runtime, check_operator_usable
 from kagiya.server.schemas import (
+    DownloadIn,
     EnrollIn,
     LogUploadIn,
     LogUploadOut,
@@ -38,10 +41,24 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/phone", tags=["phone"], responses=documented(*PHONE_ERRORS))
+DpopHeader = Annotated[
+    str | None,
+    Header(
+        alias="DPoP",
+        max_length=1024,
+        description="RFC 9449 proof signed by the phone's device key (kagiya.sdk.dpop)",
+    ),
+]
+PROOF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "description": "no, bad or replayed token or DPoP proof (invalid-dpop-proof, "
+        "replayed-proof)"
+    },
+}
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return peer_address(request, runtime_of(request).settings.trusted_proxies)
 
 
 def _issue_token(s: Session, rt: Runtime, phone: Phone, user: User) -> dict[str, Any]:
@@ -117,12 +134,18 @@ def enroll(request: Request, body: EnrollIn) -> JSONResponse:
 
 @router.post("/token", response_model=PhoneTokenOut)
 def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
-    """A fresh token for an enrolled phone (signature by its device key over a timestamp)."""
+    """A fresh token for an enrolled phone (signature by its device key over a timestamp);
+    the phone's earlier tokens end."""
     rt = runtime_of(request)
     rt.limit(f"phone-token:{_client(request)}", rt.settings.token_rate_per_min)
     now = rt.now()
     if abs(body.timestamp - now) > enrollment.AUTH_SKEW_S:
-        raise ApiError(403, "stale-timestamp", "the timestamp is too far from the server's clock")
+        raise ApiError(
+            403,
+            "stale-timestamp",
+            "the timestamp is too far from the server's clock",
+            extra={"server_time": now},  # public: a phone whose clock is off signs again
+        )
     with transaction(rt.sessions) as s:
         phone = s.get(Phone, body.phone_id)
         if phone is None or not enrollment.verify(
@@ -142,19 +165,47 @@ def phone_token(request: Request, body: PhoneTokenIn) -> JSONResponse:
             raise ApiError(
                 403, "replayed-proof", "this signed timestamp was already used; sign a new one"
             )
+        revoked = token_revocation.revoke_phone(s, phone.id)  # a copied older token ends here
+        audit.record(
+            s,
+            now,
+            f"phone:{phone.id}",
+            "phone.token-refresh",
+            operator_id=op.id,
+            target=user.user_id,
+            detail={"revoked_tokens": revoked},
+        )
         return JSONResponse(_issue_token(s, rt, phone, user))
 
 
-@router.get("/keys", response_model=SyncOut)
-def download_keys(request: Request, token: PhoneToken) -> JSONResponse:
-    """The phone's current keys (credential + secret per active request, re-issued when
-    near expiry), the revocation updates for its locks, a fresh time statement and the
-    issuer keys."""
-    return download(runtime_of(request), token)
+def _ask(request: Request, token: str | None, body: DownloadIn) -> Ask:
+    proof = RequestProof.from_headers(request.method, request.url.path, request.headers)
+    return Ask(token, proof, body.by_request())
 
 
-@router.get("/revocations", response_model=RevocationsOut)
-def download_revocations(request: Request, token: PhoneToken) -> JSONResponse:
+@router.get("/keys", response_model=SyncOut, responses=PROOF_RESPONSES)
+def download_keys(request: Request, token: PhoneToken, dpop: DpopHeader = None) -> JSONResponse:
+    """The phone's current keys (a credential per active request with a usable key, re-issued
+    when near expiry), the requests ``pending`` a wrap of the phone's own secret, the
+    revocation updates for its locks, a fresh time statement and the issuer keys."""
+    return download(runtime_of(request), _ask(request, token, DownloadIn()))
+
+
+@router.post("/keys", response_model=SyncOut, responses=PROOF_RESPONSES)
+def download_keys_with_wraps(
+    request: Request, token: PhoneToken, body: DownloadIn, dpop: DpopHeader = None
+) -> JSONResponse:
+    """As ``GET``, signing a new key around each wrap sent (the phone drew its secret K and
+    wrapped it to the lock, protocol §4; the server checks the wrap's form, 422
+    ``invalid-key-wrap``, and never learns K). A wrap for a lock key the lock no longer has
+    leaves that request pending with the new key."""
+    return download(runtime_of(request), _ask(request, token, body))
+
+
+@router.get("/revocations", response_model=RevocationsOut, responses=PROOF_RESPONSES)
+def download_revocations(
+    request: Request, token: PhoneToken, dpop: DpopHeader = None
+) -> JSONResponse:
     """Signed revocation updates for the locks this phone holds (or held) keys for."""
     rt = runtime_of(request)
 
@@ -169,8 +220,8 @@ def download_revocations(request: Request, token: PhoneToken) -> JSONResponse:
     return rt.call(request, token, PHONES, run)
 
 
-@router.get("/time", response_model=TimeOut)
-def download_time(request: Request, token: PhoneToken) -> JSONResponse:
+@router.get("/time", response_model=TimeOut, responses=PROOF_RESPONSES)
+def download_time(request: Request, token: PhoneToken, dpop: DpopHeader = None) -> JSONResponse:
     """A fresh signed time statement."""
     rt = runtime_of(request)
 
@@ -184,9 +235,13 @@ def download_time(request: Request, token: PhoneToken) -> JSONResponse:
     return rt.call(request, token, PHONES, run)
 
 
-@router.post("/logs", response_model=LogUploadOut)
+@router.post("/logs", response_model=LogUploadOut, responses=PROOF_RESPONSES)
 def upload_logs(
-    request: Request, token: PhoneToken, body: LogUploadIn, idem: IdemKey = None
+    request: Request,
+    token: PhoneToken,
+    body: LogUploadIn,
+    idem: IdemKey = None,
+    dpop: DpopHeader = None,
 ) -> JSONResponse:
     """Upload a log fetched from a lock: verified against the lock's key and hash chain,
     de-duplicated by (lock, seq); retrying is harmless."""

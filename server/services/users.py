@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kagiya.sdk.enrollment import enrollment_link
+from kagiya.server import token_revocation
 from kagiya.server.issuance import revoke_where
 from kagiya.server.models import (
     ACTIVE,
@@ -88,6 +89,7 @@ def set_status(c: Ctx, user_id: str, status: str, *, leaked: bool = False) -> Us
     revoked = 0
     if status == SUSPENDED:
         revoked = revoke_where(c.s, c.now, user_keys(u))
+        token_revocation.revoke_user(c.s, u.pk)  # a resume needs a refresh with the device key
     if leaked:
         u.leaked = True
         c.s.execute(delete(Phone).where(Phone.user_pk == u.pk))

@@ -23,8 +23,12 @@ from kagiya.phone.ports import (
     TokenRejected,
 )
 from kagiya.phone.state import StoredKey
+from kagiya.sdk.credential import sign_credential
+from kagiya.sdk.dpop import verify_proof
 from kagiya.sdk.enrollment import auth_message, enroll_message
 from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.sdk.keys import IssuerKey, LockIdentity
+from kagiya.sdk.keywrap import check_wrap_form
 
 
 @dataclass
@@ -42,6 +46,9 @@ class FakeServer:
     revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     reject_uploads: bool = False
+    issuer: IssuerKey = field(default_factory=IssuerKey.generate)
+    lock_keys: dict[str, LockIdentity] = field(default_factory=dict)  # lock ID -> identity
+    proofs: list[str] = field(default_factory=list)  # DPoP proofs seen (all verified)
 
     def _check(self) -> None:
         if not self.online:
@@ -49,15 +56,32 @@ class FakeServer:
 
     def add_key(self, user: str, lock_id: str, *, perms: int = 7, request: str = "kr_1",
                 nbf: int | None = None, exp: int | None = None) -> dict[str, Any]:
+        """A key request: pending until the phone sends its wrap, then a signed key with
+        this ``key_id``."""
+        lock = self.lock_keys.setdefault(lock_id, LockIdentity.generate())
         k = {
             "request_id": request, "request_version": 1, "key_id": secrets.token_hex(16),
             "lock_id": lock_id, "user_id": user, "nbf": self.now - 10 if nbf is None else nbf,
             "exp": self.now + 3600 if exp is None else exp, "iat": self.now,
-            "permissions": perms, "kid": "00" * 8, "credential": "d2" + secrets.token_hex(20),
-            "secret": secrets.token_hex(32),
+            "permissions": perms, "kid": self.issuer.kid.hex(), "credential": "",
+            "lock_kex_public": lock.kex_public.hex(),
         }
         self.keys.setdefault(user, []).append(k)
         return k
+
+    def _sign(self, k: dict[str, Any], cnf: bytes) -> None:
+        wrap = check_wrap_form(cnf, bytes.fromhex(k["lock_kex_public"]))
+        credential, _cti = sign_credential(
+            self.issuer, iss="fake", sub=k["user_id"], aud=k["lock_id"], nbf=k["nbf"],
+            exp=k["exp"], iat=k["iat"], permissions=k["permissions"], request_version=1,
+            cnf=wrap, cti=bytes.fromhex(k["key_id"]))
+        k["credential"] = credential.hex()
+
+    def _proof(self, token: str, prove: Any, method: str, path: str) -> None:
+        header = prove(method, "https://fake" + path, token, None)
+        verify_proof(header, device_public=self.devices[self.tokens[token]], method=method,
+                     path=path, access_token=token, now=self.now)
+        self.proofs.append(header)
 
     def cancel(self, user: str, key_id: str, lock_id: str) -> None:
         k = next(k for k in self.keys[user] if k["key_id"] == key_id)
@@ -95,21 +119,34 @@ class FakeServer:
             raise TokenRejected(401, "unauthorized", "token expired")
         return self.phones[self.tokens[token]]
 
-    def sync(self, token: str) -> SyncBundle:
+    def sync(self, token: str, prove: Any,
+             wraps: list[dict[str, str]] | None = None) -> SyncBundle:
         self._check()
         user = self._user(token)
-        keys = list(self.keys.get(user, []))
+        self._proof(token, prove, "POST" if wraps else "GET", "/v1/phone/keys")
+        by_request = {w["request_id"]: bytes.fromhex(w["cnf"]) for w in wraps or []}
+        for k in self.keys.get(user, []):
+            if k["request_id"] in by_request:
+                self._sign(k, by_request[k["request_id"]])
+        keys = [dict(k) for k in self.keys.get(user, []) if k["credential"]]
+        pending = [
+            {"request_id": k["request_id"], "request_version": 1, "lock_id": k["lock_id"],
+             "lock_kex_public": k["lock_kex_public"]}
+            for k in self.keys.get(user, []) if not k["credential"]
+        ]
         locks = {k["lock_id"] for k in keys} | set(self.revocations)
         revs = [
             {"lock_id": lid, "version": v, "entries": 1, "update": u.hex()}
             for lid, (v, u) in self.revocations.items() if lid in locks
         ]
-        return SyncBundle(keys, revs, self.now, b"time@" + str(self.now).encode())
+        return SyncBundle(keys, revs, self.now, b"time@" + str(self.now).encode(),
+                          pending=pending)
 
-    def upload_log(self, token: str, payload: dict[str, Any],
+    def upload_log(self, token: str, payload: dict[str, Any], prove: Any,
                    idempotency_key: str | None = None) -> dict[str, Any]:
         self._check()
         self._user(token)
+        self._proof(token, prove, "POST", "/v1/phone/logs")
         if self.reject_uploads:
             from kagiya.phone.ports import ServerRefused
 

@@ -165,14 +165,18 @@ def test_malformed_server_answers_never_crash(tmp_path: Path) -> None:
     ])
     link = HttpServerLink("http://x", client=httpx.Client(
         base_url="http://x", transport=httpx.MockTransport(lambda _r: next(answers))))
+
+    def prove(method: str, url: str, token: str, at: int | None) -> str:
+        return "proof"
+
     with pytest.raises(ServerRefused, match="not JSON"):
-        link.sync("t")
+        link.sync("t", prove)
     with pytest.raises(ServerRefused, match="token answer lacks"):
         link.enroll("ABCD-EFGH-JKLM", bytes(32), bytes(64))
     with pytest.raises(ServerRefused, match="download is malformed"):
-        link.sync("t")
+        link.sync("t", prove)
     with pytest.raises(Offline):
-        link.sync("t")
+        link.sync("t", prove)
     with pytest.raises(ServerRefused) as exc:
-        link.sync("t")
+        link.sync("t", prove)
     assert exc.value.code == "user-suspended"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -91,9 +92,11 @@ def test_tampered_download_is_refused_and_nothing_stored(tmp_path: Path,
     code = op.enrollment_code(user)["code"]
 
     class Tampering(HttpServerLink):
-        def sync(self, token: str) -> SyncBundle:
-            bundle = super().sync(token)
-            bundle.keys[0]["permissions"] = 7  # claim more than the issuer signed
+        def sync(self, token: str, prove: Any,
+                 wraps: list[dict[str, str]] | None = None) -> SyncBundle:
+            bundle = super().sync(token, prove, wraps)
+            for k in bundle.keys:
+                k["permissions"] = 7  # claim more than the issuer signed
             return bundle
 
     app = PhoneApp(Profile("t", home=tmp_path), server_factory=Tampering)

@@ -12,12 +12,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kagiya.sdk.dpop import make_proof
 from kagiya.sdk.keys import LockIdentity
+from kagiya.sdk.keywrap import new_wrapped_secret
 from kagiya.server import admin
 from kagiya.server.app import serving_app
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key
 from kagiya.server.config import Settings
 from kagiya.server.db import make_engine
+from kagiya.server.download import Ask
+from kagiya.server.dpop import RequestProof
 from kagiya.server.migrate import upgrade
 from kagiya.server.runtime import Runtime
 
@@ -110,6 +114,26 @@ class World:
         now = int(self.clock())
         req = op.create_key_request(uid, lid, now - 60, now + days * 86400, list(perms))
         return uid, lid, req["request_id"], self.phone(op, uid)
+
+
+    def ask(self, phone: PhoneClient, *, wraps: bool = True) -> Ask:
+        """A download request as the phone makes it: a fresh proof, and (``wraps``) its
+        own wrapped secrets for every request pending a key (learnt with a GET)."""
+        wrapped: dict[str, bytes] = {}
+        if wraps:
+            for p in phone._request("GET", "/v1/phone/keys")["pending"]:
+                secret, cnf = new_wrapped_secret(bytes.fromhex(p["lock_kex_public"]))
+                phone.key_secrets[cnf] = secret
+                wrapped[p["request_id"]] = cnf
+        method = "POST" if wrapped else "GET"
+        header = make_proof(
+            phone._device,  # type: ignore[arg-type]
+            method,
+            "/v1/phone/keys",
+            access_token=phone.token,
+            now=int(self.clock()),
+        )
+        return Ask(phone.token, RequestProof(method, "/v1/phone/keys", header), wrapped)
 
 
 def make_world(db_url: str, data_dir: Path, **settings: Any) -> tuple[World, Runtime]:

@@ -31,6 +31,7 @@ class LiveServer:
         port: int | None = None,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        ready_timeout: float = 30.0,
     ) -> None:
         self.db_url, self.data_dir = db_url, data_dir
         self.port = port or free_port()
@@ -60,7 +61,12 @@ class LiveServer:
             stderr=self.log,
             env=full,
         )
-        self.wait_ready()
+        try:
+            self.wait_ready(ready_timeout)
+        except RuntimeError:
+            self.kill()  # never leave a server running behind a failed start
+            self.log.close()
+            raise
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Block until /v1/health answers."""

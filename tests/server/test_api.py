@@ -135,9 +135,13 @@ def test_suspend_user_revokes_and_blocks_phone(world: World) -> None:
     op = world.operator()
     uid, lid, _rid, phone = world.setup_key(op)
     key = phone.sync().keys[0]
+    token_before = phone.token
     op.suspend_user(uid)
     with pytest.raises(ApiProblem) as ei:
         phone.sync()
+    assert problem(ei) == (401, "invalid-token")  # suspension ended the phone's tokens
+    with pytest.raises(ApiProblem) as ei:
+        phone.refresh_token()
     assert problem(ei) == (403, "user-suspended")
     other_uid, _l, _r, other = world.setup_key(op)
     op.create_key_request(other_uid, lid, int(world.clock()), int(world.clock()) + DAY, ["doors"])
@@ -145,6 +149,11 @@ def test_suspend_user_revokes_and_blocks_phone(world: World) -> None:
     upd = next(r for r in sync.revocations if r.lock_id == lid)
     assert key.key_id in [e[0] for e in verify_revocation_update(upd.update, anchors(sync)).entries]
     op.resume_user(uid)
+    with pytest.raises(ApiProblem) as ei:
+        phone.sync()  # a token from before the suspension does not come back with the resume
+    assert problem(ei) == (401, "invalid-token")
+    phone.refresh_token()  # resuming needs the device key
+    assert phone.token != token_before
     assert len(phone.sync().keys) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kagiya.server import admin
+from kagiya.server.client import ApiProblem, OperatorClient
 
 from tests.server.conftest import World
 from tests.server.logutil import make_log
@@ -105,8 +106,12 @@ def test_suspended_operator_and_contract_end_of_period(world: World) -> None:
     op = world.operator()
     _uid, _lid, _rid, phone = world.setup_key(op)
     admin.set_operator_status(world.rt, op.operator_id, admin.SUSPENDED)  # type: ignore[attr-defined]
-    assert _status(world, str(op.token), "GET", "/v1/users") == (403, "operator-suspended")
-    assert _status(world, str(phone.token), "GET", "/v1/phone/keys") == (403, "operator-suspended")
+    # suspension ends every token of the operator, its phones' too
+    assert _status(world, str(op.token), "GET", "/v1/users") == (401, "invalid-token")
+    assert _status(world, str(phone.token), "GET", "/v1/phone/keys") == (401, "invalid-token")
+    with pytest.raises(ApiProblem) as ei:
+        phone.refresh_token()
+    assert (ei.value.status, ei.value.code) == (403, "operator-suspended")
     r = world.http.post(
         "/v1/oauth/token",
         data={
@@ -117,7 +122,11 @@ def test_suspended_operator_and_contract_end_of_period(world: World) -> None:
     )  # type: ignore[attr-defined]
     assert (r.status_code, r.json()["code"]) == (403, "operator-suspended")
     admin.set_operator_status(world.rt, op.operator_id, admin.ACTIVE)  # type: ignore[attr-defined]
-    assert _status(world, str(op.token), "GET", "/v1/users")[0] == 200
+    assert _status(world, str(op.token), "GET", "/v1/users") == (401, "invalid-token")
+    again = OperatorClient.login("", op.client_id, op.client_secret, http=world.http)  # type: ignore[attr-defined]
+    assert _status(world, str(again.token), "GET", "/v1/users")[0] == 200
+    phone.refresh_token()
+    assert phone.sync().keys
     world.clock.advance(801 * DAY)
     r = world.http.post(
         "/v1/oauth/token",

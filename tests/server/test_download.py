@@ -36,7 +36,7 @@ def _issued(world: World, request_id: str) -> int:
 def test_plan_stored_when_nothing_changed(world: World) -> None:
     op = world.operator()
     _uid, _lid, rid, phone = world.setup_key(op)
-    got = plan_download(world.rt, str(phone.token))
+    got = plan_download(world.rt, world.ask(phone))
     assert len(got.plan.fresh) == 1 and _issued(world, rid) == 0  # planning writes nothing
     assert store_download(world.rt, got)
     assert _issued(world, rid) == 1
@@ -64,7 +64,7 @@ STALE: dict[str, Change] = {  # (world, operator, user ID, lock ID, request ID)
 def test_plan_made_stale_is_not_stored(world: World, change: Change) -> None:
     op = world.operator()
     uid, lid, rid, phone = world.setup_key(op)
-    got = plan_download(world.rt, str(phone.token))
+    got = plan_download(world.rt, world.ask(phone))
     change(world, op, uid, lid, rid)
     assert not store_download(world.rt, got)
     assert _issued(world, rid) == 0  # the key signed from the old state never existed
@@ -73,7 +73,7 @@ def test_plan_made_stale_is_not_stored(world: World, change: Change) -> None:
 def test_download_after_a_stale_plan_answers_for_the_new_state(world: World) -> None:
     op = world.operator()
     _uid, _lid, rid, phone = world.setup_key(op)
-    got = plan_download(world.rt, str(phone.token))
+    got = plan_download(world.rt, world.ask(phone))
     op.change_key_request(rid, permissions=["doors"])
     assert not store_download(world.rt, got)
     key = phone.sync().keys[0]
@@ -83,8 +83,8 @@ def test_download_after_a_stale_plan_answers_for_the_new_state(world: World) -> 
 def test_two_downloads_of_one_phone_store_one_key(world: World) -> None:
     op = world.operator()
     _uid, _lid, rid, phone = world.setup_key(op)
-    first = plan_download(world.rt, str(phone.token))
-    second = plan_download(world.rt, str(phone.token))
+    first = plan_download(world.rt, world.ask(phone))
+    second = plan_download(world.rt, world.ask(phone))
     assert store_download(world.rt, first)
     assert not store_download(world.rt, second)  # the phone's newest key changed under it
     assert _issued(world, rid) == 1
@@ -103,6 +103,7 @@ def test_busy_writer_hands_the_store_to_a_thread(sqlite_world: World) -> None:
     world = sqlite_world
     op = world.operator()
     _uid, _lid, rid, phone = world.setup_key(op)
+    ask = world.ask(phone)  # before another writer takes the turn
     queue = writer_queue(world.rt.engine)
     assert queue is not None
     holder_has_turn, let_go = threading.Event(), threading.Event()
@@ -124,7 +125,7 @@ def test_busy_writer_hands_the_store_to_a_thread(sqlite_world: World) -> None:
         let_go.set()  # the other writer finishes; the store then waits its turn in a thread
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    resp = asyncio.run(download_on_loop(world.rt, str(phone.token), blocking))
+    resp = asyncio.run(download_on_loop(world.rt, ask, blocking))
     holder.join()
     assert resp.status_code == 200 and handed == ["store_download"]
     assert _issued(world, rid) == 1
@@ -138,7 +139,7 @@ def test_free_writer_stores_on_the_loop(sqlite_world: World) -> None:
     async def blocking(fn: Any, *args: Any) -> Any:
         raise AssertionError(f"{fn.__name__} should not have needed a thread")
 
-    resp = asyncio.run(download_on_loop(world.rt, str(phone.token), blocking))
+    resp = asyncio.run(download_on_loop(world.rt, world.ask(phone), blocking))
     assert resp.status_code == 200 and _issued(world, rid) == 1
 
 
@@ -146,7 +147,7 @@ def test_prepared_rows_match_sqlalchemy(world: World) -> None:
     op = world.operator()
     _uid, _lid, _rid, phone = world.setup_key(op)
     phone.sync()
-    got = plan_download(world.rt, str(phone.token))
+    got = plan_download(world.rt, world.ask(phone))
     params = {"phone_id": got.phone.id, "user_pk": got.phone.user_pk, "now": int(world.clock())}
     query = issuance._PLAN_QUERY
     with world.rt.engine.connect() as conn:
@@ -171,7 +172,7 @@ def test_driver_errors_surface_as_sqlalchemy_errors_and_roll_back(world: World) 
         ins.insert(t, [dup])  # … but the duplicate key ID fails the transaction
     message = str(err.value)
     assert "issued_keys" in message and "[parameters" not in message  # no key material
-    assert repr(dup["secret_sealed"])[2:20] not in message
+    assert repr(dup["credential"])[2:20] not in message
     assert _issued(world, rid) == 1  # rolled back: the first insert is gone too
     # the pooled connection is still usable
     with tx(world.rt.engine, write=False) as t:

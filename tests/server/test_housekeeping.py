@@ -50,7 +50,8 @@ def test_purge_drops_expired_keys_and_tokens_keeps_live_ones(world: World) -> No
     counts = purge(world.rt)
     assert counts["issued_keys"] == 1 and _count(world, IssuedKey) == 0
     assert counts["tokens"] >= 1 and _count(world, Token) < tokens_before  # operator token
-    # the phone (30-day token) still works and gets a new key
+    # the phone's token expired too: it refreshes with its device key and gets a new key
+    phone.refresh_token(now=int(world.clock()))
     second = phone.sync().keys[0]
     assert second.key_id != first.key_id and _count(world, IssuedKey) == 1
 
@@ -66,6 +67,7 @@ def test_purge_drops_revocations_once_their_keys_expired(world: World) -> None:
     assert _count(world, Revocation) == 1  # the revoked key is still valid: keep carrying it
     world.clock.advance(world.rt.settings.key_lifetime_s + 1)
     assert purge(world.rt)["revocations"] == 1 and _count(world, Revocation) == 0
+    other.refresh_token(now=int(world.clock()))  # a week later: the 1-day token expired
     assert other.sync().keys  # the other user's key request is untouched
     assert lid in world.locks
 

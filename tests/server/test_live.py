@@ -166,20 +166,23 @@ def test_downloads_racing_changes_leave_no_old_key_unrevoked(db_url: str, tmp_pa
             req = op.create_key_request(uid, "RACE-01", now - 60, now + DAY, ["doors"])
             requests.append(req["request_id"])
             code = op.enrollment_code(uid)["code"]
-            phones.append(PhoneClient.enroll(servers[0].url, code, new_device_key()).token)
+            first = PhoneClient.enroll(servers[0].url, code, new_device_key())
+            second = PhoneClient(servers[1].url, token=first.token)  # the same phone
+            second.phone_id, second._device = first.phone_id, first._device
+            second.key_secrets = first.key_secrets
+            phones.append((first, second))
         done = threading.Event()
 
         def download(i: int) -> int:
             n = 0
             while not done.is_set() or n < 5:
-                srv = servers[n % 2]
-                r = httpx.get(
-                    f"{srv.url}/v1/phone/keys",
-                    headers={"Authorization": f"Bearer {phones[i]}"},
-                    timeout=30,
-                )
-                if r.status_code != 200 or len(r.json()["keys"]) != 1:
-                    errors.append(f"download: {r.status_code} {r.text[:200]}")
+                phone = phones[i][n % 2]
+                try:
+                    got = phone.sync()  # a device-bound GET, then a POST of fresh wraps
+                    if len(got.keys) + len(got.pending) != 1:
+                        errors.append(f"download: {got}")
+                except ApiProblem as exc:
+                    errors.append(f"download: {exc}")
                 n += 1
             return n
 
