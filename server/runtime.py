@@ -207,9 +207,9 @@ class Runtime:
                         s.add(marker)
                         s.flush()  # PostgreSQL: a concurrent twin waits here, then conflicts
                     status, result = handler(s, principal)
-                    out = result
-                    if isinstance(result, BaseModel):
-                        out = result.model_dump(mode="json")
+                    out: dict[str, Any] = (
+                        result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                    )
                     if idempotency_key:
                         self._store_outcome(marker, status, out, fingerprint)
                     return JSONResponse(out, status_code=status)
