@@ -2,16 +2,21 @@
 
 For each store (SQLite, and PostgreSQL when its binaries are installed) a real server
 (``kagiya server run --workers 2``: one worker process per core of the 2-core reference
-machine, as the server is deployed) is started on loopback with key reuse off, so
-every download signs a fresh key (Ed25519 signature + X25519 key wrap), seals and stores it
-in one commit, signs a time statement and answers. ``CLIENTS`` concurrent clients (default
+machine, as the server is deployed) is started on loopback with key reuse off, so every
+download is what a phone sends when it needs a key: ``POST /v1/phone/keys`` with a
+**device-bound proof** (a DPoP proof JWT signed by the phone's Ed25519 device key, checked
+and recorded as used) and the phone's own wrap of a fresh secret K; the server checks the
+wrap's form, signs a credential around it, stores it and the proof's ``jti`` in one commit,
+signs a time statement and answers. (Proofs and wraps are made by the phones before the
+timed run: they are the phone's work, not the server's.) ``CLIENTS`` concurrent clients (default
 4, each a keep-alive socket with pre-built requests: a light load generator, so the shared CPU
 goes to the server) download as fast as they can, spread over ``PHONES``
 enrolled phones.
 
-The baseline, measured in the same run on the same database, is the raw limit: the same
-number of credential issues + time-statement signs + seals, and one database commit each
-inserting a row of the same shape, in a tight single-threaded loop without HTTP.
+The baseline, measured in the same run on the same database, is the raw limit of that work:
+per download one proof verification (Ed25519), one wrap form check, one credential signature
+around the wrap, one time-statement signature, and one database commit inserting a key row
+and a proof row, in a tight single-threaded loop without HTTP.
 
 The machine is shared, so each store runs ``ROUNDS`` rounds (HTTP, then raw, back to back)
 and the round with the median ratio is reported. Prints one line per round and per store,
@@ -41,15 +46,18 @@ from typing import BinaryIO
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kagiya.sdk.credential import issue_credential  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
+from kagiya.sdk.credential import sign_credential  # noqa: E402
+from kagiya.sdk.dpop import make_proof, verify_proof  # noqa: E402
 from kagiya.sdk.keys import IssuerKey, LockIdentity  # noqa: E402
+from kagiya.sdk.keywrap import check_wrap_form, new_wrapped_secret  # noqa: E402
 from kagiya.sdk.signed import sign_time_statement  # noqa: E402
 from kagiya.server import admin  # noqa: E402
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key  # noqa: E402
 from kagiya.server.config import Settings  # noqa: E402
 from kagiya.server.db import make_engine  # noqa: E402
 from kagiya.server.runtime import Runtime  # noqa: E402
-from kagiya.server.secrets_store import Sealer  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from tests.server.live import LiveServer  # noqa: E402
@@ -80,27 +88,37 @@ class Round:
 
 
 def raw_rate(db_url: str, n: int) -> float:
-    """The raw limit: per download one credential issue (sign + wrap), one time-statement
-    sign, one seal and one commit inserting a row like an issued key; no HTTP."""
+    """The raw limit: per download one proof verification, one wrap form check, one
+    credential signature around the wrap, one time-statement signature and one commit
+    inserting a key row and a proof row; no HTTP."""
     engine = make_engine(db_url, pool_size=1)
     blob = "BLOB" if db_url.startswith("sqlite") else "BYTEA"
     with engine.begin() as c:
         c.execute(
             text(
                 f"CREATE TABLE IF NOT EXISTS bench_raw (cti {blob} PRIMARY KEY, "
-                f"credential {blob}, secret_sealed {blob}, iat BIGINT)"
+                f"credential {blob}, iat BIGINT)"
             )
         )
+        c.execute(text("CREATE TABLE IF NOT EXISTS bench_raw_jti (jti TEXT PRIMARY KEY)"))
     issuer = IssuerKey.generate()
     lock = LockIdentity.generate()
-    sealer = Sealer(secrets.token_bytes(32))
+    device = Ed25519PrivateKey.generate()
+    device_public = device.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     now = int(time.time())
-    insert = text(
-        "INSERT INTO bench_raw (cti, credential, secret_sealed, iat) VALUES (:a, :b, :c, :d)"
-    )
+    token = secrets.token_urlsafe(32)
+    asks = [
+        (make_proof(device, "POST", "/v1/phone/keys", access_token=token, now=now),
+         new_wrapped_secret(lock.kex_public)[1])
+        for _ in range(n)
+    ]
+    insert = text("INSERT INTO bench_raw (cti, credential, iat) VALUES (:a, :b, :d)")
+    insert_jti = text("INSERT INTO bench_raw_jti (jti) VALUES (:j)")
     start = time.perf_counter()
-    for _ in range(n):
-        k = issue_credential(
+    for proof, cnf in asks:
+        got = verify_proof(proof, device_public=device_public, method="POST",
+                           path="/v1/phone/keys", access_token=token, now=now)
+        credential, cti = sign_credential(
             issuer,
             iss="kagiya",
             sub="UBENCH",
@@ -110,15 +128,38 @@ def raw_rate(db_url: str, n: int) -> float:
             iat=now,
             permissions=3,
             request_version=1,
-            lock_kex_public=lock.kex_public,
+            cnf=check_wrap_form(cnf, lock.kex_public),
         )
         sign_time_statement(issuer, now)
-        sealed = sealer.seal(k.secret, b"kagiya key secret " + k.cti)
         with engine.begin() as c:
-            c.execute(insert, {"a": k.cti, "b": k.credential, "c": sealed, "d": now})
+            c.execute(insert_jti, {"j": got.jti})
+            c.execute(insert, {"a": cti, "b": credential, "d": now})
     elapsed = time.perf_counter() - start
     engine.dispose()
     return n / elapsed
+
+
+@dataclass
+class BenchPhone:
+    """An enrolled phone of the benchmark: token, device key and its key request."""
+
+    token: str
+    device: Ed25519PrivateKey
+    request_id: str
+    lock_kex_public: bytes
+
+
+def download_request(phone: BenchPhone, host: str, port: str) -> bytes:
+    """One ``POST /v1/phone/keys`` as a phone sends it: a fresh proof and a fresh wrap."""
+    _secret, cnf = new_wrapped_secret(phone.lock_kex_public)
+    body = json.dumps({"wraps": [{"request_id": phone.request_id, "cnf": cnf.hex()}]}).encode()
+    proof = make_proof(phone.device, "POST", f"http://{host}:{port}/v1/phone/keys",
+                       access_token=phone.token)
+    return (
+        f"POST /v1/phone/keys HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Authorization: Bearer {phone.token}\r\nDPoP: {proof}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def pct(values: list[float], q: float) -> float:
@@ -138,7 +179,7 @@ def read_response(reader: BinaryIO) -> tuple[int, bytes]:
     return status, reader.read(length)
 
 
-def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
+def http_run(url: str, phones: list[BenchPhone], n: int) -> tuple[float, list[float]]:
     """``n`` downloads by ``CLIENTS`` concurrent clients: (downloads per second, latencies)."""
     latencies: list[float] = []
     guard = threading.Lock()
@@ -152,12 +193,9 @@ def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
         # a keep-alive socket with pre-built requests and a minimal HTTP/1.1 response reader:
         # the load generator shares the 2 cores with the server, so it must stay light
         mine = []
-        reqs = [
-            (
-                f"GET /v1/phone/keys HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Authorization: Bearer {tok}\r\n\r\n"
-            ).encode()
-            for tok in tokens
+        reqs = [  # each a single-use proof and a fresh wrap: made before the timed run
+            download_request(phones[(i + j * CLIENTS) % len(phones)], host, port)
+            for j in range(per_client)
         ]
         sock = socket.create_connection((host, int(port)), timeout=30)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -167,7 +205,7 @@ def http_run(url: str, tokens: list[str], n: int) -> tuple[float, list[float]]:
         go.wait()
         for j in range(per_client):
             t0 = time.perf_counter()
-            sock.sendall(reqs[(i + j * CLIENTS) % len(reqs)])
+            sock.sendall(reqs[j])
             status, body = read_response(reader)
             mine.append(time.perf_counter() - t0)
             if status != 200 or len(json.loads(body)["keys"]) != 1:
@@ -204,15 +242,17 @@ def run_store(db_url: str, data: Path) -> list[Round]:
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
         ident = LockIdentity.generate()
         op.register_lock("BENCH-01", ident.sign_public, ident.kex_public)
-        tokens = []
+        phones = []
         for _ in range(PHONES):
             uid = op.create_user()["user_id"]
-            op.create_key_request(uid, "BENCH-01", now, now + 30 * 86400, ["doors", "drive"])
-            phone = PhoneClient.enroll(srv.url, op.enrollment_code(uid)["code"], new_device_key())
-            tokens.append(str(phone.token))
-        http_run(srv.url, tokens, 4 * CLIENTS)  # warm-up
+            req = op.create_key_request(uid, "BENCH-01", now, now + 30 * 86400, ["doors", "drive"])
+            seed = new_device_key()
+            phone = PhoneClient.enroll(srv.url, op.enrollment_code(uid)["code"], seed)
+            phones.append(BenchPhone(str(phone.token), Ed25519PrivateKey.from_private_bytes(seed),
+                                     req["request_id"], ident.kex_public))
+        http_run(srv.url, phones, 4 * CLIENTS)  # warm-up
         for _ in range(ROUNDS):
-            dl, lat = http_run(srv.url, tokens, DOWNLOADS)
+            dl, lat = http_run(srv.url, phones, DOWNLOADS)
             raw = raw_rate(db_url, len(lat))
             rounds.append(Round(dl, raw, statistics.median(lat) * 1000, pct(lat, 0.99), len(lat)))
     finally:

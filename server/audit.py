@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from kagiya.server.models import AuditEntry
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 
@@ -30,3 +32,33 @@ def record(
             detail=json.dumps(detail or {}, sort_keys=True),
         )
     )
+
+
+def pseudonym(operator_id: str, user_id: str) -> str:
+    """What a deleted user ID becomes in the audit log: stable (entries about one user stay
+    linkable for an investigation) but not the ID (RFC 6973 §6.1.2 pseudonymity)."""
+    digest = hashlib.sha256(f"kagiya audit pseudonym\0{operator_id}\0{user_id}".encode())
+    return "deleted-user:" + digest.hexdigest()[:16]
+
+
+def pseudonymise_user(session: Session, operator_id: str, user_id: str) -> int:
+    """Replace a deleted user ID wherever the operator's audit log names it (target, detail);
+    returns how many entries changed. Runs in the deleting transaction."""
+    alias = pseudonym(operator_id, user_id)
+    quoted = json.dumps(user_id)
+    rows = session.execute(
+        select(AuditEntry.id, AuditEntry.target, AuditEntry.detail).where(
+            AuditEntry.operator_id == operator_id,
+            or_(AuditEntry.target == user_id, AuditEntry.detail.contains(quoted)),
+        )
+    ).all()
+    for row in rows:
+        session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.id == row.id)
+            .values(
+                target=alias if row.target == user_id else row.target,
+                detail=row.detail.replace(quoted, json.dumps(alias)),
+            )
+        )
+    return len(rows)

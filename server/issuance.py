@@ -11,6 +11,7 @@ keys are revoked; a cancelled request's keys are revoked. Revocation bumps the l
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from kagiya.server.config import Settings
 from kagiya.server.issuer import VERSION_QUERY, IssuerStore
 from kagiya.server.models import (
     ACTIVE,
+    AuditEntry,
     IssuedKey,
     KeyRequest,
     Lock,
@@ -193,6 +195,7 @@ def _issue_query(*, locked: bool) -> Any:
 _PLAN_QUERY = Prepared(_issue_query(locked=False))
 _LOCKED_QUERY = Prepared(_issue_query(locked=True))
 _INSERT_KEY = Prepared(insert(IssuedKey))
+_INSERT_AUDIT = Prepared(insert(AuditEntry))
 
 
 @dataclass(frozen=True)
@@ -346,8 +349,30 @@ def plan_keys(
 
 
 def insert_fresh(session: Handle, plan: KeyPlan) -> None:
-    """Insert the plan's new keys."""
+    """Insert the plan's new keys, audited (``key.issue``: which phone got which key IDs
+    around its own wraps) in the same transaction."""
+    if not plan.fresh:
+        return
     _INSERT_KEY.insert(session, plan.fresh)
+    first = plan.fresh[0]
+    user_id = next((k["user_id"] for k in plan.keys), "")
+    detail = {
+        "keys": [bytes(k["cti"]).hex() for k in plan.fresh],
+        "requests": [k["request_id"] for k in plan.fresh],
+    }
+    _INSERT_AUDIT.insert(
+        session,
+        [
+            {
+                "at": plan.now,
+                "actor": f"phone:{first['phone_id']}",
+                "operator_id": first["operator_id"],
+                "action": "key.issue",
+                "target": user_id,
+                "detail": json.dumps(detail, sort_keys=True),
+            }
+        ],
+    )
 
 
 def plan_is_current(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:

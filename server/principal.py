@@ -17,6 +17,11 @@ class OperatorLike(Protocol):
     contract_end: int
 
 
+def token_ref(token_hash: str) -> str:
+    """How audit entries name a bearer token: the first 12 hex digits of its SHA-256."""
+    return token_hash[:12]
+
+
 @dataclass(frozen=True)
 class OperatorRef:
     """The calling operator, as read by the authentication query."""
@@ -55,6 +60,7 @@ class Principal:
     user: UserRef | None = None
     issuer_version: int | None = None  # ``server_state`` version of the issuer key set
     proof_jti: str | None = None  # a phone request's checked DPoP proof, to record as used
+    token_ref: str = ""  # names the bearer token in audit entries (a prefix of its hash)
 
     @property
     def scope(self) -> str:
@@ -65,5 +71,8 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Audit actor label."""
+        """Audit actor label; an installer's names its token (``token_ref``, as audited by
+        ``installer-token.create``), so every action is traceable to one laptop's token."""
+        if self.kind == INSTALLER and self.token_ref:
+            return f"installer:{self.operator.id}:{self.token_ref}"
         return self.scope

@@ -36,6 +36,7 @@ from kagiya.server.principal import (
     PhoneRef,
     Principal,
     UserRef,
+    token_ref,
 )
 from kagiya.server.problems import ApiError
 from kagiya.server.revocations import RevocationCache
@@ -127,7 +128,8 @@ class Runtime:
             )
         now = self.now()
         # one query: token, operator, phone, user and the issuer key-set version
-        row = _AUTH_QUERY.first(session, {"token_hash": token_hash(bearer)})
+        hashed = token_hash(bearer)
+        row = _AUTH_QUERY.first(session, {"token_hash": hashed})
         if row is None:
             raise ApiError(
                 401,
@@ -146,7 +148,9 @@ class Runtime:
             raise ApiError(403, "wrong-token-kind", f"a {row.kind} token cannot call this endpoint")
         op = OperatorRef(row.op_id, row.op_status, row.contract_start, row.contract_end)
         check_operator_usable(op, now)
-        principal = Principal(row.kind, op, issuer_version=row.issuer_version)
+        principal = Principal(
+            row.kind, op, issuer_version=row.issuer_version, token_ref=token_ref(hashed)
+        )
         if row.kind == PHONE:
             if row.phone_id is None or row.user_pk is None or row.user_status is None:
                 raise ApiError(401, "invalid-token", "the bearer token is not valid")

@@ -85,9 +85,32 @@ def _issue_token(s: Session, rt: Runtime, phone: Phone, user: User) -> dict[str,
 
 @router.post("/enroll", status_code=201, response_model=PhoneTokenOut)
 def enroll(request: Request, body: EnrollIn) -> JSONResponse:
-    """Enroll a phone with a one-time code, proving possession of its device key."""
+    """Enroll a phone with a one-time code, proving possession of its device key. A refused
+    enrollment is audited (``phone.enroll-failed``, for the code's operator when the code is
+    known)."""
     rt = runtime_of(request)
     rt.limit(f"enroll:{_client(request)}", rt.settings.enroll_rate_per_min)
+    try:
+        return _enroll(rt, body)
+    except ApiError as exc:
+        with transaction(rt.sessions) as s:
+            known = s.scalar(
+                select(EnrollmentCode.operator_id).where(
+                    EnrollmentCode.code_hash == token_hash(body.code)
+                )
+            )
+            audit.record(
+                s,
+                rt.now(),
+                f"address:{_client(request)}",
+                "phone.enroll-failed",
+                operator_id=known,
+                detail={"code": exc.code},
+            )
+        raise
+
+
+def _enroll(rt: Runtime, body: EnrollIn) -> JSONResponse:
     device = bytes.fromhex(body.device_public)
     if not enrollment.verify(
         device, bytes.fromhex(body.signature), enrollment.enroll_message(body.code, device)
@@ -265,6 +288,20 @@ def upload_logs(
             raise ApiError(404, "not-found", "lock not found")
         rows = logs.verify_upload(lock, body)
         outcome = logs.store(s, lock, rows, rt.now())
+        audit.record(
+            s,
+            rt.now(),
+            p.actor,
+            "log.upload",
+            operator_id=p.operator.id,
+            target=lock.lock_id,
+            detail={
+                "accepted": outcome.accepted,
+                "duplicates": outcome.duplicates,
+                "head_seq": body.head_seq,
+                "lost": body.lost,
+            },
+        )
         if outcome.conflicts:
             audit.record(
                 s,

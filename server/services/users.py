@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kagiya.sdk.enrollment import enrollment_link
-from kagiya.server import token_revocation
+from kagiya.server import audit, token_revocation
 from kagiya.server.issuance import revoke_where
 from kagiya.server.models import (
     ACTIVE,
@@ -128,6 +128,9 @@ def delete_user(c: Ctx, user_id: str) -> DeletedOut:
     c.s.execute(delete(EnrollmentCode).where(EnrollmentCode.user_pk == u.pk))
     c.s.delete(u)
     c.audit("user.delete", user_id, revoked_keys=revoked)
+    c.s.flush()
+    # the audit log keeps what happened, not who: the ID becomes a pseudonym everywhere
+    audit.pseudonymise_user(c.s, c.operator_id, user_id)
     return DeletedOut(deleted=user_id)
 
 
