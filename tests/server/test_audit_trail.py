@@ -4,6 +4,7 @@ log uploads, installer actions under the token that made them — and no deleted
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from kagiya.sdk.keys import LockIdentity
@@ -14,7 +15,10 @@ from tests.server.logutil import make_log
 
 
 def _entries(op: OperatorClient) -> list[dict[str, Any]]:
-    return list(op.audit(limit=200)["items"])
+    items = list(op.audit(limit=200)["items"])
+    for e in items:  # the API shows ``detail`` as its JSON text
+        e["detail"] = json.loads(e["detail"] or "{}")
+    return items
 
 
 def test_phone_actions_are_audited(world: World) -> None:
