@@ -10,7 +10,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from kagiya.sdk.credential import is_lock_id
 from kagiya.sdk.signed import sign_time_statement
-from kagiya.server import audit
 from kagiya.server import audit, ratelimit
 from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction

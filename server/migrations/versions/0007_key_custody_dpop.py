@@ -6,8 +6,8 @@ every sealed K a server ever held). Idempotency records keep a shown secret (ins
 enrollment code) apart and only for minutes. ``dpop_proofs`` keeps the ``jti`` of each accepted
 DPoP-style proof until it is outside the clock window, so a proof is accepted once.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
