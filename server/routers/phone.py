@@ -49,12 +49,6 @@ DpopHeader = Annotated[
         description="RFC 9449 proof signed by the phone's device key (kagiya.sdk.dpop)",
     ),
 ]
-PROOF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {
-        "description": "no, bad or replayed token or DPoP proof (invalid-dpop-proof, "
-        "replayed-proof)"
-    },
-}
 
 
 def _client(request: Request) -> str:
@@ -206,7 +200,7 @@ def _ask(request: Request, token: str | None, body: DownloadIn) -> Ask:
     return Ask(token, proof, body.by_request())
 
 
-@router.get("/keys", response_model=SyncOut, responses=PROOF_RESPONSES)
+@router.get("/keys", response_model=SyncOut)
 def download_keys(request: Request, token: PhoneToken, dpop: DpopHeader = None) -> JSONResponse:
     """The phone's current keys (a credential per active request with a usable key, re-issued
     when near expiry), the requests ``pending`` a wrap of the phone's own secret, the
@@ -214,7 +208,7 @@ def download_keys(request: Request, token: PhoneToken, dpop: DpopHeader = None) 
     return download(runtime_of(request), _ask(request, token, DownloadIn()))
 
 
-@router.post("/keys", response_model=SyncOut, responses=PROOF_RESPONSES)
+@router.post("/keys", response_model=SyncOut)
 def download_keys_with_wraps(
     request: Request, token: PhoneToken, body: DownloadIn, dpop: DpopHeader = None
 ) -> JSONResponse:
@@ -225,7 +219,7 @@ def download_keys_with_wraps(
     return download(runtime_of(request), _ask(request, token, body))
 
 
-@router.get("/revocations", response_model=RevocationsOut, responses=PROOF_RESPONSES)
+@router.get("/revocations", response_model=RevocationsOut)
 def download_revocations(
     request: Request, token: PhoneToken, dpop: DpopHeader = None
 ) -> JSONResponse:
@@ -243,7 +237,7 @@ def download_revocations(
     return rt.call(request, token, PHONES, run)
 
 
-@router.get("/time", response_model=TimeOut, responses=PROOF_RESPONSES)
+@router.get("/time", response_model=TimeOut)
 def download_time(request: Request, token: PhoneToken, dpop: DpopHeader = None) -> JSONResponse:
     """A fresh signed time statement."""
     rt = runtime_of(request)
@@ -258,7 +252,7 @@ def download_time(request: Request, token: PhoneToken, dpop: DpopHeader = None) 
     return rt.call(request, token, PHONES, run)
 
 
-@router.post("/logs", response_model=LogUploadOut, responses=PROOF_RESPONSES)
+@router.post("/logs", response_model=LogUploadOut)
 def upload_logs(
     request: Request,
     token: PhoneToken,
