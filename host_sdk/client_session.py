@@ -59,8 +59,9 @@ class PhoneSession:
         return reply
 
     async def attach_updates(self) -> list[str]:
-        """Push the time statement / revocation update the lock lacks; returns what was
-        applied (``"time"``, ``"revocation"``). Refusals of these are not errors."""
+        """Push the time statement / revocation update / decommission update the lock
+        lacks; returns what was applied (``"time"``, ``"revocation"``, ``"decommission"``).
+        Refusals of these are not errors."""
         ch = self.challenge
         assert ch is not None
         applied = []
@@ -76,6 +77,11 @@ class PhoneSession:
             if isinstance(reply, messages.Ack) and reply.code == 0:
                 applied.append("revocation")
                 self.revocation_version = held[0]
+        retire = w.decommission_for(ch.lock_id)
+        if retire is not None and not ch.state & LockState.DECOMMISSIONED:
+            reply = await self._exchange(messages.DecommissionMessage(retire))
+            if isinstance(reply, messages.Ack) and reply.code == 0:
+                applied.append("decommission")
         return applied
 
     def _next_counter(self) -> int:

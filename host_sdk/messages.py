@@ -143,6 +143,24 @@ class RevocationMessage(Message):
 
 
 @dataclass(frozen=True)
+class DecommissionMessage(Message):
+    """Phone or installer → lock: carries a server-signed decommission update (§7a)."""
+
+    update: bytes
+    TYPE = MessageType.DECOMMISSION
+    FIELDS = _fields(TYPE)
+
+
+@dataclass(frozen=True)
+class AnchorsMessage(Message):
+    """Installer or phone → lock: carries a signed anchor update (§5)."""
+
+    update: bytes
+    TYPE = MessageType.ANCHORS
+    FIELDS = _fields(TYPE)
+
+
+@dataclass(frozen=True)
 class Ack(Message):
     """Lock → phone: reply to TIME / REVOCATION (code 0 = applied)."""
 
@@ -222,8 +240,8 @@ class ErrorReply(Message):
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls for cls in (Hello, Challenge, CommandRequest, Result, TimeMessage,
-                              RevocationMessage, Ack, LogFetch, LogReply, Info, LockInfo,
-                              ErrorReply)
+                              RevocationMessage, DecommissionMessage, AnchorsMessage, Ack,
+                              LogFetch, LogReply, Info, LockInfo, ErrorReply)
 }
 
 

@@ -33,6 +33,7 @@ MAX_DEPTH = 8  #: CBOR nesting depth
 MAX_ITEMS = 64  #: items in one CBOR array or map
 MAX_TEXT = 64  #: bytes of one CBOR text string (except where stated)
 MAX_REVOCATION_ENTRIES = 64  #: entries of one revocation update
+REVOCATION_KEEP = 128  #: listed keys a lock keeps across merged updates
 KEY_CACHE_SIZE = 16  #: verified keys the lock caches
 MAX_TRUST_ANCHORS = 4  #: issuer keys a lock trusts
 REASSEMBLY_TIMEOUT_MS = 2000  #: gap between two fragments that drops a partial message
@@ -47,7 +48,8 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("CBOR nesting depth", f"{MAX_DEPTH}"),
     ("items in one array or map", f"{MAX_ITEMS}"),
     ("text string", f"{MAX_TEXT} bytes (except where stated)"),
-    ("revocation entries", f"{MAX_REVOCATION_ENTRIES}"),
+    ("revocation entries", f"{MAX_REVOCATION_ENTRIES} per update ({REVOCATION_KEEP} kept "
+                           "at the lock)"),
     ("key cache", f"{KEY_CACHE_SIZE} keys"),
     ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
     ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
@@ -66,10 +68,13 @@ RESPONSE_UUID = "5d1a0003-1c6e-4b8e-9a7a-6b6167697961"
 CT_CWT = 61  #: COSE content type of a credential (application/cwt)
 CT_TIME = "application/kgy-time+cbor"
 CT_REVOCATION = "application/kgy-revocation+cbor"
+CT_DECOMMISSION = "application/kgy-decommission+cbor"
+CT_ANCHORS = "application/kgy-anchors+cbor"
 
 
 class Claim(IntEnum):
-    """Map keys of the CWT claims (RFC 8392) and of the time / revocation payloads."""
+    """Map keys of the CWT claims (RFC 8392) and of the time / revocation / decommission /
+    anchor payloads."""
 
     ISS = 1
     SUB = 2
@@ -83,6 +88,12 @@ class Claim(IntEnum):
     KGY_RV = -65538
     KGY_RV_VERSION = -65539
     KGY_RV_ENTRIES = -65540
+    KGY_OP = -65541  #: operator ID (credential, revocation and decommission updates)
+    KGY_GEN = -65542  #: the lock's key generation a key was issued at
+    KGY_RV_MIN_GENERATION = -65543  #: revocation: every key below this generation
+    KGY_LOCK_KEY_ID = -65545  #: decommission: the lock identity it retires
+    KGY_AN_VERSION = -65546  #: anchor update version
+    KGY_AN_KEYS = -65547  #: anchor update: the issuer keys to trust
 
 
 # -- permissions, commands, state (§3, §8) ---------------------------------------------------
@@ -134,6 +145,7 @@ class LockState(IntFlag):
     DRIVE_ENABLED = 2
     MOVING = 4
     TIME_TRUSTED = 8
+    DECOMMISSIONED = 16
 
 
 # -- usage-log events (§11) ------------------------------------------------------------------
@@ -160,6 +172,7 @@ class LogEvent(IntEnum):
     TIME_SET = 33, "time set"
     REVOCATION_APPLIED = 34, "revocation applied"
     PROVISIONED = 35, "provisioned"
+    DECOMMISSIONED = 36, "decommissioned"
 
 
 # -- error codes (§13) -------------------------------------------------------------------------
@@ -264,6 +277,13 @@ class ErrorCode(IntEnum):
     INVALID_CLAIMS = (
         36, "claims inconsistent (nbf ≥ exp, lifetime too long)", False, False, False,
         "The key's validity window is inconsistent; sync to get a new key.")
+    WRONG_OPERATOR = (
+        37, "a credential or update issued for another operator than the lock's", False,
+        False, False,
+        "This vehicle belongs to another operator; this key cannot open it.")
+    DECOMMISSIONED = (
+        38, "the lock was decommissioned: it refuses every key", False, False, False,
+        "This vehicle's lock has been retired; no key opens it any more.")
     INTERNAL = (
         63, "unexpected failure inside the lock (also: out of heap); the lock stays usable; "
         "never counted by the rate limit; retry", True, True, False,
@@ -310,6 +330,8 @@ class MessageType(IntEnum):
     LOG = 9
     INFO = 10
     LOCK_INFO = 11
+    DECOMMISSION = 12
+    ANCHORS = 13
     ERROR = 15
 
 
@@ -383,6 +405,10 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
         _f(5, "kex_public", Kind.KEY, "X25519 public"), _f(6, "lock_time", Kind.U64),
         _f(7, "state", Kind.U8), _f(8, "revocation_version", Kind.U64),
         _f(9, "log_head_seq", Kind.U64), _f(10, "provisioned", Kind.BOOL))),
+    MessageDef(MessageType.DECOMMISSION, True, (
+        _f(1, "update", Kind.BYTES, "decommission update (§7a); reply `ACK`"),)),
+    MessageDef(MessageType.ANCHORS, True, (
+        _f(1, "update", Kind.BYTES, "anchor update (§5); reply `ACK`"),)),
     MessageDef(MessageType.ERROR, False, (
         _f(1, "code", Kind.U16),
         _f(2, "counter", Kind.U32, "counter (if the request had one)", True))),

@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .protocol import (
+    CT_ANCHORS,
     CT_CWT,
+    CT_DECOMMISSION,
     CT_REVOCATION,
     CT_TIME,
     KEY_CACHE_SIZE,
@@ -42,6 +44,7 @@ from .protocol import (
     REASSEMBLY_TIMEOUT_MS,
     REQUEST_UUID,
     RESPONSE_UUID,
+    REVOCATION_KEEP,
     SERVICE_UUID,
     SESSION_IDLE_MS,
     SESSION_TOTAL_MS,
@@ -116,9 +119,10 @@ def _messages() -> Lines:
 
 
 _LOCK_TYPES = (MessageType.HELLO, MessageType.COMMAND, MessageType.TIME,
-               MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO)
+               MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO,
+               MessageType.DECOMMISSION, MessageType.ANCHORS)
 _LOCK_EVENTS = (LogEvent.BOOT, LogEvent.TIME_SET, LogEvent.REVOCATION_APPLIED,
-                LogEvent.PROVISIONED)
+                LogEvent.PROVISIONED, LogEvent.DECOMMISSIONED)
 
 
 def _lock() -> Lines:
@@ -142,7 +146,8 @@ def _credential() -> Lines:
     out = [_const("MAX_CREDENTIAL", MAX_CREDENTIAL), _const("CT_CWT", CT_CWT),
            _const("MAX_LIFETIME", MAX_LIFETIME_S), "",
            "# claim keys (RFC 8392 and the Kagiya private claims)"]
-    names = {Claim.KGY_PERM: "PERM", Claim.KGY_RV: "RV"}
+    names = {Claim.KGY_PERM: "PERM", Claim.KGY_RV: "RV", Claim.KGY_OP: "OP",
+             Claim.KGY_GEN: "GEN"}
     return out + _consts((names.get(c, c.name), c.value) for c in Claim
                          if c.value > 0 or c in names)
 
@@ -160,7 +165,12 @@ def _framing() -> Lines:
 def _revocation() -> Lines:
     return [f"CT_REVOCATION = {CT_REVOCATION!r}", _const("MAX_ENTRIES", MAX_REVOCATION_ENTRIES),
             _const("_VERSION", Claim.KGY_RV_VERSION.value),
-            _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value)]
+            _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value),
+            _const("_OPERATOR", Claim.KGY_OP.value),
+            _const("_FLOOR", Claim.KGY_RV_MIN_GENERATION.value),
+            _const("_KEEP", REVOCATION_KEEP),
+            f"CT_DECOMMISSION = {CT_DECOMMISSION!r}",
+            _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value)]
 
 
 FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
@@ -173,10 +183,14 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "framing.py": _framing,
     "revocation.py": _revocation,
     "uplink.py": lambda: _consts((f"_T_{t.name}", t.value) for t in (
-        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK)),
+        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK, MessageType.DECOMMISSION)),
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
+                                _const("_E_DECOMMISSIONED", LogEvent.DECOMMISSIONED.value),
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
-    "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
+    "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS),
+                            f"CT_ANCHORS = {CT_ANCHORS!r}",
+                            _const("_AN_VERSION", Claim.KGY_AN_VERSION.value),
+                            _const("_AN_KEYS", Claim.KGY_AN_KEYS.value)],
     "keycache.py": lambda: [_const("_MAX", KEY_CACHE_SIZE)],
     "session.py": lambda: _consts((("_IDLE_MS", SESSION_IDLE_MS),
                                    ("_TOTAL_MS", SESSION_TOTAL_MS))),

@@ -259,8 +259,10 @@ class PhoneApp:
             lock_id, version = rv["lock_id"], int(rv["version"])
             held = st.revocations.get(lock_id)
             if held is None or version > held.version:  # never go back to an older update
+                dec = rv.get("decommission")
                 st.revocations[lock_id] = RevocationEntry(
-                    version=version, update=bytes.fromhex(rv["update"]), fetched_at=self.now()
+                    version=version, update=bytes.fromhex(rv["update"]), fetched_at=self.now(),
+                    decommission=bytes.fromhex(dec) if dec else None,
                 )
                 report.revocations[lock_id] = version
         if bundle.time >= st.time_statement_iat:
@@ -352,12 +354,14 @@ class PhoneApp:
         self, st: PhoneState, lock_id: str, timeout: float
     ) -> AbstractAsyncContextManager[LockPort]:
         rv = st.revocations.get(lock_id)
+        extra = {"decommission": rv.decommission} if rv and rv.decommission else {}
         return self._connector()(
             lock_id,
             timeout=timeout,
             time_statement=st.time_statement or None,
             revocation=(rv.update, rv.version) if rv else None,
             accepted={k.key_id for k in st.keys_for(lock_id) if k.accepted_by_lock},
+            **extra,
         )
 
     async def run(self, lock_id: str, command: str, *, timeout: float = 15.0) -> CommandOutcome:

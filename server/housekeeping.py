@@ -36,6 +36,7 @@ from kagiya.server.models import (
     IssuedKey,
     PhoneAuthProof,
     RateCounter,
+    RegistrationChallenge,
     Revocation,
     Token,
 )
@@ -56,6 +57,8 @@ def _rules(rt: Runtime, now: int) -> list[tuple[str, Any, ColumnElement[bool]]]:
         ("idempotency", Idempotency, Idempotency.created_at <= now - rt.settings.idempotency_ttl_s),
         ("rate_counters", RateCounter, RateCounter.window < now - 2 * WINDOW_S),
         ("phone_auth_proofs", PhoneAuthProof, PhoneAuthProof.ts < now - 2 * AUTH_SKEW_S),
+        ("registration_challenges", RegistrationChallenge,
+         RegistrationChallenge.expires_at <= now),
     ]
 
 

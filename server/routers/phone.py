@@ -12,6 +12,7 @@ from kagiya.server.deps import IdemKey, PhoneToken, runtime_of
 from kagiya.server.download import PHONES, download
 from kagiya.server.models import (
     ACTIVE,
+    RETIRED,
     EnrollmentCode,
     IssuedKey,
     KeyRequest,
@@ -195,7 +196,8 @@ def upload_logs(
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None and p.user is not None
         lock = s.scalars(
-            select(Lock).where(Lock.lock_id == body.lock_id, Lock.operator_id == p.operator.id)
+            select(Lock).where(Lock.lock_id == body.lock_id, Lock.operator_id == p.operator.id,
+                               Lock.status != RETIRED)
         ).first()
         holds = lock is not None and s.scalar(
             select(Lock.pk).where(

@@ -25,9 +25,11 @@ CTI = const(7)
 CNF = const(8)
 PERM = const(-65537)
 RV = const(-65538)
+OP = const(-65541)
+GEN = const(-65542)
 # -- end generated --
 
-_UINT_CLAIMS = (EXP, NBF, IAT, PERM, RV)
+_UINT_CLAIMS = (EXP, NBF, IAT, PERM, RV, GEN)
 
 
 def _uint(v):
@@ -41,7 +43,7 @@ def claims_ok(c):
     for k in _UINT_CLAIMS:
         if not _uint(c.get(k)):
             return False
-    for k in (ISS, SUB, AUD):
+    for k in (ISS, SUB, AUD, OP):
         if type(c.get(k)) is not str:
             return False
     cti = c.get(CTI)
@@ -51,11 +53,12 @@ def claims_ok(c):
     return type(cnf) is dict and 2 in cnf
 
 
-def check(cred, anchors, lock_id, now, revoked):
+def check(cred, anchors, lock_id, operator, now, revocations):
     """Steps 1-8 of §3 for the credential bytes ``cred``; returns (code, claims).
 
-    ``anchors``: dict issuer kid -> Ed25519 public key; ``revoked``: container of
-    revoked key IDs. ``claims`` is the decoded claims map when code is OK.
+    ``anchors``: dict issuer kid -> Ed25519 public key; ``operator``: the operator the
+    lock was provisioned for; ``revocations``: has ``revoked(cti, gen)``
+    (kagiya_lock.revocation). ``claims`` is the decoded claims map when code is OK.
     """
     if len(cred) > MAX_CREDENTIAL:
         return errors.TOO_LARGE, None
@@ -71,10 +74,12 @@ def check(cred, anchors, lock_id, now, revoked):
         return errors.INVALID_CLAIMS, None
     if c[AUD] != lock_id:
         return errors.WRONG_LOCK, None
+    if c[OP] != operator:
+        return errors.WRONG_OPERATOR, None
     if now < nbf:
         return errors.NOT_YET_VALID, None
     if now >= exp:
         return errors.EXPIRED, None
-    if c[CTI] in revoked:
+    if revocations.revoked(c[CTI], c[GEN]):
         return errors.REVOKED, None
     return errors.OK, c

@@ -1,6 +1,6 @@
 """Cache of verified keys (protocol §12 "Key cache").
 
-After a first-use verification the lock keeps ``cti -> (K, exp, sub, perm)``: at most 16
+After a first-use verification the lock keeps ``cti -> (K, exp, sub, perm, gen)``: at most 16
 entries, least recently used evicted, expired and revoked entries dropped, persisted in
 the store as ``keycache`` (saved when the set of keys changes; the LRU order is saved
 with it).
@@ -14,7 +14,7 @@ _MAX = const(16)
 
 
 class KeyCache:
-    """Bounded LRU map of verified keys; entries are lists [cti, K, exp, sub, perm]."""
+    """Bounded LRU map of verified keys; entries are lists [cti, K, exp, sub, perm, gen]."""
 
     def __init__(self, store):
         self._store = store
@@ -22,7 +22,7 @@ class KeyCache:
         saved = store.load("keycache")
         if isinstance(saved, list):
             for e in saved[-_MAX:]:
-                if isinstance(e, list) and len(e) == 5:
+                if isinstance(e, list) and len(e) == 6:
                     self.entries.append(e)
 
     def _save(self):
@@ -44,18 +44,19 @@ class KeyCache:
                 return e
         return None
 
-    def put(self, cti, key, exp, sub, perm, now):
-        """Insert a verified key, evicting expired entries and then the LRU one."""
-        ents = [e for e in self.entries if e[0] != cti and e[2] > now]
+    def put(self, entry, now):
+        """Insert a verified entry, evicting expired entries and then the LRU one."""
+        ents = [e for e in self.entries if e[0] != entry[0] and e[2] > now]
         while len(ents) >= _MAX:
             ents.pop(0)
-        ents.append([cti, key, exp, sub, perm])
+        ents.append(entry)
         self.entries = ents
         self._save()
 
-    def evict(self, ctis):
-        """Drop every entry whose cti is in ``ctis`` (revocation)."""
-        ents = [e for e in self.entries if e[0] not in ctis]
+    def evict(self, revocations):
+        """Drop every entry the revocation state revokes; ``None`` drops them all."""
+        ents = [] if revocations is None else [
+            e for e in self.entries if not revocations.revoked(e[0], e[5])]
         if len(ents) != len(self.entries):
             self.entries = ents
             self._save()

@@ -13,12 +13,14 @@ import hashlib
 
 from micropython import const
 
-from kagiya_lock import __version__, cbor, cose, credential, errors, identity, mac, messages, proof
+from kagiya_lock import __version__, cbor, cose, credential, errors
+from kagiya_lock import identity, mac
+from kagiya_lock import messages, proof
 from kagiya_lock.clock import Clock
 from kagiya_lock.keycache import KeyCache
 from kagiya_lock.log import Log
 from kagiya_lock.ratelimit import RateLimiter
-from kagiya_lock.revocation import CT_REVOCATION, Revocations
+from kagiya_lock.revocation import CT_DECOMMISSION, CT_REVOCATION, Revocations, check_decommission
 from kagiya_lock.session import Sessions
 from kagiya_lock.store import Store
 
@@ -36,6 +38,8 @@ _T_TIME = const(5)
 _T_REVOCATION = const(6)
 _T_LOG_FETCH = const(8)
 _T_INFO = const(10)
+_T_DECOMMISSION = const(12)
+_T_ANCHORS = const(13)
 
 # commands (§8) and the permission bits each needs
 _C_UNLOCK = const(1)
@@ -51,6 +55,7 @@ _E_BOOT = const(32)
 _E_TIME_SET = const(33)
 _E_REVOCATION_APPLIED = const(34)
 _E_PROVISIONED = const(35)
+_E_DECOMMISSIONED = const(36)
 # -- end generated --
 
 _LOG_OVERHEAD = const(224)  # LOG message bytes other than the records (upper bound)
@@ -94,6 +99,7 @@ class Lock:
             return
         lid = ident["id"]
         self.lock_id = lid
+        self.operator = ident["op"]
         self._lid = proof.length_prefixed(lid)
         self.anchors = identity.anchors(ident)
         self.lock_kid = identity.key_id(ident["xp"])
@@ -105,9 +111,11 @@ class Lock:
         self.log = log
 
     def state(self):
-        """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted."""
+        """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted,
+        decommissioned."""
         return ((1 if self.doors_locked else 0) | (2 if self.drive else 0)
-                | (4 if self.hal.moving() else 0) | (8 if self.clock.trusted else 0))
+                | (4 if self.hal.moving() else 0) | (8 if self.clock.trusted else 0)
+                | (16 if self.revocations.decommissioned else 0))
 
     def _append(self, now, event, code, cti=None, sub=None):
         log = self.log
@@ -185,7 +193,7 @@ class Lock:
         if t == _T_INFO:
             return self._info()
         if t != _T_HELLO and t != _T_COMMAND and t != _T_TIME and t != _T_REVOCATION \
-                and t != _T_LOG_FETCH:  # a well-formed lock -> phone message
+                and t != _T_LOG_FETCH and t != _T_DECOMMISSION and t != _T_ANCHORS:
             return self._error(errors.UNKNOWN_MESSAGE)
         if self.ident is None:
             return self._error(errors.NOT_PROVISIONED)
@@ -195,6 +203,12 @@ class Lock:
             return self._hello(conn, m)
         if t == _T_TIME:
             return self._time(m)
+        if t == _T_DECOMMISSION:
+            return self._decommission(m)
+        if t == _T_ANCHORS:
+            return self._anchors(m)
+        if self.revocations.decommissioned:
+            return self._error(errors.DECOMMISSIONED)
         return self._revocation(m)
 
     def _info(self):
@@ -232,6 +246,8 @@ class Lock:
         now_ms = hal.ticks_ms()
         now = self.clock.now()
         s = self.sessions.get(conn, now_ms)
+        if self.revocations.decommissioned:  # it refuses every key, whatever the session
+            return self._refuse(now, command, errors.DECOMMISSIONED, cti, None, counter)
         if s is None:
             return self._refuse(now, command, errors.STALE_CHALLENGE, cti, None, counter)
         if counter <= s.last:
@@ -244,8 +260,8 @@ class Lock:
         if entry is None:
             if cred is None:
                 return self._refuse(now, command, errors.KEY_UNKNOWN, cti, None, counter)
-            code, claims = credential.check(cred, self.anchors, self.lock_id, now,
-                                            self.revocations)
+            code, claims = credential.check(cred, self.anchors, self.lock_id, self.operator,
+                                            now, self.revocations)
             self.ratelimit.record(code, now_ms)
             if code:
                 return self._refuse(now, command, code, cti, None, counter)
@@ -259,11 +275,11 @@ class Lock:
             self.ratelimit.record(code, now_ms)
             if code:
                 return self._refuse(now, command, code, cti, sub, counter)
-            entry = [cti, key, claims[credential.EXP], sub, kperm]
+            entry = [cti, key, claims[credential.EXP], sub, kperm, claims[credential.GEN]]
             fresh = True
         else:
-            if cti in self.revocations:
-                self.cache.evict((cti,))
+            if self.revocations.revoked(cti, entry[5]):
+                self.cache.evict(self.revocations)
                 return self._refuse(now, command, errors.REVOKED, cti, entry[3], counter,
                                     entry, s)
             if entry[4] & perm != perm:
@@ -278,7 +294,7 @@ class Lock:
         s.accept(counter, now_ms)
         self.ratelimit.success()
         if fresh:
-            self.cache.put(cti, entry[1], entry[2], entry[3], entry[4], now)
+            self.cache.put(entry, now)
         if command == _C_LOG_FETCH:
             return self._log_reply(entry, s, counter, arg, now)
         code = self._execute(command)
@@ -365,11 +381,33 @@ class Lock:
         if code:
             return self._error(code)
         now = self.clock.now()
-        code, entries = self.revocations.apply(p, self.lock_id, now)
+        code = self.revocations.apply(p, self.lock_id, self.operator, now)
         if code:
             return self._error(code)
-        self.cache.evict(entries)
+        self.cache.evict(self.revocations)
         self._append(now, _E_REVOCATION_APPLIED, errors.OK)
+        return self._ack()
+
+    def _anchors(self, m):
+        p, code = self._signed(m, identity.CT_ANCHORS)
+        if not code:
+            code = identity.apply_anchors(self.store, self.ident, p)
+        if code:
+            return self._error(code)
+        self.anchors = identity.anchors(self.ident)
+        return self._ack()
+
+    def _decommission(self, m):
+        p, code = self._signed(m, CT_DECOMMISSION)
+        if not code:
+            code = check_decommission(p, self.lock_id, self.operator, self.lock_kid)
+        if code:
+            return self._error(code)
+        if not self.revocations.decommissioned:  # applying it again changes nothing
+            self.sessions = Sessions(self.hal.random)
+            self.cache.evict(None)
+            self.revocations.decommission()
+            self._append(self.clock.now(), _E_DECOMMISSIONED, errors.OK)
         return self._ack()
 
 
