@@ -54,7 +54,7 @@ class In(BaseModel):
 class ProblemError(BaseModel):
     """One schema violation of a request: where (``["body", "partner_id"]``), what, which kind."""
 
-    loc: list[str]
+    loc: list[str | int]
     msg: str
     type: str
 

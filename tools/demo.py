@@ -459,7 +459,10 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     def _term(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a parent that started us with SIGINT ignored (a background job) must not
+    # make Ctrl-C a no-op.
     old = signal.signal(signal.SIGTERM, _term)
+    old_int = signal.signal(signal.SIGINT, _term)
     try:
         demo.run()
         ok = True
@@ -471,6 +474,7 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     finally:
         demo.sup.stop_all()
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGINT, old_int)
     total = time.monotonic() - t0
     print_summary(demo.story.steps, total)
     if report is not None:
