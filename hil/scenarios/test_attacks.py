@@ -173,7 +173,7 @@ async def test_forged_challenge_cannot_keep_a_revoked_key_working(target: Target
                 return messages.encode(m)
             return reply
 
-        b.request = mitm  # type: ignore[method-assign]
+        b.request = mitm
         await b.lock(other)
         assert b.revocation_version == 1  # from the MACed RESULT, never the forged hint
     finally:
@@ -204,7 +204,7 @@ async def test_forged_result_fields_are_never_believed(target: Target) -> None:
                 return messages.encode(m)
             return reply
 
-        lock.request = mitm  # type: ignore[method-assign]
+        lock.request = mitm
         lock._session = None  # the next session runs through the man in the middle
         with pytest.raises(ReplyNotAuthenticError):
             await lock.unlock(key)
