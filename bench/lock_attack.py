@@ -36,14 +36,10 @@ from kagiya.sdk.client_errors import LinkError, LockRefusedError  # noqa: E402
 from kagiya.sdk.keys import IssuerKey  # noqa: E402
 from kagiya.sdk.signed import sign_time_statement  # noqa: E402
 
+from bench._stats import pct  # noqa: E402
+
 N_IDLE = 60
 N_ATTACK = 60
-
-
-def pct(samples: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
 
 
 class Attackers:

@@ -28,16 +28,12 @@ from kagiya.sdk.ble import REQUEST_UUID  # noqa: E402
 from kagiya.sdk.bumble_backend import close_adapters  # noqa: E402
 from kagiya.sdk.client import LockClient, find_lock  # noqa: E402
 
+from bench._stats import pct  # noqa: E402
+
 N_RAW = 100
 N_WARM = 100
 N_FIRST = 8
 N_COLD = 8
-
-
-def pct(samples: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
 
 
 async def run(root: Path) -> str:

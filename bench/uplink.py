@@ -37,6 +37,7 @@ from kagiya.server.uplink import topics  # noqa: E402
 from kagiya.server.uplink.mosquitto import SERVER_USER, Mosquitto  # noqa: E402
 from kagiya.server.uplink.service import UplinkService, message  # noqa: E402
 
+from bench._stats import pct  # noqa: E402
 from tests.firmware import peer  # noqa: E402
 from tests.server.conftest import make_world  # noqa: E402
 from tests.server.live import free_port  # noqa: E402
@@ -49,12 +50,6 @@ from tests.uplink.test_server_uplink import (  # noqa: E402
 N_CANCEL = 50
 N_RTT = 50
 N_UNLOCK = 80
-
-
-def pct(samples: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
 
 
 def broker_rtt(broker: Mosquitto) -> list[float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -238,24 +239,23 @@ def _cmd_uplink(args: argparse.Namespace) -> int:
     return _run(args, body)
 
 
-def _cmd_selftest(args: argparse.Namespace) -> int:
+def _board_step(args: argparse.Namespace, step: Callable[[Any, Reporter], Any]) -> int:
+    """Run one installer step that needs only the board, closing the board afterwards."""
     def body(rep: Reporter) -> None:
         board = _open(args)
         try:
-            selftest.selftest(board, rep)
+            step(board, rep)
         finally:
             board.close()
     return _run(args, body)
+
+
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    return _board_step(args, selftest.selftest)
 
 
 def _cmd_lockdown(args: argparse.Namespace) -> int:
-    def body(rep: Reporter) -> None:
-        board = _open(args)
-        try:
-            lockdown.lockdown(board, rep)
-        finally:
-            board.close()
-    return _run(args, body)
+    return _board_step(args, lockdown.lockdown)
 
 
 def _cmd_all(args: argparse.Namespace) -> int:
