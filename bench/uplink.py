@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,15 +71,16 @@ def broker_rtt(broker: Mosquitto) -> list[float]:
     return out
 
 
-def warm_commands(lock: ConnectedLock, key: peer.Key, n: int) -> list[str]:
-    """A new session and ``n`` COMMANDs for ``key`` on it (the first carries the credential)."""
+def warm_unlocks(lock: ConnectedLock, key: peer.Key, n: int, gap_us: int) -> dict[str, Any]:
+    """A new session and ``n`` warm UNLOCKs for ``key`` on it, run in the lock's main-loop
+    order (the first carries the credential; each proof uses the previous reply's nonce)."""
     ch = cbor2.loads(lock.proc.raw(peer.hello()))
-    msgs = []
-    for _ in range(n):
-        lock.counter += 1
-        msgs.append(peer.command(key, ch[3], lock.lock_id, 1, lock.counter,
-                                 with_credential=not msgs).hex())
-    return msgs
+    out: dict[str, Any] = lock.proc.call(
+        "unlock_under_uplink", secret=key.secret.hex(), cti=key.cti.hex(),
+        credential=key.credential.hex(), lock_id=lock.lock_id, nonce=ch[3].hex(),
+        counter=lock.counter, n=n, gap_us=gap_us)
+    lock.counter = out["counter"]
+    return out
 
 
 def main() -> None:
@@ -112,8 +114,7 @@ def main() -> None:
             live = keys[rids[-1]]
             key = peer.Key(live.credential, live.key_id, live.secret)
             lock.pump("False", 500)
-            idle_out = lock.proc.call("unlock_under_uplink",
-                                      msgs=warm_commands(lock, key, N_UNLOCK), gap_us=20000)
+            idle_out = warm_unlocks(lock, key, N_UNLOCK, 20000)
             idle = idle_out["lat_us"][1:]
             stop = threading.Event()
             pusher = Peer(broker, SERVER_USER, broker.server_password, "bench-pusher")
@@ -132,8 +133,7 @@ def main() -> None:
             th = threading.Thread(target=push, daemon=True)
             th.start()
             lock.pump("False", 1000)
-            busy_out = lock.proc.call("unlock_under_uplink",
-                                      msgs=warm_commands(lock, key, N_UNLOCK), gap_us=20000)
+            busy_out = warm_unlocks(lock, key, N_UNLOCK, 20000)
             stop.set()
             th.join()
             pusher.close()

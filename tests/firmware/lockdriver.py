@@ -88,22 +88,40 @@ def serve(req):
     if op == "unlock_under_uplink":  # bench/uplink.py: the main loop's order, measured
         import time
 
+        from kagiya_lock import cbor, proof
+
+        # The phone's side of n warm UNLOCKs: protocol v2 rotates the nonce in every MACed
+        # RESULT (field 7), so each proof is built from the previous reply, before the
+        # request is due (not inside the measured latency).
         up = globals().get("uplink")
-        msgs = [bytes.fromhex(m) for m in req["msgs"]]
-        gap = req["gap_us"]
+        secret, cti = bytes.fromhex(req["secret"]), bytes.fromhex(req["cti"])
+        credential = bytes.fromhex(req["credential"])
+        lid = proof.length_prefixed(req["lock_id"])
+        nonce, counter, gap = bytes.fromhex(req["nonce"]), req["counter"], req["gap_us"]
         lat = []
         replies = []
+        msg = None
         due = time.ticks_add(time.ticks_us(), gap)
-        i = 0
-        while i < len(msgs):
+        while len(replies) < req["n"]:
+            if msg is None:
+                counter += 1
+                m = {0: 3, 1: cti, 2: counter, 3: 1,
+                     4: proof.command_proof(secret, nonce, lid, cti, 1, counter, 0)}
+                if not replies:
+                    m[5] = credential
+                msg = cbor.encode(m)
             if time.ticks_diff(time.ticks_us(), due) >= 0:  # a BLE request was queued
-                replies.append(_hex(lock.handle(req.get("conn", 1), msgs[i])))
+                reply = lock.handle(req.get("conn", 1), msg)
                 lat.append(time.ticks_diff(time.ticks_us(), due))
-                i += 1
+                replies.append(_hex(reply))
+                r, _ = cbor.decode(reply)
+                if r is None or 7 not in r:  # refused: the bench reports it
+                    break
+                nonce, msg = r[7], None
                 due = time.ticks_add(time.ticks_us(), gap + (hal.random(1)[0] * gap) // 256)
             elif up is not None:
                 up.step(hal.ticks_ms())  # runs to completion before the request is seen
-        return {"lat_us": lat, "replies": replies}
+        return {"lat_us": lat, "replies": replies, "counter": counter}
     if op == "eval":
         value = eval(req["expr"], {"lock": lock, "hal": hal,  # noqa: S307 (test hook)
                                    "uplink": globals().get("uplink")})
