@@ -14,14 +14,29 @@ STALE_CHALLENGE (not its current challenge, or a challenge used already).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from . import cbor, cose
 from .credential import is_lock_id
+from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
 from .protocol import CT_MAINTENANCE, MAINTENANCE_MAX_LIFETIME_S, Claim
 
 SCOPES = ("repl", "anchors", "provision")
+MAX_SIZE = 1024  #: the lock reads at most this many bytes of an authorisation
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """The claims of a verified maintenance authorisation."""
+
+    installer: str
+    lock_id: str
+    iat: int
+    exp: int
+    nonce: bytes
+    scope: tuple[str, ...]
 
 
 def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Sequence[str],
@@ -40,3 +55,24 @@ def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Seque
     prot = {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_MAINTENANCE,
             cose.HDR_KID: issuer.kid}
     return cose.sign1(issuer, prot, payload)
+
+
+def verify_maintenance(data: bytes, anchors: Mapping[bytes, bytes]) -> Maintenance:
+    """Check an authorisation as the lock does, apart from its clock and challenge
+    (``kagiya_lock.maintenance.check``); raises :class:`ProtocolError` with the §13 code."""
+    payload = cose.verify_sign1(data, anchors, CT_MAINTENANCE, MAX_SIZE)
+    try:
+        p = cbor.loads(payload, max_size=MAX_SIZE)
+    except ProtocolError:
+        raise ProtocolError(ErrorCode.MALFORMED, "payload is not CBOR") from None
+    if not isinstance(p, dict):
+        raise ProtocolError(ErrorCode.MALFORMED, "payload is not a map")
+    who, lid, exp, iat, nonce, scope = (p.get(2), p.get(3), p.get(4), p.get(6), p.get(7),
+                                        p.get(int(Claim.KGY_MAINT_SCOPE)))
+    if not (isinstance(who, str) and isinstance(lid, str) and type(exp) is int
+            and type(iat) is int and isinstance(nonce, bytes) and isinstance(scope, list)
+            and all(s in SCOPES for s in scope)):
+        raise ProtocolError(ErrorCode.MALFORMED, "claims of the wrong type")
+    if exp <= iat or exp - iat > MAINTENANCE_MAX_LIFETIME_S:
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, "lifetime out of range")
+    return Maintenance(who, lid, iat, exp, nonce, tuple(scope))

@@ -452,6 +452,17 @@ class InstallerClient(_Base):
         """A fresh signed time statement to provision with (``GET /v1/time``)."""
         return self.server_time()[1]
 
+    def maintenance_authorisation(
+        self, lock_id: str, nonce: bytes, scope: list[str] | None = None, ttl_s: int = 600
+    ) -> dict[str, Any]:
+        """A maintenance authorisation answering the lock's challenge ``nonce``
+        (``POST /v1/install/locks/{lock_id}/maintenance``; ``authorisation`` is hex)."""
+        return self._request(
+            "POST",
+            f"/v1/install/locks/{lock_id}/maintenance",
+            json={"nonce": nonce.hex(), "scope": scope or ["repl"], "ttl_s": ttl_s},
+        )
+
     def issuer_keys(self) -> list[tuple[bytes, bytes, str]]:
         """``(kid, public_key, state)`` of every issuer key to trust now."""
         keys = self._request("GET", "/v1/issuer-keys", auth=False)["keys"]

@@ -454,3 +454,30 @@ class LogUploadOut(BaseModel):
     conflicts: list[int]
     head_seq: int
     lost: int
+
+
+MaintenanceScope = Literal["repl", "anchors", "provision"]
+
+
+class MaintenanceIn(In):
+    """What an installer asks a maintenance authorisation for (docs/installer.md
+    "Authorised maintenance"): the lock's current one-use challenge and the scope."""
+
+    nonce: Annotated[
+        str,
+        Field(pattern=r"^[0-9a-f]{32}$",
+              description="the lock's maintenance challenge (16 bytes, lowercase hex)"),
+    ]
+    scope: list[MaintenanceScope] = Field(default=["repl"], min_length=1, max_length=3)
+    ttl_s: int = Field(default=600, ge=60, le=900, description="lifetime, seconds")
+
+
+class MaintenanceOut(BaseModel):
+    """A maintenance authorisation (COSE_Sign1, hex) to deliver to the lock."""
+
+    lock_id: str
+    authorisation: str
+    scope: list[str]
+    installer: str
+    iat: int
+    exp: int

@@ -2,8 +2,9 @@
 
 Operator API (token from ``POST /v1/oauth/token``): :mod:`.users`, :mod:`.partners`,
 :mod:`.locks`, :mod:`.key_requests`, :mod:`.logs`, :mod:`.installer_tokens`. Installer:
-``locks.installer_router``. Phones: :mod:`.phone` (``GET /v1/phone/keys`` is answered by
-:mod:`kagiya.server.fastpath` before routing). Public and OAuth: :mod:`.auth`.
+``locks.installer_router``, :mod:`.maintenance`. Phones: :mod:`.phone` (``GET
+/v1/phone/keys`` is answered by :mod:`kagiya.server.fastpath` before routing). Public and
+OAuth: :mod:`.auth`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from kagiya.server.routers import (
     key_requests,
     locks,
     logs,
+    maintenance,
     partners,
     phone,
     sim,
@@ -25,6 +27,7 @@ from kagiya.server.routers import (
 ROUTERS: tuple[APIRouter, ...] = (
     auth.router,
     locks.installer_router,
+    maintenance.router,
     installer_tokens.router,
     users.router,
     partners.router,
