@@ -32,9 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from kagiya.hil.board import VirtualBoard, micropython_binary
+from kagiya.tools.firmware import firmware_root
 
-ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE = ROOT / "firmware"
 SHIM = Path(__file__).resolve().parent / "vble" / "mpy" / "bluetooth.py"
 
 
@@ -78,13 +77,14 @@ def processes_in(root: Path, *, exclude: int | None = None) -> list[str]:
 
 def deploy(root: Path) -> None:
     """Copy the firmware (main.py, boot.py, lib/) and the BLE shim onto the board root."""
+    firmware = firmware_root()
     root.mkdir(parents=True, exist_ok=True)
     for name in ("boot.py", "main.py"):
-        shutil.copy2(FIRMWARE / name, root / name)
+        shutil.copy2(firmware / name, root / name)
     lib = root / "lib"
     if (lib / "kagiya_lock").exists():
         shutil.rmtree(lib / "kagiya_lock")
-    shutil.copytree(FIRMWARE / "lib" / "kagiya_lock", lib / "kagiya_lock",
+    shutil.copytree(firmware / "lib" / "kagiya_lock", lib / "kagiya_lock",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     install_shim(root)
 

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kagiya.tools.firmware import FirmwareNotFoundError, firmware_root
+
 LOCK_ID = "CAR-0001"
 DAY = 86400
 KAGIYA = [sys.executable, "-m", "kagiya.tools.cli"]
@@ -280,7 +282,10 @@ class Demo:
     # steps
     def s_bootstrap(self) -> str:
         mp = Path(sys.executable).with_name("micropython")
-        fw = Path(__file__).resolve().parents[1] / "firmware" / "main.py"
+        try:
+            fw = firmware_root() / "main.py"
+        except FirmwareNotFoundError as exc:
+            raise StepFailed(str(exc)) from None
         missing = [str(p) for p in (mp, fw) if not p.exists()]
         if missing:
             raise StepFailed(f"missing {', '.join(missing)} (run `make demo` from the clone)")

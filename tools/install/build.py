@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kagiya.tools.firmware import FirmwareNotFoundError, firmware_root
 from kagiya.tools.install.errors import InstallError
 
 # sys.implementation._mpy: bits 0-7 version, 8-9 sub-version, 10-13 native architecture
@@ -26,8 +27,13 @@ MANIFEST = "targets.json"  # per-target file sets (docs/firmware.md, "Targets")
 
 
 def default_firmware_dir() -> Path:
-    """The ``firmware/`` folder of this checkout."""
-    return Path(__file__).resolve().parents[2] / "firmware"
+    """The firmware tree shipped with this installation (:func:`kagiya.tools.firmware.
+    firmware_root`: the checkout's ``firmware/`` or the wheel's copy)."""
+    try:
+        return firmware_root()
+    except FirmwareNotFoundError as exc:
+        raise InstallError("firmware-missing", str(exc),
+                           "pass the firmware folder with --firmware-dir") from None
 
 
 def default_cache_dir() -> Path:

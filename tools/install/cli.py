@@ -50,7 +50,8 @@ def _server(p: argparse.ArgumentParser, *, token: bool) -> None:
 
 def _deploy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--firmware-dir", type=Path, default=None,
-                   help="the firmware tree to deploy (default: this checkout's firmware/)")
+                   help="the firmware tree to deploy (default: the one shipped with kagiya, "
+                   "or $KAGIYA_FIRMWARE_DIR)")
     p.add_argument("--no-compile", action="store_true",
                    help="copy .py sources instead of compiling them with mpy-cross")
     p.add_argument("--connected", action="store_true",
