@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,6 +41,26 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def public_identity(root: Path) -> dict[str, str] | None:
+    """The lock ID and public keys (hex) of the virtual lock on ``root``, None when it is
+    not provisioned: what an app needs to issue keys for it (``kex_public``) and to verify
+    its log (``sign_public``). Read with the firmware's own ``provisioning.identity()``."""
+    from kagiya.hil.board import micropython_binary
+
+    code = ("import json\nfrom kagiya_lock import provisioning\n"
+            "print(json.dumps(provisioning.identity()))")
+    env = dict(os.environ, MICROPYPATH=f"{root / 'lib'}:.frozen", KAGIYA_STATE=str(root))
+    out = subprocess.run([micropython_binary(), "-X", "heapsize=4m", "-c", code], env=env,
+                         capture_output=True, timeout=120, check=False)
+    try:
+        ident = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
+    if not isinstance(ident, dict):
+        return None
+    return {k: str(ident[k]) for k in ("lock_id", "sign_public", "kex_public") if k in ident}
+
+
 def _run(args: argparse.Namespace) -> int:
     from kagiya.hil.sim import BootError, VirtualLock, deploy, provision
 
@@ -56,9 +78,11 @@ def _run(args: argparse.Namespace) -> int:
                     return 2
                 info = provision(root, args.lock_id, [bytes.fromhex(a) for a in args.anchor])
                 print(json.dumps({"provisioned": info}), flush=True)
+            ident = public_identity(root)
             lock = VirtualLock(root, hci_port=args.hci_port, boot_timeout=args.boot_timeout)
             lock.start()
             print(json.dumps({"state_dir": str(root), "transport": lock.transport,
+                              "lock": ident,
                               "control_port": lock.ports["control_port"],
                               "hint": f"export KAGIYA_BLE_TRANSPORT={lock.transport}"}),
                   flush=True)

@@ -34,7 +34,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 
 from . import messages
-from .ble import SERVICE_UUID, Backend, default_backend
+from .ble import SERVICE_UUID, Backend, default_backend, unavailable
 from .client_errors import (
     CommandOutcomeUnknownError,
     LinkLostError,
@@ -57,9 +57,15 @@ async def find_lock(lock_id: str, timeout: float = 10.0, *,
     """Scan for the lock advertising ``lock_id``; raises LockNotFoundError on timeout."""
     backend = backend or default_backend()
     kw: dict[str, Any] = {"backend": backend.scanner} if backend.scanner else {}
-    device = await BleakScanner.find_device_by_filter(
-        lambda _d, ad: ad.local_name == lock_id and SERVICE_UUID in ad.service_uuids,
-        timeout=timeout, **kw)
+    try:
+        device = await BleakScanner.find_device_by_filter(
+            lambda _d, ad: ad.local_name == lock_id and SERVICE_UUID in ad.service_uuids,
+            timeout=timeout, **kw)
+    except (BleakError, OSError) as exc:
+        err = unavailable(exc)
+        if err is None:
+            raise LinkLostError(f"scanning failed: {exc}") from exc
+        raise err from exc
     if device is None:
         raise LockNotFoundError(f"lock {lock_id} not found within {timeout} s")
     return device
@@ -182,6 +188,9 @@ class LockClient:
         except (BleakError, TimeoutError, OSError) as exc:
             with contextlib.suppress(Exception):
                 await client.disconnect()
+            err = unavailable(exc)
+            if err is not None:
+                raise err from exc
             raise LinkLostError(f"connect failed: {exc}") from exc
         self._client, self._transport, self._session = client, transport, None
 

@@ -97,6 +97,15 @@ class LinkError(Exception):
     may_have_succeeded: bool = False
 
 
+class BleUnavailableError(LinkError):
+    """No BLE transport to use: no Bluetooth adapter, Bluetooth turned off, the system's
+    Bluetooth service (BlueZ over D-Bus on Linux) not reachable, or the bench transport
+    named by ``$KAGIYA_BLE_TRANSPORT`` not installed. Not retryable as it is: the message
+    says what to set up."""
+
+    retryable = False
+
+
 class LockNotFoundError(LinkError):
     """No lock with that lock ID advertised within the timeout."""
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
+from .i18n import N_
+
 # -- versions -----------------------------------------------------------------------------
 
 #: The protocol version this implementation speaks; ``VERSIONS`` lists all it supports.
@@ -156,6 +158,57 @@ class LockState(IntFlag):
     MOVING = 4
     TIME_TRUSTED = 8
     DRIVE_PENDING = 32  #: DRIVE_ENABLE waits for the in-vehicle presence signal (v2)
+
+    @property
+    def doors_locked(self) -> bool:
+        """The doors are locked."""
+        return bool(self & LockState.DOORS_LOCKED)
+
+    @property
+    def drive_enabled(self) -> bool:
+        """The motor drive is enabled."""
+        return bool(self & LockState.DRIVE_ENABLED)
+
+    @property
+    def moving(self) -> bool:
+        """The vehicle is moving."""
+        return bool(self & LockState.MOVING)
+
+    @property
+    def time_trusted(self) -> bool:
+        """The lock's clock is trusted (set from a signed time statement, kept since)."""
+        return bool(self & LockState.TIME_TRUSTED)
+
+    @property
+    def drive_pending(self) -> bool:
+        """DRIVE_ENABLE waits for someone to press the brake pedal or the start button."""
+        return bool(self & LockState.DRIVE_PENDING)
+
+    def phrases(self) -> list[str]:
+        """The state as short English phrases (the gettext msgids of the catalogue)."""
+        return [
+            N_("doors locked") if self.doors_locked else N_("doors unlocked"),
+            N_("drive enabled") if self.drive_enabled else N_("drive disabled"),
+            *([N_("drive pending")] if self.drive_pending else []),
+            *([N_("moving")] if self.moving else []),
+            N_("clock trusted") if self.time_trusted else N_("clock NOT trusted"),
+        ]
+
+    def describe(self) -> str:
+        """One line for people in the current language (``kagiya.sdk.i18n``), e.g.
+        ``doors locked, drive disabled, clock trusted``."""
+        from .i18n import _
+
+        return _(", ").join(_(p) for p in self.phrases())
+
+    def __str__(self) -> str:
+        """Readable in English (``print(result.state)``); ``format()`` still gives the
+        number, ``int(state)`` the bits."""
+        return ", ".join(self.phrases())
+
+    def __format__(self, spec: str) -> str:
+        return int.__format__(int(self), spec)
+
 # -- usage-log events (§11) ------------------------------------------------------------------
 
 

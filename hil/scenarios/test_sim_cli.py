@@ -37,11 +37,11 @@ def _none_left(root: Path, within: float = 15.0) -> list[str]:
     return left
 
 
-def _installed_board(root: Path) -> None:
+def _installed_board(root: Path) -> dict[str, str]:
     """A board as the installer leaves it: firmware and identity, no BLE shim."""
     deploy(root)
     (root / "lib" / "bluetooth.py").unlink()
-    provision(root, "KGY-SIM-1", [IssuerKey.generate().public_bytes()])
+    return provision(root, "KGY-SIM-1", [IssuerKey.generate().public_bytes()])
 
 
 def _start_sim(root: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
@@ -59,9 +59,12 @@ def _start_sim(root: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str
 async def test_sim_on_an_installed_board_advertises_and_stops_cleanly(
         tmp_path: Path, sig: signal.Signals, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "board"
-    _installed_board(root)
+    provisioned = _installed_board(root)
     proc, ready = _start_sim(root)
     try:
+        # the lock's public keys, for issuing keys to it and verifying its log
+        assert ready["lock"] == {k: provisioned[k]
+                                 for k in ("lock_id", "sign_public", "kex_public")}
         # the shim was added (to the virtual board only) and the lock is on the air
         assert (root / "lib" / "bluetooth.py").read_bytes() == SHIM.read_bytes()
         phone = Backend(*bumble_backend(ready["transport"], adapter="sim-cli"))
