@@ -144,11 +144,11 @@ def populate(engine: Engine, operator_id: str, shape: Shape, now: int) -> None:
                 "exp": iat + 60 * DAY, "iat": iat, "kid": "bench000",
                 "credential": CREDENTIAL, "revoked": i % 97 == 0}
 
-    _bulk(engine, Lock.__table__, shape.locks, lock)  # type: ignore[arg-type]
-    _bulk(engine, User.__table__, shape.users, user)  # type: ignore[arg-type]
-    _bulk(engine, Phone.__table__, shape.users, phone)  # type: ignore[arg-type]
-    _bulk(engine, KeyRequest.__table__, requests, request)  # type: ignore[arg-type]
-    _bulk(engine, IssuedKey.__table__, shape.keys, key)  # type: ignore[arg-type]
+    _bulk(engine, Lock.__table__, shape.locks, lock)
+    _bulk(engine, User.__table__, shape.users, user)
+    _bulk(engine, Phone.__table__, shape.users, phone)
+    _bulk(engine, KeyRequest.__table__, requests, request)
+    _bulk(engine, IssuedKey.__table__, shape.keys, key)
     with engine.connect() as c:
         if engine.dialect.name == "postgresql":
             c.execute(text("ANALYZE"))

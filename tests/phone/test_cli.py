@@ -175,3 +175,41 @@ def test_bare_code_without_server_says_to_use_the_link(
     assert main(["phone", "enroll", "--home", str(tmp_path), "--lang", "en",
                  "--code", "ABCD-1234-5678"]) == 5
     assert "use the enrollment link" in capsys.readouterr().err
+
+
+def test_json_output_is_one_document_per_command(
+        world: tuple[FakeServer, dict[str, FakeLock]],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json``: stdout is exactly one JSON document, success or refusal (scripts parse it)."""
+    import json
+
+    server, locks = world
+    server.codes["AAAA-BBBB-CCCC"] = "user-1"
+    key = server.add_key("user-1", "CAR-1", perms=3)
+    assert main(["phone", "enroll", "--server", "http://s", "--code", "aaaa-bbbb-cccc",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] and doc["command"] == "enroll" and doc["user_id"] == "user-1"
+    assert doc["sync"]["added"] == [key["key_id"]]
+
+    assert main(["phone", "keys", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [k["lock_id"] for k in doc["keys"]] == ["CAR-1"]
+    assert doc["keys"][0]["permissions"] == ["doors", "drive"] and doc["usable"]
+
+    assert main(["phone", "unlock", "CAR-1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["action"] == "unlock" and doc["state"]["doors_locked"] is False
+
+    locks["CAR-1"].time += 10 * 86400
+    captured_status = main(["phone", "lock", "CAR-1", "--json"])
+    captured = capsys.readouterr()
+    assert captured_status == 1
+    doc = json.loads(captured.out)
+    assert doc == {"ok": False, "command": "lock", "error": "lock", "code": 22,
+                   "code_name": "EXPIRED", "message": doc["message"], "exit_status": 1}
+    assert "[EXPIRED 22]" in doc["message"]
+
+    assert main(["phone", "info", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["user_id"] == "user-1" and doc["keys"] == 1
