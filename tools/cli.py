@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from typing import Any
 
 # group name -> (module that provides ``register(subparsers)``, one-line help, the extra
 # of the ``kagiya`` distribution that installs its dependencies)
@@ -43,10 +44,20 @@ def _missing_extra(name: str, extra: str, missing: str) -> Callable[[argparse.Na
     return handler
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that remembers itself in the namespace, so that an unknown flag
+    is reported with the usage of the sub-command it was given to (argparse's subparsers
+    inherit this class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_usage_parser=self)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every sub-command group; a group whose extra is not
     installed stays listed and says which extra to install."""
-    parser = argparse.ArgumentParser(prog="kagiya", description="Kagiya digital keys for vehicles")
+    parser = _Parser(prog="kagiya", description="Kagiya digital keys for vehicles")
     parser.add_argument("-V", "--version", action="version", version=f"kagiya {version()}")
     sub = parser.add_subparsers(dest="group", metavar="COMMAND")
     for name, (module_name, help_text, extra) in GROUPS.items():
@@ -67,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kagiya`` command line; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # exits with status 2 and the sub-command's own usage line
+        getattr(args, "_usage_parser", parser).error(
+            f"unrecognized arguments: {' '.join(unknown)}")
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
