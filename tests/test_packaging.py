@@ -4,7 +4,11 @@
   server, the installer toolchain and the bench are *not* pulled in, and ``kagiya`` says
   which extra a missing command group needs;
 * with ``[tools]`` the installer deploys the firmware shipped inside the wheel to a
-  (virtual) board - no checkout on the path, no editable install.
+  (virtual) board - no checkout on the path, no editable install;
+* an app written against ``kagiya.sdk`` alone, with the bench's BLE transport (Bumble)
+  added, unlocks a virtual lock.
+
+The tests share one venv and run in file order (base, then ``[tools]``, then Bumble).
 
 pip resolves the dependencies with the environment's own configuration (its wheel cache
 and indexes); the wheel is built once per test session.
@@ -118,3 +122,48 @@ def test_tools_extra_deploys_the_shipped_firmware(venv: Path, wheel: Path,
     assert step["compiled_for"].endswith("x64")
     assert (tmp_path / "board" / "main.py").is_file()
     assert (tmp_path / "board" / "lib" / "kagiya_lock" / "lock.mpy").is_file()
+
+
+APP = """
+import asyncio, json, os, sys, time
+from kagiya.sdk import DigitalKey, LockClient, Wallet, find_lock
+from kagiya.sdk.credential import Permission, issue_credential
+from kagiya.sdk.keys import IssuerKey
+from kagiya.sdk.signed import sign_time_statement
+
+lock_id, seed, kex = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+issuer = IssuerKey.from_private_bytes(seed)
+now = int(time.time())
+k = issue_credential(issuer, iss="app", sub="driver", aud=lock_id, nbf=now - 60,
+                     exp=now + 3600, iat=now - 60, permissions=Permission.DOORS,
+                     request_version=1, lock_kex_public=kex)
+
+async def main():
+    key = DigitalKey.from_credential(k.credential, k.secret)
+    wallet = Wallet()
+    wallet.add_time_statement(sign_time_statement(issuer, now))
+    device = await find_lock(lock_id, timeout=20)
+    async with LockClient(device, wallet=wallet) as lock:
+        result = await lock.unlock(key)
+    print(json.dumps({"state": str(result.state), "locked": result.state.doors_locked}))
+
+asyncio.run(main())
+"""
+
+
+def test_an_app_on_the_wheel_unlocks_the_virtual_lock(venv: Path, tmp_path: Path) -> None:
+    from kagiya.hil.sim_target import sim_target
+
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "bumble>=0.0.200"],
+         cwd=venv.parent, env=_clean_env(venv))
+    target = sim_target(tmp_path / "lock", "KGY-WHEEL-1")
+    try:
+        assert target.sim is not None
+        env = dict(_clean_env(venv), KAGIYA_BLE_TRANSPORT=target.sim.transport)
+        proc = _run([str(venv / "bin" / "python"), "-c", APP, target.lock_id,
+                     target.issuer.private_bytes().hex(), target.kex_public.hex()],
+                    cwd=tmp_path, env=env, timeout=120)
+    finally:
+        target.close()
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["locked"] is False and doc["state"].startswith("doors unlocked")
