@@ -152,6 +152,7 @@ def test_serial_console_speaks_only_the_maintenance_exchange(bench: Bench) -> No
     assert not opened and out == []  # Ctrl-C, raw-REPL entry and code: ignored
     opened, out = feed(b"KGY-MAINT-CHALLENGE\r\n")
     nonce = bytes.fromhex(out[-1].split()[1])
+    assert out[-1].split()[2] == bench.lock_id  # the installer asks its server for this lock
     opened, out = feed(f"KGY-MAINT {_auth(peer.Issuer(), bench.lock_id, nonce)}\r\n".encode())
     assert not opened and out[-1].strip() == "KGY-MAINT-ERR UNKNOWN_ISSUER"
     opened, out = feed(b"KGY-MAINT-CHALLENGE\n")

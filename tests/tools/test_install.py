@@ -31,7 +31,7 @@ def _all(kagiya: Kagiya, board: VirtualBoard, server: LiveServer, *extra: str,
     monkeypatch.setenv("KAGIYA_OPERATOR_TOKEN", token or server.installer_token)
     return kagiya("install", "all", "--port", board.port, "--server", server.url,
                   "--lock-id", "CAR-0001", "--vehicle-label", "品川 300 あ 12-34", "--json",
-                  *extra)
+                  "--no-lockdown", *extra)  # bench mode: lockdown is tested in test_lockdown
 
 
 def test_install_all_deploys_provisions_registers_and_selftests(

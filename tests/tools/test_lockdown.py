@@ -120,10 +120,10 @@ def test_locked_down_board_gives_a_usb_cable_nothing(
     # a stranger's authorisation is refused; the anchor's opens maintenance
     with pytest.raises(InstallError) as err:
         open_maintenance(board.port,
-                         lambda n: _authorisation(IssuerKey.generate(), n, ["repl"]))
+                         lambda n, _lid: _authorisation(IssuerKey.generate(), n, ["repl"]))
     assert "UNKNOWN_ISSUER" in err.value.message
     assert _mpremote(board.port, "exec", "print(6 * 7)").returncode != 0
-    out = open_maintenance(board.port, lambda n: _authorisation(issuer, n, ["repl"]))
+    out = open_maintenance(board.port, lambda n, _lid: _authorisation(issuer, n, ["repl"]))
     assert out["maintenance"] is True
     r = _mpremote(board.port, "exec", "print(6 * 7)")
     assert r.returncode == 0 and r.stdout.strip() == b"42", r.stderr

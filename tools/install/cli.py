@@ -1,7 +1,9 @@
-"""``kagiya install {flash,deploy,provision,register,uplink,selftest,lockdown,all}``: flow.
+"""``kagiya install {flash,deploy,provision,register,uplink,selftest,lockdown,maintenance,
+anchors,all}``: flow.
 
-Each step can run alone; ``all`` runs deploy → provision → register → selftest over one
-board connection (flash first when ``--image`` is given). Every step is idempotent, so after
+Each step can run alone; ``all`` runs deploy → provision → register → selftest → lockdown
+over one board connection (flash first when ``--image`` is given; ``--no-lockdown`` skips
+the lockdown, with a warning). Every step is idempotent, so after
 a failure the same command picks up where it stopped. Exit status 0 on success, the failure's
 status otherwise (see :mod:`kagiya.tools.install.errors`).
 """
@@ -19,6 +21,7 @@ from kagiya.tools.install import (
     deploy,
     flash,
     lockdown,
+    maintenance,
     provision,
     registration,
     selftest,
@@ -119,6 +122,26 @@ def register(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p.set_defaults(handler=_cmd_lockdown)
 
+    p = sub.add_parser("maintenance", help="open an authorised maintenance (the key server "
+                                           "signs it for your token): re-opens the REPL")
+    _common(p)
+    _server(p, token=True)
+    _maintenance_args(p)
+    p.add_argument("--scope", action="append", choices=maintenance.SCOPES, default=None,
+                   help="what to allow (repeatable): repl (default), anchors, provision")
+    p.set_defaults(handler=_cmd_maintenance)
+
+    p = sub.add_parser("anchors", help="add or remove trust anchors (opens a maintenance "
+                                       "with scope anchors first)")
+    _common(p)
+    _server(p, token=True)
+    _maintenance_args(p)
+    p.add_argument("--add", action="append", default=[], metavar="HEX",
+                   help="issuer public key to trust as well (repeatable)")
+    p.add_argument("--remove", action="append", default=[], metavar="HEX",
+                   help="issuer public key to trust no more (repeatable)")
+    p.set_defaults(handler=_cmd_anchors)
+
     p = sub.add_parser("all", help="deploy, provision, register and self-test (flash with --image)")
     _common(p)
     _server(p, token=True)
@@ -129,9 +152,18 @@ def register(parser: argparse.ArgumentParser) -> None:
                    help="also flash this MicroPython .bin first")
     p.add_argument("--erase", action="store_true", help="erase the flash before flashing")
     p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
-    p.add_argument("--lockdown", action="store_true",
-                   help="end by locking the lock down (serial REPL closed after the reset)")
+    p.add_argument("--lockdown", action="store_true", help=argparse.SUPPRESS)  # the default
+    p.add_argument("--no-lockdown", action="store_true",
+                   help="leave the serial REPL open (bench work only: anyone with a USB "
+                   "cable can then read the lock's keys and change it)")
     p.set_defaults(handler=_cmd_all)
+
+
+def _maintenance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lock-id", default=None,
+                   help="refuse unless the lock on the cable has this lock ID")
+    p.add_argument("--ttl", type=int, default=600,
+                   help="seconds the authorisation stays valid (60-900, default 600)")
 
 
 # ------------------------------------------------------------------ helpers
@@ -259,6 +291,44 @@ def _cmd_lockdown(args: argparse.Namespace) -> int:
     return _board_step(args, lockdown.lockdown)
 
 
+def _open_maintenance(args: argparse.Namespace, rep: Reporter, server: KeyServer,
+                      scope: list[str]) -> dict[str, Any]:
+    return maintenance.open_maintenance(args.port, server, rep, scope=scope, ttl_s=args.ttl,
+                                        lock_id=args.lock_id, timeout=args.timeout)
+
+
+def _cmd_maintenance(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        server = _need_server(args, token=True)
+        try:
+            _open_maintenance(args, rep, server, args.scope or ["repl"])
+        finally:
+            server.close()
+    return _run(args, body)
+
+
+def _cmd_anchors(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        if not args.add and not args.remove:
+            raise InstallError("usage", "no anchor to add or remove", "pass --add/--remove HEX")
+        server = _need_server(args, token=True)
+        try:
+            _open_maintenance(args, rep, server, ["repl", "anchors"])
+        finally:
+            server.close()
+        board = _open(args)
+        try:
+            maintenance.change_anchors(board, rep, add=args.add, remove=args.remove)
+        finally:
+            board.close()
+    return _run(args, body)
+
+
+LOCKDOWN_SKIPPED = ("lockdown skipped (--no-lockdown): the serial REPL stays open, so anyone "
+                    "with a USB cable can read this lock's keys and change it; run `kagiya "
+                    "install lockdown` before the vehicle leaves the bench")
+
+
 def _cmd_all(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         server = _need_server(args, token=True)
@@ -273,7 +343,9 @@ def _cmd_all(args: argparse.Namespace) -> int:
                 registration.register(board, server, ident, rep,
                                       vehicle_label=args.vehicle_label, force=args.force)
                 selftest.selftest(board, rep)
-                if args.lockdown:
+                if args.no_lockdown:
+                    rep.warn("lockdown", LOCKDOWN_SKIPPED)
+                else:
                     lockdown.lockdown(board, rep)
             finally:
                 board.close()

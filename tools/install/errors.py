@@ -28,6 +28,7 @@ EXIT_STATUS: dict[str, int] = {
     "provision-refused": 5,
     "locked-down": 5,
     "maintenance-refused": 5,
+    "wrong-lock": 5,
     "server-unreachable": 6,
     "server-auth": 6,
     "server-refused": 6,

@@ -3,6 +3,7 @@
 * ``GET /v1/issuer-keys`` (public): the trust anchors — the ``active`` and ``next`` issuer keys;
 * ``GET /v1/time`` (when the server offers signed time statements to installers): §6;
 * ``POST /v1/install/locks`` (installer or operator token): register a lock;
+* ``POST /v1/install/locks/{id}/maintenance``: a maintenance authorisation (#18);
 * ``GET``/``DELETE /v1/locks/{id}`` (operator token only): look at / replace a registration.
 
 Failures become :class:`InstallError` with a hint; the bearer token is never printed.
@@ -71,6 +72,24 @@ class KeyServer:
             raise InstallError("server-refused", "the key server lists no active issuer key",
                                "ask the operator to check the key server")
         return [k[1].hex() for k in chosen[:4]]
+
+    def maintenance_authorisation(self, lock_id: str, nonce: bytes, scope: list[str],
+                                  ttl_s: int) -> bytes:
+        """A maintenance authorisation for this operator's ``lock_id`` answering the lock's
+        challenge ``nonce`` (``POST /v1/install/locks/{id}/maintenance``)."""
+        try:
+            out = self._call("asking for a maintenance authorisation",
+                             lambda: self.installer.maintenance_authorisation(
+                                 lock_id, nonce, scope, ttl_s))
+        except InstallError as err:
+            if "(not-found)" in err.message:
+                raise InstallError(
+                    "server-refused",
+                    f"the key server has no lock {lock_id} for this token's operator",
+                    "check that this is the right vehicle and that the token is from its "
+                    "operator") from err
+            raise
+        return bytes.fromhex(str(out["authorisation"]))
 
     def time_statement(self) -> bytes | None:
         """A signed time statement, or None when the server offers none to installers."""

@@ -3,8 +3,8 @@
 ``lockdown(board, rep)`` locks the provisioned lock down (from its next reset the serial
 REPL is closed: docs/installer.md "Lockdown"). ``open_maintenance(port, authorise)`` runs
 the exchange a locked-down lock speaks on its serial line: it asks for a one-use
-challenge, has ``authorise(nonce)`` return a maintenance authorisation signed by one of
-the lock's trust anchors, and sends it; on success the lock's main loop stops and the
+challenge, has ``authorise(nonce, lock_id)`` return a maintenance authorisation signed by
+one of the lock's trust anchors, and sends it; on success the lock's main loop stops and the
 raw REPL (mpremote) works until the next power-on.
 """
 
@@ -19,7 +19,7 @@ from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.report import Reporter
 
-Authorise = Callable[[bytes], bytes]
+Authorise = Callable[[bytes, str], bytes]  # (challenge, lock ID) -> authorisation
 
 
 def lockdown(board: Board, rep: Reporter) -> dict[str, Any]:
@@ -66,20 +66,36 @@ def _answer(port: serial.Serial, prefix: bytes, deadline: float, *,
                        "check the cable and that the lock is running (power it on again)")
 
 
-def open_maintenance(port_name: str, authorise: Authorise, *,
-                     timeout: float = 20.0) -> dict[str, Any]:
-    """Open an authorised maintenance on a locked-down lock over its serial line."""
+def _challenge(line: bytes) -> tuple[bytes, str]:
+    """(nonce, lock ID) of a ``KGY-MAINT-NONCE <hex> <lock ID>`` line."""
+    parts = line.decode(errors="replace").split()
+    try:
+        nonce = bytes.fromhex(parts[1])
+    except (IndexError, ValueError):
+        nonce = b""
+    if len(nonce) != 16 or len(parts) < 3:
+        raise InstallError("board-error", "the lock's maintenance challenge is unreadable",
+                           "update the lock's firmware (it must name its lock ID) and retry")
+    return nonce, parts[2]
+
+
+def open_maintenance(port_name: str, authorise: Authorise, *, timeout: float = 20.0,
+                     challenge_timeout: float | None = None) -> dict[str, Any]:
+    """Open an authorised maintenance on a locked-down lock over its serial line.
+
+    ``challenge_timeout`` bounds the wait for the lock's challenge (default ``timeout``);
+    no challenge is ``board-not-responding``."""
     try:
         port = serial.Serial(port_name, 115200, timeout=0.2)
     except (OSError, serial.SerialException) as exc:
         raise InstallError("wrong-port", f"cannot open {port_name}",
                            "check --port") from exc
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (challenge_timeout or timeout)
         line = _answer(port, b"KGY-MAINT-NONCE ", deadline,
                        resend=b"\r\nKGY-MAINT-CHALLENGE\r\n")
-        nonce = bytes.fromhex(line.split()[1].decode())
-        auth = authorise(nonce)
+        nonce, lock_id = _challenge(line)
+        auth = authorise(nonce, lock_id)
         port.write(b"KGY-MAINT " + auth.hex().encode() + b"\r\n")
         answer = _answer(port, b"KGY-MAINT-", time.monotonic() + timeout).decode()
     finally:

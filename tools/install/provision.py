@@ -96,8 +96,8 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
                            "run provision again")
     if reply.get("error") == "LOCKED_DOWN":
         raise InstallError("locked-down", "the lock is locked down",
-                           "open an authorised maintenance with scope 'provision' first "
-                           "(docs/installer.md, 'Lockdown and maintenance')")
+                           "run `kagiya install maintenance --scope repl --scope provision` "
+                           "first (docs/installer.md, 'Lockdown and maintenance')")
     if reply.get("error") == "ALREADY_PROVISIONED":
         raise InstallError("already-provisioned", "the lock is already provisioned",
                            "pass --force to re-provision it (wipes its identity and log)")

@@ -35,6 +35,12 @@ class Reporter:
         self.steps[step] = result
         self.say(f"[green]✓[/green] {step}: {summary}")
 
+    def warn(self, step: str, message: str) -> None:
+        """Record a step left out on purpose and warn about it (stderr in JSON mode too)."""
+        self.steps[step] = {"skipped": True, "warning": message}
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"[yellow]! warning:[/yellow] {message}")
+
     @contextmanager
     def progress(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
         """A byte progress bar; yields ``advance(n)``. Silent in JSON mode."""

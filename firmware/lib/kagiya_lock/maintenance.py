@@ -20,7 +20,8 @@ the challenge at most 300 s old. On success the lock stores ``maint``
 ends at ``exp``, with ``end`` or at the next power-on (``main.py`` clears it).
 
 Over the serial line of a locked lock (``Console``, polled by the BLE main loop) the
-installer tool sends ``KGY-MAINT-CHALLENGE`` and gets ``KGY-MAINT-NONCE <hex>``, then
+installer tool sends ``KGY-MAINT-CHALLENGE`` and gets ``KGY-MAINT-NONCE <hex> <lock ID>``
+(the installer's server asks for an authorisation for that lock ID), then
 sends ``KGY-MAINT <hex authorisation>`` and gets ``KGY-MAINT-OK <exp>`` (the main loop
 stops and the REPL opens) or ``KGY-MAINT-ERR <code name>``.
 """
@@ -155,7 +156,8 @@ class Console:
         now = lock.clock.now()
         if line == b"KGY-MAINT-CHALLENGE":
             nonce = challenge(lock.store, lock.hal.random, now)
-            self._write("KGY-MAINT-NONCE " + "".join("%02x" % x for x in nonce) + "\r\n")
+            self._write("KGY-MAINT-NONCE " + "".join("%02x" % x for x in nonce) + " "
+                        + lock.ident["id"] + "\r\n")
         elif line.startswith(b"KGY-MAINT "):
             try:
                 data = bytes.fromhex(line[10:].decode())
