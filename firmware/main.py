@@ -8,11 +8,8 @@ micropython.kbd_intr(-1)  # first of all: no Ctrl-C window while a locked-down l
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import bluetooth  # noqa: E402
-
-from kagiya_lock import hal, maintenance  # noqa: E402
-from kagiya_lock.ble import BLELock  # noqa: E402
-from kagiya_lock.lock import Lock  # noqa: E402
+# Everything that can fail (the radio, the lock's modules, the heap) is imported inside
+# main()'s guard: an exception at module level would end main.py and open the REPL.
 
 
 def _uplink(lock):
@@ -50,6 +47,11 @@ def _serial():
 
 def _serve():
     """Returns only to open the REPL: never locked down, or an authorised maintenance."""
+    import bluetooth
+    from kagiya_lock import hal, maintenance
+    from kagiya_lock.ble import BLELock
+    from kagiya_lock.lock import Lock
+
     lock = Lock(hal.default())
     if not maintenance.locked(lock.store):
         micropython.kbd_intr(3)
@@ -64,6 +66,7 @@ def _serve():
 def _locked():
     """Locked down (also when that cannot be read: fail closed)."""
     try:
+        from kagiya_lock import hal, maintenance
         from kagiya_lock.store import Store
 
         return maintenance.locked(Store(hal.default().state_dir))
@@ -77,16 +80,23 @@ def main():
         try:
             _serve()
             return
-        except Exception:  # e.g. MemoryError at boot: start again, never the REPL
+        except Exception:  # e.g. MemoryError or no radio at boot: start again, never the REPL
             if not _locked():
                 micropython.kbd_intr(3)
                 raise
-            try:
-                import machine
+            _restart()
 
-                machine.reset()
-            except ImportError:  # the unix port: retry in-process
-                time.sleep_ms(1000)
+
+def _restart():
+    """Reset the board; the unix port (its ``machine`` has no ``reset``) retries in-process."""
+    try:
+        import machine
+
+        reset = machine.reset
+    except (ImportError, AttributeError):
+        time.sleep_ms(1000)
+        return
+    reset()
 
 
 main()

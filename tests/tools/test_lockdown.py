@@ -10,6 +10,7 @@ line and mpremote works again.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -18,14 +19,19 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cbor2
 import pytest
 from kagiya.hil import sim
 from kagiya.hil.board import VirtualBoard, micropython_binary
 from kagiya.hil.sim_target import Target
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.maintenance import sign_maintenance
+from kagiya.sdk.protocol import LogEvent
+from kagiya.server.client import InstallerClient, OperatorClient
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.lockdown import open_maintenance
+
+from tests.tools.conftest import LiveServer, Result
 
 MPREMOTE = Path(sys.executable).parent / "mpremote"
 LOCK_ID = "CAR-0001"
@@ -127,3 +133,131 @@ def test_locked_down_board_gives_a_usb_cable_nothing(
     assert out["maintenance"] is True
     r = _mpremote(board.port, "exec", "print(6 * 7)")
     assert r.returncode == 0 and r.stdout.strip() == b"42", r.stderr
+
+
+# --- the installer's side: `kagiya install all` locks down, `maintenance` re-opens -------
+
+Kagiya = Callable[..., Result]
+
+
+def _lock_log(root: Path) -> list[list[object]]:
+    """The lock's usage-log records as stored on its flash: [seq, time, event, code, cti, sub]."""
+    recs = []
+    for f in root.glob("lg*/*"):
+        rec = cbor2.loads(f.read_bytes()[:-4]) if f.is_file() else None
+        if isinstance(rec, list) and len(rec) == 6:  # a segment's header is no record
+            recs.append(rec)
+    return sorted(recs, key=lambda r: int(r[0]))
+
+
+def _installer_ref(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def _maintenance_audit(server: LiveServer) -> list[dict[str, object]]:
+    op = OperatorClient(server.url, token=server.operator_token)
+    try:
+        return [e for e in op.audit()["items"] if e["action"] == "lock.maintenance-authorise"]
+    finally:
+        op.close()
+
+
+def test_install_all_ends_locked_down_and_maintenance_reopens_provisioning(
+        kagiya: Kagiya, board_factory: Callable[..., VirtualBoard], key_server: LiveServer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAGIYA_OPERATOR_TOKEN", key_server.installer_token)
+    board = board_factory()
+    common = ("--port", board.port, "--server", key_server.url, "--json")
+    r = kagiya("install", "all", *common, "--lock-id", LOCK_ID)
+    assert r.status == 0, r.out + r.err
+    assert r.json["steps"]["lockdown"] == {"locked_down": True}  # the default now
+    # the REPL of this bench board stays open (no main.py), but the lock refuses changes
+    again = kagiya("install", "all", *common, "--lock-id", LOCK_ID)
+    assert again.status == 5 and again.json["error"] == "locked-down"
+    assert "kagiya install maintenance" in again.json["hint"]
+    # the wrong vehicle: refused before the server is even asked
+    wrong = kagiya("install", "maintenance", *common, "--lock-id", "CAR-0999")
+    assert wrong.status == 5 and wrong.json["error"] == "wrong-lock"
+    assert not _maintenance_audit(key_server)
+    m = kagiya("install", "maintenance", *common, "--scope", "repl", "--scope", "provision")
+    assert m.status == 0, m.out + m.err
+    got = m.json["steps"]["maintenance"]
+    assert got["over"] == "repl" and got["lock_id"] == LOCK_ID
+    assert got["scope"] == ["repl", "provision"]
+    # authorised: re-provisioning steps run again, and `all` locks down again at the end
+    third = kagiya("install", "all", *common, "--lock-id", LOCK_ID)
+    assert third.status == 0, third.out + third.err
+    assert third.json["steps"]["lockdown"] == {"locked_down": True}
+    # the server audited it under the installer's token; the lock logged it (event 48)
+    ref = _installer_ref(key_server.installer_token)
+    [entry] = _maintenance_audit(key_server)
+    assert entry["target"] == LOCK_ID and str(entry["actor"]).endswith(ref)
+    opened = [rec for rec in _lock_log(board.root) if rec[2] == int(LogEvent.MAINTENANCE)]
+    assert [rec[3] for rec in opened] == [0] and str(opened[0][5]).endswith(ref)
+
+    # bench boards may skip the lockdown, with a warning
+    bench = board_factory()
+    skip = kagiya("install", "all", "--port", bench.port, "--server", key_server.url, "--json",
+                  "--lock-id", "CAR-0002", "--no-lockdown")
+    assert skip.status == 0, skip.out + skip.err
+    assert skip.json["steps"]["lockdown"]["skipped"] is True
+    assert "--no-lockdown" in skip.err and "USB cable" in skip.err
+    assert not (bench.root / "lockdown").exists()
+
+
+def test_installer_maintenance_over_the_serial_line_of_a_locked_lock(
+        kagiya: Kagiya, board_factory: Callable[..., VirtualBoard], key_server: LiveServer,
+        sidecar: dict[str, object], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """End to end: provisioned and locked down by `kagiya install all`, power-cycled into
+    the BLE lock; a USB cable gets nothing, a phone still unlocks, `kagiya install
+    maintenance` (the key server's authorisation for the installer token) re-opens the
+    REPL over the serial line, and `kagiya install anchors` changes the trust anchors."""
+    monkeypatch.setenv("KAGIYA_OPERATOR_TOKEN", key_server.installer_token)
+    root = tmp_path / "flash"
+    phones_issuer = IssuerKey.generate()  # a second anchor: lets the test mint BLE keys
+    server_keys = [k[1].hex() for k in InstallerClient(key_server.url).issuer_keys()
+                   if k[2] == "active"]
+    bench = board_factory(root)
+    r = kagiya("install", "all", "--port", bench.port, "--server", key_server.url, "--json",
+               "--lock-id", LOCK_ID, "--anchor", server_keys[0],
+               "--anchor", phones_issuer.public_bytes().hex())
+    assert r.status == 0, r.out + r.err
+    info = r.json["steps"]["provision"]
+    bench.stop()  # power off; the next power-on boots the locked-down lock
+    (root / "relays.json").unlink()  # _wait_serving then waits for the lock's own boot
+
+    # a lock whose radio cannot start (here: no BLE module) still never opens the REPL
+    radio_less = board_factory(root, run_main=True)
+    time.sleep(1)
+    r = _mpremote(radio_less.port, "exec", "print(open('/identity','rb').read())")
+    assert r.returncode != 0 and b"identity" not in r.stdout
+    radio_less.stop()
+
+    sim.install_shim(root)
+    board = board_factory(root, run_main=True,
+                          env={"KAGIYA_VBLE": f"127.0.0.1:{sidecar['shim_port']}"})
+    _wait_serving(root, board)
+    common = ("--port", board.port, "--server", key_server.url, "--json")
+
+    assert _mpremote(board.port, "exec", "print(6 * 7)").returncode != 0
+    target = Target(LOCK_ID, phones_issuer, bytes.fromhex(info["sign_public"]),
+                    bytes.fromhex(info["kex_public"]))
+    assert asyncio.run(_unlock(target, str(sidecar["hci"])))
+
+    m = kagiya("install", "maintenance", *common, "--lock-id", LOCK_ID)
+    assert m.status == 0, m.out + m.err
+    assert m.json["steps"]["maintenance"]["over"] == "serial"
+    r = _mpremote(board.port, "exec", "print(6 * 7)")
+    assert r.returncode == 0 and r.stdout.strip() == b"42", r.stderr
+
+    # trust anchors change only inside a maintenance with scope anchors (a second one)
+    a = kagiya("install", "anchors", *common, "--remove", phones_issuer.public_bytes().hex())
+    assert a.status == 0, a.out + a.err
+    assert a.json["steps"]["anchors"]["anchors"] == server_keys[:1]
+    ref = _installer_ref(key_server.installer_token)
+    log = _lock_log(root)
+    opened = [rec for rec in log if rec[2] == int(LogEvent.MAINTENANCE)]
+    assert [rec[3] for rec in opened] == [0, 0] and all(str(o[5]).endswith(ref) for o in opened)
+    assert [rec for rec in log if rec[2] == int(LogEvent.ANCHORS_CHANGED)]
+    assert len(_maintenance_audit(key_server)) == 2

@@ -38,6 +38,12 @@ def check_anchors(anchors: list[str]) -> list[str]:
     return out
 
 
+def _locked_down() -> InstallError:
+    return InstallError("locked-down", "the lock is locked down: it refuses provisioning",
+                        "run `kagiya install maintenance --scope repl --scope provision` "
+                        "first (docs/installer.md, 'Lockdown and maintenance')")
+
+
 def read_identity(board: Board) -> dict[str, Any] | None:
     """The lock's public identity, or None when it is not provisioned."""
     result = board.call(
@@ -76,6 +82,8 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
         clock = board.call(f"import kagiya_lock.provisioning as _p\n"
                            f"@@RESULT@@(json.dumps(_p.set_time({now})))",
                            what="setting the lock clock")
+        if not isinstance(clock, dict) or clock.get("error") == "LOCKED_DOWN":
+            raise _locked_down()
         result = {**_public(current), "changed": False, "time": clock.get("time")}
         rep.done("provision", result,
                  f"already provisioned as {current['lock_id']} (identity kept); clock set")
@@ -95,9 +103,7 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
         raise InstallError("board-error", "unexpected provisioning answer from the board",
                            "run provision again")
     if reply.get("error") == "LOCKED_DOWN":
-        raise InstallError("locked-down", "the lock is locked down",
-                           "run `kagiya install maintenance --scope repl --scope provision` "
-                           "first (docs/installer.md, 'Lockdown and maintenance')")
+        raise _locked_down()
     if reply.get("error") == "ALREADY_PROVISIONED":
         raise InstallError("already-provisioned", "the lock is already provisioned",
                            "pass --force to re-provision it (wipes its identity and log)")
