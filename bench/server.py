@@ -129,6 +129,7 @@ def raw_rate(db_url: str, n: int) -> float:
             permissions=3,
             request_version=1,
             cnf=check_wrap_form(cnf, lock.kex_public),
+            operator="op_bench",
         )
         sign_time_statement(issuer, now)
         with engine.begin() as c:
@@ -241,7 +242,7 @@ def run_store(db_url: str, data: Path) -> list[Round]:
     try:
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
         ident = LockIdentity.generate()
-        op.register_lock("BENCH-01", ident.sign_public, ident.kex_public)
+        op.register_simulated_lock(ident, "BENCH-01")
         phones = []
         for _ in range(PHONES):
             uid = op.create_user()["user_id"]

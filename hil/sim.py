@@ -89,18 +89,46 @@ def deploy(root: Path) -> None:
     install_shim(root)
 
 
-def provision(root: Path, lock_id: str, anchors: list[bytes], now: int | None = None) -> dict:
-    """Provision the lock on its flash (as the installer's provision step does)."""
+HIL_OPERATOR = "op_hil"  # the operator virtual locks are provisioned for by default
+
+
+def provision(root: Path, lock_id: str, anchors: list[bytes], now: int | None = None,
+              operator: str = HIL_OPERATOR) -> dict:
+    """Provision the lock on its flash for ``operator`` (as the installer's provision step
+    does)."""
     now = int(time.time()) if now is None else now
     code = ("import json\nfrom kagiya_lock import provisioning\n"
             f"print(json.dumps(provisioning.provision({lock_id!r}, "
-            f"{[a.hex() for a in anchors]!r}, {now})))")
+            f"{[a.hex() for a in anchors]!r}, {now}, operator={operator!r})))")
     env = dict(os.environ, MICROPYPATH=f"{root / 'lib'}:.frozen", KAGIYA_STATE=str(root))
     out = subprocess.run([micropython_binary(), "-X", "heapsize=4m", "-c", code], env=env,
                          capture_output=True, timeout=120, check=False)
     if out.returncode:
         raise RuntimeError(f"provisioning failed: {out.stderr.decode(errors='replace')}")
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def registration_proof(root: Path, challenge_hex: str) -> dict:
+    """The lock's signature over a key server registration challenge (protocol §5), as the
+    installer's register step gets it over USB."""
+    code = ("import json\nfrom kagiya_lock import provisioning\n"
+            f"print(json.dumps(provisioning.registration_proof({challenge_hex!r})))")
+    env = dict(os.environ, MICROPYPATH=f"{root / 'lib'}:.frozen", KAGIYA_STATE=str(root))
+    out = subprocess.run([micropython_binary(), "-X", "heapsize=4m", "-c", code], env=env,
+                         capture_output=True, timeout=120, check=False)
+    if out.returncode:
+        raise RuntimeError(f"registration proof failed: {out.stderr.decode(errors='replace')}")
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def register(root: Path, client: Any, **extra: Any) -> dict:
+    """Register the provisioned lock in ``root`` with a key server client (operator or
+    installer): challenge, the lock's proof, registration."""
+    ch = client.registration_challenge()
+    p = registration_proof(root, ch["challenge"])
+    return client.register_lock(p["lock_id"], bytes.fromhex(p["sign_public"]),
+                                bytes.fromhex(p["kex_public"]), challenge=ch["challenge"],
+                                proof=bytes.fromhex(p["proof"]), **extra)
 
 
 class BootError(RuntimeError):

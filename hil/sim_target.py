@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kagiya.hil.sim import VirtualLock, deploy, provision
+from kagiya.hil.sim import HIL_OPERATOR, VirtualLock, deploy, provision
 from kagiya.sdk.ble import Backend
 from kagiya.sdk.client_keys import DigitalKey
 from kagiya.sdk.credential import Permission, issue_credential
@@ -42,6 +42,7 @@ class Target:
     kex_public: bytes
     sim: VirtualLock | None = None
     phones: dict[str, Backend] = field(default_factory=dict)
+    operator: str = HIL_OPERATOR  # the operator the lock was provisioned for
 
     def key(self, *, perm: Permission = ALL, nbf: int | None = None, exp: int | None = None,
             aud: str | None = None, issuer: IssuerKey | None = None,
@@ -53,7 +54,7 @@ class Target:
         k = issue_credential(issuer or self.issuer, iss="kagiya-hil", sub=sub,
                              aud=aud or self.lock_id, nbf=nbf, exp=exp, iat=nbf,
                              permissions=perm, request_version=1,
-                             lock_kex_public=self.kex_public)
+                             lock_kex_public=self.kex_public, operator=self.operator)
         return DigitalKey(k.credential, k.cti, k.secret, aud or self.lock_id, k.claims)
 
     def time_statement(self, t: int | None = None) -> bytes:
@@ -71,7 +72,8 @@ class Target:
         entries = [(k.cti, k.claims.exp if k.claims else int(time.time()) + 86400)
                    for k in revoked]
         return sign_revocation_update(
-            self.issuer, RevocationUpdate(self.lock_id, version, int(time.time()), entries))
+            self.issuer, RevocationUpdate(self.lock_id, version, int(time.time()), entries,
+                                          operator=self.operator))
 
     def phone(self, name: str = "phone", *, mtu: int = 517) -> Backend:
         """A phone: its own BLE radio (sim) or the host's adapter (hardware)."""
@@ -116,4 +118,5 @@ def hardware_target() -> Target | str:
         bytes.fromhex(Path(os.environ["KAGIYA_HIL_ISSUER_KEY"]).read_text().strip()))
     keys: dict[str, Any] = json.loads(Path(os.environ["KAGIYA_HIL_LOCK_KEYS"]).read_text())
     return Target(os.environ["KAGIYA_HIL_LOCK_ID"], issuer,
-                  bytes.fromhex(keys["sign_public"]), bytes.fromhex(keys["kex_public"]))
+                  bytes.fromhex(keys["sign_public"]), bytes.fromhex(keys["kex_public"]),
+                  operator=keys.get("operator", HIL_OPERATOR))

@@ -2,7 +2,8 @@
 
 :class:`DigitalKey` is a key as downloaded from the key server (credential bytes + the
 per-key secret K, protocol §3/§4). :class:`Wallet` holds the newest time statement
-(§6) and the newest revocation update per lock (§7) the phone has, plus which keys each
+(§6), the newest revocation update per lock (§7) and any decommission update (§7a) the
+phone has, plus which keys each
 lock has already accepted (so the credential is sent only on first use). The phone app
 and the server's download format map onto these.
 """
@@ -62,6 +63,7 @@ class Wallet:
     time_statement: bytes | None = None
     time: int = 0
     revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    decommissions: dict[str, bytes] = field(default_factory=dict)
     accepted: set[tuple[str, bytes]] = field(default_factory=set)
     confirmed: dict[str, tuple[int, int]] = field(default_factory=dict)
     fresh_time: FreshTime | None = None
@@ -80,6 +82,16 @@ class Wallet:
             held = self.revocations.get(lock_id)
             if held is None or version > held[0]:
                 self.revocations[lock_id] = (version, bytes(update))
+
+    def add_decommission(self, update: bytes) -> None:
+        """Keep a decommission update to carry to its lock (§7a)."""
+        lock_id = _payload(update).get(AUD)
+        if isinstance(lock_id, str):
+            self.decommissions[lock_id] = bytes(update)
+
+    def decommission_for(self, lock_id: str) -> bytes | None:
+        """The decommission update held for ``lock_id``."""
+        return self.decommissions.get(lock_id)
 
     def revocation_for(self, lock_id: str) -> tuple[int, bytes] | None:
         """(version, update bytes) held for ``lock_id``."""

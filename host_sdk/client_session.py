@@ -92,10 +92,11 @@ class PhoneSession:
         return time.monotonic() - self._nonce_at > window * _WINDOW_USE
 
     async def attach_updates(self) -> list[str]:
-        """Push the time statement / revocation update the lock has not confirmed;
-        returns what was pushed and acknowledged (``"time"``, ``"revocation"``). The
-        acknowledgement is a hint: :attr:`revocation_version` tells what a MACed reply
-        confirmed. Refusals of these are not errors."""
+        """Push the time statement / revocation update / decommission update the lock has
+        not confirmed; returns what was pushed and acknowledged (``"time"``,
+        ``"revocation"``, ``"decommission"``). The acknowledgement is a hint:
+        :attr:`revocation_version` tells what a MACed reply confirmed. Refusals of these
+        are not errors."""
         ch = self.challenge
         assert ch is not None
         pushed = []
@@ -107,6 +108,11 @@ class PhoneSession:
                 pushed.append("time")
         if await self._push_revocation(known_rv):
             pushed.append("revocation")
+        retire = w.decommission_for(ch.lock_id)
+        if retire is not None and not ch.state & LockState.DECOMMISSIONED:
+            reply = await self._exchange(messages.DecommissionMessage(retire))
+            if isinstance(reply, messages.Ack) and reply.code == 0:
+                pushed.append("decommission")
         return pushed
 
     async def _push_revocation(self, known: int) -> bool:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import IntFlag
-from typing import Any
+from typing import Any, Protocol
 
 from . import cbor, cose
 from .errors import ErrorCode, ProtocolError
@@ -27,9 +27,20 @@ ISS, SUB, AUD, EXP, NBF, IAT, CTI, CNF = (int(c) for c in (
     Claim.ISS, Claim.SUB, Claim.AUD, Claim.EXP, Claim.NBF, Claim.IAT, Claim.CTI, Claim.CNF))
 KGY_PERM = int(Claim.KGY_PERM)
 KGY_RV = int(Claim.KGY_RV)
+KGY_OP = int(Claim.KGY_OP)
+KGY_GEN = int(Claim.KGY_GEN)
 
 LOCK_ID_RE = re.compile(r"[A-Z0-9-]{4,20}")
 USER_ID_RE = re.compile(r"[\x20-\x7e]{1,64}")
+OPERATOR_ID_RE = USER_ID_RE  # §2: 1–64 printable ASCII
+
+
+class RevocationCheck(Protocol):
+    """What the §3 step 8 needs of a lock's revocation state (see signed.RevocationState)."""
+
+    def revoked(self, cti: bytes, generation: int) -> bool:
+        """True when the key ``cti`` issued at ``generation`` is revoked."""
+        ...
 
 
 def permission_for(command: int) -> Permission:
@@ -53,6 +64,8 @@ class Claims:
     cti: bytes
     permissions: Permission
     request_version: int
+    operator: str
+    generation: int
 
 
 @dataclass
@@ -83,11 +96,17 @@ def is_user_id(value: object) -> bool:
     return isinstance(value, str) and USER_ID_RE.fullmatch(value) is not None
 
 
+def is_operator_id(value: object) -> bool:
+    """True if ``value`` is a valid operator ID (§2: 1–64 printable ASCII)."""
+    return isinstance(value, str) and OPERATOR_ID_RE.fullmatch(value) is not None
+
+
 def claims_map(claims: Claims, cnf: Mapping[int, Any]) -> dict[int, Any]:
     """The CWT claims set (§3 table) as a CBOR-able map."""
     return {ISS: claims.iss, SUB: claims.sub, AUD: claims.aud, EXP: claims.exp,
             NBF: claims.nbf, IAT: claims.iat, CTI: claims.cti, CNF: dict(cnf),
-            KGY_PERM: int(claims.permissions), KGY_RV: claims.request_version}
+            KGY_PERM: int(claims.permissions), KGY_RV: claims.request_version,
+            KGY_OP: claims.operator, KGY_GEN: claims.generation}
 
 
 def sign_claims(issuer: IssuerKey, claims: Mapping[Any, Any] | bytes) -> bytes:
@@ -101,16 +120,19 @@ def sign_claims(issuer: IssuerKey, claims: Mapping[Any, Any] | bytes) -> bytes:
 
 
 def _claims(*, iss: str, sub: str, aud: str, nbf: int, exp: int, iat: int, permissions: int,
-            request_version: int, cti: bytes) -> Claims:
+            request_version: int, cti: bytes, operator: str, generation: int) -> Claims:
     """Validated claims (INVALID_CLAIMS for an inconsistent window or bad identifiers)."""
     if not is_lock_id(aud):
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid lock ID {aud!r}")
     if not is_user_id(sub):
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid user ID {sub!r}")
+    if not is_operator_id(operator):
+        raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"invalid operator ID {operator!r}")
     if not isinstance(iss, str) or len(iss.encode()) > cbor.MAX_TEXT:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "issuer name longer than 64 bytes")
     for name, value in (("nbf", nbf), ("exp", exp), ("iat", iat),
-                        ("request_version", request_version), ("permissions", permissions)):
+                        ("request_version", request_version), ("permissions", permissions),
+                        ("generation", generation)):
         if (type(value) is not int and not isinstance(value, IntFlag)) or value < 0:
             raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"{name} must be a uint")
     if nbf >= exp or exp - nbf > MAX_LIFETIME:
@@ -118,7 +140,8 @@ def _claims(*, iss: str, sub: str, aud: str, nbf: int, exp: int, iat: int, permi
     if len(cti) != 16:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes")
     return Claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat, cti=cti,
-                  permissions=Permission(int(permissions)), request_version=request_version)
+                  permissions=Permission(int(permissions)), request_version=request_version,
+                  operator=operator, generation=generation)
 
 
 def _signed(issuer: IssuerKey, claims: Claims, cnf: Mapping[int, Any]) -> bytes:
@@ -130,23 +153,25 @@ def _signed(issuer: IssuerKey, claims: Claims, cnf: Mapping[int, Any]) -> bytes:
 
 def sign_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
                     iat: int, permissions: int, request_version: int, cnf: Mapping[int, Any],
-                    cti: bytes | None = None,
+                    operator: str, generation: int = 0, cti: bytes | None = None,
                     rng: Callable[[int], bytes] | None = None) -> tuple[bytes, bytes]:
     """Sign a digital key around a key wrap made by the phone (§3, §4): the key server's
-    side of key custody, which never sees the secret K. ``cnf`` is the wrap as returned by
+    side of key custody, which never sees the secret K. The key names ``operator`` and the
+    lock's key ``generation`` (the lock checks both, §3 and §7). ``cnf`` is the wrap as returned by
     :func:`kagiya.sdk.keywrap.check_wrap_form`. Returns ``(credential, cti)``; ``cti`` is
     drawn from ``rng`` (default ``os.urandom``) when not given. Raises ProtocolError like
     :func:`issue_credential`."""
     cti = (rng or os.urandom)(16) if cti is None else bytes(cti)
     claims = _claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat,
-                     permissions=permissions, request_version=request_version, cti=cti)
+                     permissions=permissions, request_version=request_version, cti=cti,
+                     operator=operator, generation=generation)
     return _signed(issuer, claims, cnf), cti
 
 
 def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: int, exp: int,
                      iat: int, permissions: int, request_version: int,
-                     lock_kex_public: bytes, cti: bytes | None = None,
-                     secret: bytes | None = None,
+                     lock_kex_public: bytes, operator: str, generation: int = 0,
+                     cti: bytes | None = None, secret: bytes | None = None,
                      rng: Callable[[int], bytes] | None = None) -> IssuedKey:
     """Issue a digital key for one lock, drawing and wrapping its secret here (§3, §4):
     for tests, vectors and tools that play both the phone and the issuer. (The key server
@@ -160,7 +185,8 @@ def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: in
     r = rng or os.urandom
     claims_in: dict[str, Any] = {"iss": iss, "sub": sub, "aud": aud, "nbf": nbf, "exp": exp,
                                  "iat": iat, "permissions": permissions,
-                                 "request_version": request_version}
+                                 "request_version": request_version, "operator": operator,
+                                 "generation": generation}
     _claims(**claims_in, cti=bytes(16))  # validate before drawing anything
     cti = r(16) if cti is None else bytes(cti)
     secret = r(32) if secret is None else bytes(secret)
@@ -183,10 +209,10 @@ def _parse_claims(payload: bytes) -> tuple[Claims, dict[Any, Any]]:
         raise ProtocolError(ErrorCode.MALFORMED, f"claims: {e.detail}") from None
     if not isinstance(c, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "claims are not a map")
-    for key in (EXP, NBF, IAT, KGY_PERM, KGY_RV):
+    for key in (EXP, NBF, IAT, KGY_PERM, KGY_RV, KGY_GEN):
         if not _uint(c.get(key)):
             raise ProtocolError(ErrorCode.MALFORMED, f"claim {key} missing or not a uint")
-    for key in (ISS, SUB, AUD):
+    for key in (ISS, SUB, AUD, KGY_OP):
         if not isinstance(c.get(key), str):
             raise ProtocolError(ErrorCode.MALFORMED, f"claim {key} missing or not text")
     cti = c.get(CTI)
@@ -196,20 +222,27 @@ def _parse_claims(payload: bytes) -> tuple[Claims, dict[Any, Any]]:
     if not isinstance(cnf, dict) or 2 not in cnf:
         raise ProtocolError(ErrorCode.MALFORMED, "cnf missing or not an Encrypted_COSE_Key")
     claims = Claims(iss=c[ISS], sub=c[SUB], aud=c[AUD], nbf=c[NBF], exp=c[EXP], iat=c[IAT],
-                    cti=cti, permissions=Permission(c[KGY_PERM]), request_version=c[KGY_RV])
+                    cti=cti, permissions=Permission(c[KGY_PERM]), request_version=c[KGY_RV],
+                    operator=c[KGY_OP], generation=c[KGY_GEN])
     return claims, cnf
 
 
 def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id: str,
-                      now: int, *, revoked: Collection[bytes] = (),
+                      now: int, *, operator: str | None = None,
+                      revoked: Collection[bytes] = (),
+                      revocations: RevocationCheck | None = None,
                       lock_kex_private: bytes | None = None,
                       lock_key_id: bytes | None = None,
                       command: int | None = None) -> VerifiedKey:
     """The §3 decision function: checks in the normative (v2) order, first failure wins:
-    every cheap field (size, shape, alg, content type, issuer, claims, audience, window,
-    revocation) before the Ed25519 signature, so a stale or foreign key costs no verify.
+    every cheap field (size, shape, alg, content type, issuer, claims, audience, operator,
+    window, revocation) before the Ed25519 signature, so a stale or foreign key costs no
+    verify.
 
-    ``anchors`` maps issuer kid → Ed25519 public key. With ``command`` the permission
+    ``anchors`` maps issuer kid → Ed25519 public key. ``operator`` is the lock's operator
+    (``WRONG_OPERATOR`` right after the audience; not checked when None). Step 8 refuses a
+    ``cti`` in ``revoked`` and a key ``revocations`` revokes (listed or below the
+    generation floor). With ``command`` the permission
     (step 9) is checked; with ``lock_kex_private`` the secret is unwrapped (step 10's
     unwrap; ``lock_key_id`` defaults to the one derived from that private key).
     Step 5 is followed by the §3 claim constraints (``INVALID_CLAIMS``: nbf < exp,
@@ -227,11 +260,16 @@ def verify_credential(credential: bytes, anchors: Mapping[bytes, bytes], lock_id
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "nbf >= exp or lifetime > 400 days")
     if claims.aud != lock_id:
         raise ProtocolError(ErrorCode.WRONG_LOCK, f"key is for lock {claims.aud!r}")
+    if operator is not None and claims.operator != operator:
+        raise ProtocolError(ErrorCode.WRONG_OPERATOR,
+                            f"key is for operator {claims.operator!r}")
     if now < claims.nbf:
         raise ProtocolError(ErrorCode.NOT_YET_VALID, f"now {now} < nbf {claims.nbf}")
     if now >= claims.exp:
         raise ProtocolError(ErrorCode.EXPIRED, f"now {now} >= exp {claims.exp}")
-    if claims.cti in {bytes(x) for x in revoked}:
+    if claims.cti in {bytes(x) for x in revoked} or (
+            revocations is not None
+            and revocations.revoked(claims.cti, claims.generation)):
         raise ProtocolError(ErrorCode.REVOKED, f"key {claims.cti.hex()} is revoked")
     cose.check_signature(parts, public)
     if command is not None:

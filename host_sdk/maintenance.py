@@ -5,10 +5,12 @@ anchors) only for a COSE_Sign1 signed by one of its trust anchors, content type
 ``application/kgy-maintenance+cbor``, over::
 
     {2: installer (text), 3: lock ID, 4: exp, 6: iat, 7: nonce (16 bytes, the lock's
-     one-use challenge), -65546: scope (array of "repl" / "anchors" / "provision")}
+     one-use challenge), -65541: operator ID (the lock's own, else WRONG_OPERATOR),
+     -65546: scope (array of "repl" / "anchors" / "provision")}
 
 with ``exp - iat <= 900`` s. The lock refuses it with the §13 codes UNKNOWN_ISSUER,
-BAD_SIGNATURE, WRONG_CONTENT_TYPE, MALFORMED, WRONG_LOCK, INVALID_CLAIMS, EXPIRED or
+BAD_SIGNATURE, WRONG_CONTENT_TYPE, MALFORMED, WRONG_LOCK, WRONG_OPERATOR, INVALID_CLAIMS,
+EXPIRED or
 STALE_CHALLENGE (not its current challenge, or a challenge used already).
 """
 
@@ -37,11 +39,13 @@ class Maintenance:
     exp: int
     nonce: bytes
     scope: tuple[str, ...]
+    operator: str
 
 
 def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Sequence[str],
-                     installer: str, iat: int, ttl_s: int = 600) -> bytes:
-    """A maintenance authorisation for ``lock_id`` answering the lock's ``nonce``."""
+                     installer: str, iat: int, ttl_s: int = 600, *, operator: str) -> bytes:
+    """A maintenance authorisation for ``lock_id`` of ``operator`` answering the lock's
+    ``nonce``."""
     if not is_lock_id(lock_id):
         raise ValueError("invalid lock ID")
     if len(nonce) != 16:
@@ -51,7 +55,7 @@ def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Seque
     if not 0 < ttl_s <= MAINTENANCE_MAX_LIFETIME_S:
         raise ValueError(f"lifetime must be 1-{MAINTENANCE_MAX_LIFETIME_S} s")
     payload = cbor.dumps({2: installer, 3: lock_id, 4: iat + ttl_s, 6: iat, 7: bytes(nonce),
-                          Claim.KGY_MAINT_SCOPE: list(scope)})
+                          Claim.KGY_OP: operator, Claim.KGY_MAINT_SCOPE: list(scope)})
     prot = {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_MAINTENANCE,
             cose.HDR_KID: issuer.kid}
     return cose.sign1(issuer, prot, payload)
@@ -69,10 +73,12 @@ def verify_maintenance(data: bytes, anchors: Mapping[bytes, bytes]) -> Maintenan
         raise ProtocolError(ErrorCode.MALFORMED, "payload is not a map")
     who, lid, exp, iat, nonce, scope = (p.get(2), p.get(3), p.get(4), p.get(6), p.get(7),
                                         p.get(int(Claim.KGY_MAINT_SCOPE)))
+    operator = p.get(int(Claim.KGY_OP))
     if not (isinstance(who, str) and isinstance(lid, str) and type(exp) is int
+            and isinstance(operator, str)
             and type(iat) is int and isinstance(nonce, bytes) and isinstance(scope, list)
             and all(s in SCOPES for s in scope)):
         raise ProtocolError(ErrorCode.MALFORMED, "claims of the wrong type")
     if exp <= iat or exp - iat > MAINTENANCE_MAX_LIFETIME_S:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "lifetime out of range")
-    return Maintenance(who, lid, iat, exp, nonce, tuple(scope))
+    return Maintenance(who, lid, iat, exp, nonce, tuple(scope), operator)

@@ -152,6 +152,15 @@ class RevocationMessage(Message):
 
 
 @dataclass(frozen=True)
+class DecommissionMessage(Message):
+    """Phone or installer → lock: carries a server-signed decommission update (§7a)."""
+
+    update: bytes
+    TYPE = MessageType.DECOMMISSION
+    FIELDS = _fields(TYPE)
+
+
+@dataclass(frozen=True)
 class Ack(Message):
     """Lock → phone: reply to TIME / REVOCATION (code 0 = applied). Not authenticated:
     a hint only; the MACed RESULT's ``revocation_version`` confirms an update."""
@@ -236,8 +245,8 @@ class ErrorReply(Message):
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls for cls in (Hello, Challenge, CommandRequest, Result, TimeMessage,
-                              RevocationMessage, Ack, LogFetch, LogReply, Info, LockInfo,
-                              ErrorReply)
+                              RevocationMessage, DecommissionMessage, Ack, LogFetch, LogReply,
+                              Info, LockInfo, ErrorReply)
 }
 
 

@@ -35,6 +35,7 @@ MAX_DEPTH = 8  #: CBOR nesting depth
 MAX_ITEMS = 64  #: items in one CBOR array or map
 MAX_TEXT = 64  #: bytes of one CBOR text string (except where stated)
 MAX_REVOCATION_ENTRIES = 64  #: entries of one revocation update
+REVOCATION_KEEP = 128  #: listed keys a lock keeps across merged updates
 KEY_CACHE_SIZE = 16  #: verified keys the lock caches
 MAX_TRUST_ANCHORS = 4  #: issuer keys a lock trusts
 REASSEMBLY_TIMEOUT_MS = 2000  #: gap between two fragments that drops a partial message
@@ -52,7 +53,8 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("CBOR nesting depth", f"{MAX_DEPTH}"),
     ("items in one array or map", f"{MAX_ITEMS}"),
     ("text string", f"{MAX_TEXT} bytes (except where stated)"),
-    ("revocation entries", f"{MAX_REVOCATION_ENTRIES}"),
+    ("revocation entries", f"{MAX_REVOCATION_ENTRIES} per update ({REVOCATION_KEEP} kept "
+                           "at the lock)"),
     ("key cache", f"{KEY_CACHE_SIZE} keys"),
     ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
     ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
@@ -78,6 +80,7 @@ LABEL_RES = b"KGY2-RES"  #: reply MAC (§8, v2)
 LABEL_LOG = b"KGY1-LOG"  #: h_0 of the usage-log chain (§11)
 LABEL_HEAD = b"KGY1-HEAD"  #: the signed log head (§11)
 LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
+LABEL_REG = b"KGY2-REG"  #: the lock's registration proof of possession (§5, #14)
 
 # -- signed objects (§3, §6, §7) ------------------------------------------------------------
 
@@ -88,10 +91,12 @@ TIME_NONCE = 7
 CT_REVOCATION = "application/kgy-revocation+cbor"
 CT_MAINTENANCE = "application/kgy-maintenance+cbor"  #: maintenance authorisation (#18)
 MAINTENANCE_MAX_LIFETIME_S = 900  #: longest exp - iat of a maintenance authorisation
+CT_DECOMMISSION = "application/kgy-decommission+cbor"  #: decommission update (§7a, #14)
 
 
 class Claim(IntEnum):
-    """Map keys of the CWT claims (RFC 8392) and of the time / revocation payloads."""
+    """Map keys of the CWT claims (RFC 8392) and of the time / revocation / decommission /
+    anchor payloads."""
 
     ISS = 1
     SUB = 2
@@ -105,6 +110,10 @@ class Claim(IntEnum):
     KGY_RV = -65538
     KGY_RV_VERSION = -65539
     KGY_RV_ENTRIES = -65540
+    KGY_OP = -65541  #: operator ID (credential, revocation, decommission, maintenance)
+    KGY_GEN = -65542  #: the lock's key generation a key was issued at
+    KGY_RV_MIN_GENERATION = -65543  #: revocation: every key below this generation
+    KGY_LOCK_KEY_ID = -65545  #: decommission: the lock identity it retires
     KGY_MAINT_SCOPE = -65546  #: maintenance authorisation: array of scope names
 
 
@@ -157,6 +166,7 @@ class LockState(IntFlag):
     DRIVE_ENABLED = 2
     MOVING = 4
     TIME_TRUSTED = 8
+    DECOMMISSIONED = 16  #: a decommission update was applied: every key is refused
     DRIVE_PENDING = 32  #: DRIVE_ENABLE waits for the in-vehicle presence signal (v2)
 
     @property
@@ -184,6 +194,11 @@ class LockState(IntFlag):
         """DRIVE_ENABLE waits for someone to press the brake pedal or the start button."""
         return bool(self & LockState.DRIVE_PENDING)
 
+    @property
+    def decommissioned(self) -> bool:
+        """The lock was decommissioned (§7a): it refuses every key."""
+        return bool(self & LockState.DECOMMISSIONED)
+
     def phrases(self) -> list[str]:
         """The state as short English phrases (the gettext msgids of the catalogue)."""
         return [
@@ -192,6 +207,7 @@ class LockState(IntFlag):
             *([N_("drive pending")] if self.drive_pending else []),
             *([N_("moving")] if self.moving else []),
             N_("clock trusted") if self.time_trusted else N_("clock NOT trusted"),
+            *([N_("decommissioned")] if self.decommissioned else []),
         ]
 
     def describe(self) -> str:
@@ -238,6 +254,7 @@ class LogEvent(IntEnum):
     ANCHORS_CHANGED = 50, "anchors changed"
     DRIVE_AUTO_OFF = 36, "drive off (parked)"
     DRIVE_PRESENCE = 37, "drive on (presence)"
+    DECOMMISSIONED = 38, "decommissioned"
 
 
 # -- error codes (§13) -------------------------------------------------------------------------
@@ -354,6 +371,13 @@ class ErrorCode(IntEnum):
     INVALID_CLAIMS = (
         36, "claims inconsistent (nbf ≥ exp, lifetime too long)", False, False, False,
         "The key's validity window is inconsistent; sync to get a new key.")
+    WRONG_OPERATOR = (
+        37, "a credential or update issued for another operator than the lock's", False,
+        False, False,
+        "This vehicle belongs to another operator; this key cannot open it.")
+    DECOMMISSIONED = (
+        38, "the lock was decommissioned: it refuses every key", False, False, False,
+        "This vehicle's lock has been retired; no key opens it any more.")
     PRESENCE_REQUIRED = (
         40, "DRIVE_ENABLE without the in-vehicle presence signal (drive turns on if it "
         "comes within the window)", True, False, True,
@@ -418,6 +442,7 @@ class MessageType(IntEnum):
     LOG = 9
     INFO = 10
     LOCK_INFO = 11
+    DECOMMISSION = 12
     ERROR = 15
 
 
@@ -496,6 +521,8 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
         _f(5, "kex_public", Kind.KEY, "X25519 public"), _f(6, "lock_time", Kind.U64),
         _f(7, "state", Kind.U8), _f(8, "revocation_version", Kind.U64),
         _f(9, "log_head_seq", Kind.U64), _f(10, "provisioned", Kind.BOOL))),
+    MessageDef(MessageType.DECOMMISSION, True, (
+        _f(1, "update", Kind.BYTES, "decommission update (§7a); reply `ACK`"),)),
     MessageDef(MessageType.ERROR, False, (
         _f(1, "code", Kind.U16),
         _f(2, "counter", Kind.U32, "counter (if the request had one)", True))),

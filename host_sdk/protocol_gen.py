@@ -27,6 +27,7 @@ from .protocol import (
     AUTH_DEADLINE_MS,
     CHALLENGE_WINDOW_MS,
     CT_CWT,
+    CT_DECOMMISSION,
     CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
@@ -37,6 +38,7 @@ from .protocol import (
     LABEL_CMD,
     LABEL_HEAD,
     LABEL_LOG,
+    LABEL_REG,
     LABEL_RES,
     LIMITS,
     MAINTENANCE_MAX_LIFETIME_S,
@@ -53,6 +55,7 @@ from .protocol import (
     REASSEMBLY_TIMEOUT_MS,
     REQUEST_UUID,
     RESPONSE_UUID,
+    REVOCATION_KEEP,
     SERVICE_UUID,
     SESSION_IDLE_MS,
     SESSION_TOTAL_MS,
@@ -137,9 +140,11 @@ def _messages() -> Lines:
 
 
 _LOCK_TYPES = (MessageType.HELLO, MessageType.COMMAND, MessageType.TIME,
-               MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO)
+               MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO,
+               MessageType.DECOMMISSION)
 _LOCK_EVENTS = (LogEvent.BOOT, LogEvent.TIME_SET, LogEvent.REVOCATION_APPLIED,
-                LogEvent.PROVISIONED, LogEvent.DRIVE_AUTO_OFF, LogEvent.DRIVE_PRESENCE)
+                LogEvent.PROVISIONED, LogEvent.DRIVE_AUTO_OFF, LogEvent.DRIVE_PRESENCE,
+                LogEvent.DECOMMISSIONED)
 
 
 _SHARED = ("cti", "counter", "proof", "credential")  # lock.py reads them with _COMMAND_* keys
@@ -172,6 +177,7 @@ def _lock() -> Lines:
     out += [*perms, "", "# the lock's own log events (§11)"]
     out += _consts((f"_E_{e.name}", e.value) for e in _LOCK_EVENTS)
     return [*out, "", "# state bits (§8) beyond doors / drive / moving / time trusted",
+            _const("_S_DECOMMISSIONED", LockState.DECOMMISSIONED.value),
             _const("_S_DRIVE_PENDING", LockState.DRIVE_PENDING.value)]
 
 
@@ -184,7 +190,8 @@ def _credential() -> Lines:
     out = [_const("MAX_CREDENTIAL", MAX_CREDENTIAL), _const("CT_CWT", CT_CWT),
            _const("MAX_LIFETIME", MAX_LIFETIME_S), "",
            "# claim keys (RFC 8392 and the Kagiya private claims)"]
-    names = {Claim.KGY_PERM: "PERM", Claim.KGY_RV: "RV"}
+    names = {Claim.KGY_PERM: "PERM", Claim.KGY_RV: "RV", Claim.KGY_OP: "OP",
+             Claim.KGY_GEN: "GEN"}
     return out + _consts((names.get(c, c.name), c.value) for c in Claim
                          if c.value > 0 or c in names)
 
@@ -203,7 +210,12 @@ def _revocation() -> Lines:
     return [f"CT_REVOCATION = {CT_REVOCATION!r}", _const("MAX_ENTRIES", MAX_REVOCATION_ENTRIES),
             _const("_AUD", Claim.AUD.value), _const("_IAT", Claim.IAT.value),
             _const("_VERSION", Claim.KGY_RV_VERSION.value),
-            _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value)]
+            _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value),
+            _const("_OPERATOR", Claim.KGY_OP.value),
+            _const("_FLOOR", Claim.KGY_RV_MIN_GENERATION.value),
+            _const("_KEEP", REVOCATION_KEEP),
+            f"CT_DECOMMISSION = {CT_DECOMMISSION!r}",
+            _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value)]
 
 
 FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
@@ -216,17 +228,21 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "framing.py": _framing,
     "revocation.py": _revocation,
     "uplink.py": lambda: [*_consts((f"_T_{t.name}", t.value) for t in (
-        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK)), f"_BEAT = {LABEL_BEAT!r}"],
+        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK, MessageType.DECOMMISSION)),
+        f"_BEAT = {LABEL_BEAT!r}"],
     "proof.py": lambda: [f"_CMD = {LABEL_CMD!r}", f"_RES = {LABEL_RES!r}"],
     "log.py": lambda: [f"_LOG_LABEL = {LABEL_LOG!r}", f"_HEAD_LABEL = {LABEL_HEAD!r}"],
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
                                 _const("_E_TIME_SET", LogEvent.TIME_SET.value),
+                                _const("_E_DECOMMISSIONED", LogEvent.DECOMMISSIONED.value),
+                                f"_REG = {LABEL_REG!r}",
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
     "maintenance.py": lambda: [
         f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",
         _const("MAX_LIFETIME", MAINTENANCE_MAX_LIFETIME_S),
         _const("_SCOPE", Claim.KGY_MAINT_SCOPE.value),
+        _const("_OPERATOR", Claim.KGY_OP.value),
         *_consts((f"E_{e.name}", e.value) for e in (
             LogEvent.MAINTENANCE, LogEvent.LOCKDOWN, LogEvent.ANCHORS_CHANGED))],
     "keycache.py": lambda: [_const("_MAX", KEY_CACHE_SIZE)],

@@ -1,7 +1,9 @@
-"""Server-signed time statements (§6) and revocation updates (§7).
+"""Server-signed time statements (§6), revocation updates (§7) and decommission updates (§7a).
 
-Both are COSE_Sign1/EdDSA objects like a credential, distinguished by their content type;
+All are COSE_Sign1/EdDSA objects like a credential, distinguished by their content type;
 verification runs §3 steps 1–4 (a credential or other object gives WRONG_CONTENT_TYPE).
+:class:`RevocationState` is the lock's merge of revocation updates (what the firmware keeps),
+for simulators, tests and the server's own checks.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import cbor, cose
-from .credential import is_lock_id
+from .credential import is_lock_id, is_operator_id
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
 from .protocol import (
+    CT_DECOMMISSION,
     CT_REVOCATION,
     CT_TIME,
     MAX_MESSAGE,
     MAX_REVOCATION_ENTRIES,
+    REVOCATION_KEEP,
     TIME_NONCE,
     Claim,
 )
@@ -29,6 +33,9 @@ AUD = int(Claim.AUD)
 NONCE = TIME_NONCE
 RV_VERSION = int(Claim.KGY_RV_VERSION)
 RV_ENTRIES = int(Claim.KGY_RV_ENTRIES)
+OPERATOR = int(Claim.KGY_OP)
+RV_MIN_GENERATION = int(Claim.KGY_RV_MIN_GENERATION)
+DC_LOCK_KEY_ID = int(Claim.KGY_LOCK_KEY_ID)
 
 
 def _protected(issuer: IssuerKey, content_type: str) -> dict[int, Any]:
@@ -98,51 +105,49 @@ def verify_time(data: bytes, anchors: Mapping[bytes, bytes]
 
 @dataclass
 class RevocationUpdate:
-    """A full snapshot of the unexpired revoked keys of one lock (§7)."""
+    """What a lock must refuse (§7): listed keys and a generation floor (every key issued
+    below it). The lock merges an update into what it knows (:class:`RevocationState`); an
+    update never makes a key the lock refused usable again.
+    """
 
     lock_id: str
     version: int
     iat: int
     entries: list[tuple[bytes, int]] = field(default_factory=list)
+    operator: str = ""
+    min_generation: int = 0
 
     def revoked_ctis(self, now: int | None = None) -> set[bytes]:
-        """The revoked key IDs, without entries whose ``exp`` ≤ ``now`` when given."""
+        """The listed key IDs, without entries whose ``exp`` ≤ ``now`` when given."""
         return {c for c, exp in self.entries if now is None or exp > now}
+
+    def payload(self) -> dict[int, Any]:
+        """The CBOR payload map (§7)."""
+        return {AUD: self.lock_id, IAT: self.iat, RV_VERSION: self.version,
+                RV_ENTRIES: [[bytes(c), e] for c, e in self.entries], OPERATOR: self.operator,
+                RV_MIN_GENERATION: self.min_generation}
 
 
 def sign_revocation_update(issuer: IssuerKey, update: RevocationUpdate) -> bytes:
-    """Sign a revocation update. ValueError on a bad lock ID, version 0, or bad entries;
-    ProtocolError(TOO_LARGE) for more than 64 entries."""
+    """Sign a revocation update. ValueError on a bad lock ID or operator, version 0, or bad
+    entries; ProtocolError(TOO_LARGE) for more than 64 entries."""
     if not is_lock_id(update.lock_id):
         raise ValueError(f"invalid lock ID {update.lock_id!r}")
+    if not is_operator_id(update.operator):
+        raise ValueError(f"invalid operator ID {update.operator!r}")
     if not _uint(update.version) or update.version < 1 or not _uint(update.iat):
         raise ValueError("version must be a uint >= 1 and iat a uint")
+    if not _uint(update.min_generation):
+        raise ValueError("min_generation must be a uint")
     if len(update.entries) > MAX_REVOCATION_ENTRIES:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"{len(update.entries)} entries > 64")
     for cti, exp in update.entries:
         if len(cti) != 16 or not _uint(exp):
             raise ValueError("entry must be (16-byte cti, uint exp)")
-    payload = cbor.dumps({AUD: update.lock_id, IAT: update.iat, RV_VERSION: update.version,
-                          RV_ENTRIES: [[bytes(c), e] for c, e in update.entries]})
-    return cose.sign1(issuer, _protected(issuer, CT_REVOCATION), payload)
+    return cose.sign1(issuer, _protected(issuer, CT_REVOCATION), cbor.dumps(update.payload()))
 
 
-def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
-                             lock_id: str | None = None, *,
-                             current_version: int | None = None) -> RevocationUpdate:
-    """Verify a revocation update (§7).
-
-    Order (v2: the signature last): §3 steps 1–3; payload shape (``MALFORMED``; more than
-    64 entries ``TOO_LARGE``); ``aud`` = ``lock_id`` when given (``WRONG_LOCK``);
-    ``version`` > ``current_version`` when given (``STALE_UPDATE``: the lock keeps its
-    list); then §3 step 4 (``BAD_SIGNATURE``).
-    """
-    parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
-    public = cose.check_header(parts, anchors, CT_REVOCATION)
-    p = _payload_map(parts.payload)
-    aud, iat, version, entries = p.get(AUD), p.get(IAT), p.get(RV_VERSION), p.get(RV_ENTRIES)
-    if not isinstance(aud, str) or not _uint(iat) or not _uint(version) or version < 1:  # type: ignore[operator]
-        raise ProtocolError(ErrorCode.MALFORMED, "revocation update fields missing or mistyped")
+def _entries(entries: object) -> list[tuple[bytes, int]]:
     if not isinstance(entries, list):
         raise ProtocolError(ErrorCode.MALFORMED, "revocation entries are not an array")
     if len(entries) > MAX_REVOCATION_ENTRIES:
@@ -153,11 +158,117 @@ def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
                 and len(entry[0]) == 16 and _uint(entry[1])):
             raise ProtocolError(ErrorCode.MALFORMED, "revocation entry is not [cti(16), exp]")
         parsed.append((entry[0], entry[1]))
+    return parsed
+
+
+def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
+                             lock_id: str | None = None, *, operator: str | None = None,
+                             current_version: int | None = None) -> RevocationUpdate:
+    """Verify a revocation update (§7).
+
+    Order (v2: the signature last): §3 steps 1–3; payload shape (``MALFORMED``; more than
+    64 entries ``TOO_LARGE``); ``aud`` = ``lock_id`` when given (``WRONG_LOCK``); the
+    operator = ``operator`` when given (``WRONG_OPERATOR``); ``version`` >
+    ``current_version`` when given (``STALE_UPDATE``: the lock keeps what it knows); then
+    §3 step 4 (``BAD_SIGNATURE``).
+    """
+    parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
+    public = cose.check_header(parts, anchors, CT_REVOCATION)
+    p = _payload_map(parts.payload)
+    aud, iat, version, op = p.get(AUD), p.get(IAT), p.get(RV_VERSION), p.get(OPERATOR)
+    floor = p.get(RV_MIN_GENERATION, 0)
+    if not isinstance(aud, str) or not _uint(iat) or not _uint(version) or version < 1:  # type: ignore[operator]
+        raise ProtocolError(ErrorCode.MALFORMED, "revocation update fields missing or mistyped")
+    if not isinstance(op, str) or not _uint(floor):
+        raise ProtocolError(ErrorCode.MALFORMED, "revocation update operator or floor mistyped")
+    entries = _entries(p.get(RV_ENTRIES))
     if lock_id is not None and aud != lock_id:
         raise ProtocolError(ErrorCode.WRONG_LOCK, f"update is for lock {aud!r}")
+    if operator is not None and op != operator:
+        raise ProtocolError(ErrorCode.WRONG_OPERATOR, f"update is for operator {op!r}")
     if current_version is not None and version <= current_version:  # type: ignore[operator]
         raise ProtocolError(ErrorCode.STALE_UPDATE,
                             f"version {version} not newer than {current_version}")
     cose.check_signature(parts, public)
     return RevocationUpdate(lock_id=aud, version=int(version), iat=int(iat),  # type: ignore[arg-type]
-                            entries=parsed)
+                            entries=entries, operator=op, min_generation=int(floor))
+
+
+@dataclass
+class RevocationState:
+    """What a lock knows after merging updates (§7): the firmware's behaviour, for hosts.
+
+    ``apply`` merges: listed keys are added, the generation floor only rises, entries leave
+    only when their keys have expired (or, beyond ``REVOCATION_KEEP``, when the newest
+    update no longer lists them).
+    """
+
+    version: int = 0
+    min_generation: int = 0
+    entries: dict[bytes, int] = field(default_factory=dict)
+
+    def revoked(self, cti: bytes, generation: int) -> bool:
+        """True when the key ``cti`` issued at ``generation`` is revoked."""
+        return generation < self.min_generation or bytes(cti) in self.entries
+
+    def apply(self, update: RevocationUpdate, now: int) -> None:
+        """Merge a verified update (STALE_UPDATE when its version is not newer)."""
+        if update.version <= self.version:
+            raise ProtocolError(ErrorCode.STALE_UPDATE, f"version {update.version}")
+        ents = {c: e for c, e in self.entries.items() if e > now}
+        fresh = {bytes(c) for c, e in update.entries if e > now}
+        for c, e in update.entries:
+            if e > now:
+                ents[bytes(c)] = max(e, ents.get(bytes(c), 0))
+        over = len(ents) - REVOCATION_KEEP
+        if over > 0:
+            for c in sorted((c for c in ents if c not in fresh), key=ents.__getitem__)[:over]:
+                del ents[c]
+        self.version = update.version
+        self.min_generation = max(self.min_generation, update.min_generation)
+        self.entries = ents
+
+
+@dataclass(frozen=True)
+class DecommissionUpdate:
+    """The operator retires one lock identity (§7a): after it the lock refuses every key."""
+
+    lock_id: str
+    iat: int
+    operator: str
+    lock_key_id: bytes
+
+
+def sign_decommission_update(issuer: IssuerKey, update: DecommissionUpdate) -> bytes:
+    """Sign a decommission update; ValueError on a bad lock ID, operator or lock key ID."""
+    if not is_lock_id(update.lock_id) or not is_operator_id(update.operator):
+        raise ValueError("invalid lock ID or operator ID")
+    if len(update.lock_key_id) != 8 or not _uint(update.iat):
+        raise ValueError("lock key ID must be 8 bytes and iat a uint")
+    payload = {AUD: update.lock_id, IAT: update.iat, OPERATOR: update.operator,
+               DC_LOCK_KEY_ID: bytes(update.lock_key_id)}
+    return cose.sign1(issuer, _protected(issuer, CT_DECOMMISSION), cbor.dumps(payload))
+
+
+def verify_decommission_update(data: bytes, anchors: Mapping[bytes, bytes],
+                               lock_id: str | None = None, *, operator: str | None = None,
+                               lock_key_id: bytes | None = None) -> DecommissionUpdate:
+    """Verify a decommission update (§7a): §3 steps 1–4, payload shape (``MALFORMED``),
+    then, when given, ``WRONG_LOCK``, ``WRONG_OPERATOR`` and ``WRONG_RECIPIENT`` (an update
+    for another identity of the lock ID), the signature last (v2)."""
+    parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
+    public = cose.check_header(parts, anchors, CT_DECOMMISSION)
+    p = _payload_map(parts.payload)
+    aud, iat, op, kid = p.get(AUD), p.get(IAT), p.get(OPERATOR), p.get(DC_LOCK_KEY_ID)
+    if not isinstance(aud, str) or not _uint(iat) or not isinstance(op, str) \
+            or not isinstance(kid, bytes) or len(kid) != 8:
+        raise ProtocolError(ErrorCode.MALFORMED, "decommission fields missing or mistyped")
+    if lock_id is not None and aud != lock_id:
+        raise ProtocolError(ErrorCode.WRONG_LOCK, f"update is for lock {aud!r}")
+    if operator is not None and op != operator:
+        raise ProtocolError(ErrorCode.WRONG_OPERATOR, f"update is for operator {op!r}")
+    if lock_key_id is not None and kid != bytes(lock_key_id):
+        raise ProtocolError(ErrorCode.WRONG_RECIPIENT, "update is for another lock identity")
+    cose.check_signature(parts, public)
+    return DecommissionUpdate(lock_id=aud, iat=int(iat), operator=op, lock_key_id=kid)  # type: ignore[arg-type]
+

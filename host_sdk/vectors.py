@@ -30,6 +30,7 @@ NBF = NOW - 3600
 EXP = NOW + 7 * 86400
 ISS = "kagiya.example"
 SUB = "user-0001"
+OPERATOR = "op_vectors"  #: the operator the vectors' lock is provisioned for
 
 
 def _rng(label: str) -> DeterministicRng:
@@ -73,7 +74,7 @@ class _CredentialVectors:
         args: dict[str, Any] = {
             "iss": ISS, "sub": SUB, "aud": LOCK_ID, "nbf": NBF, "exp": EXP, "iat": NBF,
             "permissions": Permission.DOORS | Permission.DRIVE, "request_version": 1,
-            "lock_kex_public": LOCK.kex_public}
+            "lock_kex_public": LOCK.kex_public, "operator": OPERATOR}
         args.update(over)
         return issue_credential(ISSUER, rng=_rng("credentials/" + name), **args)
 
@@ -84,7 +85,8 @@ class _CredentialVectors:
         c = {credential.ISS: ISS, credential.SUB: SUB, credential.AUD: LOCK_ID,
              credential.EXP: EXP, credential.NBF: NBF, credential.IAT: NBF,
              credential.CTI: cti, credential.CNF: wrap_secret(secret, LOCK.kex_public, rng=r),
-             credential.KGY_PERM: 3, credential.KGY_RV: 1}
+             credential.KGY_PERM: 3, credential.KGY_RV: 1, credential.KGY_OP: OPERATOR,
+             credential.KGY_GEN: 0}
         for k, v in over.items():
             key = getattr(credential, k.upper())
             if v is None:
@@ -98,13 +100,14 @@ class _CredentialVectors:
             issuer: IssuerKey = ISSUER, unwrap: bool = True,
             secret: bytes | None = None) -> None:
         got, verified = _outcome(lambda: credential.verify_credential(
-            cred, issuer.anchors(), lock_id, now, revoked=revoked or (),
+            cred, issuer.anchors(), lock_id, now, operator=OPERATOR, revoked=revoked or (),
             lock_kex_private=LOCK.kex_private_bytes if unwrap else None))
         if got != want:
             raise AssertionError(f"credential vector {name}: library says {got}, want {want}")
         v: dict[str, Any] = {"name": name, "description": description,
                              "issuer_public_key": issuer.public_bytes().hex(),
-                             "credential": cred.hex(), "lock_id": lock_id, "now": now}
+                             "credential": cred.hex(), "lock_id": lock_id,
+                             "operator": OPERATOR, "now": now}
         if revoked is not None:
             v["revoked"] = [c.hex() for c in revoked]
         if unwrap:
@@ -146,6 +149,13 @@ class _CredentialVectors:
             "audience is checked before the window", lock_id=OTHER_LOCK_ID, now=EXP)
         add("order_expired_before_revoked", cred, "EXPIRED",
             "the window is checked before revocation", now=EXP, revoked=[base.cti])
+        k = self.issue("other_operator", operator="op_other")
+        add("wrong_operator", k.credential, "WRONG_OPERATOR",
+            "kgy_op names another operator than the lock's")
+        add("order_wrong_lock_before_operator", k.credential, "WRONG_LOCK",
+            "the audience is checked before the operator", lock_id=OTHER_LOCK_ID)
+        add("order_operator_before_expired", k.credential, "WRONG_OPERATOR",
+            "the operator is checked before the window", now=EXP)
         k = self.issue("lifetime400", nbf=NOW - 86400, exp=NOW - 86400 + 400 * 86400)
         add("ok_lifetime_400_days", k.credential, "ok", "exp - nbf == 400 days (the maximum)")
 
@@ -284,6 +294,10 @@ class _CredentialVectors:
             "aud is an integer")
         add("malformed_claims_missing_perm", with_claims("noperm", kgy_perm=None),
             "MALFORMED", "no kgy_perm")
+        add("malformed_claims_missing_operator", with_claims("noop", kgy_op=None), "MALFORMED",
+            "no kgy_op claim")
+        add("malformed_claims_generation_text", with_claims("gentext", kgy_gen="0"),
+            "MALFORMED", "kgy_gen is text")
         add("malformed_claims_missing_cnf", with_claims("nocnf", cnf=None), "MALFORMED",
             "no cnf")
         add("malformed_claims_cnf_without_2", with_claims("cnf1", cnf={1: {1: 4}}),
@@ -479,7 +493,7 @@ def _messages() -> list[dict[str, Any]]:
     cred = _CredentialVectors().issue("message").credential
     time_stmt = signed.sign_time_statement(ISSUER, NOW)
     update = signed.sign_revocation_update(
-        ISSUER, signed.RevocationUpdate(LOCK_ID, 2, NOW, [(r(16), EXP)]))
+        ISSUER, signed.RevocationUpdate(LOCK_ID, 2, NOW, [(r(16), EXP)], OPERATOR))
     rec = cbor.dumps([1, NOW, 32, 0, None, None])
     samples: list[tuple[str, messages.Message]] = [
         ("hello", messages.Hello()),
@@ -518,7 +532,7 @@ def _messages() -> list[dict[str, Any]]:
         ("not_a_map", cbor.dumps([0, 1]), "MALFORMED"),
         ("no_type", cbor.dumps({1: [1]}), "MALFORMED"),
         ("type_text", cbor.dumps({0: "hello"}), "MALFORMED"),
-        ("unknown_type_12", cbor.dumps({0: 12}), "UNKNOWN_MESSAGE"),
+        ("unknown_type_14", cbor.dumps({0: 14}), "UNKNOWN_MESSAGE"),
         ("unknown_type_negative", cbor.dumps({0: -1}), "UNKNOWN_MESSAGE"),
         ("hello_missing_versions", cbor.dumps({0: 1}), "MALFORMED"),
         ("hello_versions_not_list", cbor.dumps({0: 1, 1: 1}), "MALFORMED"),
@@ -638,12 +652,15 @@ def _signed() -> list[dict[str, Any]]:
             got, val = _outcome(lambda: signed.verify_time(data, anchors))
         else:
             got, val = _outcome(lambda: signed.verify_revocation_update(
-                data, anchors, ctx.get("lock_id"), current_version=ctx.get("current_version")))
+                data, anchors, ctx.get("lock_id"), operator=OPERATOR,
+                current_version=ctx.get("current_version")))
         if got != want:
             raise AssertionError(f"signed vector {name}: library says {got}, want {want}")
         v: dict[str, Any] = {"name": name, "kind": kind, "description": description,
                              "issuer_public_key": ISSUER.public_bytes().hex(),
                              "data": data.hex(), **ctx, "expect": want}
+        if kind == "revocation":
+            v["operator"] = OPERATOR
         if kind == "time" and got == "ok":
             v["time"] = val[0]
             if val[1] is not None:
@@ -689,7 +706,7 @@ def _signed() -> list[dict[str, Any]]:
 
     entries = [(r(16), EXP), (r(16), EXP + 86400)]
     upd = signed.sign_revocation_update(ISSUER, signed.RevocationUpdate(LOCK_ID, 4, NOW,
-                                                                        entries))
+                                                                        entries, OPERATOR))
     add("revocation_ok", "revocation", upd, "ok", "version 4 over a lock at version 3",
         lock_id=LOCK_ID, current_version=3)
     add("revocation_ok_from_zero", "revocation", upd, "ok", "a fresh lock (version 0)",
@@ -712,11 +729,13 @@ def _signed() -> list[dict[str, Any]]:
     add("revocation_wrong_content_type_credential", "revocation", cred,
         "WRONG_CONTENT_TYPE", "a digital key", lock_id=LOCK_ID, current_version=0)
     add("revocation_ok_empty", "revocation", signed.sign_revocation_update(
-        ISSUER, signed.RevocationUpdate(LOCK_ID, 5, NOW, [])), "ok", "empty list (all "
+        ISSUER, signed.RevocationUpdate(LOCK_ID, 5, NOW, [], OPERATOR)), "ok",
+        "empty list (all "
         "revocations expired or lifted)", lock_id=LOCK_ID, current_version=4)
     many = [(r(16), EXP) for _ in range(64)]
     add("revocation_ok_64_entries", "revocation", signed.sign_revocation_update(
-        ISSUER, signed.RevocationUpdate(LOCK_ID, 6, NOW, many)), "ok", "64 entries (max)",
+        ISSUER, signed.RevocationUpdate(LOCK_ID, 6, NOW, many, OPERATOR)), "ok",
+        "64 entries (max)",
         lock_id=LOCK_ID, current_version=0)
     prot = {1: -8, 3: signed.CT_REVOCATION, 4: ISSUER.kid}
 
@@ -724,7 +743,17 @@ def _signed() -> list[dict[str, Any]]:
         return cose.sign1(ISSUER, prot, cbor.dumps(payload))
 
     listed: list[Any] = [[c, e] for c, e in many]
-    full = {3: LOCK_ID, 6: NOW, signed.RV_VERSION: 7, signed.RV_ENTRIES: listed}
+    full = {3: LOCK_ID, 6: NOW, signed.RV_VERSION: 7, signed.RV_ENTRIES: listed,
+            signed.OPERATOR: OPERATOR}
+    add("revocation_wrong_operator", "revocation",
+        raw_update({**full, signed.OPERATOR: "op_other"}), "WRONG_OPERATOR",
+        "update for another operator's lock", lock_id=LOCK_ID, current_version=0)
+    add("revocation_order_wrong_lock_before_operator", "revocation",
+        raw_update({**full, 3: OTHER_LOCK_ID, signed.OPERATOR: "op_other"}), "WRONG_LOCK",
+        "the audience is checked before the operator", lock_id=LOCK_ID, current_version=0)
+    add("revocation_missing_operator", "revocation",
+        raw_update({k: v for k, v in full.items() if k != signed.OPERATOR}), "MALFORMED",
+        "no operator (key -65541)", lock_id=LOCK_ID, current_version=0)
     add("revocation_65_entries", "revocation",
         raw_update({**full, signed.RV_ENTRIES: [*listed, [r(16), EXP]]}), "TOO_LARGE",
         "65 entries (§7: at most 64)", lock_id=LOCK_ID, current_version=0)
@@ -734,7 +763,8 @@ def _signed() -> list[dict[str, Any]]:
         raw_update({**full, signed.RV_ENTRIES: [[bytes(15), EXP]]}), "MALFORMED",
         "entry with a 15-byte cti", lock_id=LOCK_ID, current_version=0)
     add("revocation_missing_lock", "revocation", raw_update({6: NOW, signed.RV_VERSION: 7,
-                                                             signed.RV_ENTRIES: []}),
+                                                             signed.RV_ENTRIES: [],
+                                                             signed.OPERATOR: OPERATOR}),
         "MALFORMED", "no lock ID (key 3)", lock_id=LOCK_ID, current_version=0)
     return out
 

@@ -283,8 +283,10 @@ class PhoneApp:
             lock_id, version = rv["lock_id"], int(rv["version"])
             held = st.revocations.get(lock_id)
             if held is None or version > held.version:  # never go back to an older update
+                dec = rv.get("decommission")
                 st.revocations[lock_id] = RevocationEntry(
-                    version=version, update=bytes.fromhex(rv["update"]), fetched_at=self.now()
+                    version=version, update=bytes.fromhex(rv["update"]), fetched_at=self.now(),
+                    decommission=bytes.fromhex(dec) if dec else None,
                 )
                 report.revocations[lock_id] = version
         if bundle.time >= st.time_statement_iat:
@@ -418,6 +420,7 @@ class PhoneApp:
         self, st: PhoneState, lock_id: str, timeout: float
     ) -> AbstractAsyncContextManager[LockPort]:
         rv = st.revocations.get(lock_id)
+        extra = {"decommission": rv.decommission} if rv and rv.decommission else {}
         return self._connector()(
             lock_id,
             timeout=timeout,
@@ -425,6 +428,7 @@ class PhoneApp:
             revocation=(rv.update, rv.version) if rv else None,
             accepted={k.key_id for k in st.keys_for(lock_id) if k.accepted_by_lock},
             fresh_time=self._fresh_time(st.server_url),
+            **extra,
         )
 
     def _fresh_time(self, server_url: str | None) -> FreshTime:

@@ -32,17 +32,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.profile import Profile
+from kagiya.sdk.keys import LockIdentity
 from kagiya.sdk.logchain import LogEvent, LogRecord, chain, genesis, head_message
 
 STEPS = ("setup", "enroll", "download", "upload")
-
-
-def _raw(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 class FleetLog:
@@ -145,8 +141,9 @@ class Fleet:
         op = OperatorClient.login(self.server_url, self.client_id, self.client_secret)
         sign = Ed25519PrivateKey.generate()
         lock_id = f"FLEET-{secrets.token_hex(3).upper()}"
-        op.register_lock(lock_id, _raw(sign), _raw(X25519PrivateKey.generate()),
-                         vehicle_label="fleet load test")
+        ident = LockIdentity.from_private_bytes(
+            sign.private_bytes_raw(), X25519PrivateKey.generate().private_bytes_raw())
+        op.register_simulated_lock(ident, lock_id, vehicle_label="fleet load test")
         log = FleetLog(lock_id, sign)
         now = int(time.time())
 

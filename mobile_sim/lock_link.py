@@ -81,14 +81,18 @@ class BleLockSession:
 async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
                   revocation: tuple[bytes, int] | None = None,
                   accepted: set[bytes] | None = None,
-                  fresh_time: FreshTime | None = None) -> AsyncIterator[BleLockSession]:
-    """Find ``lock_id`` over BLE and open a session carrying the phone's updates;
-    ``fresh_time`` fetches a fresh time statement when the lock lost its time."""
+                  fresh_time: FreshTime | None = None,
+                  decommission: bytes | None = None) -> AsyncIterator[BleLockSession]:
+    """Find ``lock_id`` over BLE and open a session carrying the phone's updates (and the
+    lock's decommission update when the operator retired it); ``fresh_time`` fetches a
+    fresh time statement when the lock lost its time."""
     wallet = Wallet(fresh_time=fresh_time)
     if time_statement:
         wallet.add_time_statement(time_statement)
     if revocation:
         wallet.add_revocation(revocation[0])
+    if decommission:
+        wallet.add_decommission(decommission)
     for cti in accepted or ():
         wallet.accepted.add((lock_id, cti))
     device = await find_lock(lock_id, timeout=timeout)

@@ -77,6 +77,7 @@ class RevocationEntry:
     version: int
     update: bytes
     fetched_at: int = 0
+    decommission: bytes | None = None  # the lock was retired: carry this to it (§7a)
 
 
 @dataclass

@@ -10,7 +10,8 @@ Example::
 
     op = OperatorClient.login("http://127.0.0.1:8080", client_id, client_secret)
     user = op.create_user()["user_id"]
-    op.register_lock("CAR-0001", sign_public, kex_public)
+    ch = op.registration_challenge()  # the lock signs it over USB: provisioning.registration_proof
+    op.register_lock("CAR-0001", sign_public, kex_public, challenge=ch["challenge"], proof=proof)
     op.create_key_request(user, "CAR-0001", nbf, exp, ["doors", "drive"])
     code = op.enrollment_code(user)["code"]
     phone = PhoneClient.enroll("http://127.0.0.1:8080", code, device_seed)
@@ -85,6 +86,7 @@ class _Base:
         self.token = token
         self.retries = retries
         self.sleep = sleep
+        self.last_status = 0  # HTTP status of the last answer
 
     def _reauthenticate(self) -> bool:
         """Get a fresh token after ``token-expired``; False when this client cannot."""
@@ -144,6 +146,7 @@ class _Base:
                 self.sleep(min(wait if wait is not None else 0.1 * attempt, MAX_RETRY_AFTER_S))
                 continue
             break
+        self.last_status = resp.status_code
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -164,15 +167,72 @@ class _Base:
         out = self._request("GET", "/v1/time", auth=False)
         return int(out["time"]), bytes.fromhex(out["time_statement"])
 
-    def _replace_identity(
-        self, lock_id: str, sign_public: bytes, kex_public: bytes, idempotency_key: str | None
+    def registration_challenge(self) -> dict[str, Any]:
+        """A one-time challenge for the lock to sign (``{challenge, expires_at,
+        operator_id}``): registration and identity replacement need the lock's proof."""
+        return self._request("POST", "/v1/install/registration-challenge")
+
+    def operator_id(self) -> str:
+        """The operator this token belongs to (what a lock is provisioned for)."""
+        return str(self._request("GET", "/v1/install/operator")["operator_id"])
+
+    def _lock_body(self, lock_id: str, sign_public: bytes, kex_public: bytes,
+                   challenge: str, proof: bytes, **extra: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"lock_id": lock_id, "sign_public": sign_public.hex(),
+                                "kex_public": kex_public.hex(), "challenge": challenge,
+                                "proof": proof.hex()}
+        body.update({k: v for k, v in extra.items() if v is not None})
+        return body
+
+    def replace_lock_identity(
+        self, lock_id: str, sign_public: bytes, kex_public: bytes, *, challenge: str,
+        proof: bytes, idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """Give this operator's re-provisioned ``lock_id`` its new identity keys, with the
+        new identity's proof over a :meth:`registration_challenge`; key requests stay and
+        are re-issued to the new key (an installer token only for a lock not in service)."""
+        body = self._lock_body(lock_id, sign_public, kex_public, challenge, proof)
+        del body["lock_id"]
         return self._request(
-            "PUT",
-            f"/v1/locks/{lock_id}/identity",
-            idempotency_key=idempotency_key,
-            json={"sign_public": sign_public.hex(), "kex_public": kex_public.hex()},
+            "PUT", f"/v1/locks/{lock_id}/identity", idempotency_key=idempotency_key, json=body
         )
+
+    def decommission_lock(self, lock_id: str) -> dict[str, Any]:
+        """Retire a lock: every key revoked, the row kept as a tombstone; returns
+        ``{lock_id, revocation_version, decommission_update}`` (hex, protocol §7a)."""
+        return self._request("POST", f"/v1/locks/{lock_id}/decommission")
+
+    def decommission_update(self, lock_id: str) -> dict[str, Any]:
+        """The decommission update of a retired lock again (to carry to the lock)."""
+        return self._request("GET", f"/v1/locks/{lock_id}/decommission")
+
+    def replace_simulated_identity(self, identity: Any, lock_id: str,
+                                   sign_public: bytes | None = None,
+                                   kex_public: bytes | None = None) -> dict[str, Any]:
+        """Replace ``lock_id``'s identity by ``identity`` (a
+        :class:`kagiya.sdk.keys.LockIdentity` this process holds), proving possession as the
+        firmware would; ``sign_public``/``kex_public`` override the keys sent (tests)."""
+        from kagiya.sdk.registration import sign_registration
+
+        ch = self.registration_challenge()
+        proof = sign_registration(identity, lock_id, ch["operator_id"],
+                                  bytes.fromhex(ch["challenge"]))
+        return self.replace_lock_identity(
+            lock_id, sign_public or identity.sign_public, kex_public or identity.kex_public,
+            challenge=ch["challenge"], proof=proof)
+
+    def register_simulated_lock(self, identity: Any, lock_id: str, **extra: Any
+                                ) -> dict[str, Any]:
+        """Register a lock whose private keys this process holds (a
+        :class:`kagiya.sdk.keys.LockIdentity`: tests, simulators, benchmarks): asks for a
+        challenge and signs it as the firmware would."""
+        from kagiya.sdk.registration import sign_registration
+
+        ch = self.registration_challenge()
+        proof = sign_registration(identity, lock_id, ch["operator_id"],
+                                  bytes.fromhex(ch["challenge"]))
+        return self.register_lock(lock_id, identity.sign_public, identity.kex_public,  # type: ignore[attr-defined]
+                                  challenge=ch["challenge"], proof=proof, **extra)
 
 
 def _code(resp: httpx.Response) -> str:
@@ -299,19 +359,15 @@ class OperatorClient(_Base):
         sign_public: bytes,
         kex_public: bytes,
         *,
+        challenge: str,
+        proof: bytes,
         vehicle_label: str | None = None,
         partner_id: str | None = None,
     ) -> dict[str, Any]:
-        """Register a lock with its two public identity keys."""
-        body: dict[str, Any] = {
-            "lock_id": lock_id,
-            "sign_public": sign_public.hex(),
-            "kex_public": kex_public.hex(),
-        }
-        if vehicle_label is not None:
-            body["vehicle_label"] = vehicle_label
-        if partner_id is not None:
-            body["partner_id"] = partner_id
+        """Register a lock with its two public identity keys and its proof of possession
+        over a :meth:`registration_challenge` (protocol §5)."""
+        body = self._lock_body(lock_id, sign_public, kex_public, challenge, proof,
+                               vehicle_label=vehicle_label, partner_id=partner_id)
         return self._request("POST", "/v1/locks", json=body)
 
     def list_locks(
@@ -338,18 +394,6 @@ class OperatorClient(_Base):
     def delete_lock(self, lock_id: str) -> dict[str, Any]:
         """Delete a lock and its requests, keys and logs."""
         return self._request("DELETE", f"/v1/locks/{lock_id}")
-
-    def replace_lock_identity(
-        self,
-        lock_id: str,
-        sign_public: bytes,
-        kex_public: bytes,
-        *,
-        idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Re-register a re-provisioned lock's new identity keys; key requests stay and
-        their keys are re-issued to the new key on the next download."""
-        return self._replace_identity(lock_id, sign_public, kex_public, idempotency_key)
 
     def time_statement(self) -> bytes:
         """A fresh signed time statement (``GET /v1/time``)."""
@@ -424,29 +468,15 @@ class InstallerClient(_Base):
         sign_public: bytes,
         kex_public: bytes,
         *,
+        challenge: str,
+        proof: bytes,
         vehicle_label: str | None = None,
     ) -> dict[str, Any]:
-        """Register a newly provisioned lock under the token's operator."""
-        body: dict[str, Any] = {
-            "lock_id": lock_id,
-            "sign_public": sign_public.hex(),
-            "kex_public": kex_public.hex(),
-        }
-        if vehicle_label is not None:
-            body["vehicle_label"] = vehicle_label
+        """Register a newly provisioned lock under the token's operator, with its proof of
+        possession over a :meth:`registration_challenge` (protocol §5)."""
+        body = self._lock_body(lock_id, sign_public, kex_public, challenge, proof,
+                               vehicle_label=vehicle_label)
         return self._request("POST", "/v1/install/locks", json=body)
-
-    def replace_lock_identity(
-        self,
-        lock_id: str,
-        sign_public: bytes,
-        kex_public: bytes,
-        *,
-        idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Re-register a re-provisioned lock (of the token's operator) with its new identity
-        keys, keeping its key requests (``PUT /v1/locks/{lock_id}/identity``)."""
-        return self._replace_identity(lock_id, sign_public, kex_public, idempotency_key)
 
     def time_statement(self) -> bytes:
         """A fresh signed time statement to provision with (``GET /v1/time``)."""
@@ -491,11 +521,18 @@ class DownloadedKey:
 
 @dataclass(frozen=True)
 class SignedUpdate:
-    """A signed revocation update for one lock."""
+    """A signed revocation update for one lock (and its decommission update if retired)."""
 
     lock_id: str
     version: int
     update: bytes
+    decommission: bytes | None = None
+
+
+def _signed_update(r: dict[str, Any]) -> SignedUpdate:
+    dec = r.get("decommission")
+    return SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]),
+                        bytes.fromhex(dec) if dec else None)
 
 
 @dataclass(frozen=True)
@@ -683,8 +720,7 @@ class PhoneClient(_Base):
         return Sync(
             keys=keys,
             revocations=[
-                SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
-                for r in out["revocations"]
+                _signed_update(r) for r in out["revocations"]
             ],
             time=out["time"],
             time_statement=bytes.fromhex(out["time_statement"]),
@@ -699,8 +735,7 @@ class PhoneClient(_Base):
         """Signed revocation updates for the locks this phone holds keys for."""
         out = self._request("GET", "/v1/phone/revocations")
         return [
-            SignedUpdate(r["lock_id"], r["version"], bytes.fromhex(r["update"]))
-            for r in out["revocations"]
+            _signed_update(r) for r in out["revocations"]
         ]
 
     def time_statement(self) -> bytes:

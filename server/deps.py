@@ -93,7 +93,7 @@ NumericCursor = Annotated[int, Depends(_numeric_cursor)]
 
 # --- running a service function -------------------------------------------------------------
 
-Service = Callable[[Ctx], BaseModel]
+Service = Callable[[Ctx], "BaseModel | tuple[int, BaseModel]"]
 
 
 class Operation:
@@ -121,7 +121,8 @@ class Operation:
         rt = self.runtime
 
         def handler(s: Session, p: Principal) -> tuple[int, BaseModel]:
-            return status, service(Ctx(s, p, rt.now(), rt.settings))
+            out = service(Ctx(s, p, rt.now(), rt.settings))
+            return out if isinstance(out, tuple) else (status, out)  # (status, model) too
 
         fields = body.model_dump(mode="json", exclude_unset=True) if body is not None else None
         return rt.call(

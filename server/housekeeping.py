@@ -38,6 +38,7 @@ from kagiya.server.models import (
     IssuedKey,
     PhoneAuthProof,
     RateCounter,
+    RegistrationChallenge,
     Revocation,
     Token,
 )
@@ -59,6 +60,8 @@ def _rules(rt: Runtime, now: int) -> list[tuple[str, Any, ColumnElement[bool]]]:
         ("rate_counters", RateCounter, RateCounter.window < now - 2 * WINDOW_S),
         ("phone_auth_proofs", PhoneAuthProof, PhoneAuthProof.ts < now - 2 * AUTH_SKEW_S),
         ("dpop_proofs", DpopProof, DpopProof.used_at < now - dpop.EXPIRY_S),
+        ("registration_challenges", RegistrationChallenge,
+         RegistrationChallenge.expires_at <= now),
     ]
 
 

@@ -5,8 +5,13 @@ not. Each issued key lives at most ``key_lifetime_s`` (protocol §3 caps it at 4
 re-issued on download while the request is active, so a revoked key that somehow misses a
 lock still stops working soon. A changed request is re-issued under a new key ID and the old
 keys are revoked; a cancelled request's keys are revoked. Revocation bumps the lock's
-``revocation_version``; the next update (a full snapshot, protocol §7, built in
+``revocation_version``; the next update (protocol §7, built in
 :mod:`kagiya.server.revocations`) carries them.
+
+Every key names its operator (``kgy_op``) and the lock's key generation (``kgy_gen``).
+Revoking everything at a lock (:func:`revoke_lock`) raises the lock's generation floor, so
+one number in the update covers any number of keys; when the keys revoked one by one would
+no longer fit one update, :func:`revoke_where` does the same (nothing is ever left out).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from kagiya.server.principal import PhoneRef
 from kagiya.server.problems import ApiError
 from kagiya.server.secrets_store import Sealer
 from kagiya.server.uplink import outbox
-from sqlalchemy import ColumnElement, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 log = logging.getLogger("kagiya.server")
@@ -71,10 +76,12 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
     """Revoke every unexpired, unrevoked issued key matching ``conditions``.
 
     Adds the key IDs to their locks' revocation lists and bumps each affected lock's
-    revocation version. Returns how many keys were revoked.
+    revocation version. A lock whose listed keys would then not fit one update has its
+    generation floor raised instead (:func:`revoke_lock`), so no revoked key is ever left
+    out. Returns how many keys were revoked.
     """
     rows = session.execute(
-        select(IssuedKey.cti, IssuedKey.lock_pk, IssuedKey.exp).where(
+        select(IssuedKey.cti, IssuedKey.lock_pk, IssuedKey.exp, IssuedKey.generation).where(
             IssuedKey.revoked.is_(False), IssuedKey.exp > now, *conditions
         )
     ).all()
@@ -82,7 +89,10 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
         return 0
     ctis = [r.cti for r in rows]
     session.execute(update(IssuedKey).where(IssuedKey.cti.in_(ctis)).values(revoked=True))
-    session.add_all(Revocation(lock_pk=r.lock_pk, cti=r.cti, exp=r.exp) for r in rows)
+    session.add_all(
+        Revocation(lock_pk=r.lock_pk, cti=r.cti, exp=r.exp, generation=r.generation)
+        for r in rows
+    )
     locks = sorted({r.lock_pk for r in rows})
     for lock_pk in locks:
         session.execute(
@@ -92,8 +102,38 @@ def revoke_where(session: Session, now: int, *conditions: ColumnElement[bool]) -
         )
     outbox.enqueue(session, locks, outbox.REVOCATION, now)  # connected locks (#16)
     session.flush()
-    revocations.check_capacity(session, locks, now)
+    for lock_pk in revocations.over_capacity(session, locks, now):
+        revoke_lock(session, now, lock_pk, reason="overflow")
     return len(rows)
+
+
+def revoke_lock(session: Session, now: int, lock_pk: int, *, reason: str) -> int:
+    """Revoke every key of one lock issued so far with one number: the lock's generation
+    floor rises past every key issued (``min_generation = key_generation + 1``) and new keys
+    get the new generation. Marks the keys revoked (phones then get new ones), bumps the
+    revocation version and drops the listed entries the floor now covers. Returns how many
+    unrevoked keys it revoked; ``reason`` "overflow" is audited for the operator."""
+    lock = session.get(Lock, lock_pk, with_for_update=True)
+    if lock is None:
+        return 0
+    new_gen = lock.key_generation + 1
+    res = session.execute(
+        update(IssuedKey)
+        .where(IssuedKey.lock_pk == lock_pk, IssuedKey.revoked.is_(False), IssuedKey.exp > now)
+        .values(revoked=True)
+    )
+    lock.key_generation = new_gen
+    lock.min_generation = new_gen
+    lock.revocation_version = lock.revocation_version + 1
+    session.execute(
+        delete(Revocation).where(Revocation.lock_pk == lock_pk, Revocation.generation < new_gen)
+    )
+    outbox.enqueue(session, [lock_pk], outbox.REVOCATION, now)  # connected locks (#16)
+    session.flush()
+    revoked = int(res.rowcount or 0)  # type: ignore[attr-defined]
+    if reason == "overflow":
+        revocations.record_overflow(session, lock, revoked, now)
+    return revoked
 
 
 def _key_json(k: Any, req: Any, lock_id: str, user_id: str) -> dict[str, Any]:
@@ -164,6 +204,7 @@ def _issue_query(*, locked: bool) -> Any:
             Lock.lock_id,
             Lock.kex_public,
             Lock.incarnation,
+            Lock.key_generation,
             User.user_id,
             ik.cti,
             ik.request_version,
@@ -240,6 +281,7 @@ def _basis(rows: list[Any], issuer_version: int | None) -> tuple[Any, ...]:
             r.lock_id,
             bytes(r.kex_public),
             r.incarnation,
+            r.key_generation,
             r.user_id,
             None if r.cti is None else bytes(r.cti),
         )
@@ -323,6 +365,8 @@ def plan_keys(
                 permissions=req.permissions,
                 request_version=req.version,
                 cnf=cnf,
+                operator=req.operator_id,
+                generation=req.key_generation,
             )
         except (ProtocolError, ValueError) as exc:  # e.g. a user ID the protocol cannot carry
             log.warning("cannot issue a key for request %s: %s", req.id, exc)
@@ -340,6 +384,7 @@ def plan_keys(
                 "exp": key.exp,
                 "iat": now,
                 "kid": key.kid,
+                "generation": req.key_generation,
                 "credential": key.credential,
                 "revoked": False,
             }

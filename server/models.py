@@ -31,6 +31,7 @@ NAMING = {
 ACTIVE = "active"
 SUSPENDED = "suspended"
 CANCELLED = "cancelled"
+RETIRED = "retired"  # a deleted or decommissioned lock: its row stays as a tombstone
 
 
 class Base(DeclarativeBase):
@@ -110,11 +111,18 @@ class Partner(Base):
 
 
 class Lock(Base):
-    """A lock device: its ID and the two public identity keys (protocol §5)."""
+    """A lock device: its ID and the two public identity keys (protocol §5).
+
+    Lock IDs are unique per operator (the lock itself checks the operator of every
+    credential), so no answer tells an operator whether another one holds an ID. A deleted
+    or decommissioned lock stays as a ``retired`` tombstone keeping its revocation version
+    and key generations, so registering the ID again continues them (never backwards).
+    """
 
     __tablename__ = "locks"
+    __table_args__ = (UniqueConstraint("operator_id", "lock_id", name="uq_locks_operator_lock"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    lock_id: Mapped[str] = mapped_column(String(20), nullable=False, unique=True)
+    lock_id: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
     operator_id: Mapped[str] = _op_fk()
     partner_id: Mapped[str | None] = mapped_column(
         String(40), ForeignKey("partners.id", ondelete="SET NULL"), nullable=True, index=True
@@ -131,6 +139,15 @@ class Lock(Base):
     )
     created_at: Mapped[int] = mapped_column(BigInteger, nullable=False)
     identity_changed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the generation new keys are issued at (claim kgy_gen) and the floor below which the
+    # lock refuses every key (revocation update -65543); both only rise
+    key_generation: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
+    min_generation: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
+    retired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class KeyRequest(Base):
@@ -234,6 +251,9 @@ class IssuedKey(Base):
     iat: Mapped[int] = mapped_column(BigInteger, nullable=False)
     kid: Mapped[str] = mapped_column(String(16), nullable=False)
     # the phone's wrap of its own secret K is inside the credential; the server never has K
+    generation: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
     credential: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
@@ -247,6 +267,19 @@ class Revocation(Base):
     )
     cti: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     exp: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    # the key's generation: entries below the lock's floor need not be listed any more
+    generation: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
+
+
+class RegistrationChallenge(Base):
+    """A one-time challenge a lock signs to prove possession at registration (§5)."""
+
+    __tablename__ = "registration_challenges"
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[str] = _op_fk()
+    expires_at: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
 
 
 class UsageLog(Base):

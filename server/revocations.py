@@ -8,8 +8,13 @@ phone's unrevoked keys all belong to its user's active requests: the query only 
 at the phone's *revoked* unexpired keys for other locks, a lookup that stays small however
 many keys the phone has been issued.
 
-Each update is a full snapshot of the lock's unexpired revoked keys, newest expiry first,
-at most 64 (protocol §15). Building one costs a query and a signature, so each process caches
+Each update names the lock's operator and carries its generation floor (every key issued
+below it is revoked) and the unexpired revoked keys at or above the floor, newest expiry
+first, at most 64 (protocol §15): when more would be listed, the revoking transaction
+raises the floor instead (:func:`kagiya.server.issuance.revoke_lock`), so nothing is ever
+left out. Locks merge updates, so an update never makes a refused key usable again. A
+retired lock (deleted or decommissioned) also gets its signed decommission update (§7a),
+which phones carry to the lock. Building one costs a query and a signature, so each process caches
 it under a key that names the snapshot exactly as every process sees it in the database:
 ``(lock pk, lock incarnation, revocation version, active issuer kid)``. Any revocation bumps
 the version (in the revoking transaction), a new registration or identity change draws a new
@@ -26,13 +31,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from kagiya.sdk.signed import MAX_REVOCATION_ENTRIES, RevocationUpdate, sign_revocation_update
+from kagiya.sdk.keys import lock_key_id
+from kagiya.sdk.signed import (
+    MAX_REVOCATION_ENTRIES,
+    DecommissionUpdate,
+    RevocationUpdate,
+    sign_decommission_update,
+    sign_revocation_update,
+)
 from kagiya.server import audit
 from kagiya.server.issuer import KeySet
-from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Revocation
+from kagiya.server.models import ACTIVE, RETIRED, IssuedKey, KeyRequest, Lock, Revocation
 from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server")
@@ -45,6 +57,7 @@ class _Built:
     built_at: int
     entries: int
     update_hex: str
+    decommission_hex: str | None
 
 
 class RevocationCache:
@@ -74,7 +87,16 @@ class RevocationCache:
 
 
 _PHONE_LOCKS = Prepared(
-    select(Lock.pk, Lock.lock_id, Lock.revocation_version, Lock.incarnation)
+    select(
+        Lock.pk,
+        Lock.lock_id,
+        Lock.revocation_version,
+        Lock.incarnation,
+        Lock.operator_id,
+        Lock.min_generation,
+        Lock.status,
+        Lock.kex_public,
+    )
     .where(
         Lock.revocation_version > 0,
         or_(
@@ -96,52 +118,51 @@ _PHONE_LOCKS = Prepared(
 )
 
 
-# a lock's unexpired revoked keys in update order: the first MAX_REVOCATION_ENTRIES are
-# carried (_ENTRIES), the rest are left out (check_capacity)
-_UNEXPIRED = (
+# a lock's unexpired revoked keys at or above its floor, in update order
+_ENTRIES = Prepared(
     select(Revocation.cti, Revocation.exp)
-    .where(Revocation.lock_pk == bindparam("lock_pk"), Revocation.exp > bindparam("now"))
+    .where(
+        Revocation.lock_pk == bindparam("lock_pk"),
+        Revocation.exp > bindparam("now"),
+        Revocation.generation >= bindparam("floor"),
+    )
     .order_by(Revocation.exp.desc(), Revocation.cti)
+    .limit(MAX_REVOCATION_ENTRIES)
 )
-_ENTRIES = Prepared(_UNEXPIRED.limit(MAX_REVOCATION_ENTRIES))
-_LEFT_OUT = _UNEXPIRED.offset(MAX_REVOCATION_ENTRIES)
 
 
-def check_capacity(session: Session, lock_pks: list[int], now: int) -> None:
-    """After a revocation: when a lock has more unexpired revoked keys than one update can
-    carry (protocol §15), say so — a warning in the server log and an audit entry
-    ``lock.revocation-overflow`` for the lock's operator — because the revoked keys that
-    expire soonest are then left out of the update and work again at a lock that has not
-    yet seen them. Nothing else can be done within the protocol; the entry tells the
-    operator how many keys are affected and until when (shorter key lifetimes keep the list
-    short)."""
+def over_capacity(session: Session, lock_pks: list[int], now: int) -> list[int]:
+    """The locks among ``lock_pks`` whose listed revoked keys no longer fit one update."""
+    out = []
     for lock_pk in lock_pks:
-        rows = session.execute(_LEFT_OUT, {"lock_pk": lock_pk, "now": now}).all()
-        if not rows:
-            continue
-        lock = session.get(Lock, lock_pk)
-        if lock is None:
-            continue
-        left_out_until = int(rows[0].exp)
-        log.warning(
-            "lock %s: %d revoked keys do not fit its revocation update (until %d)",
-            lock.lock_id,
-            len(rows),
-            left_out_until,
+        floor = session.scalar(select(Lock.min_generation).where(Lock.pk == lock_pk)) or 0
+        listed = session.scalar(
+            select(func.count()).select_from(Revocation).where(
+                Revocation.lock_pk == lock_pk, Revocation.exp > now,
+                Revocation.generation >= floor,
+            )
         )
-        audit.record(
-            session,
-            now,
-            "server",
-            "lock.revocation-overflow",
-            operator_id=lock.operator_id,
-            target=lock.lock_id,
-            detail={
-                "carried": MAX_REVOCATION_ENTRIES,
-                "left_out": len(rows),
-                "left_out_until": left_out_until,
-            },
-        )
+        if (listed or 0) > MAX_REVOCATION_ENTRIES:
+            out.append(lock_pk)
+    return out
+
+
+def record_overflow(session: Session, lock: Lock, revoked: int, now: int) -> None:
+    """Say that a lock's floor was raised because its revoked keys would not fit one update:
+    every key of the lock was revoked with it (``revoked`` still-valid ones, which phones
+    replace on their next download). An audit entry ``lock.revocation-floor`` for the
+    operator and an info line in the server log."""
+    log.info("lock %s: revoked keys exceed one update; generation floor raised to %d",
+             lock.lock_id, lock.min_generation)
+    audit.record(
+        session,
+        now,
+        "server",
+        "lock.revocation-floor",
+        operator_id=lock.operator_id,
+        target=lock.lock_id,
+        detail={"min_generation": lock.min_generation, "reissued": revoked},
+    )
 
 
 def phone_locks(session: Handle, phone: PhoneRef, now: int) -> list[Any]:
@@ -154,7 +175,8 @@ def phone_locks(session: Handle, phone: PhoneRef, now: int) -> list[Any]:
 def updates_for_phone(
     session: Handle, phone: PhoneRef, now: int, keys: KeySet, cache: RevocationCache
 ) -> list[dict[str, Any]]:
-    """The newest signed revocation update for each lock the phone should carry one to."""
+    """The newest signed revocation update for each lock the phone should carry one to (and
+    the decommission update of a retired one)."""
     out = []
     for lock in phone_locks(session, phone, now):
         key = (lock.pk, lock.incarnation, lock.revocation_version, keys.active_kid)
@@ -162,14 +184,15 @@ def updates_for_phone(
         if built is None:
             built = _build(session, lock, now, keys)
             cache.put(key, built)
-        out.append(
-            {
-                "lock_id": lock.lock_id,
-                "version": lock.revocation_version,
-                "entries": built.entries,
-                "update": built.update_hex,
-            }
-        )
+        item = {
+            "lock_id": lock.lock_id,
+            "version": lock.revocation_version,
+            "entries": built.entries,
+            "update": built.update_hex,
+        }
+        if built.decommission_hex is not None:
+            item["decommission"] = built.decommission_hex
+        out.append(item)
     return out
 
 
@@ -179,12 +202,23 @@ def signed_update(session: Handle, lock: Any, now: int, keys: KeySet) -> bytes:
     return bytes.fromhex(_build(session, lock, now, keys).update_hex)
 
 
+def decommission_update(keys: KeySet, lock: Any, now: int) -> str:
+    """The signed decommission update (§7a) for ``lock``'s current identity, hex."""
+    upd = DecommissionUpdate(lock.lock_id, now, lock.operator_id,
+                             lock_key_id(bytes(lock.kex_public)))
+    return sign_decommission_update(keys.active, upd).hex()
+
+
 def _build(session: Handle, lock: Any, now: int, keys: KeySet) -> _Built:
-    entries = _ENTRIES.rows(session, {"lock_pk": lock.pk, "now": now})
+    params = {"lock_pk": lock.pk, "now": now, "floor": lock.min_generation}
+    entries = _ENTRIES.rows(session, params)
     upd = RevocationUpdate(
         lock_id=lock.lock_id,
         version=lock.revocation_version,
         iat=now,
         entries=[(bytes(e.cti), int(e.exp)) for e in entries],
+        operator=lock.operator_id,
+        min_generation=lock.min_generation,
     )
-    return _Built(now, len(entries), sign_revocation_update(keys.active, upd).hex())
+    dec = decommission_update(keys, lock, now) if lock.status == RETIRED else None
+    return _Built(now, len(entries), sign_revocation_update(keys.active, upd).hex(), dec)

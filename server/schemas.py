@@ -185,20 +185,50 @@ class PartnerPage(Page):
 
 
 class LockIn(In):
-    """A provisioned lock: its ID and its two public identity keys (protocol §5)."""
+    """A provisioned lock: its ID, its two public identity keys and its proof of possession:
+    the lock's Ed25519 signature over a registration challenge naming the lock ID, this
+    operator and both keys (protocol §5)."""
 
     lock_id: LockId
     sign_public: Hex32
     kex_public: Hex32
+    challenge: Hex32
+    proof: Hex64
     vehicle_label: Label | None = None
     partner_id: ObjId | None = None
 
 
 class LockIdentityIn(In):
-    """The new public identity keys of a re-provisioned lock (protocol §5), hex."""
+    """The new public identity keys of a re-provisioned lock (protocol §5), hex, with the
+    new identity's proof of possession over a registration challenge."""
 
     sign_public: Hex32
     kex_public: Hex32
+    challenge: Hex32
+    proof: Hex64
+
+
+class RegistrationChallengeOut(BaseModel):
+    """A one-time challenge for a lock to sign at registration (valid 10 minutes)."""
+
+    challenge: str
+    expires_at: int
+    operator_id: str
+
+
+class OperatorIdOut(BaseModel):
+    """The operator a token belongs to (what a lock is provisioned for)."""
+
+    operator_id: str
+
+
+class DecommissionOut(BaseModel):
+    """A retired lock and its signed decommission update (protocol §7a, hex) to carry to it."""
+
+    lock_id: str
+    lock_key_id: str
+    revocation_version: int
+    decommission_update: str
 
 
 class LockPatch(In):

@@ -14,6 +14,7 @@ from kagiya.server.download import PHONES, Ask, download
 from kagiya.server.dpop import RequestProof
 from kagiya.server.models import (
     ACTIVE,
+    RETIRED,
     EnrollmentCode,
     IssuedKey,
     KeyRequest,
@@ -267,7 +268,8 @@ def upload_logs(
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
         assert p.phone is not None and p.user is not None
         lock = s.scalars(
-            select(Lock).where(Lock.lock_id == body.lock_id, Lock.operator_id == p.operator.id)
+            select(Lock).where(Lock.lock_id == body.lock_id, Lock.operator_id == p.operator.id,
+                               Lock.status != RETIRED)
         ).first()
         holds = lock is not None and s.scalar(
             select(Lock.pk).where(

@@ -1,15 +1,31 @@
-"""Locks: registration (operator and installer), changes, identity replacement, suspension
-cascading to their keys, deletion with their requests, keys and logs."""
+"""Locks: registration with proof of possession (operator and installer), changes, identity
+replacement, suspension cascading to their keys, retirement (decommission / delete) that
+revokes every key first and keeps the lock ID as a tombstone (:mod:`kagiya.server.tenancy`)."""
 
 from __future__ import annotations
 
 import secrets
 
-from kagiya.server.issuance import revoke_where
+from kagiya.sdk.keys import lock_key_id
+from kagiya.server import tenancy
+from kagiya.server.issuance import revoke_lock
+from kagiya.server.issuer import KeySet
 from kagiya.server.lockkeys import usable_lock_keys
-from kagiya.server.models import ACTIVE, SUSPENDED, IssuedKey, KeyRequest, Lock, UsageLog
-from kagiya.server.problems import ApiError
-from kagiya.server.schemas import DeletedOut, LockIdentityIn, LockIn, LockOut, LockPage, LockPatch
+from kagiya.server.models import ACTIVE, RETIRED, SUSPENDED, Lock, UsageLog
+from kagiya.server.principal import INSTALLER
+from kagiya.server.problems import ApiError, not_found
+from kagiya.server.revocations import decommission_update
+from kagiya.server.schemas import (
+    DecommissionOut,
+    DeletedOut,
+    LockIdentityIn,
+    LockIn,
+    LockOut,
+    LockPage,
+    LockPatch,
+    OperatorIdOut,
+    RegistrationChallengeOut,
+)
 from kagiya.server.services.context import Ctx
 from kagiya.server.services.lookup import get_lock, get_partner
 from kagiya.server.services.paging import page
@@ -30,38 +46,74 @@ def check_lock_keys(sign_public: str, kex_public: str) -> None:
         )
 
 
-def register(c: Ctx, body: LockIn) -> LockOut:
-    """Register a lock for the caller's operator (operator and installer endpoints).
+def challenge(c: Ctx) -> RegistrationChallengeOut:
+    """A one-time registration challenge for the caller's operator (protocol §5)."""
+    return RegistrationChallengeOut(**tenancy.new_challenge(c.s, c.operator_id, c.now))
 
-    Lock IDs are unique across operators (409 ``lock-exists``): a revocation update names
-    only the lock ID, so a second registration of an ID would let its holder speak to a
-    lock it does not own."""
+
+def operator(c: Ctx) -> OperatorIdOut:
+    """The caller's operator ID (what the installer provisions a lock for)."""
+    return OperatorIdOut(operator_id=c.operator_id)
+
+
+def _proved(c: Ctx, lock_id: str, body: LockIn | LockIdentityIn) -> tuple[bytes, bytes]:
+    check_lock_keys(body.sign_public, body.kex_public)
+    sign, kex = bytes.fromhex(body.sign_public), bytes.fromhex(body.kex_public)
+    tenancy.check_proof(c.s, c.operator_id, c.now, lock_id, sign, kex, body.challenge,
+                        body.proof)
+    return sign, kex
+
+
+def register(c: Ctx, body: LockIn) -> tuple[int, LockOut]:
+    """Register a lock for the caller's operator (operator and installer endpoints), with
+    the lock's proof of possession.
+
+    Lock IDs are unique per operator: nothing here looks at another operator's locks, so
+    no answer says whether another operator holds the ID (the lock itself refuses other
+    operators' keys). 201 for a new or revived (tombstoned) ID, 200 when this identity is
+    already registered, 409 ``lock-registered`` when the operator's ID has another identity
+    (replace it with ``PUT /v1/locks/{id}/identity``; the problem names the current label and
+    lock key ID)."""
     if body.partner_id is not None:
         get_partner(c, body.partner_id)
-    if c.s.scalar(select(Lock.pk).where(Lock.lock_id == body.lock_id)) is not None:
-        raise ApiError(409, "lock-exists", f"lock ID {body.lock_id} is already registered")
-    check_lock_keys(body.sign_public, body.kex_public)
-    lk = Lock(
-        lock_id=body.lock_id,
-        operator_id=c.operator_id,
-        partner_id=body.partner_id,
-        sign_public=bytes.fromhex(body.sign_public),
-        kex_public=bytes.fromhex(body.kex_public),
-        vehicle_label=body.vehicle_label or "",
-        status=ACTIVE,
-        revocation_version=0,
-        incarnation=secrets.randbits(62),
-        created_at=c.now,
-    )
-    c.s.add(lk)
+    sign, kex = _proved(c, body.lock_id, body)
+    lk = tenancy.find(c.s, c.operator_id, body.lock_id, lock=True)
+    if lk is not None and lk.status != RETIRED:
+        if lk.sign_public == sign and lk.kex_public == kex:
+            return 200, lock_out(lk)
+        cur = lock_out(lk)
+        raise ApiError(409, "lock-registered",
+                       f"lock {body.lock_id} is registered with another identity",
+                       extra={"lock_id": cur.lock_id, "vehicle_label": cur.vehicle_label,
+                              "lock_key_id": cur.lock_key_id})
+    if lk is not None:  # a tombstone: versions and generations go on
+        tenancy.revive(lk, sign_public=sign, kex_public=kex,
+                       vehicle_label=body.vehicle_label or "", partner_id=body.partner_id,
+                       now=c.now)
+    else:
+        lk = Lock(
+            lock_id=body.lock_id,
+            operator_id=c.operator_id,
+            partner_id=body.partner_id,
+            sign_public=sign,
+            kex_public=kex,
+            vehicle_label=body.vehicle_label or "",
+            status=ACTIVE,
+            revocation_version=0,
+            incarnation=secrets.randbits(62),
+            created_at=c.now,
+        )
+        c.s.add(lk)
     c.s.flush()
     c.audit("lock.register", lk.lock_id)
-    return lock_out(lk)
+    return 201, lock_out(lk)
 
 
 def list_page(c: Ctx, partner_id: str | None, after: int, limit: int) -> LockPage:
-    """The operator's locks after cursor ``after``, optionally of one partner."""
-    q = select(Lock).where(Lock.operator_id == c.operator_id, Lock.pk > after)
+    """The operator's locks (not retired ones) after cursor ``after``, optionally of one
+    partner."""
+    q = select(Lock).where(Lock.operator_id == c.operator_id, Lock.pk > after,
+                           Lock.status != RETIRED)
     if partner_id:
         q = q.where(Lock.partner_id == partner_id)
     rows, more = page(c.s.scalars(q.order_by(Lock.pk).limit(limit + 1)).all(), limit,
@@ -88,16 +140,26 @@ def update(c: Ctx, lock_id: str, body: LockPatch) -> LockOut:
     return lock_out(lk)
 
 
+def _not_in_service(c: Ctx, lk: Lock, doing: str) -> None:
+    """Installer tokens may not disable the phones of a lock in service."""
+    if c.p.kind == INSTALLER and tenancy.in_service(c.s, lk, c.now):
+        raise ApiError(403, "lock-in-service",
+                       f"lock {lk.lock_id} has active key requests: an installer token cannot "
+                       f"{doing}; the operator can (or ends its key requests first)")
+
+
 def replace_identity(c: Ctx, lock_id: str, body: LockIdentityIn) -> LockOut:
-    """New identity keys for a re-provisioned lock: its keys so far (wrapped to the old
-    X25519 key) are revoked, a new incarnation starts; the same keys again change nothing."""
+    """New identity keys for a re-provisioned lock, with the new identity's proof: every key
+    so far (wrapped to the old X25519 key) is revoked (the generation floor), a new
+    incarnation starts; the same keys again change nothing. An installer token cannot do it
+    for a lock in service (403 ``lock-in-service``)."""
     lk = get_lock(c, lock_id, lock=True)
-    sign, kex = bytes.fromhex(body.sign_public), bytes.fromhex(body.kex_public)
-    check_lock_keys(body.sign_public, body.kex_public)
+    sign, kex = _proved(c, lock_id, body)
     if lk.sign_public == sign and lk.kex_public == kex:
         return lock_out(lk)  # already this identity: nothing to do
+    _not_in_service(c, lk, "replace its identity")
     old_key_id = lock_out(lk).lock_key_id
-    revoked = revoke_where(c.s, c.now, IssuedKey.lock_pk == lk.pk)
+    revoked = revoke_lock(c.s, c.now, lk.pk, reason="identity")
     c.s.refresh(lk)
     lk.sign_public, lk.kex_public = sign, kex
     lk.incarnation = secrets.randbits(62)
@@ -114,27 +176,59 @@ def replace_identity(c: Ctx, lock_id: str, body: LockIdentityIn) -> LockOut:
 
 
 def set_status(c: Ctx, lock_id: str, status: str) -> LockOut:
-    """Suspend (its keys are revoked; no new ones are issued) or resume a lock."""
+    """Suspend (every key revoked with the generation floor; no new ones issued) or resume."""
     lk = get_lock(c, lock_id, lock=True)
     lk.status = status
     revoked = 0
     if status == SUSPENDED:
-        revoked = revoke_where(c.s, c.now, IssuedKey.lock_pk == lk.pk)
+        revoked = revoke_lock(c.s, c.now, lk.pk, reason="suspend")
         c.s.refresh(lk)
     c.audit(f"lock.{'resume' if status == ACTIVE else 'suspend'}", lk.lock_id, revoked_keys=revoked)
     return lock_out(lk)
 
 
-def delete_lock(c: Ctx, lock_id: str) -> DeletedOut:
-    """Delete a lock with its key requests, issued keys and usage logs."""
-    lk = get_lock(c, lock_id, lock=True)
-    c.s.execute(delete(UsageLog).where(UsageLog.lock_pk == lk.pk))
-    c.s.execute(delete(IssuedKey).where(IssuedKey.lock_pk == lk.pk))
-    c.s.execute(delete(KeyRequest).where(KeyRequest.lock_pk == lk.pk))
-    # a connected lock's broker account goes with it (#16, docs/uplink.md)
+def _decommission_out(c: Ctx, lk: Lock, keys: KeySet) -> DecommissionOut:
+    return DecommissionOut(lock_id=lk.lock_id, lock_key_id=lock_key_id(lk.kex_public).hex(),
+                           revocation_version=lk.revocation_version,
+                           decommission_update=decommission_update(keys, lk, c.now))
+
+
+def decommission(c: Ctx, lock_id: str, keys: KeySet) -> DecommissionOut:
+    """Retire a lock: revoke every key first (generation floor), cancel its key requests,
+    keep the row as a tombstone, and return the signed decommission update (protocol §7a)
+    that phones and the installer carry to the lock. Again on a retired lock: the same
+    retirement. Installer tokens only for a lock not in service."""
+    lk = tenancy.find(c.s, c.operator_id, lock_id, lock=True)
+    if lk is None:
+        raise not_found("lock")
+    if lk.status != RETIRED:
+        _not_in_service(c, lk, "decommission it")
+        revoked = tenancy.retire(c.s, lk, c.now)
+        c.audit("lock.decommission", lk.lock_id, revoked_keys=revoked)
+    return _decommission_out(c, lk, keys)
+
+
+def _drop_uplink(c: Ctx, lk: Lock) -> None:
+    """A retired lock's broker account goes with it (#16, docs/uplink.md)."""
     from kagiya.server.services.uplink import drop_account
 
     drop_account(c.s, c.settings, lk.pk, lk.lock_id)
-    c.s.delete(lk)
-    c.audit("lock.delete", lock_id)
+
+
+def decommission_again(c: Ctx, lock_id: str, keys: KeySet) -> DecommissionOut:
+    """The decommission update of a retired lock, signed now (404 for a lock in service)."""
+    lk = tenancy.find(c.s, c.operator_id, lock_id)
+    if lk is None or lk.status != RETIRED:
+        raise not_found("retired lock")
+    return _decommission_out(c, lk, keys)
+
+
+def delete_lock(c: Ctx, lock_id: str) -> DeletedOut:
+    """Delete a lock: retired as by :func:`decommission` (every key revoked first, the ID
+    kept as a tombstone so versions never go back), and its usage logs deleted."""
+    lk = get_lock(c, lock_id, lock=True)
+    revoked = tenancy.retire(c.s, lk, c.now)
+    c.s.execute(delete(UsageLog).where(UsageLog.lock_pk == lk.pk))
+    _drop_uplink(c, lk)
+    c.audit("lock.delete", lock_id, revoked_keys=revoked)
     return DeletedOut(deleted=lock_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from kagiya.server.models import KeyRequest, Lock, Partner, User
+from kagiya.server.models import RETIRED, KeyRequest, Lock, Partner, User
 from kagiya.server.problems import not_found
 from kagiya.server.services.context import Ctx
 from sqlalchemy import select
@@ -30,8 +30,11 @@ def get_user(c: Ctx, user_id: str, *, lock: bool = False) -> User:
 
 
 def get_lock(c: Ctx, lock_id: str, *, lock: bool = False) -> Lock:
-    """The caller's lock ``lock_id`` or 404."""
-    return _owned(c, Lock, Lock.lock_id, lock_id, "lock", lock)
+    """The caller's lock ``lock_id`` or 404 (a retired lock, a tombstone, is not found)."""
+    row = _owned(c, Lock, Lock.lock_id, lock_id, "lock", lock)
+    if row.status == RETIRED:
+        raise not_found("lock")
+    return row
 
 
 def get_partner(c: Ctx, partner_id: str, *, lock: bool = False) -> Partner:

@@ -42,7 +42,8 @@ def authorise(c: Ctx, signer: IssuerKey, lock_id: str, body: MaintenanceIn) -> M
     ttl = min(body.ttl_s, MAINTENANCE_MAX_LIFETIME_S)
     installer = c.p.actor[:MAX_INSTALLER_TEXT]
     nonce = bytes.fromhex(body.nonce)
-    auth = sign_maintenance(signer, lock_id, nonce, scope, installer, c.now, ttl)
+    auth = sign_maintenance(signer, lock_id, nonce, scope, installer, c.now, ttl,
+                            operator=c.operator_id)
     c.audit(
         "lock.maintenance-authorise",
         lock_id,

@@ -117,7 +117,7 @@ class Bench:
         self.issuer = peer.Issuer()
         self.lock_id = lock_id
         self.lock = LockProcess(state_dir, **kw)
-        info = self.lock.call("provision", lock_id=lock_id,
+        info = self.lock.call("provision", lock_id=lock_id, operator=peer.OPERATOR,
                               anchors=[self.issuer.public.hex()], now=NOW)
         self.sign_public = bytes.fromhex(info["sign_public"])
         self.kex_public = bytes.fromhex(info["kex_public"])

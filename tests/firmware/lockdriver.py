@@ -35,7 +35,8 @@ def serve(req):
         return {}
     if op == "provision":
         out = provisioning.provision(req["lock_id"], req["anchors"], req["now"],
-                                     force=req.get("force", False), hal=hal)
+                                     force=req.get("force", False), hal=hal,
+                                     operator=req.get("operator", "op_test"))
         lock.load()
         return out
     if op == "reload":

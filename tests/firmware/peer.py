@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 RAW = (Encoding.Raw, PublicFormat.Raw)
 CT_TIME = "application/kgy-time+cbor"
 CT_REVOCATION = "application/kgy-revocation+cbor"
+CT_DECOMMISSION = "application/kgy-decommission+cbor"
+OPERATOR = "op_test"
+OP, GEN = -65541, -65542
 PERM_DOORS, PERM_DRIVE, PERM_LOG = 1, 2, 4
 
 
@@ -95,12 +98,13 @@ class Key:
 def issue(issuer: Issuer, lock_id: str, lock_x_public: bytes, *, nbf: int, exp: int,
           perm: int = 7, sub: str = "user-1", cti: bytes | None = None,
           secret: bytes | None = None, claims_override: dict | None = None,
-          **sign_kw: Any) -> Key:
+          operator: str = OPERATOR, gen: int = 0, **sign_kw: Any) -> Key:
     """Issue a credential (COSE_Sign1 over CWT claims, §3)."""
     cti = cti or os.urandom(16)
     secret = secret or os.urandom(32)
     claims: dict = {1: "kagiya-test", 2: sub, 3: lock_id, 4: exp, 5: nbf, 6: nbf, 7: cti,
-                    8: wrap_key(secret, lock_x_public), -65537: perm, -65538: 1}
+                    8: wrap_key(secret, lock_x_public), -65537: perm, -65538: 1,
+                    OP: operator, GEN: gen}
     if claims_override:
         for k, v in claims_override.items():
             if v is None:
@@ -116,11 +120,21 @@ def time_statement(issuer: Issuer, t: int) -> bytes:
 
 
 def revocation(issuer: Issuer, lock_id: str, version: int,
-               entries: list[tuple[bytes, int]], iat: int = 0) -> bytes:
-    """A signed revocation update (§7)."""
-    return issuer.sign1(
-        enc({3: lock_id, 6: iat, -65539: version, -65540: [list(e) for e in entries]}),
-        CT_REVOCATION)
+               entries: list[tuple[bytes, int]], iat: int = 0, *,
+               operator: str = OPERATOR, floor: int | None = None) -> bytes:
+    """A signed revocation update (§7): listed keys and the generation floor."""
+    p: dict = {3: lock_id, 6: iat, -65539: version, -65540: [list(e) for e in entries],
+               OP: operator}
+    if floor is not None:
+        p[-65543] = floor
+    return issuer.sign1(enc(p), CT_REVOCATION)
+
+
+def decommission(issuer: Issuer, lock_id: str, lock_x_public: bytes, *,
+                 operator: str = OPERATOR, iat: int = 0) -> bytes:
+    """A signed decommission update (§7a) for the lock whose X25519 key is given."""
+    return issuer.sign1(enc({3: lock_id, 6: iat, OP: operator,
+                             -65545: key_id(lock_x_public)}), CT_DECOMMISSION)
 
 
 def proof(secret: bytes, nonce: bytes, lock_id: str, cti: bytes, command: int,

@@ -81,7 +81,7 @@ from kagiya_lock import provisioning
 from kagiya_lock.hal.hal_unix import UnixHAL
 from kagiya_lock.lock import Lock
 hal = UnixHAL()
-provisioning.provision("KGY-TARGET", ["11" * 32], 1767225600, hal=hal)
+provisioning.provision("KGY-TARGET", ["11" * 32], 1767225600, hal=hal, operator="op_t")
 lock = Lock(hal)
 print(json.dumps({"reply": lock.handle(1, b"\xa2\x00\x01\x01\x81\x02").hex()}))
 """

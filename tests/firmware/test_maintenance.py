@@ -17,16 +17,19 @@ from tests.firmware import peer
 from tests.firmware.harness import NOW, Bench
 
 SCOPE = -65546
+OPERATOR = -65541
 E_MAINT, E_LOCKDOWN, E_ANCHORS = 48, 49, 50
 
 
 def _auth(issuer: peer.Issuer, lock_id: str, nonce: bytes, *, scope: list[str] | None = None,
           iat: int | None = None, ttl: int = 600, who: str = "installer-7",
-          **override: Any) -> str:
+          operator: str | None = peer.OPERATOR, **override: Any) -> str:
     iat = int(time.time()) if iat is None else iat
     p: dict[Any, Any] = {2: who, 3: lock_id, 4: iat + ttl, 6: iat, 7: nonce,
-                         SCOPE: scope if scope is not None else ["repl", "anchors"]}
+                         OPERATOR: operator, SCOPE: scope if scope is not None else ["repl", "anchors"]}
     p.update(override)
+    if operator is None:
+        del p[OPERATOR]
     return issuer.sign1(peer.enc(p), CT).hex()
 
 
@@ -77,6 +80,11 @@ def test_adding_an_anchor_needs_an_authorisation(bench: Bench) -> None:
 
 REFUSALS = {
     "wrong_lock": (lambda b, n: _auth(b.issuer, "OTHER-LOCK", n), "WRONG_LOCK"),
+    # a former tenant's (or another operator's) installer: the same ID, another operator
+    "wrong_operator": (lambda b, n: _auth(b.issuer, b.lock_id, n, operator="op_other"),
+                       "WRONG_OPERATOR"),
+    "no_operator": (lambda b, n: _auth(b.issuer, b.lock_id, n, operator=None),
+                    "MALFORMED"),
     "expired": (lambda b, n: _auth(b.issuer, b.lock_id, n, iat=NOW - 3600), "EXPIRED"),
     "long_lived": (lambda b, n: _auth(b.issuer, b.lock_id, n, ttl=3600), "INVALID_CLAIMS"),
     "other_nonce": (lambda b, n: _auth(b.issuer, b.lock_id, bytes(16)), "STALE_CHALLENGE"),
@@ -123,12 +131,12 @@ def test_locked_down_lock_refuses_provisioning_until_authorised(bench: Bench) ->
     assert _prov(bench, "status(hal=hal)") == {"provisioned": True, "locked_down": True,
                                                "maintenance": False}
     anchors = [bench.issuer.public.hex()]
-    assert _prov(bench, f"provision('OTHER-1', {anchors!r}, {NOW}, force=True, hal=hal)") \
+    assert _prov(bench, f"provision('OTHER-1', {anchors!r}, {NOW}, force=True, operator='op_test', hal=hal)") \
         == {"error": "LOCKED_DOWN"}
     assert _prov(bench, f"set_time({NOW + 999999}, hal=hal)") == {"error": "LOCKED_DOWN"}
     assert _open(bench, _auth(bench.issuer, bench.lock_id, _challenge(bench),
                               scope=["repl", "provision"]))["maintenance"] is True
-    assert _prov(bench, f"provision('OTHER-1', {anchors!r}, {NOW}, force=True, hal=hal)")[
+    assert _prov(bench, f"provision('OTHER-1', {anchors!r}, {NOW}, force=True, operator='op_test', hal=hal)")[
         "lock_id"] == "OTHER-1"
     assert _prov(bench, "status(hal=hal)")["locked_down"] is True  # still locked down
 

@@ -41,7 +41,7 @@ FAULTS = {
         "m._real = m._be\n"
         "m._be = _Be()\n"),
     # old: MALFORMED (the claims map of the credential)
-    "cbor_claims": _CBOR_FAULT % "d[m._p] in (0xa8, 0xa9, 0xaa)",
+    "cbor_claims": _CBOR_FAULT % "d[m._p] in (0xa8, 0xa9, 0xaa, 0xab, 0xac)",
     # old: BAD_KEY_WRAP, counted (the content-encryption header {1: 30} in the unwrap)
     "cbor_unwrap": _CBOR_FAULT % "bytes(d[m._p:m._p + 4]) == b'\\xa1\\x01\\x18\\x1e'",
 }

@@ -115,9 +115,8 @@ def bench(tmp_path: Path, real_server: RealServer,
                for k in httpx.get(real_server.url + "/v1/issuer-keys").json()["keys"]]
     root = tmp_path / "lock"
     sim.deploy(root)
-    ident = sim.provision(root, "CAR-0001", anchors)
-    op.register_lock("CAR-0001", bytes.fromhex(ident["sign_public"]),
-                     bytes.fromhex(ident["kex_public"]))
+    sim.provision(root, "CAR-0001", anchors, operator=op.operator_id())
+    sim.register(root, op)
     user = op.create_user()["user_id"]
     now = int(time.time())
     req = op.create_key_request(user, "CAR-0001", now - 60, now + 30 * 86400,

@@ -74,7 +74,7 @@ class FakeServer:
         credential, _cti = sign_credential(
             self.issuer, iss="fake", sub=k["user_id"], aud=k["lock_id"], nbf=k["nbf"],
             exp=k["exp"], iat=k["iat"], permissions=k["permissions"], request_version=1,
-            cnf=wrap, cti=bytes.fromhex(k["key_id"]))
+            cnf=wrap, cti=bytes.fromhex(k["key_id"]), operator="op_fake")
         k["credential"] = credential.hex()
 
     def _proof(self, token: str, prove: Any, method: str, path: str) -> None:
@@ -215,7 +215,8 @@ def connector(locks: dict[str, FakeLock]) -> Any:
     async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes | None = None,
                       revocation: tuple[bytes, int] | None = None,
                       accepted: set[bytes] | None = None,
-                      fresh_time: Any = None) -> AsyncIterator[FakeSession]:
+                      fresh_time: Any = None,
+                      decommission: bytes | None = None) -> AsyncIterator[FakeSession]:
         if lock_id not in locks:
             raise TimeoutError(f"lock {lock_id} not found")
         lock = locks[lock_id]

@@ -7,26 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import Offline, ServerRefused, SyncBundle
 from kagiya.phone.profile import Profile
+from kagiya.sdk.keys import LockIdentity
 
 from tests.phone.conftest import RealServer
 
 STALE = "expired-" + "token"
 
 
-def _x25519_public() -> bytes:
-    return X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
 def test_enroll_download_cancel_against_real_server(tmp_path: Path,
                                                     real_server: RealServer) -> None:
     op = real_server.operator()
     user = op.create_user()["user_id"]
-    op.register_lock("CAR-0001", _x25519_public(), _x25519_public())
+    op.register_simulated_lock(LockIdentity.generate(), "CAR-0001")
     now = int(time.time())
     req = op.create_key_request(user, "CAR-0001", now - 60, now + 30 * 86400,
                                 ["doors", "drive", "log"])
@@ -86,7 +81,7 @@ def test_tampered_download_is_refused_and_nothing_stored(tmp_path: Path,
 
     op = real_server.operator()
     user = op.create_user()["user_id"]
-    op.register_lock("CAR-0002", _x25519_public(), _x25519_public())
+    op.register_simulated_lock(LockIdentity.generate(), "CAR-0002")
     now = int(time.time())
     op.create_key_request(user, "CAR-0002", now - 60, now + 86400, ["doors"])
     code = op.enrollment_code(user)["code"]

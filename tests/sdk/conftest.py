@@ -31,7 +31,7 @@ def issue(issuer: IssuerKey, lock: LockIdentity) -> Callable[..., IssuedKey]:
         args: dict[str, Any] = {
             "iss": "kagiya.test", "sub": "user-1", "aud": LOCK_ID, "nbf": NBF, "exp": EXP,
             "iat": NBF, "permissions": Permission.DOORS | Permission.DRIVE,
-            "request_version": 1, "lock_kex_public": lock.kex_public}
+            "request_version": 1, "lock_kex_public": lock.kex_public, "operator": "op_test"}
         args.update(over)
         return issue_credential(issuer, **args)
 

@@ -23,7 +23,7 @@ def test_phone_wrap_signed_by_the_server_opens_at_the_lock() -> None:
     wrap = check_wrap_form(cnf, lock.kex_public)
     credential, cti = sign_credential(
         issuer, iss="kagiya", sub="U1", aud="CAR-1", nbf=NOW, exp=NOW + 60, iat=NOW,
-        permissions=1, request_version=1, cnf=wrap,
+        permissions=1, request_version=1, cnf=wrap, operator="op_test",
     )
     got = verify_credential(credential, issuer.anchors(), "CAR-1", NOW,
                             lock_kex_private=lock.kex_private_bytes)

@@ -22,10 +22,11 @@ LOCK = LockIdentity.generate(DeterministicRng("fuzz-lock"))
 NOW = 1_800_000_000
 CRED = issue_credential(ISSUER, iss="i", sub="u", aud="KGY-0001", nbf=NOW - 1, exp=NOW + 9,
                         iat=NOW, permissions=Permission.DOORS, request_version=1,
-                        lock_kex_public=LOCK.kex_public, rng=DeterministicRng("fuzz")).credential
+                        lock_kex_public=LOCK.kex_public, operator="op_fuzz",
+                        rng=DeterministicRng("fuzz")).credential
 TIME = sign_time_statement(ISSUER, NOW)
-REVOCATION = sign_revocation_update(ISSUER, RevocationUpdate("KGY-0001", 2, NOW,
-                                                             [(bytes(16), NOW + 5)]))
+REVOCATION = sign_revocation_update(ISSUER, RevocationUpdate(
+    "KGY-0001", 2, NOW, [(bytes(16), NOW + 5)], operator="op_fuzz", min_generation=3))
 CODES = set(ErrorCode) - {ErrorCode.OK, ErrorCode.INTERNAL}
 
 

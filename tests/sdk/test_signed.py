@@ -40,7 +40,7 @@ def test_time_statement(issuer: IssuerKey, issue: Callable[..., IssuedKey]) -> N
 
 def test_revocation_update(issuer: IssuerKey) -> None:
     entries = [(bytes([i]) * 16, NOW + i) for i in range(3)]
-    upd = RevocationUpdate(LOCK_ID, 3, NOW, entries)
+    upd = RevocationUpdate(LOCK_ID, 3, NOW, entries, operator="op_test")
     data = sign_revocation_update(issuer, upd)
     got = verify_revocation_update(data, issuer.anchors(), LOCK_ID, current_version=2)
     assert got == upd
@@ -56,9 +56,12 @@ def test_revocation_update(issuer: IssuerKey) -> None:
                                                     issuer.anchors())) \
         == ErrorCode.WRONG_CONTENT_TYPE
     assert code_of(lambda: sign_revocation_update(
-        issuer, RevocationUpdate(LOCK_ID, 1, NOW, [(bytes(16), 1)] * 65))) \
+        issuer, RevocationUpdate(LOCK_ID, 1, NOW, [(bytes(16), 1)] * 65, operator="o"))) \
         == ErrorCode.TOO_LARGE
-    for bad in (RevocationUpdate("bad id", 1, NOW, []), RevocationUpdate(LOCK_ID, 0, NOW, []),
-                RevocationUpdate(LOCK_ID, 1, NOW, [(bytes(15), 1)])):
+    for bad in (RevocationUpdate("bad id", 1, NOW, [], operator="o"),
+                RevocationUpdate(LOCK_ID, 0, NOW, [], operator="o"),
+                RevocationUpdate(LOCK_ID, 1, NOW, [(bytes(15), 1)], operator="o"),
+                RevocationUpdate(LOCK_ID, 1, NOW, []),  # no operator
+                RevocationUpdate(LOCK_ID, 1, NOW, [], operator="o", min_generation=-1)):
         with pytest.raises(ValueError):
             sign_revocation_update(issuer, bad)

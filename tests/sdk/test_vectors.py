@@ -48,7 +48,8 @@ def test_credential_vector(v: dict[str, Any]) -> None:
     priv = bytes.fromhex(v["lock_private_key"]) if "lock_private_key" in v else None
     got, key = outcome(lambda: credential.verify_credential(
         bytes.fromhex(v["credential"]), {issuer_kid(pk): pk}, v["lock_id"], v["now"],
-        revoked=[bytes.fromhex(c) for c in v.get("revoked", [])], lock_kex_private=priv))
+        operator=v["operator"], revoked=[bytes.fromhex(c) for c in v.get("revoked", [])],
+        lock_kex_private=priv))
     assert got == v["expect"]
     assert v["expect"] == "ok" or v["expect"] in ErrorCode.__members__
     if got == "ok":
@@ -149,7 +150,8 @@ def test_signed_vector(v: dict[str, Any]) -> None:
             assert t == v["time"]
         return
     got, upd = outcome(lambda: signed.verify_revocation_update(
-        data, anchors, v["lock_id"], current_version=v["current_version"]))
+        data, anchors, v["lock_id"], operator=v["operator"],
+        current_version=v["current_version"]))
     assert got == v["expect"]
     if got == "ok":
         assert upd.version == v["update"]["version"]

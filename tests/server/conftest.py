@@ -97,7 +97,7 @@ class World:
         lock_id = lock_id or f"CAR-{next(_counter):05d}"
         ident = LockIdentity.generate()
         self.locks[lock_id] = ident
-        op.register_lock(lock_id, ident.sign_public, ident.kex_public, **kw)
+        op.register_simulated_lock(ident, lock_id, **kw)
         return lock_id
 
     def phone(self, op: OperatorClient, user_id: str) -> PhoneClient:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from kagiya.sdk.keys import LockIdentity
-from kagiya.server.client import ApiProblem, InstallerClient, OperatorClient
+from kagiya.server.client import InstallerClient, OperatorClient
 
 from tests.server.conftest import World
 from tests.server.logutil import make_log
@@ -47,12 +47,7 @@ def test_installer_actions_name_the_token(world: World) -> None:
     token = op.installer_token(ttl_s=600)
     inst = InstallerClient("", token=token, http=world.http)
     ident = LockIdentity.generate()
-    try:
-        inst.register_lock("INST-0001", ident.sign_public, ident.kex_public)
-    except (ApiProblem, TypeError):  # registration needs #14's proof once that lands
-        register = getattr(inst, "register_simulated_lock", None)
-        assert register is not None
-        register(ident, "INST-0001")
+    inst.register_simulated_lock(ident, "INST-0001")
     ref = hashlib.sha256(token.encode()).hexdigest()[:12]
     entries = _entries(op)
     created = next(e for e in entries if e["action"] == "installer-token.create")

@@ -57,17 +57,13 @@ def test_operator_cannot_see_or_touch_another_operators_data(world: World) -> No
         ),
     ]:
         assert _status(world, tb, method, path, body) == (404, "not-found"), (method, path)
-    # B's own lock IDs cannot take A's
-    assert (
-        _status(
-            world,
-            tb,
-            "POST",
-            "/v1/locks",
-            {"lock_id": lid, "sign_public": "ab" * 32, "kex_public": "09" + "00" * 31},
-        )[0]
-        == 409
-    )
+    # A's public keys (read over BLE) register nothing for B: no proof of possession
+    ch = b.registration_challenge()["challenge"]
+    ident = world.locks[lid]
+    assert _status(world, tb, "POST", "/v1/locks",
+                   {"lock_id": lid, "sign_public": ident.sign_public.hex(),
+                    "kex_public": ident.kex_public.hex(), "challenge": ch,
+                    "proof": "00" * 64}) == (403, "bad-registration-proof")
     for listing in ("/v1/users", "/v1/locks", "/v1/key-requests", "/v1/partners", "/v1/logs"):
         r = world.http.get(listing, headers={"Authorization": f"Bearer {tb}"})
         assert r.status_code == 200 and r.json()["items"] == [], listing

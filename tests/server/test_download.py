@@ -5,6 +5,7 @@ prepared statements, and lookups that stay bounded however many keys a phone was
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,8 +54,8 @@ STALE: dict[str, Change] = {  # (world, operator, user ID, lock ID, request ID)
     "lock suspended": lambda w, op, u, lk, r: op.set_lock_status(lk, True),
     # only the signing key changes: the key wrap would still open, yet the replacement
     # revoked everything issued before it
-    "lock identity replaced": lambda w, op, u, lk, r: op.replace_lock_identity(
-        lk, LockIdentity.generate().sign_public, w.locks[lk].kex_public
+    "lock identity replaced": lambda w, op, u, lk, r: op.replace_simulated_identity(
+        LockIdentity.from_private_bytes(os.urandom(32), w.locks[lk].kex_private_bytes), lk
     ),
     "issuer key rotated": lambda w, op, u, lk, r: admin.rotate_issuer_key(w.rt),
 }

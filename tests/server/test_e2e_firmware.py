@@ -21,8 +21,13 @@ from kagiya_lock import credential, cose, errors
 a = json.loads(%r)
 h = bytes.fromhex
 anchors = {h(k): h(v) for k, v in a["anchors"].items()}
-code, claims = credential.check(h(a["cred"]), anchors, a["lock_id"], a["now"],
-                                set(h(x) for x in a["revoked"]))
+class Listed:  # the lock's revocation state: listed key IDs and the generation floor
+    def __init__(self, ctis, floor):
+        self.ctis, self.floor = ctis, floor
+    def revoked(self, cti, gen):
+        return gen < self.floor or cti in self.ctis
+code, claims = credential.check(h(a["cred"]), anchors, a["lock_id"], a["operator"], a["now"],
+                                Listed(set(h(x) for x in a["revoked"]), a.get("floor", 0)))
 out = {"code": code}
 if code == 0:
     key, ucode = cose.unwrap(claims[credential.CNF], h(a["lock_kid"]), h(a["kex_private"]))
@@ -45,6 +50,7 @@ def test_downloaded_key_opens_in_firmware(world: World) -> None:
         "anchors": {k.hex(): p.hex() for k, p, _s in sync.issuer_keys},
         "cred": key.credential.hex(),
         "lock_id": lid,
+        "operator": op.operator_id,  # type: ignore[attr-defined]
         "now": int(world.clock()),
         "revoked": [],
         "lock_kid": ident.lock_key_id.hex(),
@@ -60,6 +66,9 @@ def test_downloaded_key_opens_in_firmware(world: World) -> None:
     entries = verify_revocation_update(upd.update, {k: p for k, p, _s in sync.issuer_keys}).entries
     out = run_json(CODE % json.dumps(dict(args, revoked=[c.hex() for c, _e in entries])))
     assert out == {"code": 23}
+    # a lock of another operator refuses it (WRONG_OPERATOR = 37)
+    out = run_json(CODE % json.dumps(dict(args, operator="op_other")))
+    assert out == {"code": 37}
     # another lock refuses it (WRONG_LOCK = 20)
     out = run_json(CODE % json.dumps(dict(args, lock_id="OTHER-LOCK")))
     assert out == {"code": 20}

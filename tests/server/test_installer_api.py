@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from kagiya.sdk.credential import verify_credential
+from kagiya.sdk.credential import decode_claims_unverified, verify_credential
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import LockIdentity
 from kagiya.sdk.signed import verify_revocation_update, verify_time, verify_time_statement
@@ -107,7 +107,13 @@ def test_replace_identity_keeps_requests_and_reissues(world: World, by: str) -> 
         if by == "operator"
         else InstallerClient("", token=op.installer_token(ttl_s=600), http=world.http)
     )
-    out = client.replace_lock_identity(lid, new.sign_public, new.kex_public)
+    if by == "installer":  # the lock is in service: its phones would all lose their keys
+        with pytest.raises(ApiProblem) as ei:
+            client.replace_simulated_identity(new, lid)
+        assert problem(ei) == (403, "lock-in-service")
+        assert op.get_lock(lid)["sign_public"] == ident.sign_public.hex()
+        client, by = op, "operator"  # the operator can
+    out = client.replace_simulated_identity(new, lid)
     assert out["sign_public"] == new.sign_public.hex()
     assert out["lock_key_id"] == new.lock_key_id.hex()
     assert out["identity_changed_at"] == now
@@ -139,7 +145,8 @@ def test_replace_identity_keeps_requests_and_reissues(world: World, by: str) -> 
         )
     upd = next(r for r in sync.revocations if r.lock_id == lid)
     parsed = verify_revocation_update(upd.update, anchors(sync), lid, current_version=0)
-    assert old_key.key_id in [e[0] for e in parsed.entries]
+    old_gen = decode_claims_unverified(old_key.credential).generation
+    assert parsed.min_generation > old_gen  # every earlier key revoked by the floor
     # logs: old ones stay (old identity); the new identity's seq 1.. are new records,
     # verified against the new key; a log signed by the old key is refused now
     new_log = make_log(new, lid, 2, sub=uid, cti=sync.keys[0].key_id, t0=1_800_000_000)
@@ -166,31 +173,32 @@ def test_replace_identity_refusals(world: World) -> None:
     ident = world.locks[lid]
     new = LockIdentity.generate()
     # same identity again: nothing changes, nothing revoked, no audit entry
-    out = op.replace_lock_identity(lid, ident.sign_public, ident.kex_public)
+    out = op.replace_simulated_identity(ident, lid)
     assert out["identity_changed_at"] is None
     # another operator's lock and its installer: "not found"
     inst = InstallerClient("", token=other.installer_token(ttl_s=600), http=world.http)
     for c in (other, inst):
         with pytest.raises(ApiProblem) as ei:
-            c.replace_lock_identity(lid, new.sign_public, new.kex_public)  # type: ignore[attr-defined]
+            c.replace_simulated_identity(new, lid)  # type: ignore[attr-defined]
         assert problem(ei) == (404, "not-found")
     with pytest.raises(ApiProblem) as ei:
-        op.replace_lock_identity("NOPE-0001", new.sign_public, new.kex_public)
+        op.replace_simulated_identity(new, "NOPE-0001")
     assert problem(ei) == (404, "not-found")
     # unusable X25519 key (low order), or the same key twice
     with pytest.raises(ApiProblem) as ei:
-        op.replace_lock_identity(lid, new.sign_public, bytes(32))
+        op.replace_simulated_identity(new, lid, kex_public=bytes(32))
     assert problem(ei) == (422, "invalid-lock-keys")
     with pytest.raises(ApiProblem) as ei:
-        op.replace_lock_identity(lid, new.kex_public, new.kex_public)
+        op.replace_simulated_identity(new, lid, sign_public=new.kex_public)
     assert problem(ei) == (422, "invalid-lock-keys")
     # a small-order Ed25519 key (the all-zero signature would verify under it: forged logs)
     for weak in (bytes(32), bytes([1]) + bytes(31), bytes(31) + b"\x80"):
         with pytest.raises(ApiProblem) as ei:
-            op.replace_lock_identity(lid, weak, new.kex_public)
+            op.replace_simulated_identity(new, lid, sign_public=weak)
         assert problem(ei) == (422, "invalid-lock-keys")
         with pytest.raises(ApiProblem) as ei:
-            op.register_lock("WEAK-0001", weak, new.kex_public)
+            ch = op.registration_challenge()["challenge"]
+            op.register_lock("WEAK-0001", weak, new.kex_public, challenge=ch, proof=bytes(64))
         assert problem(ei) == (422, "invalid-lock-keys")
     r = world.http.put(
         f"/v1/locks/{lid}/identity",
@@ -198,7 +206,8 @@ def test_replace_identity_refusals(world: World) -> None:
         headers={"Authorization": f"Bearer {op.token}"},
     )
     assert (r.status_code, r.json()["code"]) == (422, "invalid-request")
-    body = {"sign_public": new.sign_public.hex(), "kex_public": new.kex_public.hex()}
+    body = {"sign_public": new.sign_public.hex(), "kex_public": new.kex_public.hex(),
+            "challenge": "00" * 32, "proof": "00" * 64}
     r = world.http.put(f"/v1/locks/{lid}/identity", json=body)
     assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
     assert op.get_lock(lid)["sign_public"] == ident.sign_public.hex()

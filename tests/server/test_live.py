@@ -42,7 +42,7 @@ def test_concurrent_retries_never_duplicate(db_url: str, tmp_path: Path) -> None
         op = OperatorClient.login(servers[0].url, new.client_id, new.client_secret)
         uid = op.create_user()["user_id"]
         ident = LockIdentity.generate()
-        op.register_lock("LIVE-01", ident.sign_public, ident.kex_public)
+        op.register_simulated_lock(ident, "LIVE-01")
         body = {
             "user_id": uid,
             "lock_id": "LIVE-01",
@@ -96,7 +96,7 @@ def test_kill_9_loses_no_acknowledged_request(db_url: str, tmp_path: Path) -> No
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
         uid = op.create_user()["user_id"]
         ident = LockIdentity.generate()
-        op.register_lock("KILL-01", ident.sign_public, ident.kex_public)
+        op.register_simulated_lock(ident, "KILL-01")
 
         def writer(n: int) -> None:
             c = OperatorClient(srv.url, token=op.token, retries=1)
@@ -159,7 +159,7 @@ def test_downloads_racing_changes_leave_no_old_key_unrevoked(db_url: str, tmp_pa
     try:
         op = OperatorClient.login(servers[0].url, new.client_id, new.client_secret)
         ident = LockIdentity.generate()
-        op.register_lock("RACE-01", ident.sign_public, ident.kex_public)
+        op.register_simulated_lock(ident, "RACE-01")
         phones, requests = [], []
         for _ in range(4):
             uid = op.create_user()["user_id"]

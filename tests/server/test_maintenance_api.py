@@ -40,6 +40,7 @@ def test_installer_gets_an_authorisation_bound_to_lock_and_challenge(world: Worl
     assert (got.lock_id, got.nonce, got.scope) == (lid, NONCE, ("repl", "anchors"))
     assert (got.iat, got.exp) == (now, now + 300) == (out["iat"], out["exp"])
     assert got.installer == out["installer"] == f"installer:{op.operator_id}:{ref}"
+    assert got.operator == op.operator_id  # the lock refuses another operator's (WRONG_OPERATOR)
     # signed by the server's issuer key, nobody else's
     with pytest.raises(ProtocolError) as err:
         verify_maintenance(bytes.fromhex(out["authorisation"]),

@@ -55,7 +55,7 @@ def test_install_all_deploys_provisions_registers_and_selftests(
     assert lock["vehicle_label"] == "品川 300 あ 12-34"
     anchors = {k["public_key"] for k in op.http.get("/v1/issuer-keys").json()["keys"]
                if k["state"] == "active"}
-    assert (board.root / "kagiya_install.json").exists()
+    assert steps["provision"]["operator"] == op.operator_id()  # bound to the token's operator
     op.close()
 
     # nothing secret on the screen: no private key, no token
@@ -157,21 +157,28 @@ def test_reprovisioning_refuses_unless_forced_then_reregisters(
     user = op.create_user()["user_id"]
     now = int(time.time())
     req = op.create_key_request(user, "CAR-0001", now, now + 86400, ["doors"])
-    # forced re-provisioning with the installer's token: new identity, registration replaced
+    # forced re-provisioning wipes the board, but never replaces the registration silently:
+    # the tool says what it would replace and wants --replace naming the lock
     forced = _all(kagiya, board, key_server, "--force", monkeypatch=monkeypatch)
-    assert forced.status == 0, forced.out + forced.err
-    assert forced.json["steps"]["register"]["replaced"] is True
+    assert forced.status == 6 and forced.json["error"] == "lock-registered"
+    assert "品川 300 あ 12-34" in forced.json["message"]
+    assert first.json["steps"]["register"]["lock_id"] == "CAR-0001"
+    assert "--replace CAR-0001" in forced.json["hint"]
     new = forced.json["steps"]["provision"]["sign_public"]
-    assert new != old
-    assert op.get_lock("CAR-0001")["sign_public"] == new
-    assert op.get_key_request(req["request_id"])["status"] == "active"
-    # ... and with an operator token too
-    again = _all(kagiya, board, key_server, "--force", monkeypatch=monkeypatch,
+    assert new != old and op.get_lock("CAR-0001")["sign_public"] == old
+    wrong = _all(kagiya, board, key_server, "--replace", "CAR-0009", monkeypatch=monkeypatch)
+    assert wrong.status == 6 and wrong.json["error"] == "lock-registered"
+    # an installer token cannot replace the identity of a lock in service
+    inst = _all(kagiya, board, key_server, "--replace", "CAR-0001", monkeypatch=monkeypatch)
+    assert inst.status == 6 and "in service" in inst.json["message"]
+    assert op.get_lock("CAR-0001")["sign_public"] == old
+    # the operator's token can: key requests are kept
+    again = _all(kagiya, board, key_server, "--replace", "CAR-0001", monkeypatch=monkeypatch,
                  token=key_server.operator_token)
     assert again.status == 0, again.out + again.err
     assert again.json["steps"]["register"]["replaced"] is True
-    newest = again.json["steps"]["provision"]["sign_public"]
-    assert op.get_lock("CAR-0001")["sign_public"] == newest
+    assert op.get_lock("CAR-0001")["sign_public"] == new
+    assert op.get_key_request(req["request_id"])["status"] == "active"
     op.close()
 
     # registering again with the current key: already registered
@@ -180,14 +187,18 @@ def test_reprovisioning_refuses_unless_forced_then_reregisters(
     assert r.status == 0  # same key as registered: already registered
 
 
-def test_lock_id_of_another_operator_is_refused(
+def test_mistyped_lock_id_of_another_working_car_is_refused(
         kagiya: Kagiya, board: VirtualBoard, key_server: LiveServer,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    from kagiya.sdk.keys import LockIdentity
+
     op = OperatorClient(key_server.url, token=key_server.operator_token)
-    op.register_lock("CAR-0001", b"\x01" * 32, b"\x02" * 32)  # someone else's lock
+    other = LockIdentity.generate()  # another car of the same operator, in service
+    op.register_simulated_lock(other, "CAR-0001", vehicle_label="足立 500 さ 77-77")
     op.close()
-    r = _all(kagiya, board, key_server, monkeypatch=monkeypatch)
-    assert r.status == 6 and r.json["error"] == "lock-taken"
+    r = _all(kagiya, board, key_server, "--force", monkeypatch=monkeypatch)
+    assert r.status == 6 and r.json["error"] == "lock-registered"
+    assert "足立 500 さ 77-77" in r.json["message"] and other.lock_key_id.hex() in r.json["message"]
     assert "--lock-id" in r.json["hint"]
 
 

@@ -65,7 +65,8 @@ def _on_board(root: Path, code: str) -> dict:
 
 
 def _authorisation(issuer: IssuerKey, nonce: bytes, scope: list[str]) -> bytes:
-    return sign_maintenance(issuer, LOCK_ID, nonce, scope, "installer-1", int(time.time()))
+    return sign_maintenance(issuer, LOCK_ID, nonce, scope, "installer-1", int(time.time()),
+                            operator=sim.HIL_OPERATOR)
 
 
 async def _unlock(target: Target, hci: str) -> bool:
@@ -242,7 +243,7 @@ def test_installer_maintenance_over_the_serial_line_of_a_locked_lock(
 
     assert _mpremote(board.port, "exec", "print(6 * 7)").returncode != 0
     target = Target(LOCK_ID, phones_issuer, bytes.fromhex(info["sign_public"]),
-                    bytes.fromhex(info["kex_public"]))
+                    bytes.fromhex(info["kex_public"]), operator=info["operator"])
     assert asyncio.run(_unlock(target, str(sidecar["hci"])))
 
     m = kagiya("install", "maintenance", *common, "--lock-id", LOCK_ID)

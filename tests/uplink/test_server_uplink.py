@@ -67,10 +67,14 @@ class ConnectedLock:
     def __init__(self, w: World, op: Any, state: Path, broker: Mosquitto, lock_id: str) -> None:
         self.lock_id = lock_id
         self.proc = LockProcess(state)
-        info = self.proc.call("provision", lock_id=lock_id,
+        ch = op.registration_challenge()
+        info = self.proc.call("provision", lock_id=lock_id, operator=ch["operator_id"],
                               anchors=[issuer_public(w.rt).hex()], now=NOW)
         self.sign_public = bytes.fromhex(info["sign_public"])
-        op.register_lock(lock_id, self.sign_public, bytes.fromhex(info["kex_public"]))
+        proof = self.proc.eval("__import__('kagiya_lock.provisioning').provisioning."
+                               f"registration_proof({ch['challenge']!r}, hal=hal)")
+        op.register_lock(lock_id, self.sign_public, bytes.fromhex(info["kex_public"]),
+                         challenge=ch["challenge"], proof=bytes.fromhex(proof["proof"]))
         r = op._request("POST", f"/v1/locks/{lock_id}/uplink")
         assert r["username"] == lock_id
         self.proc.eval(
@@ -195,8 +199,7 @@ def test_two_processes_publish_every_version_exactly_once(
         for lid in lock_ids:
             from kagiya.sdk.keys import LockIdentity
 
-            ident = LockIdentity.generate()
-            op.register_lock(lid, ident.sign_public, ident.kex_public)
+            op.register_simulated_lock(LockIdentity.generate(), lid)
             op._request("POST", f"/v1/locks/{lid}/uplink")
             rids += [op.create_key_request(uid, lid, now - 60, now + 86400, ["doors"])[
                 "request_id"] for _ in range(5)]

@@ -116,7 +116,7 @@ def test_line_follows_the_lease_and_never_strands_a_revocation(
         sim_for = sim_for_settings(rt.settings)
         provider = HttpSimControl(emulator.url, "c-acme", "acme-pw")
         ident = LockIdentity.generate()
-        op.register_lock("SIM-0001", ident.sign_public, ident.kex_public)
+        op.register_simulated_lock(ident, "SIM-0001")
         _set_acked(w, "SIM-0001", 0)
         with pytest.raises(Exception) as e:  # another contractor's line: refused, 404
             op._request("POST", "/v1/locks/SIM-0001/sim",

@@ -9,27 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kagiya.phone.app import PhoneApp
 from kagiya.phone.ports import ServerRefused
 from kagiya.phone.profile import Profile
 from kagiya.sdk.enrollment import enrollment_link, parse_enrollment
+from kagiya.sdk.keys import LockIdentity
 
 from tests.phone.browser import ARTIFACTS, chromium_page
 from tests.phone.conftest import RealServer
 
 
-def _raw(key: Any) -> bytes:
-    return bytes(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-
-
 def _world(server: RealServer) -> dict[str, Any]:
     """A vehicle, a driver with a 360-day lease on it, an enrolled phone holding its key."""
     op = server.operator()
-    op.register_lock("CAR-0001", _raw(Ed25519PrivateKey.generate()),
-                     _raw(X25519PrivateKey.generate()))
+    op.register_simulated_lock(LockIdentity.generate(), "CAR-0001")
     user = op.create_user()["user_id"]
     now = int(time.time())
     op.create_key_request(user, "CAR-0001", now - 60, now + 360 * 86400, ["doors", "drive"])

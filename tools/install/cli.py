@@ -65,9 +65,17 @@ def _provision_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lock-id", default=None, help="the lock ID (4-20 characters A-Z 0-9 -)")
     p.add_argument("--anchor", action="append", default=[], metavar="HEX",
                    help="issuer public key to trust (repeatable; default: fetched from --server)")
+    p.add_argument("--operator", default=None, metavar="OPERATOR_ID",
+                   help="the operator the lock belongs to (default: the token's operator)")
     p.add_argument("--force", action="store_true",
-                   help="re-provision a provisioned lock (new identity) and replace its "
-                   "registration")
+                   help="re-provision a provisioned board (new identity, state wiped); "
+                   "its server registration is replaced only with --replace")
+
+
+def _replace_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replace", default=None, metavar="LOCK_ID",
+                   help="replace this operator's registration of LOCK_ID (made with another "
+                   "identity) by this board: name the lock to confirm")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +97,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("provision", help="generate the lock identity on the board, set anchors "
                                          "and clock")
     _common(p)
-    _server(p, token=False)
+    _server(p, token=True)
     _provision_args(p)
     p.set_defaults(handler=_cmd_provision)
 
@@ -97,8 +105,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     _common(p)
     _server(p, token=True)
     p.add_argument("--vehicle-label", default=None, help="label of the vehicle (e.g. plate)")
-    p.add_argument("--force", action="store_true",
-                   help="replace this operator's registration made with an older identity")
+    _replace_arg(p)
     p.set_defaults(handler=_cmd_register)
 
     p = sub.add_parser("uplink", help="give a connected lock its MQTT broker account "
@@ -147,6 +154,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     _server(p, token=True)
     _deploy_args(p)
     _provision_args(p)
+    _replace_arg(p)
     p.add_argument("--vehicle-label", default=None, help="label of the vehicle (e.g. plate)")
     p.add_argument("--image", type=Path, default=None,
                    help="also flash this MicroPython .bin first")
@@ -200,12 +208,15 @@ def _do_provision(board: Board, args: argparse.Namespace, rep: Reporter,
                   server: KeyServer | None) -> dict[str, Any]:
     anchors = list(args.anchor)
     statement = None
+    operator = args.operator
     if server is not None:
         if not anchors:
             anchors = server.trust_anchors()
         statement = server.time_statement()
+        if operator is None and server.has_token:
+            operator = server.operator_id()
     return provision.provision(board, rep, lock_id=args.lock_id, anchors=anchors,
-                               time_statement=statement, force=args.force)
+                               time_statement=statement, force=args.force, operator=operator)
 
 
 # ------------------------------------------------------------------ steps
@@ -228,6 +239,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 def _cmd_provision(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         server = _need_server(args, token=False) if args.server else None
+        if server is not None:  # a token, when given, names the lock's operator
+            server = KeyServer(args.server, getattr(args, "operator_token", None)
+                               or os.environ.get(TOKEN_ENV))
         board = _open(args)
         try:
             _do_provision(board, args, rep, server)
@@ -246,7 +260,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
                 raise InstallError("not-provisioned", "the lock is not provisioned yet",
                                    "run `kagiya install provision` first")
             registration.register(board, server, ident, rep, vehicle_label=args.vehicle_label,
-                                  force=args.force)
+                                  replace=args.replace)
         finally:
             board.close()
             server.close()
@@ -341,7 +355,7 @@ def _cmd_all(args: argparse.Namespace) -> int:
                               compile_mpy=not args.no_compile, connected=args.connected)
                 ident = _do_provision(board, args, rep, server)
                 registration.register(board, server, ident, rep,
-                                      vehicle_label=args.vehicle_label, force=args.force)
+                                      vehicle_label=args.vehicle_label, replace=args.replace)
                 selftest.selftest(board, rep)
                 if args.no_lockdown:
                     rep.warn("lockdown", LOCKDOWN_SKIPPED)

@@ -106,52 +106,59 @@ class KeyServer:
         tok = self.installer.token
         return {"Authorization": f"Bearer {tok}"} if tok else {}
 
-    def get_lock(self, lock_id: str) -> dict[str, Any] | None:
-        """The registration of ``lock_id`` if this token may read it (operator), else None."""
-        try:
-            return self._call("reading the lock", lambda: self.operator.get_lock(lock_id))
-        except InstallError as err:
-            if err.code in ("server-refused", "server-auth"):
-                return None
-            raise
+    def operator_id(self) -> str:
+        """The operator of the token (what the lock is provisioned for)."""
+        return self._call("reading the token's operator", self.installer.operator_id)
 
-    def register_lock(self, lock_id: str, sign_public: str, kex_public: str,
-                      vehicle_label: str | None) -> tuple[int, dict[str, Any]]:
-        """Register the lock; returns (201, lock) or (409, problem) when the ID exists."""
+    def challenge(self) -> str:
+        """A one-time registration challenge (hex) for the board to sign."""
+        out = self._call("asking for a registration challenge",
+                         self.installer.registration_challenge)
+        return str(out["challenge"])
+
+    def _unreachable(self) -> InstallError:
+        return InstallError(
+            "server-unreachable", f"cannot reach the key server at {self.base_url}",
+            "check the --server URL and the network connection, then run the same "
+            "command again (finished steps are skipped)",
+        )
+
+    def register_lock(self, proof: dict[str, Any], vehicle_label: str | None
+                      ) -> tuple[int, dict[str, Any]]:
+        """Register the lock with the board's ``proof`` (``registration_proof`` output);
+        returns (201, lock), (200, lock) when this identity is already registered, or
+        (409, problem) when this operator has the lock ID with another identity (the
+        problem carries its ``vehicle_label`` and ``lock_key_id``)."""
+        lock_id = str(proof["lock_id"])
         try:
-            body = self.installer.register_lock(lock_id, bytes.fromhex(sign_public),
-                                                bytes.fromhex(kex_public),
-                                                vehicle_label=vehicle_label)
+            resp = self.installer.register_lock(
+                lock_id, bytes.fromhex(proof["sign_public"]), bytes.fromhex(proof["kex_public"]),
+                challenge=proof["challenge"], proof=bytes.fromhex(proof["proof"]),
+                vehicle_label=vehicle_label)
         except ApiProblem as exc:
-            if exc.status == 409:
+            if exc.status == 409 and exc.code == "lock-registered":
                 return 409, exc.body
             raise self._fail(exc, f"registering lock {lock_id}") from exc
         except httpx.HTTPError as exc:
-            raise InstallError(
-                "server-unreachable", f"cannot reach the key server at {self.base_url}",
-                "check the --server URL and the network connection, then run the same "
-                "command again (finished steps are skipped)",
-            ) from exc
-        return 201, body
+            raise self._unreachable() from exc
+        return self.installer.last_status, resp
 
-    def replace_identity(self, lock_id: str, sign_public: str,
-                         kex_public: str) -> dict[str, Any]:
-        """Replace the identity keys of this operator's ``lock_id`` after a re-provisioning
-        (``PUT /v1/locks/{id}/identity``): key requests are kept and re-issued to the new
-        key; an installer token of the same operator may do it."""
+    def replace_identity(self, proof: dict[str, Any]) -> dict[str, Any]:
+        """Give this operator's lock ID the board's new identity (``PUT
+        /v1/locks/{id}/identity`` with the board's proof): key requests are kept and
+        re-issued to the new key. An installer token cannot do it for a lock in service."""
+        lock_id = str(proof["lock_id"])
         try:
             return self.installer.replace_lock_identity(
-                lock_id, bytes.fromhex(sign_public), bytes.fromhex(kex_public))
+                lock_id, bytes.fromhex(proof["sign_public"]), bytes.fromhex(proof["kex_public"]),
+                challenge=proof["challenge"], proof=bytes.fromhex(proof["proof"]))
         except ApiProblem as exc:
-            if exc.status == 404:
+            if exc.code == "lock-in-service":
                 raise InstallError(
-                    "lock-taken",
-                    f"lock ID {lock_id} is registered to another operator",
-                    "choose another --lock-id") from exc
+                    "server-refused",
+                    f"lock {lock_id} is in service: an installer token cannot replace its "
+                    "identity", "ask the operator to replace it (operator token) or to end "
+                    "its key requests first") from exc
             raise self._fail(exc, f"replacing the identity of {lock_id}") from exc
         except httpx.HTTPError as exc:
-            raise InstallError(
-                "server-unreachable", f"cannot reach the key server at {self.base_url}",
-                "check the --server URL and the network connection, then run the same "
-                "command again (finished steps are skipped)",
-            ) from exc
+            raise self._unreachable() from exc

@@ -2,9 +2,11 @@
 
 Everything happens on the board through ``kagiya_lock.provisioning`` (docs/firmware.md):
 the board generates its Ed25519 and X25519 identity keys itself; only the public halves
-come back. Re-running on a lock already provisioned with the same lock ID and anchors
-changes nothing but the clock (idempotent); a different lock ID or anchor set is refused
-unless ``force``, which wipes the lock's state and generates a new identity.
+come back. The lock is bound to one operator (docs/protocol.md §5): it refuses keys and
+updates of any other. Re-running on a lock already provisioned with the same lock ID,
+operator and anchors changes nothing but the clock (idempotent); anything else is refused
+unless ``force``, which wipes the lock's state and generates a new identity (its server
+registration is replaced only by ``register --replace LOCK_ID``).
 """
 
 from __future__ import annotations
@@ -53,13 +55,15 @@ def read_identity(board: Board) -> dict[str, Any] | None:
 
 
 def _public(ident: dict[str, Any]) -> dict[str, Any]:
-    return {k: ident[k] for k in ("lock_id", "sign_public", "kex_public") if k in ident}
+    return {k: ident[k] for k in ("lock_id", "operator", "sign_public", "kex_public")
+            if k in ident}
 
 
 def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list[str],
               time_statement: bytes | None, force: bool = False,
-              now: int | None = None) -> dict[str, Any]:
-    """Provision the lock (or confirm it already is); returns the public identity."""
+              now: int | None = None, operator: str | None = None) -> dict[str, Any]:
+    """Provision the lock for ``operator`` (or confirm it already is); returns the public
+    identity."""
     now = int(time.time()) if now is None else now
     current = read_identity(board)
     if lock_id is None:
@@ -72,12 +76,15 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
     if current is not None and not force:
         same_id = current.get("lock_id") == lock_id
         same_anchors = not anchors or sorted(current.get("anchors", [])) == sorted(anchors)
-        if not (same_id and same_anchors):
-            what = (f"as {current['lock_id']}" if not same_id else "with other trust anchors")
+        same_op = operator is None or current.get("operator") == operator
+        if not (same_id and same_anchors and same_op):
+            what = (f"as {current['lock_id']}" if not same_id else
+                    f"for operator {current.get('operator')}" if not same_op else
+                    "with other trust anchors")
             raise InstallError(
                 "already-provisioned", f"the lock is already provisioned {what}",
                 "re-provisioning wipes its identity, keys and log; pass --force to do it "
-                "(the lock is then registered again)",
+                "(then register it, with --replace LOCK_ID if its ID is already registered)",
             )
         clock = board.call(f"import kagiya_lock.provisioning as _p\n"
                            f"@@RESULT@@(json.dumps(_p.set_time({now})))",
@@ -90,11 +97,15 @@ def provision(board: Board, rep: Reporter, *, lock_id: str | None, anchors: list
         return result
     if not anchors:
         check_anchors(anchors)  # raises the usage error
+    if not operator:
+        raise InstallError("usage", "no operator for the lock",
+                           "pass an installer token (it names the operator) or --operator")
     stmt = f"bytes.fromhex({time_statement.hex()!r})" if time_statement else "None"
     reply = board.call(
         "import kagiya_lock.provisioning as _p\n"
         "try:\n"
-        f" _r = _p.provision({lock_id!r}, {anchors!r}, {now}, {stmt}, force={bool(force)})\n"
+        f" _r = _p.provision({lock_id!r}, {anchors!r}, {now}, {stmt}, force={bool(force)},"
+        f" operator={operator!r})\n"
         "except ValueError as _e:\n"
         " _r = {'error': 'REFUSED', 'detail': str(_e)}\n"
         "@@RESULT@@(json.dumps(_r))",

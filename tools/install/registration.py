@@ -1,17 +1,20 @@
 """``kagiya install register``: register the provisioned lock with the key server.
 
-Idempotent: a lock the server already knows with the same identity key is reported as
-registered. The board remembers its last successful registration in ``/kagiya_install.json``
-(public data only), so a re-run with an installer token — which may not read registrations
-back — still recognises its own earlier registration. A lock ID registered with another
-key (another operator's lock, or this lock before a forced re-provisioning) is refused;
-with ``force``, this operator's registration gets the new identity keys
-(``PUT /v1/locks/{id}/identity``): its key requests and logs are kept.
+Registration proves possession (docs/protocol.md §5): the tool asks the key server for a
+one-time challenge, the board signs it over USB (naming its lock ID, its operator and its
+public keys) and the server registers the lock under the token's operator only with that
+proof. Idempotent: the same identity registered again is reported as already registered.
+
+Replacing a registration is a separate, explicit action: when this operator already has
+the lock ID with another identity (the board was re-provisioned, or ``--lock-id`` was
+mistyped and names another working car), the tool shows what it would replace — vehicle
+label and current lock key ID — and replaces it only with ``--replace LOCK_ID`` naming that
+same lock ID. An installer token cannot replace the identity of a lock in service (its
+phones would all lose their keys); the operator must do it.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kagiya.tools.install.connection import Board
@@ -19,70 +22,45 @@ from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.keyserver import KeyServer
 from kagiya.tools.install.report import Reporter
 
-MARKER = "/kagiya_install.json"
 
-
-def _read_marker(board: Board) -> dict[str, Any] | None:
-    result = board.call(
-        "try:\n"
-        f" with open({MARKER!r}) as _f:\n  _m = json.loads(_f.read())\n"
-        "except (OSError, ValueError):\n _m = None\n"
-        "@@RESULT@@(json.dumps(_m))", what="reading the registration record")
-    return result if isinstance(result, dict) else None
-
-
-def _write_marker(board: Board, record: dict[str, Any]) -> None:
-    text = json.dumps(record, sort_keys=True)
-    board.exec(f"with open({MARKER + '.new'!r}, 'w') as _f:\n _f.write({text!r})\n"
-               "import os\n"
-               f"os.rename({MARKER + '.new'!r}, {MARKER!r})",
-               what="saving the registration record")
+def proof_for(board: Board, challenge: str) -> dict[str, Any]:
+    """The board's registration proof over ``challenge`` (hex)."""
+    reply = board.call(
+        "import kagiya_lock.provisioning as _p\n"
+        f"@@RESULT@@(json.dumps(_p.registration_proof({challenge!r})))",
+        what="signing the registration challenge on the board")
+    if not isinstance(reply, dict) or "proof" not in reply:
+        raise InstallError("not-provisioned", "the lock could not sign the registration "
+                           "challenge", "run `kagiya install provision` first")
+    return {**reply, "challenge": challenge}
 
 
 def register(board: Board, server: KeyServer, ident: dict[str, Any], rep: Reporter, *,
-             vehicle_label: str | None = None, force: bool = False) -> dict[str, Any]:
+             vehicle_label: str | None = None, replace: str | None = None) -> dict[str, Any]:
     """Register ``ident`` (lock_id, sign_public, kex_public) under the token's operator."""
     lock_id = str(ident["lock_id"])
-    record = {"server": server.base_url, "lock_id": lock_id,
-              "sign_public": ident["sign_public"], "kex_public": ident["kex_public"]}
-    status, body = server.register_lock(lock_id, ident["sign_public"], ident["kex_public"],
-                                        vehicle_label)
+    proof = proof_for(board, server.challenge())
+    status, body = server.register_lock(proof, vehicle_label)
     replaced = False
     if status == 409:
-        existing = server.get_lock(lock_id)
-        if existing is not None:  # visible: it is this operator's
-            same = (existing.get("sign_public") == ident["sign_public"]
-                    and existing.get("kex_public") == ident["kex_public"])
-            if not same and not force:
-                raise InstallError(
-                    "lock-registered",
-                    f"lock {lock_id} is registered with another identity key",
-                    "this board was re-provisioned: pass --force to register its new "
-                    "identity (key requests and logs are kept)",
-                )
-            status, body = 200, existing
-            if not same:
-                body = server.replace_identity(lock_id, ident["sign_public"],
-                                               ident["kex_public"])
-                replaced = True
-        elif _read_marker(board) == record:
-            status, body = 200, {"lock_id": lock_id}
-        elif force:  # an installer token cannot read the lock: the server decides
-            status = 200
-            body = server.replace_identity(lock_id, ident["sign_public"], ident["kex_public"])
-            replaced = True
-        else:
+        label = body.get("vehicle_label") or "(no label)"
+        current = body.get("lock_key_id", "?")
+        if replace != lock_id:
             raise InstallError(
-                "lock-taken",
-                f"lock ID {lock_id} is already registered to another operator "
-                "(or to this one with another key)",
-                "choose another --lock-id; if this is your re-provisioned lock pass --force",
+                "lock-registered",
+                f"lock {lock_id} is already registered to a vehicle labelled {label!r} with "
+                f"lock key {current}; registering this board would replace that identity "
+                "and revoke every key its phones hold",
+                f"check --lock-id; if this board really replaces that lock, pass "
+                f"--replace {lock_id}",
             )
-    _write_marker(board, record)
+        body = server.replace_identity(proof_for(board, server.challenge()))
+        replaced = True
+        rep.say(f"replaced lock {lock_id} ({label}, lock key {current})")
     result = {"lock_id": lock_id, "created": status == 201, "replaced": replaced,
               "server": server.base_url,
               "vehicle_label": body.get("vehicle_label", vehicle_label or "")}
-    summary = ("registered" if status == 201 and not replaced else
+    summary = ("registered" if status == 201 else
                "registration replaced" if replaced else "already registered")
     rep.done("register", result, f"lock {lock_id} {summary} on {server.base_url}")
     return result

@@ -25,9 +25,11 @@ CTI = const(7)
 CNF = const(8)
 PERM = const(-65537)
 RV = const(-65538)
+OP = const(-65541)
+GEN = const(-65542)
 # -- end generated --
 
-_UINT_CLAIMS = (EXP, NBF, IAT, PERM, RV)
+_UINT_CLAIMS = (EXP, NBF, IAT, PERM, RV, GEN)
 
 
 def _uint(v):
@@ -41,7 +43,7 @@ def claims_ok(c):
     for k in _UINT_CLAIMS:
         if not _uint(c.get(k)):
             return False
-    for k in (ISS, SUB, AUD):
+    for k in (ISS, SUB, AUD, OP):
         if type(c.get(k)) is not str:
             return False
     cti = c.get(CTI)
@@ -51,13 +53,15 @@ def claims_ok(c):
     return type(cnf) is dict and 2 in cnf
 
 
-def check(cred, anchors, lock_id, now, revoked, verify=True):
+def check(cred, anchors, lock_id, operator, now, revocations, verify=True):
     """The §3 checks for the credential bytes ``cred``; returns (code, claims).
 
     Protocol v2 order: every cheap field first (size and shape, alg, content type,
-    issuer, claims, audience, window, revocation), the Ed25519 signature last, so a
-    stale, foreign or revoked credential costs no verify. ``anchors``: dict issuer kid ->
-    Ed25519 public key; ``revoked``: container of revoked key IDs. ``verify=False``
+    issuer, claims, audience, operator, window, revocation), the Ed25519 signature last,
+    so a stale, foreign or revoked credential costs no verify. ``anchors``: dict issuer
+    kid -> Ed25519 public key; ``operator``: the operator the lock was provisioned for
+    (a credential naming another is ``WRONG_OPERATOR``); ``revocations``: has
+    ``revoked(cti, gen)`` (kagiya_lock.revocation). ``verify=False``
     stops before the signature (the caller has no verify budget left and refuses).
     ``claims`` is the decoded claims map when code is OK.
     """
@@ -78,11 +82,13 @@ def check(cred, anchors, lock_id, now, revoked, verify=True):
         return errors.INVALID_CLAIMS, None
     if c[AUD] != lock_id:
         return errors.WRONG_LOCK, None
+    if c[OP] != operator:
+        return errors.WRONG_OPERATOR, None
     if now < nbf:
         return errors.NOT_YET_VALID, None
     if now >= exp:
         return errors.EXPIRED, None
-    if c[CTI] in revoked:
+    if revocations.revoked(c[CTI], c[GEN]):
         return errors.REVOKED, None
     if not verify:
         return errors.RATE_LIMITED, None

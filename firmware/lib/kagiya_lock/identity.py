@@ -1,7 +1,10 @@
-"""The lock's persisted identity (protocol §5): lock ID, key pairs and trust anchors.
+"""The lock's persisted identity (protocol §5): lock ID, operator, key pairs, trust anchors.
 
-Stored in the store as ``identity``: ``{"id": lock_id, "sk": Ed25519 seed, "sp": Ed25519
-public, "xk": X25519 private, "xp": X25519 public, "an": [issuer public keys]}``.
+Stored in the store as ``identity``: ``{"id": lock_id, "op": operator ID, "sk": Ed25519
+seed, "sp": Ed25519 public, "xk": X25519 private, "xp": X25519 public, "an": [issuer public
+keys]}``. The operator is the one the lock was provisioned for: it refuses every credential
+and update issued for another (``WRONG_OPERATOR``). Anchors change only under an authorised
+maintenance (kagiya_lock.maintenance, provisioning ``add_anchor`` / ``remove_anchor``).
 """
 
 import hashlib
@@ -28,6 +31,16 @@ def valid_lock_id(lock_id):
     return True
 
 
+def valid_operator(op):
+    """True for an operator ID: 1-64 printable ASCII characters (§2)."""
+    if type(op) is not str or not 1 <= len(op) <= 64:
+        return False
+    for ch in op:
+        if not " " <= ch <= "~":
+            return False
+    return True
+
+
 def load(store):
     """The identity dict, or None when the lock is not provisioned (or it is unreadable)."""
     ident = store.load("identity")
@@ -38,7 +51,9 @@ def load(store):
         if type(v) is not bytes or len(v) != 32:
             return None
     an = ident.get("an")
-    if not valid_lock_id(ident.get("id")) or type(an) is not list or not an:
+    if not valid_lock_id(ident.get("id")) or not valid_operator(ident.get("op")):
+        return None
+    if type(an) is not list or not an:
         return None
     return ident
 
@@ -46,3 +61,4 @@ def load(store):
 def anchors(ident):
     """Trust anchors as a dict issuer kid -> Ed25519 public key."""
     return {key_id(pk): pk for pk in ident["an"]}
+

@@ -35,10 +35,15 @@ from kagiya_lock import (
     proof,
 )
 from kagiya_lock.clock import Clock
-from kagiya_lock.keycache import E_CTI, E_EXP, E_KEY, E_PERM, E_SUB, KeyCache
+from kagiya_lock.keycache import E_CTI, E_EXP, E_GEN, E_KEY, E_PERM, E_SUB, KeyCache
 from kagiya_lock.log import Log
 from kagiya_lock.ratelimit import Bucket, KeyFailures, Peers
-from kagiya_lock.revocation import CT_REVOCATION, Revocations
+from kagiya_lock.revocation import (
+    CT_DECOMMISSION,
+    CT_REVOCATION,
+    Revocations,
+    check_decommission,
+)
 from kagiya_lock.session import AUTH_DEADLINE_MS, Sessions
 from kagiya_lock.store import Store
 
@@ -58,6 +63,7 @@ _T_TIME = const(5)
 _T_REVOCATION = const(6)
 _T_LOG_FETCH = const(8)
 _T_INFO = const(10)
+_T_DECOMMISSION = const(12)
 
 # map keys of the requests it reads (COMMAND and LOG_FETCH share
 # cti, counter, proof, credential)
@@ -75,6 +81,7 @@ _LOG_FETCH_COUNTER = const(2)
 _LOG_FETCH_FROM_SEQ = const(3)
 _LOG_FETCH_PROOF = const(4)
 _LOG_FETCH_CREDENTIAL = const(5)
+_DECOMMISSION_UPDATE = const(1)
 
 # commands (§8) and the permission bits each needs
 _C_UNLOCK = const(1)
@@ -93,8 +100,10 @@ _E_REVOCATION_APPLIED = const(34)
 _E_PROVISIONED = const(35)
 _E_DRIVE_AUTO_OFF = const(36)
 _E_DRIVE_PRESENCE = const(37)
+_E_DECOMMISSIONED = const(38)
 
 # state bits (§8) beyond doors / drive / moving / time trusted
+_S_DECOMMISSIONED = const(16)
 _S_DRIVE_PENDING = const(32)
 # -- end generated --
 _KEY_RECORDS = const(3)  # refusal records per key ID from peers without a proof
@@ -149,6 +158,7 @@ class Lock:
             return
         lid = ident["id"]
         self.lock_id = lid
+        self.operator = ident["op"]
         self._lid = proof.length_prefixed(lid)
         self.anchors = identity.anchors(ident)
         self.lock_kid = identity.key_id(ident["xp"])
@@ -160,9 +170,11 @@ class Lock:
         self.log = log
 
     def state(self):
-        """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted."""
+        """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted,
+        decommissioned, drive pending."""
         return ((1 if self.doors_locked else 0) | (2 if self.drive else 0)
                 | (4 if self.hal.moving() else 0) | (8 if self.clock.trusted else 0)
+                | (_S_DECOMMISSIONED if self.revocations.decommissioned else 0)
                 | (_S_DRIVE_PENDING if self._pending is not None else 0))
 
     def _append(self, now, event, code, cti=None, sub=None):
@@ -294,7 +306,7 @@ class Lock:
         if t == _T_INFO:
             return self._info()
         if t != _T_HELLO and t != _T_COMMAND and t != _T_TIME and t != _T_REVOCATION \
-                and t != _T_LOG_FETCH:  # a well-formed lock -> phone message
+                and t != _T_LOG_FETCH and t != _T_DECOMMISSION:  # a lock -> phone message
             return self._error(errors.UNKNOWN_MESSAGE)
         if self.ident is None:
             return self._error(errors.NOT_PROVISIONED)
@@ -305,6 +317,10 @@ class Lock:
         peer = self.peers.get(conn)
         if t == _T_TIME:
             code = self._time(conn, m, peer)
+        elif t == _T_DECOMMISSION:
+            code = self._decommission(m, peer)
+        elif self.revocations.decommissioned:  # nothing to revoke any more
+            code = errors.DECOMMISSIONED
         else:
             code = self._revocation(conn, m, peer)
         if code:
@@ -348,6 +364,8 @@ class Lock:
         now_ms = self.hal.ticks_ms()
         now = self.clock.now()
         peer = self.peers.get(conn)
+        if self.revocations.decommissioned:  # it refuses every key, whatever the session
+            return self._refuse(peer, now, command, errors.DECOMMISSIONED, cti, counter)
         s = self.sessions.get(conn, now_ms)
         if s is None:
             return self._refuse(peer, now, command, errors.STALE_CHALLENGE, cti, counter)
@@ -364,8 +382,8 @@ class Lock:
             if cred is None:
                 return self._refuse(peer, now, command, errors.KEY_UNKNOWN, cti, counter)
             may = peer.may_verify()
-            code, claims = credential.check(cred, self.anchors, self.lock_id, now,
-                                            self.revocations, may)
+            code, claims = credential.check(cred, self.anchors, self.lock_id, self.operator,
+                                            now, self.revocations, may)
             if code == errors.BAD_SIGNATURE and not peer.authenticated:
                 peer.verifies += 1
             if code:
@@ -380,7 +398,7 @@ class Lock:
             if code:
                 return self._refuse(peer, now, command, code, cti, counter)
             entry = [cti, key, claims[credential.EXP], claims[credential.SUB],
-                     claims[credential.PERM]]
+                     claims[credential.PERM], claims[credential.GEN]]
             fresh = True
         expect = proof.command_proof(entry[E_KEY], s.nonce, self._lid, cti, command, counter,
                                      arg)
@@ -395,14 +413,13 @@ class Lock:
         next_nonce = self.sessions.new_nonce()
         code = errors.OK
         perm = _PERM[command]
-        if cti in self.revocations:
-            self.cache.evict((cti,))
+        if self.revocations.revoked(cti, entry[E_GEN]):
+            self.cache.evict(self.revocations)
             code = errors.REVOKED
         else:
             peer.authenticated = True
             if fresh:
-                self.cache.put(cti, entry[E_KEY], entry[E_EXP], entry[E_SUB], entry[E_PERM],
-                               now)
+                self.cache.put(entry, now)
             if entry[E_PERM] & perm != perm:
                 code = errors.PERMISSION_DENIED
         if code == errors.OK and command == _C_LOG_FETCH:
@@ -548,18 +565,40 @@ class Lock:
         parts, pk, p, code = self._parse_signed(m, CT_REVOCATION)
         if code:
             return code
-        code = self.revocations.check(p, self.lock_id)
+        code = self.revocations.check(p, self.lock_id, self.operator)
         if code:
             return code
         code = self._verify(peer, parts, pk)
         if code:
             return code
         now = self.clock.now()
-        code, entries = self.revocations.apply(p, self.lock_id, now)
+        code = self.revocations.apply(p, self.lock_id, self.operator, now)
         if code:
             return code
-        self.cache.evict(entries)
+        self.cache.evict(self.revocations)  # merged: whatever it revokes now leaves the cache
         self._append(now, _E_REVOCATION_APPLIED, errors.OK)
+        return errors.OK
+
+    def _decommission(self, m, peer):
+        """A decommission update (§7a): checked for this lock ID, operator and identity
+        before the verify; once applied the lock refuses every key and keeps no key secret
+        (sessions end, cache cleared). Applying it again changes nothing (ACK)."""
+        parts, pk, p, code = self._parse_signed(m, CT_DECOMMISSION)
+        if code:
+            return code
+        code = check_decommission(p, self.lock_id, self.operator, self.lock_kid)
+        if code:
+            return code
+        if self.revocations.decommissioned:  # the same retirement again: nothing to verify
+            return errors.OK
+        code = self._verify(peer, parts, pk)
+        if code:
+            return code
+        self.sessions = Sessions(self.hal.random)
+        self._pending = None
+        self.cache.evict(None)
+        self.revocations.decommission()
+        self._append(self.clock.now(), _E_DECOMMISSIONED, errors.OK)
         return errors.OK
 
 

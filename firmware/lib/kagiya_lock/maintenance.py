@@ -10,7 +10,10 @@ lock's trust anchors (the key server signs it for an installer token of the lock
 operator), content type ``application/kgy-maintenance+cbor``, payload::
 
     {2: installer (text, logged), 3: lock ID, 4: exp, 6: iat, 7: nonce (16 bytes),
-     -65546: scope (array of "repl" / "anchors" / "provision")}
+     -65541: operator ID, -65546: scope (array of "repl" / "anchors" / "provision")}
+
+The operator must be the one the lock was provisioned for (``WRONG_OPERATOR``), so an
+authorisation the key server signed for another operator's installer opens nothing here.
 
 ``nonce`` is the lock's current maintenance challenge (``challenge``), so it is one use:
 the challenge is consumed by the first authorisation presented, valid or not. It must
@@ -34,6 +37,7 @@ from kagiya_lock import cbor, cose, errors, identity
 CT_MAINTENANCE = 'application/kgy-maintenance+cbor'
 MAX_LIFETIME = const(900)
 _SCOPE = const(-65546)
+_OPERATOR = const(-65541)
 E_MAINTENANCE = const(48)
 E_LOCKDOWN = const(49)
 E_ANCHORS_CHANGED = const(50)
@@ -85,13 +89,16 @@ def check(store, ident, now, data):
     who, lid, exp, iat, nonce, scope = (p.get(2), p.get(3), p.get(4), p.get(6), p.get(7),
                                         p.get(_SCOPE))
     if type(who) is not str or type(lid) is not str or type(exp) is not int \
-            or type(iat) is not int or type(nonce) is not bytes or type(scope) is not list:
+            or type(iat) is not int or type(nonce) is not bytes or type(scope) is not list \
+            or type(p.get(_OPERATOR)) is not str:
         return errors.MALFORMED, None
     for s in scope:
         if s not in SCOPES:
             return errors.MALFORMED, None
     if lid != ident["id"]:
         return errors.WRONG_LOCK, None
+    if p[_OPERATOR] != ident["op"]:
+        return errors.WRONG_OPERATOR, None
     if exp <= iat or exp - iat > MAX_LIFETIME:
         return errors.INVALID_CLAIMS, None
     if now >= exp:

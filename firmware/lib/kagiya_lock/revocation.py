@@ -1,7 +1,21 @@
-"""Revocation list of the lock (protocol §7), persisted in the store as ``revocation``.
+"""Revocation state of the lock (protocol §7), persisted in the store as ``revocation``.
 
-An update is a full snapshot ``{3: lock_id, 6: iat, -65539: version, -65540: [[cti, exp]]}``
-applied only when its version is newer than the lock's (rollback protection).
+An update ``{3: lock_id, 6: iat, -65539: version, -65540: [[cti, exp]], -65541: operator,
+-65543: min_generation}`` is applied only when it is for this lock and operator and its
+version is newer (rollback protection), and it is MERGED into what the lock knows, never
+replacing it: key IDs are added and the generation floor only rises. A key the lock has
+once refused as REVOKED therefore stays refused whatever update follows, until it expires.
+
+A key is revoked when its ``cti`` is listed or its ``kgy_gen`` is below the floor. Entries go
+when their key has expired (``exp`` <= now). At most ``_KEEP`` listed keys are kept: the
+server lists every revoked key not covered by the floor in each update, so beyond that
+bound only entries the newest update no longer lists (covered by the floor) are dropped.
+
+A decommission update (§7a, ``check_decommission``) is the last revocation: ``{3: lock_id,
+6: iat, -65541: operator, -65545: lock key ID}`` names this lock's ID, operator and X25519
+key ID (an update for an earlier identity of the ID never retires a re-provisioned lock).
+Once applied (persisted as ``decommissioned``) the lock refuses every key and keeps no key
+secrets; only forced re-provisioning clears it.
 """
 
 from micropython import const
@@ -15,66 +29,111 @@ _AUD = const(3)
 _IAT = const(6)
 _VERSION = const(-65539)
 _ENTRIES = const(-65540)
+_OPERATOR = const(-65541)
+_FLOOR = const(-65543)
+_KEEP = const(128)
+CT_DECOMMISSION = 'application/kgy-decommission+cbor'
+_LOCK_KID = const(-65545)
 # -- end generated --
 
 
 class Revocations:
-    """The current version and the set of revoked key IDs (with their expiry)."""
+    """Revoked key IDs (cti -> exp) and the generation floor."""
 
     def __init__(self, store):
         self._store = store
         self.version = 0
+        self.floor = 0
         self.entries = {}
+        self.decommissioned = store.load("decommissioned") is not None
         st = store.load("revocation")
-        if isinstance(st, list) and len(st) == 2 and isinstance(st[1], list):
+        if type(st) is list and len(st) == 3 and type(st[2]) is list:
             self.version = st[0]
-            for e in st[1]:
+            self.floor = st[1]
+            for e in st[2]:
                 self.entries[e[0]] = e[1]
 
-    def __contains__(self, cti):
-        return cti in self.entries
+    def revoked(self, cti, gen):
+        """True when the key ``cti`` issued at generation ``gen`` is revoked."""
+        return gen < self.floor or cti in self.entries
 
-    def check(self, p, lock_id):
-        """The checks of an update payload ``p`` (shape, size, audience, version) that
-        need no signature: the lock runs them before the Ed25519 verify, so a stale or
-        foreign update costs nothing. Returns an error code or OK."""
-        return self.apply(p, lock_id, 0, False)[0]
+    def check(self, p, lock_id, operator):
+        """The checks of an update payload ``p`` (shape, size, audience, operator, version)
+        that need no signature: the lock runs them before the Ed25519 verify, so a stale or
+        foreign update costs nothing. Returns a §13 code."""
+        return self.apply(p, lock_id, operator, 0, False)
 
-    def apply(self, p, lock_id, now, commit=True):
-        """Apply a verified update payload ``p``; returns (code, revoked_ctis)."""
+    def apply(self, p, lock_id, operator, now, commit=True):
+        """Merge a verified update payload ``p`` (``commit=False``: only check it);
+        returns a §13 code."""
         if type(p) is not dict:
-            return errors.MALFORMED, None
-        aud = p.get(_AUD)
-        iat = p.get(_IAT)
+            return errors.MALFORMED
         version = p.get(_VERSION)
         lst = p.get(_ENTRIES)
-        if type(aud) is not str or type(iat) is not int or iat < 0:
-            return errors.MALFORMED, None
-        if type(version) is not int or version < 1 or type(lst) is not list:
-            return errors.MALFORMED, None
+        floor = p.get(_FLOOR, 0)
+        iat = p.get(_IAT)
+        if type(p.get(_AUD)) is not str or type(p.get(_OPERATOR)) is not str \
+                or type(iat) is not int or iat < 0 or type(version) is not int or version < 1 \
+                or type(floor) is not int or floor < 0 or type(lst) is not list:
+            return errors.MALFORMED
         for e in lst:
-            if type(e) is not list or len(e) != 2 or type(e[0]) is not bytes:
-                return errors.MALFORMED, None
-            if len(e[0]) != 16 or type(e[1]) is not int or e[1] < 0:
-                return errors.MALFORMED, None
+            if type(e) is not list or len(e) != 2 or type(e[0]) is not bytes \
+                    or len(e[0]) != 16 or type(e[1]) is not int or e[1] < 0:
+                return errors.MALFORMED
         if len(lst) > MAX_ENTRIES:
-            return errors.TOO_LARGE, None
-        if aud != lock_id:
-            return errors.WRONG_LOCK, None
+            return errors.TOO_LARGE
+        if p[_AUD] != lock_id:
+            return errors.WRONG_LOCK
+        if p[_OPERATOR] != operator:
+            return errors.WRONG_OPERATOR
         if version <= self.version:
-            return errors.STALE_UPDATE, None
+            return errors.STALE_UPDATE
         if not commit:
-            return errors.OK, None
-        entries = {}
+            return errors.OK
+        ents = {c: e for c, e in self.entries.items() if e > now}
+        fresh = {}
         for cti, exp in lst:
             if exp > now:
-                entries[cti] = exp
+                fresh[cti] = 1
+                if ents.get(cti, 0) < exp:
+                    ents[cti] = exp
+        if len(ents) > _KEEP:  # drop the soonest-expiring entries the update no longer lists
+            old = sorted([c for c in ents if c not in fresh], key=lambda c: ents[c])
+            for c in old[:len(ents) - _KEEP]:
+                del ents[c]
         self.version = version
-        self.entries = entries
+        if floor > self.floor:
+            self.floor = floor
+        self.entries = ents
         self._save()
-        return errors.OK, entries
+        return errors.OK
 
+    def decommission(self):
+        """Persist the decommissioned state; forget every key secret and listed key."""
+        self._store.save("decommissioned", [1])
+        self._store.remove("keycache")
+        self.decommissioned = True
+        self.entries = {}
+        self._save()
 
     def _save(self):
-        self._store.save("revocation",
-                         [self.version, [[c, e] for c, e in self.entries.items()]])
+        self._store.save("revocation", [self.version, self.floor,
+                                        [[c, e] for c, e in self.entries.items()]])
+
+
+def check_decommission(p, lock_id, operator, lock_kid):
+    """The payload checks of a verified decommission update ``p``; a §13 code."""
+    if type(p) is not dict:
+        return errors.MALFORMED
+    iat = p.get(_IAT)
+    kid = p.get(_LOCK_KID)
+    if type(p.get(_AUD)) is not str or type(iat) is not int or iat < 0 \
+            or type(p.get(_OPERATOR)) is not str or type(kid) is not bytes or len(kid) != 8:
+        return errors.MALFORMED
+    if p[_AUD] != lock_id:
+        return errors.WRONG_LOCK
+    if p[_OPERATOR] != operator:
+        return errors.WRONG_OPERATOR
+    if kid != lock_kid:
+        return errors.WRONG_RECIPIENT
+    return errors.OK

@@ -29,9 +29,9 @@ UPLINK_CONN = const(-1)  # the connection id Lock.handle sees for pushed objects
 _T_TIME = const(5)
 _T_REVOCATION = const(6)
 _T_ACK = const(7)
+_T_DECOMMISSION = const(12)
 _BEAT = b'KGY1-BEAT'
 # -- end generated --
-_T_DECOMMISSION = const(12)  # protocol v2 (#14)
 # down/<leaf> -> the one message type accepted on it
 _LEAVES = {b"revocation": _T_REVOCATION, b"time": _T_TIME, b"decommission": _T_DECOMMISSION}
 _KEEPALIVE_S = const(60)
