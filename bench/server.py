@@ -21,7 +21,9 @@ and a proof row, in a tight single-threaded loop without HTTP.
 The machine is shared, so each store runs ``ROUNDS`` rounds (HTTP, then raw, back to back)
 and the round with the median ratio is reported. Prints one line per round and per store,
 then the last line (the weaker store's rates; the slower store's latencies):
-``downloads_per_s=… raw_per_s=… ratio=… p50_ms=… p99_ms=…``.
+``downloads_per_s=… raw_per_s=… ratio=… p50_ms=… p99_ms=…`` and the size of the revocation
+update for a lock with 10,000 revoked keys (``revocation_update_bytes``, goal: one message of
+at most 2048 bytes) against the full-list baseline (bench/_revocation_size.py).
 
 Environment: ``KAGIYA_BENCH_DOWNLOADS`` (per round, default 600), ``KAGIYA_BENCH_CLIENTS``
 (4), ``KAGIYA_BENCH_ROUNDS`` (3), ``KAGIYA_BENCH_WORKERS`` (2),
@@ -60,6 +62,7 @@ from kagiya.server.db import make_engine  # noqa: E402
 from kagiya.server.runtime import Runtime  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from bench._revocation_size import REVOKED, measure  # noqa: E402
 from tests.server.live import LiveServer  # noqa: E402
 from tests.server.pg import TempPostgres, pg_bin  # noqa: E402
 
@@ -274,6 +277,10 @@ def main() -> int:
         (tmp / "pg").mkdir()
         stores.append(("postgresql", pg.create_database("bench"), tmp / "pg"))
     results: list[tuple[str, Round]] = []
+    (tmp / "rev").mkdir()
+    size = measure(tmp / "rev")  # protocol §7: 10,000 revoked keys of one lock
+    print(f"revoked_keys={REVOKED} revocation_update_bytes={size.ours} "
+          f"full_list_bytes={size.baseline} fits_one_message={size.fits}", flush=True)
     try:
         for name, url, data in stores:
             rounds = run_store(url, data)
@@ -302,7 +309,9 @@ def main() -> int:
     print(
         f"downloads_per_s={worst.downloads_per_s:.0f} raw_per_s={worst.raw_per_s:.0f} "
         f"ratio={worst.ratio:.2f} p50_ms={p50:.1f} p99_ms={p99:.1f} store={name} "
-        f"clients={CLIENTS} workers={WORKERS}"
+        f"clients={CLIENTS} workers={WORKERS} revocation_update_bytes={size.ours} "
+        f"revocation_full_list_bytes={size.baseline} "
+        f"revocation_ratio={size.ours / size.baseline:.4f}"
     )
     return 0
 
