@@ -132,11 +132,12 @@ from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
 
 lock_id, seed, kex = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+operator = sys.argv[4]
 issuer = IssuerKey.from_private_bytes(seed)
 now = int(time.time())
 k = issue_credential(issuer, iss="app", sub="driver", aud=lock_id, nbf=now - 60,
                      exp=now + 3600, iat=now - 60, permissions=Permission.DOORS,
-                     request_version=1, lock_kex_public=kex)
+                     request_version=1, lock_kex_public=kex, operator=operator)
 
 async def main():
     key = DigitalKey.from_credential(k.credential, k.secret)
@@ -161,7 +162,8 @@ def test_an_app_on_the_wheel_unlocks_the_virtual_lock(venv: Path, tmp_path: Path
         assert target.sim is not None
         env = dict(_clean_env(venv), KAGIYA_BLE_TRANSPORT=target.sim.transport)
         proc = _run([str(venv / "bin" / "python"), "-c", APP, target.lock_id,
-                     target.issuer.private_bytes().hex(), target.kex_public.hex()],
+                     target.issuer.private_bytes().hex(), target.kex_public.hex(),
+                     target.operator],
                     cwd=tmp_path, env=env, timeout=120)
     finally:
         target.close()
