@@ -11,6 +11,7 @@ from kagiya.server import audit, token_revocation
 from kagiya.server.db import transaction
 from kagiya.server.models import (
     ACTIVE,
+    RETIRED,
     SUSPENDED,
     AuditEntry,
     EnrollmentCode,
@@ -176,14 +177,29 @@ def rotate_issuer_key(rt: Runtime, *, stage: bool = False) -> str:
         return kid
 
 
-def end_contract(rt: Runtime, ident: str) -> dict[str, int]:
+def end_contract(rt: Runtime, ident: str,
+                 decommission: dict[str, str] | None = None) -> dict[str, int]:
     """Delete everything the operator owns (users, locks, keys, logs, ...) and the operator.
 
+    Revokes first: every lock of the operator is retired (every key revoked, as
+    :func:`kagiya.server.tenancy.retire`) and its signed decommission update (protocol §7a)
+    is put into ``decommission`` (lock ID -> hex), for the installer to carry to each
+    vehicle (``kagiya install decommission``): once the rows are gone no phone can fetch it.
     Returns the number of rows deleted per table. One audit entry (no operator data) remains.
     """
+    from kagiya.server import tenancy
+    from kagiya.server.revocations import decommission_update
+
     counts: dict[str, int] = {}
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
+        now = rt.now()
+        keys = rt.keyset(s)
+        for lk in s.scalars(select(Lock).where(Lock.operator_id == op.id).with_for_update()):
+            if lk.status != RETIRED:
+                tenancy.retire(s, lk, now)
+            if decommission is not None:
+                decommission[lk.lock_id] = decommission_update(keys, lk, now)
         lock_pks = select(Lock.pk).where(Lock.operator_id == op.id)
         res = s.execute(delete(Revocation).where(Revocation.lock_pk.in_(lock_pks)))
         counts["revocations"] = res.rowcount

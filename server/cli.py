@@ -134,7 +134,11 @@ def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
                         file=sys.stderr,
                     )
                     return 2
-                print(json.dumps(admin.end_contract(rt, args.operator), indent=2))
+                updates: dict[str, str] = {}
+                deleted = admin.end_contract(rt, args.operator, updates)
+                # the decommission updates exist only here now: carry each to its vehicle
+                print(json.dumps({"deleted": deleted, "decommission_updates": updates},
+                                 indent=2))
         except admin.AdminError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -246,3 +246,23 @@ def test_revocations_never_come_undone_and_10000_fit_one_update(world: World) ->
     assert fresh.key_id != live.key_id and not state.revoked(c.cti, c.generation)
     floors = [e for e in op.audit(limit=200)["items"] if e["action"] == "lock.revocation-floor"]
     assert floors and all(e["target"] == lid for e in floors)
+
+
+def test_end_contract_revokes_first_and_hands_out_decommission_updates(world: World) -> None:
+    """A former tenant: the operator's contract ends. Every lock is retired before the data
+    goes (revoked in the database, not just deleted), and the admin gets each lock's signed
+    decommission update to carry to the vehicle: the only copy once the rows are gone."""
+    from kagiya.server import admin
+
+    op = world.operator()
+    _uid, lid, _rid, phone = world.setup_key(op)
+    sync = phone.sync()
+    anchors = _anchors(sync)
+    updates: dict[str, str] = {}
+    admin.end_contract(world.rt, op.operator_id, updates)  # type: ignore[attr-defined]
+    assert set(updates) == {lid}
+    dec = verify_decommission_update(bytes.fromhex(updates[lid]), anchors, lid,
+                                     lock_key_id=world.locks[lid].lock_key_id)
+    assert dec.operator == op.operator_id  # type: ignore[attr-defined]
+    audit = admin.audit_entries(world.rt)
+    assert audit[-1]["action"] == "operator.end-contract"
