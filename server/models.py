@@ -91,6 +91,8 @@ class User(Base):
     """A user ID issued to an operator (no name, no contact data)."""
 
     __tablename__ = "users"
+    # GET /v1/users pages one operator's user IDs by pk after a cursor (migration 0009)
+    __table_args__ = (Index("ix_users_operator_page", "operator_id", "pk"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     operator_id: Mapped[str] = _op_fk()
@@ -120,7 +122,11 @@ class Lock(Base):
     """
 
     __tablename__ = "locks"
-    __table_args__ = (UniqueConstraint("operator_id", "lock_id", name="uq_locks_operator_lock"),)
+    __table_args__ = (
+        UniqueConstraint("operator_id", "lock_id", name="uq_locks_operator_lock"),
+        # GET /v1/locks pages one operator's locks by pk after a cursor (migration 0009)
+        Index("ix_locks_operator_page", "operator_id", "pk"),
+    )
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     lock_id: Mapped[str] = mapped_column(String(20), nullable=False, index=True)
     operator_id: Mapped[str] = _op_fk()
@@ -154,6 +160,9 @@ class KeyRequest(Base):
     """An operator's key request: user + lock + window + permissions, versioned on change."""
 
     __tablename__ = "key_requests"
+    # GET /v1/key-requests pages one operator's requests by ID after a cursor (migration
+    # 0009): without it the planner sorts every request of the operator for each page
+    __table_args__ = (Index("ix_key_requests_operator_page", "operator_id", "id"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     operator_id: Mapped[str] = _op_fk()
     user_pk: Mapped[int] = mapped_column(
