@@ -188,7 +188,7 @@ def build(name: str, db_url: str, data: Path, shape: Shape) -> Database:
     srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS)
     op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
     ident = LockIdentity.generate()
-    op.register_lock("BENCH-01", ident.sign_public, ident.kex_public)
+    op.register_simulated_lock(ident, "BENCH-01")
     phones = []
     for _ in range(PHONES):
         uid = op.create_user()["user_id"]
