@@ -1,5 +1,5 @@
 """``kagiya install {flash,deploy,provision,register,uplink,selftest,lockdown,maintenance,
-anchors,all}``: flow.
+anchors,decommission,all}``: flow.
 
 Each step can run alone; ``all`` runs deploy → provision → register → selftest → lockdown
 over one board connection (flash first when ``--image`` is given; ``--no-lockdown`` skips
@@ -18,6 +18,7 @@ from typing import Any
 
 from kagiya.tools.install import (
     build,
+    decommission,
     deploy,
     flash,
     lockdown,
@@ -148,6 +149,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--remove", action="append", default=[], metavar="HEX",
                    help="issuer public key to trust no more (repeatable)")
     p.set_defaults(handler=_cmd_anchors)
+
+    p = sub.add_parser("decommission", help="retire the lock: the key server revokes its keys, "
+                                            "the lock refuses every key (--erase wipes it)")
+    _common(p)
+    _server(p, token=True)
+    _maintenance_args(p)
+    p.add_argument("--erase", action="store_true",
+                   help="then erase the board's identity, keys, cache and log (disposal)")
+    p.set_defaults(handler=_cmd_decommission)
 
     p = sub.add_parser("all", help="deploy, provision, register and self-test (flash with --image)")
     _common(p)
@@ -335,6 +345,24 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
             maintenance.change_anchors(board, rep, add=args.add, remove=args.remove)
         finally:
             board.close()
+    return _run(args, body)
+
+
+def _cmd_decommission(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        server = _need_server(args, token=True)
+        try:  # a locked-down lock opens its REPL first; an open one is used as it is
+            maintenance.open_maintenance(args.port, server, rep, scope=["repl"],
+                                         ttl_s=args.ttl, lock_id=args.lock_id,
+                                         timeout=args.timeout, repl_fallback=False)
+            board = _open(args)
+            try:
+                decommission.decommission(board, server, rep, lock_id=args.lock_id,
+                                          erase=args.erase)
+            finally:
+                board.close()
+        finally:
+            server.close()
     return _run(args, body)
 
 

@@ -76,8 +76,11 @@ def open_over_repl(board: Board, authorise: _Authoriser) -> dict[str, Any]:
 
 def open_maintenance(port: str, server: KeyServer, rep: Reporter, *, scope: list[str],
                      ttl_s: int = 600, lock_id: str | None = None,
-                     timeout: float = 10.0) -> dict[str, Any]:
-    """Open an authorised maintenance on the lock at ``port`` (locked down or not)."""
+                     timeout: float = 10.0, repl_fallback: bool = True) -> dict[str, Any]:
+    """Open an authorised maintenance on the lock at ``port`` (locked down or not).
+
+    ``repl_fallback=False``: only a locked-down lock (the serial exchange) gets one; a lock
+    whose REPL answers is left as it is (``{"maintenance": False}``)."""
     if not scope or any(s not in SCOPES for s in scope):
         raise InstallError("usage", f"--scope must be one of {', '.join(SCOPES)}",
                            "e.g. --scope repl --scope anchors")
@@ -89,6 +92,8 @@ def open_maintenance(port: str, server: KeyServer, rep: Reporter, *, scope: list
     except InstallError as err:
         if err.code != "board-not-responding":
             raise
+        if not repl_fallback:
+            return {"maintenance": False}
         board = connect(port, timeout=timeout)  # not locked down: the REPL answers
         try:
             out = open_over_repl(board, authorise)

@@ -34,6 +34,7 @@ _CT_TIME = 'application/kgy-time+cbor'
 
 _STATE_FILES = ("identity", "clock", "revocation", "keycache", "relays", "logmeta", "policy",
                 "tnonce", "decommissioned")
+_LOCK_FILES = ("lockdown", "maint", "mchal", "uplink")  # also erased at disposal
 
 
 def _hal(hal):
@@ -169,6 +170,22 @@ def decommission(update_hex, hal=None):
         lg.append(Clock(hal, store).now(), _E_DECOMMISSIONED, errors.OK)
         lg.close()
     return {"decommissioned": True}
+
+
+def erase(hal=None):
+    """Erase a decommissioned lock (privacy policy §9, disposal): identity and private keys,
+    anchors, key cache, revocations, clock, policy, log, lockdown and maintenance state. The
+    board is then unprovisioned: provisioning it again starts from a clean state that keeps
+    nothing of the previous tenant. ``{"erased": True}``; a lock in service is refused
+    (``{"error": "NOT_DECOMMISSIONED"}``): decommission it first (signed update)."""
+    hal = _hal(hal)
+    store = Store(hal.state_dir)
+    if _id.load(store) is not None and not Revocations(store).decommissioned:
+        return {"error": "NOT_DECOMMISSIONED"}
+    for name in _STATE_FILES + _LOCK_FILES:
+        store.remove(name)
+    log.erase(store)
+    return {"erased": True}
 
 
 def set_time(now, hal=None):
