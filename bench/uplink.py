@@ -107,7 +107,7 @@ def main() -> None:
                 cti = keys[rid].key_id
                 op.cancel_key_request(rid)
                 t = time.perf_counter()
-                assert lock.pump(f"bytes.fromhex('{cti.hex()}') in lock.revocations", 30000)
+                assert lock.pump(f"bytes.fromhex('{cti.hex()}') in lock.revocations.entries", 30000)
                 revoke.append((time.perf_counter() - t) * 1000)
                 assert lock.unlock(keys[rid]) == 23  # REVOKED
             rtt = broker_rtt(broker)
