@@ -193,3 +193,33 @@ def test_wrong_ca_wrong_password_or_revoked_account_never_connects(
     bench.lock.eval("uplink.close()")
     bench.lock.eval("hal.advance(600)")  # past any backoff
     assert not pump(bench, "uplink.online", 3000)
+
+
+@pytest.mark.timeout(180)
+def test_a_flood_of_time_statements_costs_one_verify_per_second_and_never_delays_a_revocation(
+        bench: Bench, broker: Mosquitto, server_peer: Peer) -> None:
+    configure(bench, broker)
+    assert pump(bench, "uplink.online")
+    key = bench.key()
+    assert unlock(bench, key) == OK
+    down_time = topics.lock_topic(bench.lock_id, topics.DOWN_TIME)
+    # 30 validly signed, ever newer statements queued before the lock reads one: only
+    # the first is verified and applied, the others are dropped unverified
+    for i in range(30):
+        server_peer.publish(down_time, enc_msg(5, peer.time_statement(bench.issuer,
+                                                                      NOW + 100 + i)))
+    assert pump(bench, "uplink.received >= 30")
+    assert bench.lock.eval("uplink.skipped") == 29
+    assert bench.lock.eval("lock.clock.now()") < NOW + 101 + 5
+    # the gap is a rate, not a block: a second later the next statement is verified
+    bench.lock.call("advance", s=2)
+    server_peer.publish(down_time, enc_msg(5, peer.time_statement(bench.issuer, NOW + 2000)))
+    assert pump(bench, f"lock.clock.now() >= {NOW + 2000}")
+    # a revocation is never held back by the time statements' gap
+    server_peer.publish(down_time, enc_msg(5, peer.time_statement(bench.issuer, NOW + 2100)))
+    update = peer.revocation(bench.issuer, bench.lock_id, 1, [(key.cti, NOW + 86400)])
+    server_peer.publish(topics.lock_topic(bench.lock_id, topics.DOWN_REVOCATION),
+                        enc_msg(6, update))
+    assert pump(bench, "lock.revocations.version == 1")
+    assert unlock(bench, key) == REVOKED
+    assert bench.lock.eval("uplink.refused") == 0
