@@ -11,8 +11,8 @@ real lock process (MicroPython unix port) running its MQTT uplink:
   client until its delivery to another client on the same broker (TLS), 50 times;
 * **BLE warm unlock with the uplink busy vs idle**: the lock's main loop order (a queued
   BLE request is handled only between uplink steps), with requests arriving at random
-  intervals; busy = the server pushing a time statement every 10 ms (each verified, then
-  acknowledged with a signed heartbeat).
+  intervals; busy = the server pushing a time statement every 10 ms (the uplink verifies
+  at most one a second and drops the rest unverified, docs/uplink.md).
 
 Last line: ``revoke_to_refuse_p50_ms=… p99_ms=… broker_rtt_ms=… ratio=…
 unlock_idle_p50_ms=… unlock_busy_p50_ms=… unlock_busy_p99_ms=… unlock_ratio=…``.
