@@ -1,5 +1,5 @@
 """``kagiya install {flash,deploy,provision,register,uplink,selftest,lockdown,maintenance,
-anchors,decommission,all}``: flow.
+anchors,decommission,harden,all}``: flow.
 
 Each step can run alone; ``all`` runs deploy → provision → register → selftest → lockdown
 over one board connection (flash first when ``--image`` is given; ``--no-lockdown`` skips
@@ -21,6 +21,7 @@ from kagiya.tools.install import (
     decommission,
     deploy,
     flash,
+    harden,
     lockdown,
     maintenance,
     provision,
@@ -149,6 +150,25 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--remove", action="append", default=[], metavar="HEX",
                    help="issuer public key to trust no more (repeatable)")
     p.set_defaults(handler=_cmd_anchors)
+
+    p = sub.add_parser("harden", help="ESP32 flash encryption (release mode) + secure boot "
+                                      "v2: prints the plan; --burn-efuses PORT:CHIP applies it")
+    _common(p)
+    p.add_argument("--chip", default="esp32", choices=harden.CHIPS, help="the board's chip")
+    p.add_argument("--keys", type=Path, required=True,
+                   help="directory of the operator's secure boot signing key (created if "
+                   "missing; keep it offline and backed up)")
+    p.add_argument("--burn-efuses", default=None, metavar="PORT:CHIP",
+                   help="apply the plan: IRREVERSIBLE eFuse burns; must name --port and --chip")
+    p.add_argument("--virt-efuses", type=Path, default=None, metavar="FILE",
+                   help="use espefuse's virtual eFuses in FILE instead of a chip (tests)")
+    for name in harden.OFFSETS:
+        p.add_argument(f"--{name}", type=Path, default=None,
+                       help=f"{name} image of a secure-boot build to sign, encrypt and write")
+    p.add_argument("--keep-flash-key", action="store_true",
+                   help="keep the board's flash encryption key in --keys (default: deleted "
+                   "once burnt)")
+    p.set_defaults(handler=_cmd_harden)
 
     p = sub.add_parser("decommission", help="retire the lock: the key server revokes its keys, "
                                             "the lock refuses every key (--erase wipes it)")
@@ -345,6 +365,17 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
             maintenance.change_anchors(board, rep, add=args.add, remove=args.remove)
         finally:
             board.close()
+    return _run(args, body)
+
+
+def _cmd_harden(args: argparse.Namespace) -> int:
+    def body(rep: Reporter) -> None:
+        if not args.port:
+            raise InstallError("usage", "no port given", "pass --port (the board's USB port)")
+        images = {n: getattr(args, n) for n in harden.OFFSETS if getattr(args, n) is not None}
+        target = harden.Target(args.chip, args.port, args.virt_efuses)
+        harden.harden(target, args.keys, rep, confirm=args.burn_efuses, images=images,
+                      keep_flash_key=args.keep_flash_key)
     return _run(args, body)
 
 

@@ -23,6 +23,7 @@ EXIT_STATUS: dict[str, int] = {
     "image-invalid": 4,
     "wrong-chip": 4,
     "flash-failed": 4,
+    "harden-failed": 4,
     "already-provisioned": 5,
     "not-provisioned": 5,
     "provision-refused": 5,
