@@ -29,6 +29,7 @@ from kagiya.server.schemas import (
 from kagiya.server.services.context import Ctx
 from kagiya.server.services.lookup import get_lock, get_partner
 from kagiya.server.services.paging import page
+from kagiya.server.uplink import outbox
 from kagiya.server.views import lock_out
 from sqlalchemy import delete, select
 
@@ -204,6 +205,9 @@ def decommission(c: Ctx, lock_id: str, keys: KeySet) -> DecommissionOut:
     if lk.status != RETIRED:
         _not_in_service(c, lk, "decommission it")
         revoked = tenancy.retire(c.s, lk, c.now)
+        # a connected lock gets the update over its uplink too; its broker account and
+        # SIM line go once its signed heartbeat shows it applied (kagiya.server.uplink.retire)
+        outbox.enqueue(c.s, [lk.pk], outbox.DECOMMISSION, c.now)
         c.audit("lock.decommission", lk.lock_id, revoked_keys=revoked)
     return _decommission_out(c, lk, keys)
 

@@ -92,7 +92,10 @@ def publish_due(session: Session, now: int, build: Build, publish: Publish,
         .returning(UplinkOutbox.lock_pk, UplinkOutbox.kind)
     ).all()
     published = 0
-    for lock_pk, kind in sorted({(r.lock_pk, r.kind) for r in rows}):
+    # per lock the revocation update before the decommission update (the lock refuses
+    # revocation updates once decommissioned, so its acknowledged version stays exact)
+    for lock_pk, kind in sorted({(r.lock_pk, r.kind) for r in rows},
+                                key=lambda r: (r[0], r[1] != REVOCATION)):
         st = session.scalars(
             select(LockUplink).where(LockUplink.lock_pk == lock_pk).with_for_update()
         ).first()

@@ -37,7 +37,8 @@ from kagiya.server.models import Lock, LockUplink, ServerState
 from kagiya.server.problems import ApiError
 from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import LogUploadIn
-from kagiya.server.uplink import outbox, topics
+from kagiya.server.simcontrol.adapter import sim_for_settings
+from kagiya.server.uplink import outbox, retire, topics
 from kagiya.server.uplink.wire import parse_log_page, verify_heartbeat
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -102,6 +103,7 @@ class UplinkService:
         self.batch = batch
         st = rt.settings
         self.stats: Counter[str] = Counter()
+        self._sim_for = sim_for_settings(st)
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=10000)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -192,6 +194,9 @@ class UplinkService:
         if kind == outbox.REVOCATION:
             return lock.revocation_version, message(
                 6, revocations.signed_update(session, lock, now, keys))
+        if kind == outbox.DECOMMISSION:
+            return 0, message(12, bytes.fromhex(revocations.decommission_update(keys, lock,
+                                                                               now)))
         raise ValueError(f"no builder for {kind}")
 
     def publish_once(self) -> int:
@@ -244,7 +249,10 @@ class UplinkService:
                 if lock is None:
                     return self._count("unknown_lock")
                 if leaf == topics.UP_HEARTBEAT:
-                    record_heartbeat(s, lock, payload, rt.now())
+                    st = record_heartbeat(s, lock, payload, rt.now())
+                    if retire.on_heartbeat(s, rt.settings, self._sim_for, lock, st,
+                                           rt.now()):
+                        self._count("retired")
                     return self._count("heartbeat")
                 if leaf == topics.UP_LOG:
                     record_log_page(s, lock, payload, rt.now())
