@@ -42,7 +42,7 @@ def test_decommission_reaches_the_lock_then_account_and_line_go(
     try:
         assert svc.wait_connected(30)
         op = w.operator()
-        contracts.write_text(json.dumps({op.operator_id: {  # type: ignore[attr-defined]
+        contracts.write_text(json.dumps({op.operator_id: {
             "url": emulator.url, "contractor_id": "c-acme", "password": "acme-pw"}}))
         provider = HttpSimControl(emulator.url, "c-acme", "acme-pw")
         lock = ConnectedLock(w, op, tmp_path / "lock", broker, "DEC-0001")
