@@ -22,7 +22,12 @@ sysdeps:
 demo: $(STAMP)
 	$(BIN)/kagiya demo
 
-test: $(STAMP) sysdeps
+# The real OpenID provider of the My Page OIDC tests (npm oidc-provider, pinned by its lock file)
+OIDC := tools/oidc/node_modules/.package-lock.json
+$(OIDC): tools/oidc/package.json tools/oidc/package-lock.json
+	cd tools/oidc && npm ci --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) sysdeps $(OIDC)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -426,5 +426,7 @@ class SimRecord(Base):
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
-# My Page tables live with their concept (server/web/store.py) but share this metadata.
+# My Page tables live with their concept (server/web/store.py, identities.py) but share
+# this metadata.
+from kagiya.server.web import identities as _web_identities  # noqa: E402,F401
 from kagiya.server.web import store as _web_store  # noqa: E402,F401

@@ -26,8 +26,6 @@ from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 from kagiya.hil.vble import wire
 from kagiya.hil.vble.radio import Radio, RadioController, drop_links
-from kagiya.sdk.framing import FIRST
-from kagiya.sdk.protocol import KEY_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +38,6 @@ FLAG_INDICATE = 0x0020
 
 def _refuse_read(_connection: Connection) -> bytes:
     raise ATT_Error(ErrorCode.READ_NOT_PERMITTED)
-
-
-def _starts_message(fragment: bytes, message_type: int) -> bool:
-    """True if ``fragment`` is the first fragment of a message of ``message_type``: the
-    framing header (§10), then a CBOR map whose first key is 0 (the type) with a small
-    unsigned value."""
-    return (len(fragment) >= 6 and fragment[0] == FIRST and 0xA1 <= fragment[3] <= 0xB7
-            and fragment[4] == KEY_TYPE and fragment[5] == message_type)
 
 
 class Peripheral:
@@ -63,9 +53,7 @@ class Peripheral:
         self._writer: asyncio.StreamWriter | None = None
         self._server: asyncio.Server | None = None
         self.port = 0
-        # fault injection: drop the link instead of the next notification (True), or of the
-        # next one that starts a message of this type (a MessageType, e.g. RESULT)
-        self.drop_next_notify: bool | int = False
+        self.drop_next_notify = False
         self.advertising_interval_ms = 0.0
         self.notifications = 0
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -210,9 +198,8 @@ class Peripheral:
         char = self.handles.get(index)
         if conn is None or char is None:
             return
-        if self.drop_next_notify is True or (
-                self.drop_next_notify and _starts_message(data, self.drop_next_notify)):
-            self.drop_next_notify = False  # fault injection: the link fails instead
+        if self.drop_next_notify:  # fault injection: the link fails instead
+            self.drop_next_notify = False
             drop_links(self.controller)
             return
         self.notifications += 1

@@ -26,7 +26,7 @@ from kagiya.server.models import User
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import MyPageInvitationOut
-from kagiya.server.web import mypage, passkeys, store
+from kagiya.server.web import identities, mypage, oidc, passkeys, store
 from kagiya.server.web.render import page, request_language
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -118,7 +118,10 @@ def my_page(request: Request) -> Response:
         view = mypage.load(s, user_pk, rt.now())
     if view is None:
         return RedirectResponse("/my/sign-in", status_code=303)
+    with transaction(rt.sessions) as s:
+        linked = identities.issuers_of(s, user_pk)
     return page(request, "my.html", me=view, now=rt.now(), perms=_perm_words,
+                oidc=oidc.provider() is not None, me_issuers=linked,
                 event=_event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
                 key_lifetime_days=rt.settings.key_lifetime_s // 86400)
 
@@ -126,7 +129,8 @@ def my_page(request: Request) -> Response:
 @router.get("/my/sign-in")
 def sign_in_page(request: Request) -> Response:
     """Sign in with a passkey."""
-    return page(request, "sign_in.html", available=_rp(request) is not None)
+    return page(request, "sign_in.html", available=_rp(request) is not None,
+                oidc=oidc.provider() is not None)
 
 
 @router.get("/my/welcome")
