@@ -11,19 +11,23 @@ status otherwise (see :mod:`kagiya.tools.install.errors`).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kagiya.tools.install import (
     build,
+    connection,
     decommission,
     deploy,
     flash,
     harden,
     lockdown,
     maintenance,
+    preflight,
     provision,
     registration,
     selftest,
@@ -38,8 +42,9 @@ TOKEN_ENV = "KAGIYA_OPERATOR_TOKEN"  # noqa: S105 - a variable name
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", default=os.environ.get("KAGIYA_PORT", ""),
-                   help="the board's serial port, e.g. /dev/ttyUSB0 (or $KAGIYA_PORT)")
+    p.add_argument("-p", "--port", default=os.environ.get("KAGIYA_PORT", ""),
+                   help="the board's serial port, e.g. /dev/ttyUSB0 (or $KAGIYA_PORT; "
+                   "`kagiya install ports` lists them)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for the board to answer (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
@@ -48,6 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _server(p: argparse.ArgumentParser, *, token: bool) -> None:
     p.add_argument("--server", default=os.environ.get("KAGIYA_SERVER", ""),
                    help="key server base URL, e.g. https://keys.example.com (or $KAGIYA_SERVER)")
+    p.add_argument("--server-timeout", type=float, default=10.0,
+                   help="seconds to wait for each key server answer (default 10)")
     if token:
         p.add_argument("--operator-token", default=None,
                        help=f"installer or operator bearer token (better: set ${TOKEN_ENV})")
@@ -88,8 +95,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--image", type=Path, required=True, help="MicroPython firmware .bin")
     p.add_argument("--erase", action="store_true", help="erase the whole flash first")
-    p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
+    p.add_argument("-b", "--baud", type=int, default=460800, help="flashing baud rate")
     p.set_defaults(handler=_cmd_flash)
+
+    p = sub.add_parser("ports", help="list the serial ports a board may be on (like "
+                                     "`mpremote devs`)")
+    p.add_argument("--json", action="store_true", help="print one JSON document (for scripts)")
+    p.set_defaults(handler=_cmd_ports)
 
     p = sub.add_parser("deploy", help="compile firmware/ and copy changed files to the board")
     _common(p)
@@ -189,7 +201,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--image", type=Path, default=None,
                    help="also flash this MicroPython .bin first")
     p.add_argument("--erase", action="store_true", help="erase the flash before flashing")
-    p.add_argument("--baud", type=int, default=460800, help="flashing baud rate")
+    p.add_argument("-b", "--baud", type=int, default=460800, help="flashing baud rate")
     p.add_argument("--lockdown", action="store_true", help=argparse.SUPPRESS)  # the default
     p.add_argument("--no-lockdown", action="store_true",
                    help="leave the serial REPL open (bench work only: anyone with a USB "
@@ -216,14 +228,24 @@ def _run(args: argparse.Namespace, body: Any) -> int:
     return rep.finish()
 
 
-def _need_server(args: argparse.Namespace, *, token: bool) -> KeyServer:
+def _need_server(args: argparse.Namespace, rep: Reporter, *, token: bool) -> KeyServer:
+    """The key server, checked before the board is touched (pre-flight): the lock ID's
+    format, that the server answers, and - with a token - that it accepts the token."""
     if not args.server:
         raise InstallError("usage", "no key server given", "pass --server URL")
     tok = getattr(args, "operator_token", None) or os.environ.get(TOKEN_ENV)
     if token and not tok:
         raise InstallError("usage", "no operator token given",
                            f"set ${TOKEN_ENV} (or pass --operator-token)")
-    return KeyServer(args.server, tok if token else None)
+    preflight.check_lock_id(getattr(args, "lock_id", None))
+    server = KeyServer(args.server, tok if token else None,
+                       timeout=getattr(args, "server_timeout", 10.0), progress=rep.say)
+    try:
+        preflight.check_server(server, rep, token=token)
+    except InstallError:
+        server.close()
+        raise
+    return server
 
 
 def _open(args: argparse.Namespace) -> Board:
@@ -255,6 +277,20 @@ def _cmd_flash(args: argparse.Namespace) -> int:
                                               baud=args.baud))
 
 
+def _cmd_ports(args: argparse.Namespace) -> int:
+    ports = connection.port_details()
+    if args.json:
+        print(json.dumps({"ok": True, "ports": ports}, sort_keys=True))
+        return 0
+    for p in ports:
+        print(" ".join(str(p[k] or "-") for k in ("device", "serial_number", "vid_pid",
+                                                   "manufacturer", "description")))
+    if not ports:
+        print("no serial ports found: plug the board in (a virtual board's pty is printed by "
+              "`kagiya lock board`)", file=sys.stderr)
+    return 0
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         board = _open(args)
@@ -268,7 +304,8 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 def _cmd_provision(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
-        server = _need_server(args, token=False) if args.server else None
+        preflight.check_lock_id(args.lock_id)
+        server = _need_server(args, rep, token=False) if args.server else None
         if server is not None:  # a token, when given, names the lock's operator
             server = KeyServer(args.server, getattr(args, "operator_token", None)
                                or os.environ.get(TOKEN_ENV))
@@ -282,7 +319,7 @@ def _cmd_provision(args: argparse.Namespace) -> int:
 
 def _cmd_register(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         board = _open(args)
         try:
             ident = provision.read_identity(board)
@@ -300,7 +337,7 @@ def _cmd_register(args: argparse.Namespace) -> int:
 def _cmd_uplink(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         ca = uplink.load_ca(args.mqtt_ca)
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         board = _open(args)
         try:
             ident = provision.read_identity(board)
@@ -343,7 +380,7 @@ def _open_maintenance(args: argparse.Namespace, rep: Reporter, server: KeyServer
 
 def _cmd_maintenance(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         try:
             _open_maintenance(args, rep, server, args.scope or ["repl"])
         finally:
@@ -355,7 +392,7 @@ def _cmd_anchors(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
         if not args.add and not args.remove:
             raise InstallError("usage", "no anchor to add or remove", "pass --add/--remove HEX")
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         try:
             _open_maintenance(args, rep, server, ["repl", "anchors"])
         finally:
@@ -381,7 +418,7 @@ def _cmd_harden(args: argparse.Namespace) -> int:
 
 def _cmd_decommission(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         try:  # a locked-down lock opens its REPL first; an open one is used as it is
             maintenance.open_maintenance(args.port, server, rep, scope=["repl"],
                                          ttl_s=args.ttl, lock_id=args.lock_id,
@@ -404,7 +441,7 @@ LOCKDOWN_SKIPPED = ("lockdown skipped (--no-lockdown): the serial REPL stays ope
 
 def _cmd_all(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
-        server = _need_server(args, token=True)
+        server = _need_server(args, rep, token=True)
         try:
             if args.image is not None:
                 flash.flash(args.port, args.image, rep, erase=args.erase, baud=args.baud)

@@ -32,6 +32,18 @@ def available_ports() -> list[str]:
     return sorted(p.device for p in serial.tools.list_ports.comports())
 
 
+def port_details() -> list[dict[str, str | None]]:
+    """Every serial port with what identifies the board on it (``kagiya install ports``):
+    device, serial number, USB ``vid:pid``, manufacturer, description."""
+    out = []
+    for p in sorted(serial.tools.list_ports.comports(), key=lambda p: p.device):
+        vid_pid = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else None
+        out.append({"device": p.device, "serial_number": p.serial_number, "vid_pid": vid_pid,
+                    "manufacturer": p.manufacturer,
+                    "description": p.description if p.description != "n/a" else None})
+    return out
+
+
 def _wrong_port(port: str) -> InstallError:
     seen = ", ".join(available_ports()) or "none"
     return InstallError(

@@ -25,9 +25,15 @@ class KeyServer:
     """The installer's view of the key server (one token: installer or operator)."""
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 10.0,
-                 http: httpx.Client | None = None) -> None:
+                 http: httpx.Client | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.timeout = timeout
+        self._progress = progress
+        # every call has a timeout; each attempt is announced (``progress``) before it is sent,
+        # so a slow or hung server is never silence
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout,
+                                          event_hooks={"request": [self._announce]})
         self.installer = InstallerClient(self.base_url, token=token, http=self._http)
         self.operator = OperatorClient(self.base_url, token=token, http=self._http)
         self.has_token = bool(token)
@@ -35,6 +41,20 @@ class KeyServer:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
+
+    def _announce(self, request: httpx.Request) -> None:
+        if self._progress is not None:
+            self._progress(f"key server: {request.method} {request.url.path} "
+                           f"(timeout {self.timeout:g} s)")
+
+    def health(self) -> None:
+        """``GET /v1/health``: the server answers (else ``server-unreachable``)."""
+        resp = self._call("checking that it answers", lambda: self._http.get("/v1/health"))
+        if resp.status_code != 200:
+            raise InstallError("server-unreachable",
+                               f"the key server at {self.base_url} is not healthy "
+                               f"(HTTP {resp.status_code})",
+                               "try again later; tell the operator if it persists")
 
     def _call(self, doing: str, fn: Callable[[], T]) -> T:
         try:

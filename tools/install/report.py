@@ -1,7 +1,8 @@
 """What the installer sees: rich progress and one line per action, or JSON for scripts.
 
 With ``--json`` nothing but a single JSON document goes to stdout at the end:
-``{"ok": true, "steps": {"deploy": {...}, ...}}`` or ``{"ok": false, "error": …}``.
+``{"ok": true, "steps": {"deploy": {...}, ...}}`` or ``{"ok": false, "error": …}``; the
+progress lines (each key server call, each finished step) then go to stderr.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ class Reporter:
         self.steps: dict[str, dict[str, Any]] = {}
 
     def say(self, message: str) -> None:
-        """One line about what was done (suppressed in JSON mode)."""
-        if not self.as_json:
-            self.console.print(message)
+        """One line about what is being done or was done: on stdout for people, on stderr
+        in JSON mode (stdout then carries only the JSON document)."""
+        self.console.print(message)
 
     def done(self, step: str, result: dict[str, Any], summary: str) -> None:
         """Record a finished step and print its one-line summary."""
