@@ -4,8 +4,8 @@ For each store (SQLite, and PostgreSQL when its binaries are installed) two data
 built in the same run:
 
 * **fleet**: ``LOCKS`` locks (10,000), ``USERS`` user IDs with one phone each (100,000),
-  ``KEYS // 5`` key requests and ``KEYS`` issued keys (1,000,000; five per request, the
-  re-issues of a year: four expired, one current);
+  ``KEYS // 5`` key requests and ``KEYS`` issued keys (1,000,000; five per request, its
+  re-issues of the last weeks, all unexpired so the server's housekeeping keeps them);
 * **small**: the same shape with ``SMALL_KEYS`` issued keys (1,000) - the baseline.
 
 Both are populated with bulk inserts (SQLAlchemy Core ``executemany`` in batches, straight
@@ -136,12 +136,12 @@ def populate(engine: Engine, operator_id: str, shape: Shape, now: int) -> None:
 
     def key(i: int) -> dict[str, Any]:
         r = i // KEYS_PER_REQUEST % requests
-        age = KEYS_PER_REQUEST - 1 - i % KEYS_PER_REQUEST  # 0: the current key
-        iat = now - age * 60 * DAY - DAY
+        age = KEYS_PER_REQUEST - 1 - i % KEYS_PER_REQUEST  # 0: the newest key
+        iat = now - age * 10 * DAY - DAY  # all unexpired: housekeeping keeps every row
         return {"cti": i.to_bytes(4, "big") + rng.randbytes(12), "operator_id": operator_id,
                 "request_id": f"RF{r:010d}", "phone_id": f"PF{r % shape.users:010d}",
                 "lock_pk": r % shape.locks + 1, "request_version": 1, "nbf": iat,
-                "exp": iat + 60 * DAY, "iat": iat, "kid": "bench000",
+                "exp": iat + 90 * DAY, "iat": iat, "kid": "bench000",
                 "credential": CREDENTIAL, "revoked": i % 97 == 0}
 
     _bulk(engine, Lock.__table__, shape.locks, lock)

@@ -210,7 +210,8 @@ def test_server_down_then_rerun(kagiya: Kagiya, board: VirtualBoard, key_server:
     assert r.status == 6 and r.json["error"] == "server-unreachable"
     assert url in r.json["message"] and "--server" in r.json["hint"]
     assert key_server.installer_token not in r.out + r.err
-    assert "deploy" in r.json["steps"]  # the board work done so far is kept
+    # pre-flight: the server is checked before the board is touched, so nothing is half done
+    assert r.json["steps"] == {} and not (board.root / "main.py").exists()
 
 
 def test_bad_token_is_refused_without_echoing_it(
