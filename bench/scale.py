@@ -185,7 +185,8 @@ def build(name: str, db_url: str, data: Path, shape: Shape) -> Database:
     engine.dispose()
     print(f"db={name} locks={shape.locks} users={shape.users} keys={shape.keys} "
           f"populate_s={time.perf_counter() - t0:.0f}", flush=True)
-    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS)
+    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS,
+                     ready_timeout=180)
     op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
     ident = LockIdentity.generate()
     op.register_simulated_lock(ident, "BENCH-01")
