@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import jwt
 
 ISSUER_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV = (
     "KAGIYA_OIDC_ISSUER", "KAGIYA_OIDC_CLIENT_ID", "KAGIYA_OIDC_CLIENT_SECRET")
@@ -118,6 +117,8 @@ class Provider:
         id_token = r.json().get("id_token")
         if not isinstance(id_token, str):
             raise OidcError("no id_token in the token response")
+        import jwt  # PyJWT ([server] extra); imported on use so an older venv still serves
+
         try:
             key = _keys(meta["jwks_uri"]).get_signing_key_from_jwt(id_token)
             claims = jwt.decode(id_token, key.key, algorithms=["RS256", "ES256", "EdDSA"],
@@ -155,5 +156,8 @@ def _discovery(issuer: str) -> dict[str, Any]:
 
 
 @cache
-def _keys(jwks_uri: str) -> jwt.PyJWKClient:
+def _keys(jwks_uri: str) -> Any:
+    """The provider's signing keys (a ``jwt.PyJWKClient``, which caches them)."""
+    import jwt
+
     return jwt.PyJWKClient(jwks_uri, timeout=int(TIMEOUT_S))
