@@ -143,11 +143,13 @@ class ConnectedDemo(Demo):
         try:
             self._wait("the line's suspension", lambda: op._request(
                 "GET", f"/v1/locks/{LOCK_ID}/sim")["status"] == "suspended")
-            kinds = [r["kind"] for r in op._request("GET", f"/v1/locks/{LOCK_ID}/sim")[
-                "records"]]
+            kinds = [r["kind"] for r in reversed(op._request(
+                "GET", f"/v1/locks/{LOCK_ID}/sim")["records"])]
+            acked = op._request("GET", f"/v1/locks/{LOCK_ID}/uplink")["acked_revocation_version"]
         finally:
             op.close()
-        return f"line {MSISDN} suspended after the acknowledgement (records: {', '.join(kinds)})"
+        return (f"line {MSISDN} suspended, revocation {acked} acknowledged first (own "
+                f"records, oldest first: {', '.join(kinds)})")
 
     def run(self) -> None:
         """The connected story, step by step (stops at the first unexpected outcome)."""
