@@ -31,6 +31,7 @@ from .protocol import (
     CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
+    FRAME_FIRST,
     KEY_CACHE_SIZE,
     KEY_MAC,
     KEY_TYPE,
@@ -41,6 +42,7 @@ from .protocol import (
     LABEL_REG,
     LABEL_RES,
     LIMITS,
+    LOG_RECORD_FIELDS,
     MAINTENANCE_MAX_LIFETIME_S,
     MAX_CONNECTIONS,
     MAX_CREDENTIAL,
@@ -165,7 +167,8 @@ def _lock() -> Lines:
     out = [_const("VERSION", VERSION), f"_VERSIONS = {VERSIONS!r}",
            _const("MAX_MESSAGE", MAX_MESSAGE), f"CT_TIME = {CT_TIME!r}",
            _const("_IAT", Claim.IAT.value), _const("_AUD", Claim.AUD.value),
-           _const("_NONCE", TIME_NONCE), "", "# message types (§9) the lock accepts"]
+           _const("_NONCE", TIME_NONCE), _const("_R_SEQ", LOG_RECORD_FIELDS.index("seq")),
+           "", "# message types (§9) the lock accepts"]
     out += _consts((f"_T_{t.name}", t.value) for t in _LOCK_TYPES)
     out += ["", "# map keys of the requests it reads (COMMAND and LOG_FETCH share",
             "# " + ", ".join(_SHARED) + ")", _const("_M_TYPE", KEY_TYPE)]
@@ -203,7 +206,8 @@ def _cbor() -> Lines:
 
 
 def _framing() -> Lines:
-    return _consts((("MAX_MESSAGE", MAX_MESSAGE), ("TIMEOUT_MS", REASSEMBLY_TIMEOUT_MS)))
+    return _consts((("MAX_MESSAGE", MAX_MESSAGE), ("TIMEOUT_MS", REASSEMBLY_TIMEOUT_MS),
+                    ("FIRST", FRAME_FIRST)))
 
 
 def _revocation() -> Lines:
