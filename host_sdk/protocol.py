@@ -67,6 +67,15 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
 )
 
+# -- COSE (RFC 9052/9053) numbers this protocol fixes (§3, §4) ---------------------------------
+
+ALG_EDDSA = -8  #: the issuer's signature (COSE_Sign1)
+ALG_AES_CCM_16_128_128 = 30  #: the key wrap's content encryption
+ALG_ECDH_ES_HKDF_256 = -25  #: the key wrap's recipient algorithm
+HDR_ALG = 1  #: COSE header label: alg
+HDR_CONTENT_TYPE = 3  #: COSE header label: content type
+HDR_KID = 4  #: COSE header label: kid
+
 # -- framing (§10) ---------------------------------------------------------------------------
 
 FRAME_FIRST = 0x80  #: first byte of a message's first fragment; continuations are 1..127

@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .protocol import (
+    ALG_AES_CCM_16_128_128,
+    ALG_ECDH_ES_HKDF_256,
+    ALG_EDDSA,
     AUTH_DEADLINE_MS,
     CHALLENGE_WINDOW_MS,
     CT_CWT,
@@ -32,6 +35,9 @@ from .protocol import (
     CT_REVOCATION,
     CT_TIME,
     FRAME_FIRST,
+    HDR_ALG,
+    HDR_CONTENT_TYPE,
+    HDR_KID,
     KEY_CACHE_SIZE,
     KEY_MAC,
     KEY_TYPE,
@@ -241,6 +247,11 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
                                 _const("_E_DECOMMISSIONED", LogEvent.DECOMMISSIONED.value),
                                 f"_REG = {LABEL_REG!r}",
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
+    "cose.py": lambda: [_const("ALG_EDDSA", ALG_EDDSA),
+                        _const("ALG_CCM_16_128_128", ALG_AES_CCM_16_128_128),
+                        _const("ALG_ECDH_ES_HKDF_256", ALG_ECDH_ES_HKDF_256),
+                        _const("_H_ALG", HDR_ALG), _const("_H_CT", HDR_CONTENT_TYPE),
+                        _const("_H_KID", HDR_KID)],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
     "maintenance.py": lambda: [
         f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",
