@@ -162,7 +162,13 @@ class KeyRequest(Base):
     __tablename__ = "key_requests"
     # GET /v1/key-requests pages one operator's requests by ID after a cursor (migration
     # 0009): without it the planner sorts every request of the operator for each page
-    __table_args__ = (Index("ix_key_requests_operator_page", "operator_id", "id"),)
+    # ... and one user's / one lock's requests in ID order (migration 0011): without these
+    # SQLite walked the operator index in ID order past every other user's requests
+    __table_args__ = (
+        Index("ix_key_requests_operator_page", "operator_id", "id"),
+        Index("ix_key_requests_user_page", "user_pk", "id"),
+        Index("ix_key_requests_lock_page", "lock_pk", "id"),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     operator_id: Mapped[str] = _op_fk()
     user_pk: Mapped[int] = mapped_column(

@@ -87,10 +87,14 @@ def list_page(
         .join(Lock, Lock.pk == KeyRequest.lock_pk)
         .where(KeyRequest.operator_id == c.operator_id)
     )
+    # one user's / one lock's requests: an equality on the request's own column, so the
+    # (user_pk, id) / (lock_pk, id) index gives the page in order (migration 0011)
     if user_id:
-        q = q.where(User.user_id == user_id)
+        q = q.where(KeyRequest.user_pk == select(User.pk).where(
+            User.user_id == user_id, User.operator_id == c.operator_id).scalar_subquery())
     if lock_id:
-        q = q.where(Lock.lock_id == lock_id)
+        q = q.where(KeyRequest.lock_pk == select(Lock.pk).where(
+            Lock.lock_id == lock_id, Lock.operator_id == c.operator_id).scalar_subquery())
     if status:
         q = q.where(KeyRequest.status == status)
     if after:

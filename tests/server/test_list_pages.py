@@ -69,3 +69,20 @@ def test_list_pages_use_the_operator_page_indexes(sqlite_world: World) -> None:
     for table, plan in plans.items():
         assert f"ix_{table}_operator_page" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("field", ["user_id", "lock_id"])
+def test_key_requests_of_one_user_or_lock_do_not_walk_the_operator(
+        sqlite_world: World, field: str) -> None:
+    op = sqlite_world.operator()
+    uid = op.create_user()["user_id"]
+    lid = sqlite_world.lock(op)
+    now = int(sqlite_world.clock())
+    op.create_key_request(uid, lid, now, now + 86400, ["doors"])
+    value = uid if field == "user_id" else lid
+    plans = _plans(sqlite_world, [
+        ("key_requests", lambda: op.list_key_requests(**{field: value}, limit=10)),
+    ])
+    index = "ix_key_requests_user_page" if field == "user_id" else "ix_key_requests_lock_"
+    assert index in plans["key_requests"], plans
+    assert "ix_key_requests_operator_page" not in plans["key_requests"], plans
