@@ -21,6 +21,7 @@ sysdeps:
 
 demo: $(STAMP)
 	$(BIN)/kagiya demo
+	$(BIN)/kagiya demo --connected
 
 # The real OpenID provider of the My Page OIDC tests (npm oidc-provider, pinned by its lock file)
 OIDC := tools/oidc/node_modules/.package-lock.json

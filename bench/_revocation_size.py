@@ -20,7 +20,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from kagiya.sdk import cbor, cose
 from kagiya.sdk.keys import IssuerKey, LockIdentity
-from kagiya.sdk.protocol import CT_REVOCATION, MAX_MESSAGE, MessageType
+from kagiya.sdk.protocol import CT_REVOCATION, MAX_MESSAGE, Claim, MessageType
 from kagiya.server import admin
 from kagiya.server.app import serving_app
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key
@@ -90,8 +90,9 @@ def measure(data_dir: Path) -> UpdateSize:
         http.close()
         rt.close()
     issuer = IssuerKey.generate()
-    payload = cbor.dumps({3: "REV-0001", 6: now, -65539: 2,
-                          -65540: [[c, e] for c, e in zip(ctis, exps, strict=True)]})
+    payload = cbor.dumps({Claim.AUD: "REV-0001", Claim.IAT: now, Claim.KGY_RV_VERSION: 2,
+                          Claim.KGY_RV_ENTRIES: [[c, e] for c, e in zip(ctis, exps,
+                                                                          strict=True)]})
     full = cose.sign1(issuer, {cose.HDR_ALG: cose.ALG_EDDSA,
                                cose.HDR_CONTENT_TYPE: CT_REVOCATION,
                                cose.HDR_KID: issuer.kid}, payload)

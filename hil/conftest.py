@@ -15,6 +15,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="scenario target: sim (virtual lock, default) or hw (real board)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """``--target hw`` without a usable board is a usage error naming what is missing (a
+    run of skips would read as a pass)."""
+    if config.getoption("--target", "sim") == "hw":
+        t = hardware_target()
+        if isinstance(t, str):
+            raise pytest.UsageError(f"--target hw: {t}")
+
+
 @pytest.fixture
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """A freshly provisioned lock (virtual, or the attached board)."""

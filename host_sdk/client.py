@@ -39,6 +39,7 @@ from .client_errors import (
     CommandOutcomeUnknownError,
     LinkLostError,
     LockNotFoundError,
+    LockRefusedError,
     LockTimeoutError,
 )
 from .client_keys import DigitalKey, Wallet
@@ -137,6 +138,11 @@ def _join_pages(pages: Sequence[messages.LogReply]) -> list[LogRecord]:
     return out
 
 
+#: Refusals after which the lock drops the connection or will not continue its session:
+#: the client disconnects, so the next call connects and starts a fresh session.
+_SESSION_ENDING = frozenset({ErrorCode.BUSY, ErrorCode.RATE_LIMITED})
+
+
 class LockClient:
     """A connection to one lock (async context manager, like ``BleakClient``)."""
 
@@ -211,6 +217,9 @@ class LockClient:
             raise LinkLostError("not connected")
         return bytes(await self._transport.request(message, self.timeout))
 
+    async def _request_now(self, message: bytes) -> bytes:
+        return await self.request(message)
+
     # -- sessions ----------------------------------------------------------------------
     async def _with_session(self, op: Callable[[PhoneSession], Awaitable[T]]) -> T:
         for attempt in range(self.retries + 1):
@@ -219,13 +228,19 @@ class LockClient:
                 if not self.is_connected:
                     await self.connect()
                 if self._session is None:
-                    session = PhoneSession(self.request, self.wallet)
+                    # through the client's current ``request`` on every exchange (never
+                    # the one of the connection or wrapper the session started on)
+                    session = PhoneSession(self._request_now, self.wallet)
                     await session.hello()
                     await session.attach_updates()
                     self._session = session
                 session = self._session
                 session.command_sent = False
                 return await op(session)
+            except LockRefusedError as exc:
+                if exc.code in _SESSION_ENDING:  # the lock ends this link: start afresh
+                    await self.disconnect()
+                raise
             except (LinkLostError, LockTimeoutError) as exc:
                 sent = session is not None and session.command_sent
                 await self.disconnect()

@@ -20,11 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from . import cbor
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
-
-ALG_EDDSA = -8
-HDR_ALG = 1
-HDR_CONTENT_TYPE = 3
-HDR_KID = 4
+from .protocol import ALG_EDDSA, HDR_ALG, HDR_CONTENT_TYPE, HDR_KID
 
 # RFC 8032 §5.1: field prime p and group order L
 P25519 = 2**255 - 19

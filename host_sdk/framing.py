@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 
 from .errors import ErrorCode, ProtocolError
-from .protocol import MAX_MESSAGE, REASSEMBLY_TIMEOUT_MS
+from .protocol import FRAME_FIRST as FIRST
+from .protocol import MAX_MESSAGE, MAX_MTU, MIN_MTU, REASSEMBLY_TIMEOUT_MS
 
-FIRST = 0x80
-MIN_MTU = 23
-MAX_MTU = 517
 REASSEMBLY_TIMEOUT_S = REASSEMBLY_TIMEOUT_MS / 1000
 
 

@@ -23,9 +23,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from . import cbor
 from .errors import ErrorCode, ProtocolError
 from .keys import lock_key_id as _lock_key_id
+from .protocol import ALG_AES_CCM_16_128_128, ALG_ECDH_ES_HKDF_256
 
-ALG_AES_CCM_16_128_128 = 30
-ALG_ECDH_ES_HKDF_256 = -25
 CNF_ENCRYPTED_COSE_KEY = 2
 IV_LEN = 13
 SECRET_LEN = 32

@@ -67,6 +67,26 @@ LIMITS: tuple[tuple[str, str], ...] = (
     ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
 )
 
+# -- COSE (RFC 9052/9053) numbers this protocol fixes (§3, §4) ---------------------------------
+
+ALG_EDDSA = -8  #: the issuer's signature (COSE_Sign1)
+ALG_AES_CCM_16_128_128 = 30  #: the key wrap's content encryption
+ALG_ECDH_ES_HKDF_256 = -25  #: the key wrap's recipient algorithm
+HDR_ALG = 1  #: COSE header label: alg
+HDR_CONTENT_TYPE = 3  #: COSE header label: content type
+HDR_KID = 4  #: COSE header label: kid
+
+# -- framing (§10) ---------------------------------------------------------------------------
+
+FRAME_FIRST = 0x80  #: first byte of a message's first fragment; continuations are 1..127
+MIN_MTU = 23  #: smallest ATT MTU (a fragment carries at most MTU - 3 bytes)
+MAX_MTU = 517  #: largest ATT MTU
+
+# -- usage-log records (§11) ------------------------------------------------------------------
+
+#: The fields of a record, the CBOR array ``[seq, time, event, code, cti/null, sub/null]``.
+LOG_RECORD_FIELDS: tuple[str, ...] = ("seq", "time", "event", "code", "cti", "sub")
+
 # -- GATT profile (§10) --------------------------------------------------------------------
 
 SERVICE_UUID = "5d1a0001-1c6e-4b8e-9a7a-6b6167697961"

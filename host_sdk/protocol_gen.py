@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .protocol import (
+    ALG_AES_CCM_16_128_128,
+    ALG_ECDH_ES_HKDF_256,
+    ALG_EDDSA,
     AUTH_DEADLINE_MS,
     CHALLENGE_WINDOW_MS,
     CT_CWT,
@@ -31,6 +34,10 @@ from .protocol import (
     CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
+    FRAME_FIRST,
+    HDR_ALG,
+    HDR_CONTENT_TYPE,
+    HDR_KID,
     KEY_CACHE_SIZE,
     KEY_MAC,
     KEY_TYPE,
@@ -41,6 +48,7 @@ from .protocol import (
     LABEL_REG,
     LABEL_RES,
     LIMITS,
+    LOG_RECORD_FIELDS,
     MAINTENANCE_MAX_LIFETIME_S,
     MAX_CONNECTIONS,
     MAX_CREDENTIAL,
@@ -165,7 +173,8 @@ def _lock() -> Lines:
     out = [_const("VERSION", VERSION), f"_VERSIONS = {VERSIONS!r}",
            _const("MAX_MESSAGE", MAX_MESSAGE), f"CT_TIME = {CT_TIME!r}",
            _const("_IAT", Claim.IAT.value), _const("_AUD", Claim.AUD.value),
-           _const("_NONCE", TIME_NONCE), "", "# message types (§9) the lock accepts"]
+           _const("_NONCE", TIME_NONCE), _const("_R_SEQ", LOG_RECORD_FIELDS.index("seq")),
+           "", "# message types (§9) the lock accepts"]
     out += _consts((f"_T_{t.name}", t.value) for t in _LOCK_TYPES)
     out += ["", "# map keys of the requests it reads (COMMAND and LOG_FETCH share",
             "# " + ", ".join(_SHARED) + ")", _const("_M_TYPE", KEY_TYPE)]
@@ -203,7 +212,8 @@ def _cbor() -> Lines:
 
 
 def _framing() -> Lines:
-    return _consts((("MAX_MESSAGE", MAX_MESSAGE), ("TIMEOUT_MS", REASSEMBLY_TIMEOUT_MS)))
+    return _consts((("MAX_MESSAGE", MAX_MESSAGE), ("TIMEOUT_MS", REASSEMBLY_TIMEOUT_MS),
+                    ("FIRST", FRAME_FIRST)))
 
 
 def _revocation() -> Lines:
@@ -237,6 +247,11 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
                                 _const("_E_DECOMMISSIONED", LogEvent.DECOMMISSIONED.value),
                                 f"_REG = {LABEL_REG!r}",
                                 _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
+    "cose.py": lambda: [_const("ALG_EDDSA", ALG_EDDSA),
+                        _const("ALG_CCM_16_128_128", ALG_AES_CCM_16_128_128),
+                        _const("ALG_ECDH_ES_HKDF_256", ALG_ECDH_ES_HKDF_256),
+                        _const("_H_ALG", HDR_ALG), _const("_H_CT", HDR_CONTENT_TYPE),
+                        _const("_H_KID", HDR_KID)],
     "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
     "maintenance.py": lambda: [
         f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",

@@ -110,3 +110,30 @@ def test_demo_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     assert not rep["ok"] and rep["pids"]
     assert all(_gone(p) for p in rep["pids"])
     assert _leftovers(tmp_path / "work") == []
+
+
+@pytest.mark.slow
+def test_connected_demo_refuses_a_cancelled_key_with_no_phone_then_suspends_the_line(
+        tmp_path: Path) -> None:
+    import shutil
+
+    report = tmp_path / "report.json"
+    done = subprocess.run([*KAGIYA, "demo", "--connected", "--workdir", str(tmp_path / "work"),
+                           "--report", str(report)], capture_output=True, text=True,
+                          timeout=900, env=_env(tmp_path), check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    rep = json.loads(report.read_text())
+    steps = {s["title"]: s for s in rep["steps"]}
+    assert all(s["ok"] for s in rep["steps"])
+    if shutil.which("mosquitto") is None:  # says how to get the broker, and skips
+        assert "tools/sysdeps.sh" in steps["connected lock"]["outcome"]
+        return
+    pushed = steps["operator cancels Alice's key: pushed over MQTT, no phone nearby"]
+    assert "acknowledged in a signed heartbeat" in pushed["outcome"]
+    refused = steps["Alice's next unlock is refused with REVOKED"]
+    assert refused["data"]["code"] == "REVOKED"
+    line = steps["off lease: the line is suspended only after the acknowledgement"]["outcome"]
+    assert "suspended, revocation 1 acknowledged first" in line
+    assert line.endswith("line.active, line.suspended)")
+    assert rep["pids"] and all(_gone(p) for p in rep["pids"])
+    assert _leftovers(tmp_path / "work") == []

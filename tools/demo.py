@@ -451,12 +451,19 @@ def print_summary(steps: list[StepResult], total: float) -> None:
 
 
 def run_demo(workdir: Path | None = None, *, keep: bool = False,
-             report: Path | None = None, out: Callable[[str], None] = print) -> int:
-    """Run the story; returns the exit status. Cleans up every process it started."""
+             report: Path | None = None, out: Callable[[str], None] = print,
+             connected: bool = False) -> int:
+    """Run the story (``connected``: the connected-lock story, tools/demo_connected.py);
+    returns the exit status. Cleans up every process it started."""
     tmp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="kagiya-demo-")) if workdir is None else workdir
     work.mkdir(parents=True, exist_ok=True)
-    demo = Demo(work, out)
+    if connected:
+        from kagiya.tools.demo_connected import ConnectedDemo
+
+        demo: Demo = ConnectedDemo(work, out)
+    else:
+        demo = Demo(work, out)
     t0 = time.monotonic()
     ok = False
     interrupted = False
@@ -478,6 +485,9 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
         out("interrupted: stopping everything the demo started")
     finally:
         demo.sup.stop_all()
+        broker = getattr(demo, "broker", None)
+        if broker is not None:
+            broker.stop()
         signal.signal(signal.SIGTERM, old)
         signal.signal(signal.SIGINT, old_int)
     total = time.monotonic() - t0
@@ -498,5 +508,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, help="keep everything here (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--report", type=Path, help="also write the step results as JSON")
-    parser.set_defaults(handler=lambda a: run_demo(a.workdir, keep=a.keep, report=a.report))
+    parser.add_argument("--connected", action="store_true",
+                        help="the connected-lock story: MQTT push, SIM line (docs/uplink.md)")
+    parser.set_defaults(handler=lambda a: run_demo(a.workdir, keep=a.keep, report=a.report,
+                                                   connected=a.connected))
 

@@ -81,7 +81,7 @@ _VALUE = r"\s*(:[^=]*)?=\s*([-0-9\"']|[({]\s*[-0-9\"'])"
 _ASSIGNED = re.compile(
     r"^\s*(MAX_MESSAGE|MAX_CREDENTIAL|MAX_DEPTH|MAX_ITEMS|MAX_TEXT|MAX_REVOCATION_ENTRIES|"
     r"MAX_LIFETIME|CT_CWT|CT_TIME|CT_REVOCATION|KEY_MAC|KEY_TYPE|PROTOCOL_VERSION|PERM_\w+|"
-    r"\w*_UUID|COMMANDS|EVENTS|PLAIN)" + _VALUE)
+    r"\w*_UUID|COMMANDS|EVENTS|PLAIN|FRAME_FIRST|MIN_MTU|MAX_MTU|ALG_\w+|HDR_\w+)" + _VALUE)
 _CLAIM_KEY = re.compile(r"^\s*(ISS|SUB|AUD|EXP|NBF|IAT|CTI|CNF|KGY_\w+|RV_\w+)\s*=\s*-?[0-9]")
 _ENUMS = re.compile(r"^class (\w+)\((IntEnum|IntFlag)\)")
 

@@ -55,6 +55,7 @@ CT_TIME = 'application/kgy-time+cbor'
 _IAT = const(6)
 _AUD = const(3)
 _NONCE = const(7)
+_R_SEQ = const(0)
 
 # message types (§9) the lock accepts
 _T_HELLO = const(1)
@@ -604,4 +605,4 @@ class Lock:
 
 def _seq_of(record):
     v, code = cbor.decode(record)
-    return v[0] if not code else 0
+    return v[_R_SEQ] if not code else 0
