@@ -140,7 +140,7 @@ def welcome_page(request: Request, invite: str = "") -> Response:
     with transaction(rt.sessions) as s:
         ok = len(invite) <= 100 and store.invitation_user(s, invite, rt.now()) is not None
     return page(request, "welcome.html", status=200 if ok else 410, invite=invite if ok else "",
-                available=_rp(request) is not None)
+                available=_rp(request) is not None, oidc=oidc.provider() is not None)
 
 
 # -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------

@@ -22,13 +22,14 @@ from kagiya.server.db import transaction
 from kagiya.server.models import User
 from kagiya.server.web import identities, oidc, routes_mypage, store
 from kagiya.server.web.render import page
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server.web")
 router = APIRouter(include_in_schema=False)
 FLOW_COOKIE, FLOW_PATH = "kagiya_oidc", "/my/oidc"
-LINK, SIGN_IN = "oidc-link", "oidc-sign-in"
-PURPOSES = {"link": LINK, "sign-in": SIGN_IN}
+LINK, SIGN_IN, INVITE = "oidc-link", "oidc-sign-in", "oidc-invite"
+PURPOSES = {"link": LINK, "sign-in": SIGN_IN, "invite": INVITE}
 
 NOT_CONFIGURED = N_("Sign-in with an ID provider is not set up on this server.")
 FLOW_INVALID = N_("This sign-in attempt is not valid any more. Start again from My Page.")
@@ -49,9 +50,11 @@ def _redirect_uri(request: Request) -> str:
 
 
 @router.get("/my/oidc/start")
-def start(request: Request, purpose: Annotated[str, Query(pattern="^(link|sign-in)$")]
-          ) -> Response:
-    """Send the browser to the provider (``link`` needs a signed-in driver)."""
+def start(request: Request, purpose: Annotated[str, Query(pattern="^(link|sign-in|invite)$")],
+          invite: Annotated[str, Query(max_length=100)] = "") -> Response:
+    """Send the browser to the provider (``link`` needs a signed-in driver, ``invite`` an
+    operator's unspent invitation: the ID then completes the registration instead of a
+    passkey)."""
     op = oidc.provider()
     if op is None:
         return _refused(request, 404, "oidc-not-configured", NOT_CONFIGURED)
@@ -60,13 +63,18 @@ def start(request: Request, purpose: Annotated[str, Query(pattern="^(link|sign-i
         user_pk = routes_mypage._signed_in(request)
         if user_pk is None:
             return RedirectResponse("/my/sign-in", status_code=303)
+    rt = routes_mypage._rt(request)
+    if purpose == "invite":
+        with transaction(rt.sessions) as s:
+            user_pk = store.invitation_user(s, invite, rt.now())
+        if user_pk is None:
+            return _refused(request, 410, "invitation-invalid", routes_mypage.BAD_INVITE)
     flow = oidc.Flow.new()
     try:
         target = op.authorization_url(flow, _redirect_uri(request))
     except oidc.OidcError as exc:
         log.warning("my page oidc: %s", exc)
         return _refused(request, 502, "oidc-provider-unreachable", NOT_VERIFIED)
-    rt = routes_mypage._rt(request)
     with transaction(rt.sessions) as s:  # one use, keyed by the flow (not by a value of its own)
         s.add(store.Challenge(challenge=flow.handle, purpose=PURPOSES[purpose], user_pk=user_pk,
                               expires_at=rt.now() + store.CHALLENGE_TTL_S))
@@ -92,7 +100,7 @@ def callback(request: Request, state: str = "", code: str = "") -> Response:
         row = s.get(store.Challenge, flow.handle)
         purpose = row.purpose if row is not None else ""
         taken = store.take_challenge(s, flow.handle, purpose, now)
-        if taken is None or purpose not in (LINK, SIGN_IN):
+        if taken is None or purpose not in PURPOSES.values():
             return _refused(request, 400, "oidc-flow-invalid", FLOW_INVALID)
         user_pk = taken.user_pk
     if not code or len(code) > 2000:
@@ -105,6 +113,11 @@ def callback(request: Request, state: str = "", code: str = "") -> Response:
     with transaction(rt.sessions) as s:
         if purpose == LINK and user_pk is not None:
             return _link(request, s, user_pk, op.issuer, subject, now)
+        if purpose == INVITE and user_pk is not None:  # registration by the ID (第4条)
+            refused = _link(request, s, user_pk, op.issuer, subject, now)
+            if refused.status_code != 200:
+                return refused
+            s.execute(delete(store.Invitation).where(store.Invitation.user_pk == user_pk))
         owner = identities.user_of(s, op.issuer, subject)
         if owner is None:
             return _refused(request, 403, "oidc-not-linked", NOT_LINKED)

@@ -95,6 +95,9 @@ def test_callback_refusals_without_a_browser(provider: str, real_server: RealSer
         c.cookies.set("kagiya_oidc", "some-other-flow", path="/my/oidc")
         r = c.get("/my/oidc/callback", params={"state": "forged", "code": "stolen"})
         assert r.status_code == 400 and 'data-code="oidc-flow-invalid"' in r.text
+        # registration by the ID needs the operator's unspent invitation
+        r = c.get("/my/oidc/start", params={"purpose": "invite", "invite": "forged-invite"})
+        assert r.status_code == 410 and 'data-code="invitation-invalid"' in r.text
         # linking needs a signed-in driver
         assert c.get("/my/oidc/start", params={"purpose": "link"}).status_code == 303
         r = c.get("/my/oidc/start", params={"purpose": "sign-in"})
@@ -117,6 +120,7 @@ def test_link_then_sign_in_one_person_one_account(provider: str, real_server: Re
              }[lang]
     op, invite_a = _invite(real_server)
     _, invite_b = _invite(real_server)
+    _, invite_c = _invite(real_server)
     base = _localhost(real_server.url)
     person = f"driver-{lang}-{secrets.token_hex(3)}"
     with chromium_page() as page:
@@ -163,6 +167,16 @@ def test_link_then_sign_in_one_person_one_account(provider: str, real_server: Re
         refused = page.get_by_test_id("oidc-refused")
         expect(refused).to_have_attribute("data-code", "oidc-linked-elsewhere")
         page.screenshot(path=str(ARTIFACTS / f"mypage-oidc-refused-{lang}.png"))
+
+        # an invitation completed with the ID instead of a passkey (registration by the ID)
+        page.context.clear_cookies()
+        page.goto(f"{invite_c}&lang={lang}")
+        page.get_by_test_id("oidc-invite").click()
+        other = f"driver-c-{lang}-{secrets.token_hex(3)}"
+        _through_provider(page, provider, other)
+        expect(page.get_by_test_id("oidc-linked-to")).to_contain_text(provider)
+        page.goto(f"{invite_c}&lang={lang}")  # the invitation is spent
+        expect(page.get_by_test_id("create-passkey")).to_have_count(0)
 
         # an ID nobody linked signs nobody in
         page.context.clear_cookies()
