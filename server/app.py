@@ -11,7 +11,7 @@ from kagiya.server.fastpath import DownloadFastPath, configure_process
 from kagiya.server.housekeeping import Housekeeper
 from kagiya.server.routers import ROUTERS
 from kagiya.server.runtime import Runtime
-from kagiya.server.web import routes_mypage, routes_oidc
+from kagiya.server.web import routes_console, routes_console_auth, routes_mypage, routes_oidc
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """Kagiya key server: operators manage users, partners, locks and key requests;
@@ -37,6 +37,9 @@ def build_app(runtime: Runtime | None) -> FastAPI:
     app.include_router(routes_mypage.api)
     app.include_router(routes_mypage.router)
     app.include_router(routes_oidc.router)
+    app.include_router(routes_console_auth.api)
+    app.include_router(routes_console_auth.router)
+    app.include_router(routes_console.router)
     if runtime is not None:
         app.router.add_event_handler("shutdown", runtime.close)
     return app

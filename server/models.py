@@ -137,6 +137,8 @@ class Lock(Base):
     kex_public: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     vehicle_label: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=ACTIVE)
+    # NOREL care plan of the vehicle: how many drivers it may have (None: no cap, #15)
+    care_plan: Mapped[str | None] = mapped_column(String(16), nullable=True)
     revocation_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     # random per registration and per identity change: with ``pk`` and ``revocation_version``
     # it names one revocation snapshot exactly, even if a deleted lock's ``pk`` is reused
@@ -432,7 +434,8 @@ class SimRecord(Base):
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
-# My Page tables live with their concept (server/web/store.py, identities.py) but share
-# this metadata.
+# My Page and console tables live with their concept (server/web/store.py, identities.py,
+# staff_store.py) but share this metadata.
 from kagiya.server.web import identities as _web_identities  # noqa: E402,F401
+from kagiya.server.web import staff_store as _staff_store  # noqa: E402,F401
 from kagiya.server.web import store as _web_store  # noqa: E402,F401

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 OPERATOR, INSTALLER, PHONE = "operator", "installer", "phone"
+CONSOLE = "console"  # a staff member signed in to the operator console (server/web)
 
 
 class OperatorLike(Protocol):
@@ -75,4 +76,6 @@ class Principal:
         ``installer-token.create``), so every action is traceable to one laptop's token."""
         if self.kind == INSTALLER and self.token_ref:
             return f"installer:{self.operator.id}:{self.token_ref}"
+        if self.kind == CONSOLE:  # the staff member (``staff<pk>``) who acted in the console
+            return f"console:{self.operator.id}:{self.token_ref}"
         return self.scope

@@ -28,6 +28,9 @@ Label = Annotated[
 UnixTime = Annotated[int, Field(ge=0, le=4294967295, description="unix seconds")]
 PermName = Literal["doors", "drive", "log"]
 Status = Literal["active", "suspended"]
+# the vehicle's NOREL care plan (used-car lease terms): basic and light allow 2 drivers,
+# standard 5; a key request for a further driver is refused (409 ``driver-cap-reached``)
+CarePlan = Literal["basic", "light", "standard"]
 
 PERM_BITS: dict[str, int] = {str(p.name).lower(): int(p) for p in Permission}
 
@@ -196,6 +199,7 @@ class LockIn(In):
     proof: Hex64
     vehicle_label: Label | None = None
     partner_id: ObjId | None = None
+    care_plan: CarePlan | None = None
 
 
 class LockIdentityIn(In):
@@ -236,6 +240,7 @@ class LockPatch(In):
 
     vehicle_label: Label | None = None
     partner_id: ObjId | None = None
+    care_plan: CarePlan | None = None
 
 
 class LockOut(BaseModel):
@@ -251,6 +256,7 @@ class LockOut(BaseModel):
     revocation_version: int
     created_at: int
     identity_changed_at: int | None = None
+    care_plan: CarePlan | None = None
 
 
 class LockPage(Page):

@@ -41,6 +41,7 @@ def lock_out(lk: Lock) -> LockOut:
         revocation_version=lk.revocation_version,
         created_at=lk.created_at,
         identity_changed_at=lk.identity_changed_at,
+        care_plan=lk.care_plan,
     )
 
 

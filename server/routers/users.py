@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import Limit, NumericCursor, Read, UserIdP, Write
 from kagiya.server.problems import OPERATOR_ERRORS, documented
@@ -73,6 +73,12 @@ def export_user(user_id: UserIdP, op: Read) -> JSONResponse:
 def create_enrollment_code(user_id: UserIdP, op: Write) -> JSONResponse:
     """A one-time code, and the enrollment link carrying it with this server's URL
     (``$KAGIYA_PUBLIC_URL``, else the URL this request came to), for the phone app."""
-    base = os.environ.get("KAGIYA_PUBLIC_URL", "").rstrip("/") or str(
-        op.request.base_url).rstrip("/")
+    base = public_url(op.request)
     return op(lambda c: users.create_enrollment_code(c, user_id, base), status=201)
+
+
+def public_url(request: Request) -> str:
+    """This server's URL for phones: ``$KAGIYA_PUBLIC_URL``, else the URL of ``request``
+    (the operator API and the console put it into enrollment links)."""
+    return os.environ.get("KAGIYA_PUBLIC_URL", "").rstrip("/") or str(
+        request.base_url).rstrip("/")

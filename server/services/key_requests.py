@@ -16,6 +16,7 @@ from kagiya.server.schemas import (
 )
 from kagiya.server.secrets_store import new_id
 from kagiya.server.services.context import Ctx
+from kagiya.server.services.drivers import check_driver_cap
 from kagiya.server.services.lookup import get_lock, get_request, get_user
 from kagiya.server.services.paging import page
 from kagiya.server.views import request_out
@@ -37,14 +38,16 @@ def check_window(settings: Settings, now: int, nbf: int, exp: int) -> None:
 
 def create(c: Ctx, body: KeyRequestIn) -> KeyRequestOut:
     """Store a key request (effective at once: the user's phones download its key). The
-    user and lock must be the caller's and active (409 ``user-suspended``/``lock-suspended``)."""
+    user and lock must be the caller's and active (409 ``user-suspended``/``lock-suspended``)
+    and the vehicle's care plan must admit one more driver (409 ``driver-cap-reached``)."""
     check_window(c.settings, c.now, body.nbf, body.exp)
     u = get_user(c, body.user_id)
-    lk = get_lock(c, body.lock_id)
+    lk = get_lock(c, body.lock_id, lock=True)  # concurrent requests count drivers in turn
     if u.status != ACTIVE:
         raise ApiError(409, "user-suspended", "this user ID is suspended")
     if lk.status != ACTIVE:
         raise ApiError(409, "lock-suspended", "this lock is suspended")
+    check_driver_cap(c, lk, u.pk)
     r = KeyRequest(
         id=new_id("kr"),
         operator_id=c.operator_id,

@@ -105,6 +105,7 @@ def register(c: Ctx, body: LockIn) -> tuple[int, LockOut]:
             created_at=c.now,
         )
         c.s.add(lk)
+    lk.care_plan = body.care_plan
     c.s.flush()
     c.audit("lock.register", lk.lock_id)
     return 201, lock_out(lk)
@@ -128,7 +129,8 @@ def read(c: Ctx, lock_id: str) -> LockOut:
 
 
 def update(c: Ctx, lock_id: str, body: LockPatch) -> LockOut:
-    """Change the vehicle label or the partner (``partner_id: null`` detaches it)."""
+    """Change the vehicle label, the partner (``partner_id: null`` detaches it) or the
+    care plan (``null``: no driver cap)."""
     lk = get_lock(c, lock_id, lock=True)
     fields = body.model_fields_set
     if "partner_id" in fields:
@@ -137,6 +139,8 @@ def update(c: Ctx, lock_id: str, body: LockPatch) -> LockOut:
         lk.partner_id = body.partner_id
     if "vehicle_label" in fields:
         lk.vehicle_label = body.vehicle_label or ""
+    if "care_plan" in fields:
+        lk.care_plan = body.care_plan
     c.audit("lock.update", lk.lock_id, fields=sorted(fields))
     return lock_out(lk)
 

@@ -22,6 +22,7 @@ from kagiya.sdk.i18n import (
     format_time,
     language,
 )
+from kagiya.sdk.protocol import LogEvent, Permission
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE = "kagiya_lang"
@@ -61,3 +62,16 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     if request.query_params.get("lang") == lang:
         resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", httponly=True)
     return resp
+
+
+def perm_words(bits: int) -> list[str]:
+    """The permissions of a key in words (current language)."""
+    return [_(str(p.name).lower()) for p in Permission if bits & p] or [_("status only")]
+
+
+def event_word(event: int) -> str:
+    """A usage-log event in words (current language)."""
+    try:
+        return _(LogEvent(event).label)
+    except ValueError:
+        return str(event)

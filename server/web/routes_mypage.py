@@ -17,8 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from kagiya.sdk.i18n import N_, _, language
-from kagiya.sdk.protocol import LogEvent, Permission
+from kagiya.sdk.i18n import N_
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.deps import UserIdP, Write
@@ -26,8 +25,8 @@ from kagiya.server.models import User
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import MyPageInvitationOut
-from kagiya.server.web import identities, mypage, oidc, passkeys, store
-from kagiya.server.web.render import page, request_language
+from kagiya.server.web import ceremony, identities, mypage, oidc, store
+from kagiya.server.web.render import event_word, page, perm_words
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -69,26 +68,13 @@ def _rt(request: Request) -> Runtime:
     return rt
 
 
-def _rp(request: Request) -> passkeys.RelyingParty | None:
-    return passkeys.relying_party(request.url.scheme, request.headers.get("host", ""))
+SENTENCES = {ceremony.NO_RP: NO_PASSKEYS, ceremony.WRONG_ORIGIN: WRONG_ORIGIN,
+             ceremony.INVITATION_INVALID: BAD_INVITE, ceremony.NOT_VERIFIED: NOT_VERIFIED,
+             ceremony.REGISTERED: NOT_VERIFIED, ceremony.UNKNOWN: UNKNOWN_PASSKEY}
 
 
-def _refuse(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    with language(request_language(request)):
-        text = _(message)
-    return JSONResponse({"ok": False, "code": code, "message": text}, status_code=status)
-
-
-def _same_origin(request: Request, rp: passkeys.RelyingParty | None) -> bool:
-    return rp is not None and request.headers.get("origin") == rp.origin
-
-
-def _ceremony(request: Request) -> passkeys.RelyingParty | JSONResponse:
-    """The relying party of a passkey ceremony, or the refusal (no RP here, wrong origin)."""
-    rp = _rp(request)
-    if rp is None or not _same_origin(request, rp):
-        return _refuse(request, 403, "wrong-origin", NO_PASSKEYS if rp is None else WRONG_ORIGIN)
-    return rp
+def _refuse(request: Request, exc: ceremony.Refused) -> JSONResponse:
+    return ceremony.refusal(request, exc, SENTENCES)
 
 
 def _signed_in(request: Request) -> int | None:
@@ -97,12 +83,9 @@ def _signed_in(request: Request) -> int | None:
         return store.session_user(s, request.cookies.get(SESSION_COOKIE), rt.now())
 
 
-def _start_session(request: Request, s: Session, user_pk: int, body: dict[str, Any]) -> Response:
+def _start_session(request: Request, s: Session, user_pk: int) -> Response:
     token = store.new_session(s, user_pk, _rt(request).now())
-    resp = JSONResponse({"ok": True, **body})
-    resp.set_cookie(SESSION_COOKIE, token, max_age=store.SESSION_TTL_S, httponly=True,
-                    samesite="strict", secure=request.url.scheme == "https", path="/my")
-    return resp
+    return ceremony.signed_in(request, SESSION_COOKIE, token, "/my", {"redirect": "/my"})
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -120,16 +103,16 @@ def my_page(request: Request) -> Response:
         return RedirectResponse("/my/sign-in", status_code=303)
     with transaction(rt.sessions) as s:
         linked = identities.issuers_of(s, user_pk)
-    return page(request, "my.html", me=view, now=rt.now(), perms=_perm_words,
+    return page(request, "my.html", me=view, now=rt.now(), perms=perm_words,
                 oidc=oidc.provider() is not None, me_issuers=linked,
-                event=_event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
+                event=event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
                 key_lifetime_days=rt.settings.key_lifetime_s // 86400)
 
 
 @router.get("/my/sign-in")
 def sign_in_page(request: Request) -> Response:
     """Sign in with a passkey."""
-    return page(request, "sign_in.html", available=_rp(request) is not None,
+    return page(request, "sign_in.html", available=ceremony.relying_party(request) is not None,
                 oidc=oidc.provider() is not None)
 
 
@@ -140,7 +123,8 @@ def welcome_page(request: Request, invite: str = "") -> Response:
     with transaction(rt.sessions) as s:
         ok = len(invite) <= 100 and store.invitation_user(s, invite, rt.now()) is not None
     return page(request, "welcome.html", status=200 if ok else 410, invite=invite if ok else "",
-                available=_rp(request) is not None, oidc=oidc.provider() is not None)
+                available=ceremony.relying_party(request) is not None,
+                oidc=oidc.provider() is not None)
 
 
 # -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------
@@ -148,42 +132,41 @@ def welcome_page(request: Request, invite: str = "") -> Response:
 @router.post("/my/passkeys/options")
 def sign_up_options(request: Request, body: InviteBody) -> Response:
     """``PublicKeyCredentialCreationOptions`` for the invited user."""
-    rp, rt = _ceremony(request), _rt(request)
-    if isinstance(rp, JSONResponse):
-        return rp
-    with transaction(rt.sessions) as s:
-        user_pk = store.invitation_user(s, body.invite, rt.now())
-        user = s.get(User, user_pk) if user_pk is not None else None
-        if user is None:
-            return _refuse(request, 410, "invitation-invalid", BAD_INVITE)
-        challenge = store.new_challenge(s, store.SIGN_UP, rt.now(), user.pk)
-        existing = [p.credential_id for p in store.passkeys_of(s, user.pk)]
-        opts = passkeys.registration_options(rp, challenge, user.user_id.encode(),
-                                             user.user_id, existing)
+    rt = _rt(request)
+    try:
+        rp = ceremony.checked_rp(request)
+        with transaction(rt.sessions) as s:
+            user_pk = store.invitation_user(s, body.invite, rt.now())
+            user = s.get(User, user_pk) if user_pk is not None else None
+            if user is None:
+                raise ceremony.Refused(410, ceremony.INVITATION_INVALID)
+            existing = [p.credential_id for p in store.passkeys_of(s, user.pk)]
+            opts = ceremony.creation_options(s, rp, store.SIGN_UP, rt.now(), user.user_id,
+                                             existing, user_pk=user.pk)
+    except ceremony.Refused as exc:
+        return _refuse(request, exc)
     return JSONResponse({"ok": True, "options": opts})
 
 
 @router.post("/my/passkeys")
 def sign_up(request: Request, body: SignUpBody) -> Response:
     """Save the new passkey, spend the invitation, sign in."""
-    rp, rt = _ceremony(request), _rt(request)
-    if isinstance(rp, JSONResponse):
-        return rp
+    rt = _rt(request)
     now = rt.now()
-    with transaction(rt.sessions) as s:
+    try:
+        rp = ceremony.checked_rp(request)
+    except ceremony.Refused as exc:
+        return _refuse(request, exc)
+    with transaction(rt.sessions) as s:  # a refusal commits too: the challenge is spent
         user_pk = store.invitation_user(s, body.invite, now)
         try:
-            challenge = store.take_challenge(s, passkeys.client_challenge(body.credential),
-                                             store.SIGN_UP, now)
-            if user_pk is None or challenge is None or challenge.user_pk != user_pk:
-                return _refuse(request, 410, "invitation-invalid", BAD_INVITE)
-            cid, public_key, count = passkeys.verify_registration(rp, body.credential,
-                                                                  challenge.challenge)
-        except passkeys.PasskeyError as exc:
-            log.info("my page: %s", exc)
-            return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
-        if s.get(store.Passkey, cid) is not None:  # one credential, one account
-            return _refuse(request, 409, "passkey-registered", NOT_VERIFIED)
+            cid, public_key, count = ceremony.verify_new_passkey(
+                s, rp, body.credential, store.SIGN_UP, now,
+                bound=lambda ch: user_pk is not None and ch.user_pk == user_pk,
+                taken=lambda cid: s.get(store.Passkey, cid) is not None)
+        except ceremony.Refused as exc:
+            return _refuse(request, exc)
+        assert user_pk is not None
         s.add(store.Passkey(credential_id=cid, user_pk=user_pk, public_key=public_key,
                             sign_count=count, created_at=now, last_used_at=now))
         store.use_invitation(s, body.invite)
@@ -191,43 +174,37 @@ def sign_up(request: Request, body: SignUpBody) -> Response:
         audit.record(s, now, f"user:{user.user_id if user else user_pk}", "mypage.passkey-add",
                      operator_id=user.operator_id if user else None,
                      target=user.user_id if user else "")
-        return _start_session(request, s, user_pk, {"redirect": "/my"})
+        return _start_session(request, s, user_pk)
 
 
 @router.post("/my/sign-in/options")
 def sign_in_options(request: Request) -> Response:
     """``PublicKeyCredentialRequestOptions`` (discoverable passkeys)."""
-    rp, rt = _ceremony(request), _rt(request)
-    if isinstance(rp, JSONResponse):
-        return rp
+    rt = _rt(request)
+    try:
+        rp = ceremony.checked_rp(request)
+    except ceremony.Refused as exc:
+        return _refuse(request, exc)
     with transaction(rt.sessions) as s:
-        challenge = store.new_challenge(s, store.SIGN_IN, rt.now())
-    return JSONResponse({"ok": True, "options": passkeys.authentication_options(rp, challenge)})
+        opts = ceremony.request_options(s, rp, store.SIGN_IN, rt.now())
+    return JSONResponse({"ok": True, "options": opts})
 
 
 @router.post("/my/sign-in")
 def sign_in(request: Request, body: SignInBody) -> Response:
     """Verify the assertion against the stored passkey and sign in."""
-    rp, rt = _ceremony(request), _rt(request)
-    if isinstance(rp, JSONResponse):
-        return rp
-    now = rt.now()
-    with transaction(rt.sessions) as s:
+    rt = _rt(request)
+    try:
+        rp = ceremony.checked_rp(request)
+    except ceremony.Refused as exc:
+        return _refuse(request, exc)
+    with transaction(rt.sessions) as s:  # a refusal commits too: the challenge is spent
         try:
-            challenge = store.take_challenge(s, passkeys.client_challenge(body.credential),
-                                             store.SIGN_IN, now)
-            key = s.get(store.Passkey, passkeys.credential_id(body.credential))
-            if challenge is None:
-                return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
-            if key is None:
-                return _refuse(request, 403, "passkey-unknown", UNKNOWN_PASSKEY)
-            key.sign_count = passkeys.verify_authentication(
-                rp, body.credential, challenge.challenge, key.public_key, key.sign_count)
-        except passkeys.PasskeyError as exc:
-            log.info("my page: %s", exc)
-            return _refuse(request, 400, "passkey-not-verified", NOT_VERIFIED)
-        key.last_used_at = now
-        return _start_session(request, s, key.user_pk, {"redirect": "/my"})
+            key = ceremony.verify_sign_in(s, rp, body.credential, store.SIGN_IN, rt.now(),
+                                          lambda cid: s.get(store.Passkey, cid))
+        except ceremony.Refused as exc:
+            return _refuse(request, exc)
+        return _start_session(request, s, key.user_pk)
 
 
 # -- actions (forms) --------------------------------------------------------------------------
@@ -237,8 +214,8 @@ def phone_lost(request: Request,
                phone_id: Annotated[str, Path(pattern=r"^ph_[0-9a-f]{1,40}$")]) -> Response:
     """"I lost my phone": revoke its keys and tokens at once, then say what happens next."""
     rt = _rt(request)
-    if not _same_origin(request, _rp(request)):
-        return _refuse(request, 403, "wrong-origin", WRONG_ORIGIN)
+    if not ceremony.same_origin(request, ceremony.relying_party(request)):
+        return _refuse(request, ceremony.Refused(403, ceremony.WRONG_ORIGIN))
     user_pk = _signed_in(request)
     if user_pk is None:
         return RedirectResponse("/my/sign-in", status_code=303)
@@ -253,8 +230,8 @@ def phone_lost(request: Request,
 def sign_out(request: Request) -> Response:
     """End this browser's session."""
     rt = _rt(request)
-    if not _same_origin(request, _rp(request)):
-        return _refuse(request, 403, "wrong-origin", WRONG_ORIGIN)
+    if not ceremony.same_origin(request, ceremony.relying_party(request)):
+        return _refuse(request, ceremony.Refused(403, ceremony.WRONG_ORIGIN))
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with transaction(rt.sessions) as s:
@@ -264,23 +241,12 @@ def sign_out(request: Request) -> Response:
     return resp
 
 
-def _perm_words(bits: int) -> list[str]:
-    return [_(str(p.name).lower()) for p in Permission if bits & p] or [_("status only")]
-
-
-def _event_word(event: int) -> str:
-    try:
-        return _(LogEvent(event).label)
-    except ValueError:
-        return str(event)
-
-
 # -- the operator's invitation ----------------------------------------------------------------
 
 @api.post("/users/{user_id}/my-page-invitations", status_code=201,
           response_model=MyPageInvitationOut)
 def create_invitation(request: Request, user_id: UserIdP, op: Write) -> JSONResponse:
     """A one-time link (valid 7 days) with which the user creates their My Page passkey."""
-    rp = _rp(request)
+    rp = ceremony.relying_party(request)
     base = rp.origin if rp is not None else f"{request.url.scheme}://{request.url.netloc}"
     return op(lambda c: mypage.create_invitation(c, user_id, base), status=201)
