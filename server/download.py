@@ -28,7 +28,9 @@ the database), handing a step to a thread only when it would wait for another wr
 **PostgreSQL** runs transactions concurrently, so there the download is one transaction
 that share-locks the rows it derives keys from (no second round trip), run in a thread.
 
-The time statement is signed last, outside every transaction.
+The time statement is signed last, outside every transaction, for the time the read checked
+with the time authority (:func:`kagiya.server.timeauth.vouch`: 503 ``clock-unreliable``
+when the server's clock went back or jumped) and the write recorded as the newest signed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from kagiya.sdk.keys import IssuerKey
-from kagiya.server import dpop, issuance, revocations
+from kagiya.server import dpop, issuance, revocations, timeauth
 from kagiya.server.prepared import Tx, WriterBusy, tx
 from kagiya.server.principal import PHONE, PhoneRef
 from kagiya.server.problems import ApiError
@@ -61,6 +63,7 @@ class Planned:
     plan: issuance.KeyPlan
     body: dict[str, Any]
     proof_jti: str
+    time: timeauth.Vouched  #: the time the statement states, checked by the time authority
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class Ask:
 def _read(rt: Runtime, conn: Tx, ask: Ask, *, locked: bool) -> Planned:
     p = rt.authenticate(conn, ask.bearer, PHONES, ask.proof)
     assert p.phone is not None and p.proof_jti is not None  # phone tokens: phone + proof
-    now = rt.now()
+    t = timeauth.vouch_or_503(conn, rt)  # before signing anything for this time
+    now = t.time
     ks = rt.keyset(conn, p)
     plan = issuance.plan_keys(
         rt.issuer,
@@ -96,7 +100,7 @@ def _read(rt: Runtime, conn: Tx, ask: Ask, *, locked: bool) -> Planned:
         "time_statement": "",  # signed after the commit (respond)
         "issuer_keys": ks.listed(now),
     }
-    return Planned(p.phone, ks.active, plan, body, p.proof_jti)
+    return Planned(p.phone, ks.active, plan, body, p.proof_jti, t)
 
 
 def plan_download(rt: Runtime, ask: Ask) -> Planned:
@@ -116,6 +120,7 @@ def store_download(rt: Runtime, got: Planned, *, wait: bool = True) -> bool:
             if got.plan.fresh and not issuance.plan_is_current(conn, got.plan, got.phone):
                 return False
             dpop.record(conn, got.proof_jti, got.plan.now)
+            timeauth.record(conn, got.time)
             issuance.insert_fresh(conn, got.plan)
             return True
     except IntegrityError:  # e.g. the phone was deleted meanwhile: the next read refuses it
@@ -128,6 +133,7 @@ def download_in_one_transaction(rt: Runtime, ask: Ask) -> Planned:
         with tx(rt.engine, write=True) as conn:
             got = _read(rt, conn, ask, locked=True)
             dpop.record(conn, got.proof_jti, got.plan.now)
+            timeauth.record(conn, got.time)
             issuance.insert_fresh(conn, got.plan)
     except IntegrityError as exc:
         raise ApiError(409, "conflict", "conflicts with a concurrent change") from exc
@@ -136,7 +142,7 @@ def download_in_one_transaction(rt: Runtime, ask: Ask) -> Planned:
 
 def respond(got: Planned) -> JSONResponse:
     """The download response, with the time statement signed now (no transaction open)."""
-    got.body["time_statement"] = issuance.time_statement(got.signer, got.body["time"])
+    got.body["time_statement"] = timeauth.sign(got.signer, got.time).hex()
     return JSONResponse(got.body)
 
 

@@ -25,7 +25,6 @@ from kagiya.sdk.credential import MAX_LIFETIME, sign_credential
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import IssuerKey, lock_key_id
 from kagiya.sdk.keywrap import check_wrap_form
-from kagiya.sdk.signed import sign_time_statement
 from kagiya.server import revocations
 from kagiya.server.config import Settings
 from kagiya.server.issuer import VERSION_QUERY, IssuerStore
@@ -428,7 +427,3 @@ def plan_is_current(session: Handle, plan: KeyPlan, phone: PhoneRef) -> bool:
     rows = _requests(session, phone, plan.now, locked=True)
     return _basis(rows, VERSION_QUERY.scalar(session)) == plan.basis
 
-
-def time_statement(signer: IssuerKey, now: int) -> str:
-    """A fresh signed time statement (protocol §6), hex."""
-    return sign_time_statement(signer, now).hex()

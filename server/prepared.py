@@ -127,6 +127,15 @@ class Prepared:
         row = self.first(db, params)
         return None if row is None else row[0]
 
+    def execute(self, db: Handle, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows (an ``UPDATE`` or ``DELETE``)."""
+        params = params or {}
+        if not isinstance(db, Tx):
+            conn_of(db).execute(self.stmt, dict(params))
+            return
+        r = self._render(db.dialect)
+        db.run(r.sql, r.args(params))
+
     def insert(self, db: Handle, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run an ``INSERT`` for each of ``rows`` (all with the same keys)."""
         if not rows:

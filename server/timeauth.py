@@ -23,14 +23,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kagiya.sdk.keys import IssuerKey
+from kagiya.sdk.signed import sign_time_statement
 from kagiya.server.models import ServerState
+from kagiya.server.prepared import Handle, Prepared
+from kagiya.server.problems import ApiError
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from kagiya.server.runtime import Runtime
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 TOLERANCE_S = 120
 STATE_NAME = "time_hwm"
@@ -72,23 +77,76 @@ def anchor_of(rt: Runtime) -> Anchor:
     return anchor
 
 
-def signable_now(s: Session, now: int, anchor: Anchor) -> int:
-    """``now`` if it is safe to sign (see the module doc), after raising the persisted
-    high-water mark to it; raises ClockFault otherwise."""
+@dataclass(frozen=True)
+class Vouched:
+    """A time this server checked it may sign, made only by :func:`vouch` (so a statement
+    cannot be signed for a time that skipped the check); ``hwm`` is the high-water mark
+    read at the check (None before the first statement)."""
+
+    time: int
+    hwm: int | None
+
+
+_HWM = Prepared(select(ServerState.version).where(ServerState.name == STATE_NAME))
+_HWM_INSERT = Prepared(insert(ServerState))
+_HWM_RAISE = Prepared(update(ServerState).where(
+    ServerState.name == STATE_NAME, ServerState.version < bindparam("now")
+).values(version=bindparam("now")))
+
+
+def vouch(db: Handle, now: int, anchor: Anchor) -> Vouched:
+    """Check (read only) that ``now`` is safe to sign (see the module doc); raises
+    ClockFault otherwise. The caller records it with :func:`record` in a write."""
     anchor.check(now)
-    hwm = s.execute(select(ServerState.version).where(ServerState.name == STATE_NAME)
-                    ).scalar_one_or_none()
-    if hwm is None:
-        s.add(ServerState(name=STATE_NAME, version=now))
-        return now
-    if now < hwm - TOLERANCE_S:
+    hwm = _HWM.scalar(db)
+    if hwm is not None and now < hwm - TOLERANCE_S:
         raise ClockFault(f"the server clock is {hwm - now} s behind the newest time it "
                          f"signed; fix the clock (or run `kagiya server admin "
                          f"reset-time-hwm` if that time was wrong)")
-    if now > hwm:
-        s.execute(update(ServerState).where(ServerState.name == STATE_NAME,
-                                            ServerState.version < now).values(version=now))
-    return now
+    return Vouched(now, hwm)
+
+
+def record(db: Handle, t: Vouched) -> None:
+    """Raise the persisted high-water mark to ``t`` (a write; nothing when it is there)."""
+    if t.hwm is None:
+        _HWM_INSERT.insert(db, [{"name": STATE_NAME, "version": t.time}])
+    elif t.time > t.hwm:
+        _HWM_RAISE.execute(db, {"now": t.time})
+
+
+def signable_now(db: Handle, now: int, anchor: Anchor) -> Vouched:
+    """:func:`vouch` and :func:`record` in one (write) transaction."""
+    t = vouch(db, now, anchor)
+    record(db, t)
+    return t
+
+
+def _api_error(e: ClockFault) -> ApiError:
+    return ApiError(503, "clock-unreliable", str(e), headers={"Retry-After": "60"})
+
+
+def vouch_or_503(db: Handle, rt: Runtime) -> Vouched:
+    """:func:`vouch` for the runtime's current time; a fault is 503 ``clock-unreliable``."""
+    try:
+        return vouch(db, rt.now(), anchor_of(rt))
+    except ClockFault as e:
+        raise _api_error(e) from None
+
+
+def signable_or_503(db: Handle, rt: Runtime) -> Vouched:
+    """:func:`signable_now` for the runtime's current time; a fault is 503
+    ``clock-unreliable`` (the server's fault, never the client's)."""
+    try:
+        return signable_now(db, rt.now(), anchor_of(rt))
+    except ClockFault as e:
+        raise _api_error(e) from None
+
+
+def sign(signer: IssuerKey, t: Vouched, *, lock_id: str | None = None,
+         nonce: bytes | None = None) -> bytes:
+    """The time statement for ``t`` (protocol §6): the one place the server signs a time
+    (a test fails if any other server module calls ``sign_time_statement``)."""
+    return sign_time_statement(signer, t.time, lock_id=lock_id, nonce=nonce)
 
 
 def reset(s: Session) -> int | None:

@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from kagiya.sdk.credential import is_lock_id
-from kagiya.sdk.signed import sign_time_statement
-from kagiya.server import audit, ratelimit
+from kagiya.server import audit, ratelimit, timeauth
 from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction
 from kagiya.server.deps import runtime_of
@@ -19,7 +18,6 @@ from kagiya.server.problems import ApiError, documented
 from kagiya.server.runtime import OPERATOR, check_operator_usable
 from kagiya.server.schemas import IssuerKeysOut, TimeOut, TokenOut
 from kagiya.server.secrets_store import DUMMY_HASH, new_token, token_hash, verify_secret
-from kagiya.server.timeauth import ClockFault, anchor_of, signable_now
 from sqlalchemy import select
 
 router = APIRouter(prefix="/v1", tags=["auth"])
@@ -152,15 +150,10 @@ def public_time(request: Request, lock_id: str | None = None,
                        "give both lock_id (a lock ID) and nonce (32 hex digits), or neither")
     rt.limit(f"time:{host}", rt.settings.time_rate_per_min)
     with transaction(rt.sessions) as s:
-        try:
-            now = signable_now(s, rt.now(), anchor_of(rt))
-        except ClockFault as e:
-            raise ApiError(503, "clock-unreliable", str(e),
-                           headers={"Retry-After": "60"}) from None
-        signer = rt.keyset(s).active
-        stmt = sign_time_statement(signer, now, lock_id=lock_id,
-                                   nonce=bytes.fromhex(nonce) if nonce else None)
-        return JSONResponse({"time": now, "time_statement": stmt.hex()},
+        t = timeauth.signable_or_503(s, rt)
+        stmt = timeauth.sign(rt.keyset(s).active, t, lock_id=lock_id,
+                             nonce=bytes.fromhex(nonce) if nonce else None)
+        return JSONResponse({"time": t.time, "time_statement": stmt.hex()},
                             headers={"Cache-Control": "no-store"})
 
 

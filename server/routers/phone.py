@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from kagiya.server import audit, enrollment, issuance, logs, revocations, token_revocation
+from kagiya.server import (
+    audit,
+    enrollment,
+    logs,
+    revocations,
+    timeauth,
+    token_revocation,
+)
 from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction
 from kagiya.server.deps import IdemKey, PhoneToken, runtime_of
@@ -244,11 +251,9 @@ def download_time(request: Request, token: PhoneToken, dpop: DpopHeader = None) 
     rt = runtime_of(request)
 
     def run(s: Session, p: Principal) -> tuple[int, dict[str, Any]]:
-        now = rt.now()
-        return 200, {
-            "time": now,
-            "time_statement": issuance.time_statement(rt.keyset(s, p).active, now),
-        }
+        t = timeauth.signable_or_503(s, rt)
+        return 200, {"time": t.time,
+                     "time_statement": timeauth.sign(rt.keyset(s, p).active, t).hex()}
 
     return rt.call(request, token, PHONES, run)
 

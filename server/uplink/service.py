@@ -30,9 +30,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from kagiya.sdk.errors import ErrorCode, ProtocolError
-from kagiya.server import audit, logs, revocations
+from kagiya.server import audit, logs, revocations, timeauth
 from kagiya.server.db import transaction
-from kagiya.server.issuance import time_statement
 from kagiya.server.models import Lock, LockUplink, ServerState
 from kagiya.server.problems import ApiError
 from kagiya.server.runtime import Runtime
@@ -223,7 +222,12 @@ class UplinkService:
             ).rowcount
             if not won:
                 return
-            statement = message(5, bytes.fromhex(time_statement(rt.keyset(s).active, now)))
+            try:
+                t = timeauth.signable_now(s, now, timeauth.anchor_of(rt))
+            except timeauth.ClockFault as e:
+                log.warning("uplink: no time statement published: %s", e)
+                return
+            statement = message(5, timeauth.sign(rt.keyset(s).active, t))
             for (lock_id,) in s.execute(
                     select(Lock.lock_id).join(LockUplink, LockUplink.lock_pk == Lock.pk)):
                 self._publish(lock_id, topics.DOWN_TIME, statement)
