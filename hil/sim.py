@@ -256,7 +256,8 @@ class VirtualLock:
         self.boot()
 
     def control(self, op: str) -> dict[str, Any]:
-        """One bench-control request to the sidecar (status, drop_links, drop_next_notify)."""
+        """One bench-control request to the sidecar (status, drop_links, drop_next_notify,
+        drop_next_result)."""
         with socket.create_connection(("127.0.0.1", self.ports["control_port"]), 5) as s:
             s.sendall((json.dumps({"op": op}) + "\n").encode())
             data = b""

@@ -25,6 +25,8 @@ from bumble.gatt import Characteristic, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 from kagiya.hil.vble import wire
+from kagiya.sdk.framing import FIRST
+from kagiya.sdk.protocol import KEY_TYPE
 from kagiya.hil.vble.radio import Radio, RadioController, drop_links
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,14 @@ def _refuse_read(_connection: Connection) -> bytes:
     raise ATT_Error(ErrorCode.READ_NOT_PERMITTED)
 
 
+def _starts_message(fragment: bytes, message_type: int) -> bool:
+    """True if ``fragment`` is the first fragment of a message of ``message_type``: the
+    framing header (§10), then a CBOR map whose first key is 0 (the type) with a small
+    unsigned value."""
+    return (len(fragment) >= 6 and fragment[0] == FIRST and 0xA1 <= fragment[3] <= 0xB7
+            and fragment[4] == KEY_TYPE and fragment[5] == message_type)
+
+
 class Peripheral:
     """One virtual lock's controller + host, and the shim endpoint that drives it."""
 
@@ -53,7 +63,9 @@ class Peripheral:
         self._writer: asyncio.StreamWriter | None = None
         self._server: asyncio.Server | None = None
         self.port = 0
-        self.drop_next_notify = False
+        # fault injection: drop the link instead of the next notification (True), or of the
+        # next one that starts a message of this type (a MessageType, e.g. RESULT)
+        self.drop_next_notify: bool | int = False
         self.advertising_interval_ms = 0.0
         self.notifications = 0
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -198,8 +210,9 @@ class Peripheral:
         char = self.handles.get(index)
         if conn is None or char is None:
             return
-        if self.drop_next_notify:  # fault injection: the link fails instead
-            self.drop_next_notify = False
+        if self.drop_next_notify is True or (
+                self.drop_next_notify and _starts_message(data, self.drop_next_notify)):
+            self.drop_next_notify = False  # fault injection: the link fails instead
             drop_links(self.controller)
             return
         self.notifications += 1

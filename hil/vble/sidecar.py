@@ -24,6 +24,7 @@ from typing import Any
 
 from kagiya.hil.vble.peripheral import Peripheral
 from kagiya.hil.vble.radio import Radio, drop_links
+from kagiya.sdk.protocol import MessageType
 
 
 def static_address(seed: str) -> str:
@@ -46,6 +47,9 @@ async def _control(peripheral: Peripheral, reader: asyncio.StreamReader,
                 out = {"dropped": drop_links(peripheral.controller)}
             elif op == "drop_next_notify":
                 peripheral.drop_next_notify = True
+                out = {"armed": True}
+            elif op == "drop_next_result":  # only a RESULT, whatever goes out before it
+                peripheral.drop_next_notify = MessageType.RESULT
                 out = {"armed": True}
             else:
                 out = {"error": f"unknown op {op!r}"}
