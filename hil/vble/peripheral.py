@@ -25,9 +25,9 @@ from bumble.gatt import Characteristic, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
 from kagiya.hil.vble import wire
+from kagiya.hil.vble.radio import Radio, RadioController, drop_links
 from kagiya.sdk.framing import FIRST
 from kagiya.sdk.protocol import KEY_TYPE
-from kagiya.hil.vble.radio import Radio, RadioController, drop_links
 
 logger = logging.getLogger(__name__)
 
