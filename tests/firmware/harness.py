@@ -22,9 +22,12 @@ NOW = int(time.time())
 class LockProcess:
     """One ``micropython`` process hosting ``Lock(UnixHAL(state_dir))``."""
 
-    def __init__(self, state_dir: Path, *, log_capacity: int | None = None) -> None:
+    def __init__(self, state_dir: Path, *, log_capacity: int | None = None,
+                 heap: str = "2m", env: dict[str, str] | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.log_capacity = log_capacity
+        self.heap = heap
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -35,8 +38,9 @@ class LockProcess:
         env["KAGIYA_STATE"] = str(self.state_dir)
         if self.log_capacity:
             env["KAGIYA_LOG_CAPACITY"] = str(self.log_capacity)
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
-            [micropython_binary(), "-X", "heapsize=2m", str(DRIVER)],
+            [micropython_binary(), "-X", f"heapsize={self.heap}", str(DRIVER)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
     def call(self, op: str, **kw: Any) -> dict:

@@ -66,7 +66,8 @@ SEL = const(5100)  # the selected cached point
 XL = const(5180)  # X25519: x1, x2, z2, x3, z3 and 9 temporaries
 WORDS = const(5460)
 
-_W_ARRAY = array.array("I", bytes(4 * WORDS))
+# a bytearray, not array("I", bytes(n)): that built a second 21.8 KB copy at import
+_W_ARRAY = bytearray(4 * WORDS)
 # Viper converts any buffer to a ptr32/ptr8 argument at the call; the stubs type such
 # a parameter as the pointer class, so the buffers passed to viper code are declared as
 # pointers once, here (the same objects).
