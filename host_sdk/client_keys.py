@@ -17,6 +17,7 @@ from typing import Any
 from . import cbor
 from .cose import parse_sign1
 from .credential import Claims, decode_claims_unverified
+from .logreceipt import RECEIVED
 from .signed import AUD, IAT, MAX_SIGNED, RV_VERSION
 
 
@@ -64,6 +65,7 @@ class Wallet:
     time: int = 0
     revocations: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     decommissions: dict[str, bytes] = field(default_factory=dict)
+    log_receipts: dict[str, bytes] = field(default_factory=dict)
     accepted: set[tuple[str, bytes]] = field(default_factory=set)
     confirmed: dict[str, tuple[int, int]] = field(default_factory=dict)
     fresh_time: FreshTime | None = None
@@ -88,6 +90,20 @@ class Wallet:
         lock_id = _payload(update).get(AUD)
         if isinstance(lock_id, str):
             self.decommissions[lock_id] = bytes(update)
+
+    def add_log_receipt(self, receipt: bytes) -> None:
+        """Keep the key server's log receipt (§11) to carry to its lock; the newest
+        (highest ``received`` seq) per lock wins."""
+        p = _payload(receipt)
+        lock_id, seq = p.get(AUD), p.get(RECEIVED)
+        if isinstance(lock_id, str) and isinstance(seq, int):
+            held = self.log_receipts.get(lock_id)
+            if held is None or seq > _payload(held).get(RECEIVED, 0):
+                self.log_receipts[lock_id] = bytes(receipt)
+
+    def log_receipt_for(self, lock_id: str) -> bytes | None:
+        """The log receipt held for ``lock_id``."""
+        return self.log_receipts.get(lock_id)
 
     def decommission_for(self, lock_id: str) -> bytes | None:
         """The decommission update held for ``lock_id``."""

@@ -93,10 +93,10 @@ class PhoneSession:
 
     async def attach_updates(self) -> list[str]:
         """Push the time statement / revocation update / decommission update the lock has
-        not confirmed; returns what was pushed and acknowledged (``"time"``,
-        ``"revocation"``, ``"decommission"``). The acknowledgement is a hint:
-        :attr:`revocation_version` tells what a MACed reply confirmed. Refusals of these
-        are not errors."""
+        not confirmed, and the key server's log receipt; returns what was pushed and
+        acknowledged (``"time"``, ``"revocation"``, ``"decommission"``, ``"log_receipt"``).
+        The acknowledgement is a hint: :attr:`revocation_version` tells what a MACed
+        reply confirmed. Refusals of these are not errors."""
         ch = self.challenge
         assert ch is not None
         pushed = []
@@ -113,6 +113,13 @@ class PhoneSession:
             reply = await self._exchange(messages.DecommissionMessage(retire))
             if isinstance(reply, messages.Ack) and reply.code == 0:
                 pushed.append("decommission")
+        receipt = w.log_receipt_for(ch.lock_id)
+        if receipt is not None:  # the server has these records: the lock may drop them
+            reply = await self._exchange(messages.LogReceiptMessage(receipt))
+            if isinstance(reply, messages.Ack) and reply.code in (0, ErrorCode.STALE_UPDATE):
+                w.log_receipts.pop(ch.lock_id, None)
+                if reply.code == 0:
+                    pushed.append("log_receipt")
         return pushed
 
     async def _push_revocation(self, known: int) -> bool:

@@ -29,9 +29,9 @@ from .protocol import VERSION as PROTOCOL_VERSION
 
 __all__ = ["KEY_MAC", "KEY_TYPE", "MAX_MESSAGE", "MESSAGE_CLASSES", "PROTOCOL_VERSION", "Ack",
            "Challenge", "Command", "CommandRequest", "ErrorReply", "Hello", "Info", "LockInfo",
-           "LockState", "LogFetch", "LogReply", "Message", "MessageType", "Result",
-           "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body", "mac_body",
-           "message_fields"]
+           "LockState", "LogFetch", "LogReceiptMessage", "LogReply", "Message", "MessageType",
+           "Result", "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body",
+           "mac_body", "message_fields"]
 
 _UMAX = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFFFFFF, Kind.U64: (1 << 64) - 1}
 _BLEN = {Kind.B16: 16, Kind.B32: 32, Kind.B64: 64}
@@ -161,6 +161,15 @@ class DecommissionMessage(Message):
 
 
 @dataclass(frozen=True)
+class LogReceiptMessage(Message):
+    """Phone → lock: carries the key server's receipt for uploaded log records (§11)."""
+
+    receipt: bytes
+    TYPE = MessageType.LOG_RECEIPT
+    FIELDS = _fields(TYPE)
+
+
+@dataclass(frozen=True)
 class Ack(Message):
     """Lock → phone: reply to TIME / REVOCATION (code 0 = applied). Not authenticated:
     a hint only; the MACed RESULT's ``revocation_version`` confirms an update."""
@@ -245,8 +254,8 @@ class ErrorReply(Message):
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls for cls in (Hello, Challenge, CommandRequest, Result, TimeMessage,
-                              RevocationMessage, DecommissionMessage, Ack, LogFetch, LogReply,
-                              Info, LockInfo, ErrorReply)
+                              RevocationMessage, DecommissionMessage, LogReceiptMessage, Ack,
+                              LogFetch, LogReply, Info, LockInfo, ErrorReply)
 }
 
 

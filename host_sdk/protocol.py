@@ -112,6 +112,7 @@ CT_REVOCATION = "application/kgy-revocation+cbor"
 CT_MAINTENANCE = "application/kgy-maintenance+cbor"  #: maintenance authorisation (#18)
 MAINTENANCE_MAX_LIFETIME_S = 900  #: longest exp - iat of a maintenance authorisation
 CT_DECOMMISSION = "application/kgy-decommission+cbor"  #: decommission update (§7a, #14)
+CT_LOG_RECEIPT = "application/kgy-log-receipt+cbor"  #: server's receipt for log records (§11)
 
 
 class Claim(IntEnum):
@@ -135,6 +136,7 @@ class Claim(IntEnum):
     KGY_RV_MIN_GENERATION = -65543  #: revocation: every key below this generation
     KGY_LOCK_KEY_ID = -65545  #: decommission: the lock identity it retires
     KGY_MAINT_SCOPE = -65546  #: maintenance authorisation: array of scope names
+    KGY_LOG_RECEIVED = -65547  #: log receipt: the server holds every record up to this seq
 
 
 # -- permissions, commands, state (§3, §8) ---------------------------------------------------
@@ -463,6 +465,7 @@ class MessageType(IntEnum):
     INFO = 10
     LOCK_INFO = 11
     DECOMMISSION = 12
+    LOG_RECEIPT = 13
     ERROR = 15
 
 
@@ -543,6 +546,8 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
         _f(9, "log_head_seq", Kind.U64), _f(10, "provisioned", Kind.BOOL))),
     MessageDef(MessageType.DECOMMISSION, True, (
         _f(1, "update", Kind.BYTES, "decommission update (§7a); reply `ACK`"),)),
+    MessageDef(MessageType.LOG_RECEIPT, True, (
+        _f(1, "receipt", Kind.BYTES, "log receipt (§11); reply `ACK`"),)),
     MessageDef(MessageType.ERROR, False, (
         _f(1, "code", Kind.U16),
         _f(2, "counter", Kind.U32, "counter (if the request had one)", True))),

@@ -31,6 +31,7 @@ from .protocol import (
     CHALLENGE_WINDOW_MS,
     CT_CWT,
     CT_DECOMMISSION,
+    CT_LOG_RECEIPT,
     CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
@@ -149,7 +150,7 @@ def _messages() -> Lines:
 
 _LOCK_TYPES = (MessageType.HELLO, MessageType.COMMAND, MessageType.TIME,
                MessageType.REVOCATION, MessageType.LOG_FETCH, MessageType.INFO,
-               MessageType.DECOMMISSION)
+               MessageType.DECOMMISSION, MessageType.LOG_RECEIPT)
 _LOCK_EVENTS = (LogEvent.BOOT, LogEvent.TIME_SET, LogEvent.REVOCATION_APPLIED,
                 LogEvent.PROVISIONED, LogEvent.DRIVE_AUTO_OFF, LogEvent.DRIVE_PRESENCE,
                 LogEvent.DECOMMISSIONED)
@@ -172,6 +173,9 @@ def _lock() -> Lines:
                               "must have the same keys in both")
     out = [_const("VERSION", VERSION), f"_VERSIONS = {VERSIONS!r}",
            _const("MAX_MESSAGE", MAX_MESSAGE), f"CT_TIME = {CT_TIME!r}",
+           f"CT_LOG_RECEIPT = {CT_LOG_RECEIPT!r}", _const("_OP", Claim.KGY_OP.value),
+           _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value),
+           _const("_RECEIVED", Claim.KGY_LOG_RECEIVED.value),
            _const("_IAT", Claim.IAT.value), _const("_AUD", Claim.AUD.value),
            _const("_NONCE", TIME_NONCE), _const("_R_SEQ", LOG_RECORD_FIELDS.index("seq")),
            "", "# message types (§9) the lock accepts"]

@@ -377,8 +377,11 @@ class PhoneApp:
             raise PermanentRejection(f"unknown outbox item kind {item.kind!r}")
         try:
             prove = self._prover(st)
-            self._authed(st, server,
-                         lambda tok: server.upload_log(tok, item.payload, prove, item.name))
+            out = self._authed(st, server,
+                               lambda tok: server.upload_log(tok, item.payload, prove, item.name))
+            receipt = out.get("receipt") if isinstance(out, dict) else None
+            if isinstance(receipt, str) and item.payload.get("lock_id"):
+                st.log_receipts[str(item.payload["lock_id"])] = bytes.fromhex(receipt)
         except TokenRejected:
             raise
         except ServerRefused as exc:
@@ -420,7 +423,10 @@ class PhoneApp:
         self, st: PhoneState, lock_id: str, timeout: float
     ) -> AbstractAsyncContextManager[LockPort]:
         rv = st.revocations.get(lock_id)
-        extra = {"decommission": rv.decommission} if rv and rv.decommission else {}
+        extra: dict[str, Any] = {"decommission": rv.decommission} \
+            if rv and rv.decommission else {}
+        if lock_id in st.log_receipts:
+            extra["log_receipt"] = st.log_receipts[lock_id]
         return self._connector()(
             lock_id,
             timeout=timeout,

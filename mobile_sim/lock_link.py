@@ -82,7 +82,8 @@ async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes 
                   revocation: tuple[bytes, int] | None = None,
                   accepted: set[bytes] | None = None,
                   fresh_time: FreshTime | None = None,
-                  decommission: bytes | None = None) -> AsyncIterator[BleLockSession]:
+                  decommission: bytes | None = None,
+                  log_receipt: bytes | None = None) -> AsyncIterator[BleLockSession]:
     """Find ``lock_id`` over BLE and open a session carrying the phone's updates (and the
     lock's decommission update when the operator retired it); ``fresh_time`` fetches a
     fresh time statement when the lock lost its time."""
@@ -93,6 +94,8 @@ async def connect(lock_id: str, *, timeout: float = 10.0, time_statement: bytes 
         wallet.add_revocation(revocation[0])
     if decommission:
         wallet.add_decommission(decommission)
+    if log_receipt:
+        wallet.add_log_receipt(log_receipt)
     for cti in accepted or ():
         wallet.accepted.add((lock_id, cti))
     device = await find_lock(lock_id, timeout=timeout)

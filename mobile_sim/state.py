@@ -117,6 +117,8 @@ class PhoneState:
     withdrawn: list[WithdrawnKey] = field(default_factory=list)  # newest first
     # secrets this phone drew and sent wrapped, not yet in a downloaded key: wrap -> K
     wrapped_secrets: dict[bytes, bytes] = field(default_factory=dict)
+    # the key server's signed log receipts to carry to each lock (protocol §11 "Receipts")
+    log_receipts: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def enrolled(self) -> bool:
@@ -165,6 +167,7 @@ class PhoneState:
             "issuer_keys": dict(self.issuer_keys),
             "withdrawn": [asdict(w) for w in self.withdrawn],
             "wrapped_secrets": dict(self.wrapped_secrets),
+            "log_receipts": dict(self.log_receipts),
         }
 
     @classmethod
@@ -194,4 +197,5 @@ class PhoneState:
             issuer_keys=dict(data.get("issuer_keys", {})),
             withdrawn=[WithdrawnKey(**w) for w in data.get("withdrawn", [])],
             wrapped_secrets=dict(data.get("wrapped_secrets", {})),
+            log_receipts={str(k): bytes(v) for k, v in data.get("log_receipts", {}).items()},
         )

@@ -4,6 +4,12 @@ The upload carries the fields of the lock's ``LOG`` reply. The chain and the hea
 are verified with :func:`kagiya.sdk.logchain.verify_log_reply` against the lock's registered
 Ed25519 key; then records are de-duplicated by (lock, lock key, seq): an identical record is
 ignored, a different record for a known seq is a conflict, reported and never stored.
+
+:func:`ingest` also keeps what the lock signed about its log on the lock row, for the
+operator (lock status, logs API): the newest head seq, the lock's ``lost`` counter (records
+it dropped before any phone fetched them) and ``log_missing``, the records absent between
+the oldest stored one and the head (a gap no upload has filled, e.g. a phone that fetched
+records and never uploaded them). They start again with a new identity of the lock.
 """
 
 from __future__ import annotations
@@ -11,14 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kagiya.sdk.errors import ProtocolError
+from kagiya.sdk.keys import lock_key_id
 from kagiya.sdk.logchain import verify_log_reply
+from kagiya.sdk.logreceipt import LogReceipt, sign_log_receipt
 from kagiya.sdk.messages import LogReply
+from kagiya.server.issuer import KeySet
 from kagiya.server.models import Lock, UsageLog
 from kagiya.server.problems import ApiError
 from kagiya.server.schemas import LogUploadIn
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 
 @dataclass
@@ -28,6 +37,9 @@ class Outcome:
     accepted: int
     duplicates: int
     conflicts: list[int]
+    lost: int = 0  #: the lock's signed lost counter after this upload
+    missing: int = 0  #: records missing between the oldest stored one and the head
+    received: int = 0  #: every record from the oldest stored one up to this seq is held
 
 
 def verify_upload(
@@ -124,3 +136,51 @@ def store(
         accepted = len(session.execute(stmt.returning(UsageLog.seq)).all())
         duplicates += len(fresh) - accepted
     return Outcome(accepted, duplicates, conflicts)
+
+
+def reset_log_state(lock: Lock) -> None:
+    """Forget the log summary (a new identity of the lock starts its log at seq 1)."""
+    lock.log_head_seq = None
+    lock.log_lost = 0
+    lock.log_missing = 0
+
+
+def ingest(session: Session, lock: Lock, body: LogUploadIn, now: int) -> Outcome:
+    """Verify an upload, store its records and update the lock's log summary (module doc).
+    Raises 422 like :func:`verify_upload`."""
+    outcome = store(session, lock, verify_upload(lock, body), now)
+    if lock.log_head_seq is None or body.head_seq >= lock.log_head_seq:
+        lock.log_head_seq = body.head_seq
+        lock.log_lost = max(lock.log_lost, body.lost)
+    count, oldest = session.execute(
+        select(func.count(), func.min(UsageLog.seq)).where(
+            UsageLog.lock_pk == lock.pk, UsageLog.sign_public == lock.sign_public)
+    ).one()
+    head = lock.log_head_seq
+    lock.log_missing = max(0, head - int(oldest) + 1 - int(count)) if count else 0
+    lock.log_uploaded_at = now
+    session.flush()
+    outcome.lost, outcome.missing = lock.log_lost, lock.log_missing
+    outcome.received = head if count and not lock.log_missing else _first_gap_end(session, lock)
+    return outcome
+
+
+def _first_gap_end(session: Session, lock: Lock) -> int:
+    """The last seq of the run of stored records that starts at the oldest one (0: none)."""
+    nxt = aliased(UsageLog)
+    here = and_(UsageLog.lock_pk == lock.pk, UsageLog.sign_public == lock.sign_public)
+    has_next = select(nxt.seq).where(nxt.lock_pk == lock.pk,
+                                     nxt.sign_public == lock.sign_public,
+                                     nxt.seq == UsageLog.seq + 1).exists()
+    return int(session.scalar(select(func.min(UsageLog.seq)).where(here, ~has_next)) or 0)
+
+
+def receipt(lock: Lock, outcome: Outcome, keys: KeySet, now: int) -> str | None:
+    """The signed log receipt for ``outcome`` (hex; protocol §11 "Receipts"), or None when
+    nothing is held yet. Phones carry it to the lock, which then stops counting these
+    records as lost when it drops them."""
+    if outcome.received < 1:
+        return None
+    return sign_log_receipt(keys.active, LogReceipt(
+        lock.lock_id, now, lock.operator_id, lock_key_id(lock.kex_public),
+        outcome.received)).hex()

@@ -156,6 +156,15 @@ class Lock(Base):
         BigInteger, nullable=False, default=0, server_default="0"
     )
     retired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # the usage log as the lock signed it (protocol §11), for the operator: the newest
+    # signed head seq, the lock's `lost` counter with it, records missing between the
+    # oldest stored and the head (a gap no upload filled), and when it last came
+    log_head_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    log_lost: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                          server_default="0")
+    log_missing: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0,
+                                             server_default="0")
+    log_uploaded_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class KeyRequest(Base):

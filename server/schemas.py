@@ -257,6 +257,14 @@ class LockOut(BaseModel):
     created_at: int
     identity_changed_at: int | None = None
     care_plan: CarePlan | None = None
+    log_head_seq: int | None = Field(
+        default=None, description="newest log record seq the lock signed (null: no upload yet)")
+    log_lost: int = Field(
+        default=0, description="the lock's signed lost counter: records it dropped before any "
+        "phone fetched them (protocol §11)")
+    log_missing: int = Field(
+        default=0, description="records missing between the oldest stored one and the head")
+    log_uploaded_at: int | None = None
 
 
 class LockPage(Page):
@@ -489,7 +497,14 @@ class LogUploadOut(BaseModel):
     duplicates: int
     conflicts: list[int]
     head_seq: int
-    lost: int
+    lost: int = Field(description="the lock's signed lost counter: records it dropped "
+                      "before any phone fetched them")
+    missing: int = Field(default=0, description="records missing between the oldest stored "
+                         "one and the head: a gap no upload has filled")
+    receipt: str | None = Field(
+        default=None, description="the signed log receipt (hex, protocol §11 \"Receipts\") "
+        "for the phone to carry to the lock: only then does the lock count these records as "
+        "received")
 
 
 MaintenanceScope = Literal["repl", "anchors", "provision"]

@@ -23,6 +23,7 @@ from typing import Any
 
 from kagiya.sdk.registration import CHALLENGE_BYTES, verify_registration
 from kagiya.server.issuance import revoke_lock
+from kagiya.server.logs import reset_log_state
 from kagiya.server.models import (
     ACTIVE,
     CANCELLED,
@@ -125,6 +126,7 @@ def revive(lock: Lock, *, sign_public: bytes, kex_public: bytes, vehicle_label: 
     lock.incarnation = secrets.randbits(62)
     lock.created_at = now
     lock.identity_changed_at = None
+    reset_log_state(lock)
 
 
 def find(s: Session, operator_id: str, lock_id: str, *, lock: bool = False) -> Lock | None:

@@ -42,6 +42,10 @@ def lock_out(lk: Lock) -> LockOut:
         created_at=lk.created_at,
         identity_changed_at=lk.identity_changed_at,
         care_plan=lk.care_plan,
+        log_head_seq=lk.log_head_seq,
+        log_lost=lk.log_lost,
+        log_missing=lk.log_missing,
+        log_uploaded_at=lk.log_uploaded_at,
     )
 
 
@@ -61,8 +65,9 @@ def request_out(r: KeyRequest, user_id: str, lock_id: str) -> KeyRequestOut:
     )
 
 
-def log_out(row: UsageLog, lock_id: str) -> LogOut:
-    """A usage-log record as the API shows it."""
+def log_out(row: UsageLog, lock_id: str, holder: str | None = None) -> LogOut:
+    """A usage-log record as the API shows it; ``holder``: the user of the operator's issued
+    key with the record's key ID (for records the lock logged without the user)."""
     return LogOut(
         lock_id=lock_id,
         seq=row.seq,
@@ -72,7 +77,7 @@ def log_out(row: UsageLog, lock_id: str) -> LogOut:
         code=row.code,
         code_name=_name(ErrorCode, row.code),
         key_id=row.cti.hex() if row.cti is not None else None,
-        user_id=row.sub,
+        user_id=row.sub or holder,
         received_at=row.received_at,
     )
 

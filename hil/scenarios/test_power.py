@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from kagiya.hil.sim_target import Target
 from kagiya.sdk.client import LockClient, Wallet, find_lock
@@ -72,3 +74,33 @@ async def test_log_fetch_after_power_cycle_loses_nothing(sim: Target) -> None:
     events = [int(r.event) for r in log.records]
     assert events.count(1) == 30 and events.count(2) == 30
     assert events.count(int(LogEvent.BOOT)) >= 2  # boots before and after the power cut
+
+
+async def test_log_receipt_carried_by_the_phone(sim: Target) -> None:
+    """Records count as received only on the key server's receipt (§11): fetching them is
+    not enough; the phone's next session carries the receipt and the lock takes it."""
+    import cbor2
+    from kagiya.sdk.keys import lock_key_id
+    from kagiya.sdk.logreceipt import LogReceipt, sign_log_receipt
+
+    assert sim.sim is not None
+
+    def received() -> int:
+        data = (sim.sim.root / "logmeta").read_bytes()
+        return int(cbor2.loads(data[:-4]))
+
+    key = sim.key()
+    phone = sim.phone()
+    async with LockClient(await find_lock(sim.lock_id, 5, backend=phone), backend=phone) as lock:
+        await lock.unlock(key)
+        log = await lock.fetch_log(key, sign_public=sim.sign_public)
+    head = log.head_seq
+    assert not (sim.sim.root / "logmeta").exists() or received() < head  # a fetch is no receipt
+    wallet = Wallet()
+    wallet.add_log_receipt(sign_log_receipt(sim.issuer, LogReceipt(
+        sim.lock_id, int(time.time()), sim.operator, lock_key_id(sim.kex_public), head)))
+    async with LockClient(await find_lock(sim.lock_id, 5, backend=phone), backend=phone,
+                          wallet=wallet) as lock:
+        await lock.status(key)
+    assert received() == head
+    assert wallet.log_receipt_for(sim.lock_id) is None  # delivered: the phone drops it

@@ -287,8 +287,7 @@ def upload_logs(
         )
         if lock is None or not holds:
             raise ApiError(404, "not-found", "lock not found")
-        rows = logs.verify_upload(lock, body)
-        outcome = logs.store(s, lock, rows, rt.now())
+        outcome = logs.ingest(s, lock, body, rt.now())
         audit.record(
             s,
             rt.now(),
@@ -301,6 +300,7 @@ def upload_logs(
                 "duplicates": outcome.duplicates,
                 "head_seq": body.head_seq,
                 "lost": body.lost,
+                "missing": outcome.missing,
             },
         )
         if outcome.conflicts:
@@ -318,7 +318,9 @@ def upload_logs(
             "duplicates": outcome.duplicates,
             "conflicts": outcome.conflicts,
             "head_seq": body.head_seq,
-            "lost": body.lost,
+            "lost": outcome.lost,
+            "missing": outcome.missing,
+            "receipt": logs.receipt(lock, outcome, rt.keyset(s), rt.now()),
         }
 
     return rt.call(

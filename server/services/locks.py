@@ -11,6 +11,7 @@ from kagiya.server import tenancy
 from kagiya.server.issuance import revoke_lock
 from kagiya.server.issuer import KeySet
 from kagiya.server.lockkeys import usable_lock_keys
+from kagiya.server.logs import reset_log_state
 from kagiya.server.models import ACTIVE, RETIRED, SUSPENDED, Lock, UsageLog
 from kagiya.server.principal import INSTALLER
 from kagiya.server.problems import ApiError, not_found
@@ -169,6 +170,7 @@ def replace_identity(c: Ctx, lock_id: str, body: LockIdentityIn) -> LockOut:
     lk.sign_public, lk.kex_public = sign, kex
     lk.incarnation = secrets.randbits(62)
     lk.identity_changed_at = c.now
+    reset_log_state(lk)
     out = lock_out(lk)
     c.audit(
         "lock.identity-replace",

@@ -87,7 +87,7 @@ def record_log_page(session: Session, lock: Lock, payload: bytes, now: int) -> l
                        prev_hash=page.prev_hash.hex(), head_seq=page.head_seq,
                        head_hash=page.head_hash.hex(), lost=page.lost,
                        head_signature=page.head_signature.hex())
-    outcome = logs.store(session, lock, logs.verify_upload(lock, body), now)
+    outcome = logs.ingest(session, lock, body, now)
     if outcome.conflicts:
         audit.record(session, now, "uplink", "log.conflict", operator_id=lock.operator_id,
                      target=lock.lock_id, detail={"seqs": outcome.conflicts[:16]})

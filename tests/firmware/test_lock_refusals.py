@@ -233,3 +233,25 @@ def test_revocation_updates(bench: Bench) -> None:
     upd3 = peer.revocation(bench.issuer, bench.lock_id, 3, [(keep.cti, NOW + 86400)])
     assert lock.send(peer.enc({0: 6, 1: upd3}))[1] == 0
     assert bench.command(keep, UNLOCK, nonce=nonce)[1] == 30
+
+
+def test_one_attempt_one_record(bench: Bench) -> None:
+    """A phone's first use sends the command without the credential (KEY_UNKNOWN: the key
+    is not cached), then with it: one attempt, so one record - the outcome, with the key ID
+    (v1 wrote a KEY_UNKNOWN record first, two records per attempt)."""
+    def records() -> list[Any]:
+        return [cbor2.loads(bytes(r)) for r in
+                bench.lock.eval("[list(r) for r in lock.log.fetch(1, 2048)[0]]")]
+
+    before = len(records())
+    expired = bench.key(nbf=NOW - 2 * DAY, exp=NOW - DAY)
+    assert bench.command(expired, UNLOCK)[1] == 30  # KEY_UNKNOWN: no credential sent
+    bench.lock.call("disconnect", conn=1)
+    assert bench.command(expired, UNLOCK, with_credential=True)[1] == CODES["EXPIRED"]
+    bench.lock.call("disconnect", conn=1)
+    good = bench.key()
+    assert bench.command(good, UNLOCK)[1] == 30
+    assert bench.command(good, UNLOCK, with_credential=True)[3] == 0
+    new = records()[before:]
+    assert [(r[2], r[3]) for r in new] == [(UNLOCK, CODES["EXPIRED"]), (UNLOCK, 0)]
+    assert new[0][4] == expired.cti and new[1][4] == good.cti  # the key ID, for attribution

@@ -216,7 +216,8 @@ def connector(locks: dict[str, FakeLock]) -> Any:
                       revocation: tuple[bytes, int] | None = None,
                       accepted: set[bytes] | None = None,
                       fresh_time: Any = None,
-                      decommission: bytes | None = None) -> AsyncIterator[FakeSession]:
+                      decommission: bytes | None = None,
+                      log_receipt: bytes | None = None) -> AsyncIterator[FakeSession]:
         if lock_id not in locks:
             raise TimeoutError(f"lock {lock_id} not found")
         lock = locks[lock_id]

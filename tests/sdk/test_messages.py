@@ -19,6 +19,7 @@ from kagiya.sdk.messages import (
     LockInfo,
     LockState,
     LogFetch,
+    LogReceiptMessage,
     LogReply,
     MessageType,
     Result,
@@ -36,7 +37,7 @@ ALL = [
     LogReply(4, (b"\x86\x01\x02\x03\x04\xf6\xf6",), B32, 1, B32, 0, B64, True, B32, 8, 7,
              2, B16),
     Info(), LockInfo("KGY-0001", "0.1.0", (1,), B32, B32, 5, 0, 0, 3, True),
-    ErrorReply(1), ErrorReply(29, 7), DecommissionMessage(b"du"),
+    ErrorReply(1), ErrorReply(29, 7), DecommissionMessage(b"du"), LogReceiptMessage(b"lr"),
 ]
 
 

@@ -94,3 +94,24 @@ def test_install_uplink_stores_the_account_on_the_lock_only(
                "--mqtt-ca", "/nonexistent.pem", "--json")
     assert r.status != 0
     assert cbor2.loads((board.root / "uplink").read_bytes()[:-4])[3] == password
+
+
+@pytest.mark.timeout(300)
+def test_install_all_connected_gives_the_lock_its_account_at_registration(
+        kagiya, board: VirtualBoard, connected_server: LiveServer,  # noqa: F811
+        broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAGIYA_OPERATOR_TOKEN", connected_server.installer_token)
+    # a plain build cannot take an account: refused before the board is touched
+    r = kagiya("install", "all", "--port", board.port, "--server", connected_server.url,
+               "--lock-id", "CONN-0200", "--mqtt-ca", str(broker.tls.ca_pem), "--json")
+    assert r.status == 2 and json.loads(r.out)["error"] == "uplink-needs-connected"
+    assert not (board.root / "uplink").exists()
+    r = kagiya("install", "all", "--port", board.port, "--server", connected_server.url,
+               "--lock-id", "CONN-0200", "--connected", "--mqtt-ca", str(broker.tls.ca_pem),
+               "--mqtt-host", "127.0.0.1", "--mqtt-server-name", "localhost", "--json")
+    assert r.status == 0, r.out + r.err
+    steps = json.loads(r.out)["steps"]
+    assert steps["uplink"]["lock_id"] == "CONN-0200" and "lockdown" in steps
+    cfg = cbor2.loads((board.root / "uplink").read_bytes()[:-4])
+    assert cfg[3] not in r.out + r.err  # the password is never printed
+    assert _can_login(broker, "CONN-0200", cfg[3])

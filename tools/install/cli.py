@@ -126,13 +126,7 @@ def register(parser: argparse.ArgumentParser) -> None:
                                       "(docs/uplink.md)")
     _common(p)
     _server(p, token=True)
-    p.add_argument("--mqtt-ca", type=Path, required=True,
-                   help="PEM file of the CA that signed the broker's certificate")
-    p.add_argument("--mqtt-host", default=None,
-                   help="broker address as the lock reaches it (default: the server's)")
-    p.add_argument("--mqtt-server-name", default=None,
-                   help="TLS server name of the broker (default: the address)")
-    p.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval, seconds")
+    _uplink_args(p, required=True)
     p.set_defaults(handler=_cmd_uplink)
 
     p = sub.add_parser("selftest", help="run the firmware self-test and print a report")
@@ -206,7 +200,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--no-lockdown", action="store_true",
                    help="leave the serial REPL open (bench work only: anyone with a USB "
                    "cable can then read the lock's keys and change it)")
+    _uplink_args(p, required=False)
     p.set_defaults(handler=_cmd_all)
+
+
+def _uplink_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--mqtt-ca", type=Path, required=required,
+                   help="PEM file of the CA that signed the broker's certificate"
+                   + ("" if required else " (with --connected: also give the lock its "
+                      "broker account, before lockdown)"))
+    p.add_argument("--mqtt-host", default=None,
+                   help="broker address as the lock reaches it (default: the server's)")
+    p.add_argument("--mqtt-server-name", default=None,
+                   help="TLS server name of the broker (default: the address)")
+    p.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval, seconds")
 
 
 def _maintenance_args(p: argparse.ArgumentParser) -> None:
@@ -441,6 +448,13 @@ LOCKDOWN_SKIPPED = ("lockdown skipped (--no-lockdown): the serial REPL stays ope
 
 def _cmd_all(args: argparse.Namespace) -> int:
     def body(rep: Reporter) -> None:
+        ca = None
+        if args.mqtt_ca is not None:  # checked before anything changes on the board
+            if not args.connected:
+                raise InstallError("uplink-needs-connected",
+                                   "--mqtt-ca gives a lock its broker account, but this is "
+                                   "a plain build", "add --connected")
+            ca = uplink.load_ca(args.mqtt_ca)
         server = _need_server(args, rep, token=True)
         try:
             if args.image is not None:
@@ -452,6 +466,11 @@ def _cmd_all(args: argparse.Namespace) -> int:
                 ident = _do_provision(board, args, rep, server)
                 registration.register(board, server, ident, rep,
                                       vehicle_label=args.vehicle_label, replace=args.replace)
+                if ca is not None:  # the broker account, made right after registration
+                    uplink.provision_uplink(board, server, str(ident["lock_id"]), ca, rep,
+                                            host=args.mqtt_host,
+                                            server_name=args.mqtt_server_name,
+                                            heartbeat_s=args.heartbeat)
                 selftest.selftest(board, rep)
                 if args.no_lockdown:
                     rep.warn("lockdown", LOCKDOWN_SKIPPED)

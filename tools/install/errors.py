@@ -9,6 +9,7 @@ from __future__ import annotations
 # code -> process exit status (grouped: 2 usage, 3 board/port, 4 image, 5 server, 6 test)
 EXIT_STATUS: dict[str, int] = {
     "usage": 2,
+    "uplink-needs-connected": 2,
     "no-board": 3,
     "wrong-port": 3,
     "port-busy": 3,

@@ -52,6 +52,10 @@ VERSION = const(2)
 _VERSIONS = (2,)
 MAX_MESSAGE = const(2048)
 CT_TIME = 'application/kgy-time+cbor'
+CT_LOG_RECEIPT = 'application/kgy-log-receipt+cbor'
+_OP = const(-65541)
+_LOCK_KID = const(-65545)
+_RECEIVED = const(-65547)
 _IAT = const(6)
 _AUD = const(3)
 _NONCE = const(7)
@@ -65,6 +69,7 @@ _T_REVOCATION = const(6)
 _T_LOG_FETCH = const(8)
 _T_INFO = const(10)
 _T_DECOMMISSION = const(12)
+_T_LOG_RECEIPT = const(13)
 
 # map keys of the requests it reads (COMMAND and LOG_FETCH share
 # cti, counter, proof, credential)
@@ -83,6 +88,7 @@ _LOG_FETCH_FROM_SEQ = const(3)
 _LOG_FETCH_PROOF = const(4)
 _LOG_FETCH_CREDENTIAL = const(5)
 _DECOMMISSION_UPDATE = const(1)
+_LOG_RECEIPT_RECEIPT = const(1)
 
 # commands (§8) and the permission bits each needs
 _C_UNLOCK = const(1)
@@ -307,7 +313,8 @@ class Lock:
         if t == _T_INFO:
             return self._info()
         if t != _T_HELLO and t != _T_COMMAND and t != _T_TIME and t != _T_REVOCATION \
-                and t != _T_LOG_FETCH and t != _T_DECOMMISSION:  # a lock -> phone message
+                and t != _T_LOG_FETCH and t != _T_DECOMMISSION \
+                and t != _T_LOG_RECEIPT:  # a lock -> phone message
             return self._error(errors.UNKNOWN_MESSAGE)
         if self.ident is None:
             return self._error(errors.NOT_PROVISIONED)
@@ -320,6 +327,8 @@ class Lock:
             code = self._time(conn, m, peer)
         elif t == _T_DECOMMISSION:
             code = self._decommission(m, peer)
+        elif t == _T_LOG_RECEIPT:
+            code = self._log_receipt(m, peer)
         elif self.revocations.decommissioned:  # nothing to revoke any more
             code = errors.DECOMMISSIONED
         else:
@@ -380,8 +389,10 @@ class Lock:
         entry = self.cache.get(cti, now)
         fresh = False
         if entry is None:
-            if cred is None:
-                return self._refuse(peer, now, command, errors.KEY_UNKNOWN, cti, counter)
+            if cred is None:  # a step, not an attempt: the phone sends the credential next,
+                # and that attempt writes the one record (protocol §11)
+                return self._refuse(peer, now, command, errors.KEY_UNKNOWN, cti, counter,
+                                    record=False)
             may = peer.may_verify()
             code, claims = credential.check(cred, self.anchors, self.lock_id, self.operator,
                                             now, self.revocations, may)
@@ -432,7 +443,8 @@ class Lock:
         s.accept(counter, now_ms, next_nonce, code != errors.REVOKED)
         return reply
 
-    def _refuse(self, peer, now, command, code, cti, counter, failed_proof=False):
+    def _refuse(self, peer, now, command, code, cti, counter, failed_proof=False,
+                record=True):
         """An unauthenticated refusal (``ERROR``): anyone in radio range can cause one.
         It counts against the connection's budget (a failed proof always; the normal
         steps of a session - KEY_UNKNOWN, STALE_CHALLENGE, TIME_UNTRUSTED - otherwise
@@ -441,7 +453,7 @@ class Lock:
         if failed_proof or (code != errors.KEY_UNKNOWN and code != errors.STALE_CHALLENGE
                             and code != errors.TIME_UNTRUSTED):
             peer.refusals += 1
-        if not failed_proof or self.key_failures.add(cti) <= _KEY_RECORDS:
+        if record and (not failed_proof or self.key_failures.add(cti) <= _KEY_RECORDS):
             self._unauth_record(peer, now, command, code, cti)
         return self._error(code, counter)
 
@@ -483,9 +495,9 @@ class Lock:
         if log is None:
             return self._error(errors.NOT_PROVISIONED, counter)
         log.append(now, _C_LOG_FETCH, errors.OK, entry[E_CTI], entry[E_SUB])
+        # records count as received only on the key server's receipt (LOG_RECEIPT), never
+        # on a fetch: a phone that fetches and never uploads cannot make them vanish (§11)
         records, prev, more = log.fetch(from_seq, MAX_MESSAGE - _LOG_OVERHEAD)
-        if records:
-            log.mark_fetched(_seq_of(records[-1]))
         body = messages.encode(messages.LOG, counter, records, prev, log.head,
                                log.head_hash, log.lost, log.head_signature(self.ident["sk"]),
                                more, self.state(), now, self.revocations.version,
@@ -603,6 +615,31 @@ class Lock:
         return errors.OK
 
 
-def _seq_of(record):
-    v, code = cbor.decode(record)
-    return v[_R_SEQ] if not code else 0
+    def _log_receipt(self, m, peer):
+        """The key server's receipt (§11): records up to its seq are on the server, so
+        overwriting them no longer counts as lost. Checked for this lock ID, operator,
+        identity and log (a seq the lock never wrote: MALFORMED; not newer: STALE_UPDATE)
+        before the verify."""
+        parts, pk, p, code = self._parse_signed(m, CT_LOG_RECEIPT)
+        if code:
+            return code
+        log = self.log
+        seq = p.get(_RECEIVED)
+        if type(p.get(_AUD)) is not str or type(p.get(_OP)) is not str \
+                or type(p.get(_LOCK_KID)) is not bytes or type(seq) is not int or seq < 1 \
+                or log is None or seq > log.head:
+            return errors.MALFORMED
+        if p[_AUD] != self.lock_id:
+            return errors.WRONG_LOCK
+        if p[_OP] != self.operator:
+            return errors.WRONG_OPERATOR
+        if p[_LOCK_KID] != self.lock_kid:
+            return errors.WRONG_RECIPIENT
+        if seq <= log.fetched:
+            return errors.STALE_UPDATE
+        code = self._verify(peer, parts, pk)
+        if code:
+            return code
+        log.mark_fetched(seq)
+        return errors.OK
+

@@ -29,6 +29,7 @@ LOG = const(9)
 INFO = const(10)
 LOCK_INFO = const(11)
 DECOMMISSION = const(12)
+LOG_RECEIPT = const(13)
 ERROR = const(15)
 KEY_MAC = const(15)
 _M_TYPE = const(0)
@@ -70,6 +71,7 @@ SCHEMA = {
     LOCK_INFO: ((1, _TEXT, 0), (2, _TEXT, 0), (3, _UINTS, 0), (4, _KEY, 0), (5, _KEY, 0),
                 (6, _U64, 0), (7, _U8, 0), (8, _U64, 0), (9, _U64, 0), (10, _BOOL, 0)),
     DECOMMISSION: ((1, _BYTES, 0),),
+    LOG_RECEIPT: ((1, _BYTES, 0),),
     ERROR: ((1, _U16, 0), (2, _U32, 1)),
 }
 # -- end generated --
