@@ -78,11 +78,11 @@ def _zero(w: ptr32, n: int):
 # array("I", bytes(4 * WORDS)) first built a 21.8 KB bytes object, so the import
 # needed twice the workspace (issue 18: the smallest heap the lock runs in).
 _W_ARRAY = array.array("I", range(WORDS))
-_zero(_W_ARRAY, WORDS)
 # Viper converts any buffer to a ptr32/ptr8 argument at the call; the stubs type such
 # a parameter as the pointer class, so the buffers passed to viper code are declared as
 # pointers once, here (the same objects).
 W: ptr32 = _W_ARRAY  # type: ignore[assignment]
+_zero(W, WORDS)
 
 
 def fe_set(o, v):
