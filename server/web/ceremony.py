@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from kagiya.sdk.i18n import _, language
 from kagiya.server.web import passkeys, store
 from kagiya.server.web.render import request_language
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from kagiya.server.runtime import Runtime
 
 log = logging.getLogger("kagiya.server.web")
 
@@ -138,3 +142,30 @@ def signed_in(request: Request, cookie: str, token: str, path: str,
     resp.set_cookie(cookie, token, max_age=store.SESSION_TTL_S, httponly=True,
                     samesite="strict", secure=request.url.scheme == "https", path=path)
     return resp
+
+
+# -- the request bodies and runtime shared by My Page's and the console's passkey routes --
+
+
+class InviteBody(BaseModel):
+    """Sign-up: the invitation token (from the link)."""
+
+    invite: str = Field(min_length=10, max_length=100)
+
+
+class SignUpBody(InviteBody):
+    """Sign-up: the new credential."""
+
+    credential: dict[str, Any]
+
+
+class SignInBody(BaseModel):
+    """Sign-in: the assertion."""
+
+    credential: dict[str, Any]
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The server runtime serving ``request``."""
+    rt: Runtime = request.app.state.runtime
+    return rt

@@ -22,7 +22,6 @@ from kagiya.sdk.i18n import N_
 from kagiya.server.db import transaction
 from kagiya.server.problems import TYPE_BASE, ApiError
 from kagiya.server.routers.users import public_url
-from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import KeyRequestIn, KeyRequestPatch
 from kagiya.server.services import key_requests, users
 from kagiya.server.services.context import Ctx
@@ -48,13 +47,10 @@ class _SignIn(Exception):
     """No live console session: go to the sign-in page."""
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def _member(request: Request, ability: str) -> Member:
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         m = console_staff.session_member(s, request.cookies.get(COOKIE), rt.now())
     if m is None:
@@ -90,7 +86,7 @@ def _guarded(request: Request, ability: str, view: Callable[[Member], Response],
 def _act(request: Request, m: Member, service: Callable[[Ctx], T],
          check: Callable[[Any], None] | None = None) -> T:
     """``service`` in one transaction as ``m`` (after ``check(session)``, the scope)."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         if check is not None:
             check(s)
@@ -98,7 +94,7 @@ def _act(request: Request, m: Member, service: Callable[[Ctx], T],
 
 
 def _read(request: Request, query: Callable[[Any, int], T]) -> T:
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         return query(s, rt.now())
 

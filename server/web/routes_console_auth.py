@@ -16,7 +16,6 @@ from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.deps import Write
 from kagiya.server.problems import OPERATOR_ERRORS, documented
-from kagiya.server.runtime import Runtime
 from kagiya.server.web import ceremony, console_staff, store
 from kagiya.server.web.render import page
 from kagiya.server.web.staff_store import (
@@ -28,7 +27,6 @@ from kagiya.server.web.staff_store import (
     owner,
     passkeys_of,
 )
-from pydantic import BaseModel, Field
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/v1", tags=["console"], responses=documented(*OPERATOR_ERRORS))
@@ -47,35 +45,12 @@ SENTENCES = {
 }
 
 
-class InviteBody(BaseModel):
-    """Sign-up: the invitation token (from the link)."""
-
-    invite: str = Field(min_length=10, max_length=100)
-
-
-class SignUpBody(InviteBody):
-    """Sign-up: the new credential."""
-
-    credential: dict[str, Any]
-
-
-class SignInBody(BaseModel):
-    """Sign-in: the assertion."""
-
-    credential: dict[str, Any]
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 def _refuse(request: Request, exc: ceremony.Refused) -> JSONResponse:
     return ceremony.refusal(request, exc, SENTENCES)
 
 
 def _start(request: Request, s: Any, staff_pk: int) -> JSONResponse:
-    token = store.issue(s, StaffSession, _rt(request).now(), store.SESSION_TTL_S,
+    token = store.issue(s, StaffSession, ceremony.runtime_of(request).now(), store.SESSION_TTL_S,
                         staff_pk=staff_pk)
     return ceremony.signed_in(request, COOKIE, token, "/console", {"redirect": HOME})
 
@@ -96,7 +71,7 @@ def sign_in_page(request: Request) -> Response:
 @router.get("/console/welcome")
 def welcome_page(request: Request, invite: str = "") -> Response:
     """Create the first passkey from an invitation link."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         member = console_staff.invited(s, invite, rt.now()) if len(invite) <= 100 else None
         name = member.name if member is not None else ""
@@ -106,9 +81,9 @@ def welcome_page(request: Request, invite: str = "") -> Response:
 
 
 @router.post("/console/passkeys/options")
-def sign_up_options(request: Request, body: InviteBody) -> Response:
+def sign_up_options(request: Request, body: ceremony.InviteBody) -> Response:
     """``PublicKeyCredentialCreationOptions`` for the invited staff member."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
         with transaction(rt.sessions) as s:
@@ -125,9 +100,9 @@ def sign_up_options(request: Request, body: InviteBody) -> Response:
 
 
 @router.post("/console/passkeys")
-def sign_up(request: Request, body: SignUpBody) -> Response:
+def sign_up(request: Request, body: ceremony.SignUpBody) -> Response:
     """Save the new passkey, spend the invitation, sign in."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     now = rt.now()
     try:
         rp = ceremony.checked_rp(request)
@@ -155,7 +130,7 @@ def sign_up(request: Request, body: SignUpBody) -> Response:
 @router.post("/console/sign-in/options")
 def sign_in_options(request: Request) -> Response:
     """``PublicKeyCredentialRequestOptions`` (discoverable passkeys)."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
     except ceremony.Refused as exc:
@@ -166,10 +141,10 @@ def sign_in_options(request: Request) -> Response:
 
 
 @router.post("/console/sign-in")
-def sign_in(request: Request, body: SignInBody) -> Response:
+def sign_in(request: Request, body: ceremony.SignInBody) -> Response:
     """Verify the assertion against a staff passkey and sign in (an inactive member or
     operator cannot)."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
     except ceremony.Refused as exc:
@@ -188,7 +163,7 @@ def sign_in(request: Request, body: SignInBody) -> Response:
 @router.post("/console/sign-out")
 def sign_out(request: Request) -> Response:
     """End this browser's console session."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     if not ceremony.same_origin(request, ceremony.relying_party(request)):
         return _refuse(request, ceremony.Refused(403, ceremony.WRONG_ORIGIN))
     token = request.cookies.get(COOKIE)

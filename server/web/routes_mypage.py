@@ -13,7 +13,7 @@ request must carry an ``Origin`` equal to the relying party's origin.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -23,11 +23,9 @@ from kagiya.server.db import transaction
 from kagiya.server.deps import UserIdP, Write
 from kagiya.server.models import User
 from kagiya.server.problems import OPERATOR_ERRORS, documented
-from kagiya.server.runtime import Runtime
 from kagiya.server.schemas import MyPageInvitationOut
 from kagiya.server.web import ceremony, identities, mypage, oidc, store
 from kagiya.server.web.render import event_word, page, perm_words
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server.web")
@@ -45,29 +43,6 @@ STATUS_WORDS = {"active": N_("active"), "cancelled": N_("cancelled"), "ended": N
                 "suspended": N_("suspended")}
 
 
-class InviteBody(BaseModel):
-    """Sign-up: the invitation token (from the link)."""
-
-    invite: str = Field(min_length=10, max_length=100)
-
-
-class SignUpBody(InviteBody):
-    """Sign-up: the new credential."""
-
-    credential: dict[str, Any]
-
-
-class SignInBody(BaseModel):
-    """Sign-in: the assertion."""
-
-    credential: dict[str, Any]
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 SENTENCES = {ceremony.NO_RP: NO_PASSKEYS, ceremony.WRONG_ORIGIN: WRONG_ORIGIN,
              ceremony.INVITATION_INVALID: BAD_INVITE, ceremony.NOT_VERIFIED: NOT_VERIFIED,
              ceremony.REGISTERED: NOT_VERIFIED, ceremony.UNKNOWN: UNKNOWN_PASSKEY}
@@ -78,13 +53,13 @@ def _refuse(request: Request, exc: ceremony.Refused) -> JSONResponse:
 
 
 def _signed_in(request: Request) -> int | None:
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         return store.session_user(s, request.cookies.get(SESSION_COOKIE), rt.now())
 
 
 def _start_session(request: Request, s: Session, user_pk: int) -> Response:
-    token = store.new_session(s, user_pk, _rt(request).now())
+    token = store.new_session(s, user_pk, ceremony.runtime_of(request).now())
     return ceremony.signed_in(request, SESSION_COOKIE, token, "/my", {"redirect": "/my"})
 
 
@@ -93,7 +68,7 @@ def _start_session(request: Request, s: Session, user_pk: int) -> Response:
 @router.get("/my")
 def my_page(request: Request) -> Response:
     """The driver's page, or the sign-in page."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     user_pk = _signed_in(request)
     if user_pk is None:
         return RedirectResponse("/my/sign-in", status_code=303)
@@ -119,7 +94,7 @@ def sign_in_page(request: Request) -> Response:
 @router.get("/my/welcome")
 def welcome_page(request: Request, invite: str = "") -> Response:
     """Create the first passkey from an operator's invitation link."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         ok = len(invite) <= 100 and store.invitation_user(s, invite, rt.now()) is not None
     return page(request, "welcome.html", status=200 if ok else 410, invite=invite if ok else "",
@@ -130,9 +105,9 @@ def welcome_page(request: Request, invite: str = "") -> Response:
 # -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------
 
 @router.post("/my/passkeys/options")
-def sign_up_options(request: Request, body: InviteBody) -> Response:
+def sign_up_options(request: Request, body: ceremony.InviteBody) -> Response:
     """``PublicKeyCredentialCreationOptions`` for the invited user."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
         with transaction(rt.sessions) as s:
@@ -149,9 +124,9 @@ def sign_up_options(request: Request, body: InviteBody) -> Response:
 
 
 @router.post("/my/passkeys")
-def sign_up(request: Request, body: SignUpBody) -> Response:
+def sign_up(request: Request, body: ceremony.SignUpBody) -> Response:
     """Save the new passkey, spend the invitation, sign in."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     now = rt.now()
     try:
         rp = ceremony.checked_rp(request)
@@ -180,7 +155,7 @@ def sign_up(request: Request, body: SignUpBody) -> Response:
 @router.post("/my/sign-in/options")
 def sign_in_options(request: Request) -> Response:
     """``PublicKeyCredentialRequestOptions`` (discoverable passkeys)."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
     except ceremony.Refused as exc:
@@ -191,9 +166,9 @@ def sign_in_options(request: Request) -> Response:
 
 
 @router.post("/my/sign-in")
-def sign_in(request: Request, body: SignInBody) -> Response:
+def sign_in(request: Request, body: ceremony.SignInBody) -> Response:
     """Verify the assertion against the stored passkey and sign in."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     try:
         rp = ceremony.checked_rp(request)
     except ceremony.Refused as exc:
@@ -213,7 +188,7 @@ def sign_in(request: Request, body: SignInBody) -> Response:
 def phone_lost(request: Request,
                phone_id: Annotated[str, Path(pattern=r"^ph_[0-9a-f]{1,40}$")]) -> Response:
     """"I lost my phone": revoke its keys and tokens at once, then say what happens next."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     if not ceremony.same_origin(request, ceremony.relying_party(request)):
         return _refuse(request, ceremony.Refused(403, ceremony.WRONG_ORIGIN))
     user_pk = _signed_in(request)
@@ -229,7 +204,7 @@ def phone_lost(request: Request,
 @router.post("/my/sign-out")
 def sign_out(request: Request) -> Response:
     """End this browser's session."""
-    rt = _rt(request)
+    rt = ceremony.runtime_of(request)
     if not ceremony.same_origin(request, ceremony.relying_party(request)):
         return _refuse(request, ceremony.Refused(403, ceremony.WRONG_ORIGIN))
     token = request.cookies.get(SESSION_COOKIE)

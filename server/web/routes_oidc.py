@@ -20,7 +20,7 @@ from kagiya.sdk.i18n import N_
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.models import User
-from kagiya.server.web import identities, oidc, routes_mypage, store
+from kagiya.server.web import ceremony, identities, oidc, routes_mypage, store
 from kagiya.server.web.render import page
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -63,7 +63,7 @@ def start(request: Request, purpose: Annotated[str, Query(pattern="^(link|sign-i
         user_pk = routes_mypage._signed_in(request)
         if user_pk is None:
             return RedirectResponse("/my/sign-in", status_code=303)
-    rt = routes_mypage._rt(request)
+    rt = ceremony.runtime_of(request)
     if purpose == "invite":
         with transaction(rt.sessions) as s:
             user_pk = store.invitation_user(s, invite, rt.now())
@@ -94,7 +94,7 @@ def callback(request: Request, state: str = "", code: str = "") -> Response:
     flow = oidc.Flow(secret)
     if not secret or len(secret) > 100 or not state or len(state) > 100 or not flow.matches(state):
         return _refused(request, 400, "oidc-flow-invalid", FLOW_INVALID)
-    rt = routes_mypage._rt(request)
+    rt = ceremony.runtime_of(request)
     now = rt.now()
     with transaction(rt.sessions) as s:
         row = s.get(store.Challenge, flow.handle)
