@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING
 from kagiya.sdk.keys import IssuerKey
 from kagiya.sdk.signed import sign_time_statement
 from kagiya.server.models import ServerState
-from kagiya.server.prepared import Handle, Prepared
+from kagiya.server.prepared import Handle, Prepared, Tx, conn_of
 from kagiya.server.problems import ApiError
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -88,7 +89,11 @@ class Vouched:
 
 
 _HWM = Prepared(select(ServerState.version).where(ServerState.name == STATE_NAME))
-_HWM_INSERT = Prepared(insert(ServerState))
+# the first mark: concurrent first writers must not collide (PostgreSQL: a unique violation
+# is a 409 to a phone), so the insert does nothing on conflict and the raise below follows
+_HWM_INSERT = {name: Prepared(mod.insert(ServerState).on_conflict_do_nothing(
+    index_elements=[ServerState.name])) for name, mod in (("postgresql", postgresql),
+                                                           ("sqlite", sqlite))}
 _HWM_RAISE = Prepared(update(ServerState).where(
     ServerState.name == STATE_NAME, ServerState.version < bindparam("now")
 ).values(version=bindparam("now")))
@@ -109,7 +114,9 @@ def vouch(db: Handle, now: int, anchor: Anchor) -> Vouched:
 def record(db: Handle, t: Vouched) -> None:
     """Raise the persisted high-water mark to ``t`` (a write; nothing when it is there)."""
     if t.hwm is None:
-        _HWM_INSERT.insert(db, [{"name": STATE_NAME, "version": t.time}])
+        dialect = db.dialect if isinstance(db, Tx) else conn_of(db).dialect
+        _HWM_INSERT[dialect.name].insert(db, [{"name": STATE_NAME, "version": t.time}])
+        _HWM_RAISE.execute(db, {"now": t.time})  # if another process was first
     elif t.time > t.hwm:
         _HWM_RAISE.execute(db, {"now": t.time})
 
