@@ -55,8 +55,10 @@ def serve(req):
         t0 = time.ticks_ms()
         env = {"lock": lock, "hal": hal, "uplink": up}
         until = compile(req["until"], "<until>", "eval") if req.get("until") else None
+        frozen = hal.ticks_ms() if req.get("frozen") else None  # one instant for every
+        # step: what arrives within the pump is handled as if at once, however slow the host
         while time.ticks_diff(time.ticks_ms(), t0) < req["ms"]:
-            busy = up.step(hal.ticks_ms())
+            busy = up.step(hal.ticks_ms() if frozen is None else frozen)
             # checked after every step: the moment the lock holds a pushed revocation
             # it refuses the key, whatever the uplink does next (bench/uplink.py)
             if until is not None and eval(until, env):  # noqa: S307 (test hook)
