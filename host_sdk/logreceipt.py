@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import cbor, cose
-from .credential import is_lock_id, is_operator_id
+from . import cose
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
 from .protocol import CT_LOG_RECEIPT, MAX_MESSAGE, Claim
+from .signed import check_lock_binding, payload_map, sign_bound
 
 AUD, IAT = int(Claim.AUD), int(Claim.IAT)
 OPERATOR, LOCK_KEY_ID = int(Claim.KGY_OP), int(Claim.KGY_LOCK_KEY_ID)
@@ -43,15 +43,12 @@ class LogReceipt:
 
 def sign_log_receipt(issuer: IssuerKey, receipt: LogReceipt) -> bytes:
     """Sign a receipt; ValueError on a bad lock ID, operator, lock key ID or seq."""
-    if not is_lock_id(receipt.lock_id) or not is_operator_id(receipt.operator):
-        raise ValueError("invalid lock ID or operator ID")
-    if len(receipt.lock_key_id) != 8 or receipt.received < 1 or receipt.iat < 0:
-        raise ValueError("lock key ID must be 8 bytes, received >= 1, iat a uint")
-    payload = {AUD: receipt.lock_id, IAT: receipt.iat, OPERATOR: receipt.operator,
-               LOCK_KEY_ID: bytes(receipt.lock_key_id), RECEIVED: receipt.received}
-    protected = {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_LOG_RECEIPT,
-                 cose.HDR_KID: issuer.kid}
-    return cose.sign1(issuer, protected, cbor.dumps(payload))
+    check_lock_binding(receipt.lock_id, receipt.operator, receipt.lock_key_id, receipt.iat)
+    if type(receipt.received) is not int or receipt.received < 1:
+        raise ValueError("received must be >= 1")
+    return sign_bound(issuer, CT_LOG_RECEIPT, {
+        AUD: receipt.lock_id, IAT: receipt.iat, OPERATOR: receipt.operator,
+        LOCK_KEY_ID: bytes(receipt.lock_key_id), RECEIVED: receipt.received})
 
 
 def verify_log_receipt(data: bytes, anchors: Mapping[bytes, bytes],
@@ -60,12 +57,7 @@ def verify_log_receipt(data: bytes, anchors: Mapping[bytes, bytes],
     payload shape ``MALFORMED``, ``WRONG_LOCK`` when ``lock_id`` is given, the signature)."""
     parts = cose.parse_sign1(bytes(data), MAX_MESSAGE)
     public = cose.check_header(parts, anchors, CT_LOG_RECEIPT)
-    try:
-        p = cbor.loads(parts.payload, max_size=MAX_MESSAGE)
-    except ProtocolError:
-        raise ProtocolError(ErrorCode.MALFORMED, "payload is not CBOR") from None
-    if not isinstance(p, dict):
-        raise ProtocolError(ErrorCode.MALFORMED, "payload is not a map")
+    p = payload_map(parts.payload, MAX_MESSAGE)
     aud, iat, op, kid, seq = (p.get(AUD), p.get(IAT), p.get(OPERATOR), p.get(LOCK_KEY_ID),
                               p.get(RECEIVED))
     if not (isinstance(aud, str) and type(iat) is int and iat >= 0 and isinstance(op, str)

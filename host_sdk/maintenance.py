@@ -24,6 +24,7 @@ from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
 from .protocol import CT_MAINTENANCE, MAINTENANCE_MAX_LIFETIME_S, Claim
+from .signed import payload_map
 
 SCOPES = ("repl", "anchors", "provision")
 MAX_SIZE = 1024  #: the lock reads at most this many bytes of an authorisation
@@ -65,12 +66,7 @@ def verify_maintenance(data: bytes, anchors: Mapping[bytes, bytes]) -> Maintenan
     """Check an authorisation as the lock does, apart from its clock and challenge
     (``kagiya_lock.maintenance.check``); raises :class:`ProtocolError` with the §13 code."""
     payload = cose.verify_sign1(data, anchors, CT_MAINTENANCE, MAX_SIZE)
-    try:
-        p = cbor.loads(payload, max_size=MAX_SIZE)
-    except ProtocolError:
-        raise ProtocolError(ErrorCode.MALFORMED, "payload is not CBOR") from None
-    if not isinstance(p, dict):
-        raise ProtocolError(ErrorCode.MALFORMED, "payload is not a map")
+    p = payload_map(payload, MAX_SIZE)
     who, lid, exp, iat, nonce, scope = (p.get(2), p.get(3), p.get(4), p.get(6), p.get(7),
                                         p.get(int(Claim.KGY_MAINT_SCOPE)))
     operator = p.get(int(Claim.KGY_OP))

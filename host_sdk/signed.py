@@ -47,9 +47,26 @@ def _uint(v: object) -> bool:
     return type(v) is int and v >= 0
 
 
-def _payload_map(payload: bytes) -> dict[Any, Any]:
+def check_lock_binding(lock_id: str, operator: str, lock_key_id: bytes, iat: int) -> None:
+    """The fields every object bound to one lock identity carries (decommission updates,
+    log receipts): ValueError on a bad lock ID, operator, 8-byte lock key ID or ``iat``."""
+    if not is_lock_id(lock_id) or not is_operator_id(operator):
+        raise ValueError("invalid lock ID or operator ID")
+    if len(lock_key_id) != 8 or not _uint(iat):
+        raise ValueError("lock key ID must be 8 bytes and iat a uint")
+
+
+def sign_bound(issuer: IssuerKey, content_type: str, payload: dict[int, Any]) -> bytes:
+    """COSE_Sign1 by ``issuer`` over ``payload`` with the usual protected header
+    (EdDSA, ``content_type``, the issuer's kid)."""
+    return cose.sign1(issuer, _protected(issuer, content_type), cbor.dumps(payload))
+
+
+def payload_map(payload: bytes, max_size: int = MAX_SIGNED) -> dict[Any, Any]:
+    """A signed object's payload as a map: ``TOO_LARGE`` above ``max_size``, else
+    ``MALFORMED`` when it is not CBOR or not a map."""
     try:
-        value = cbor.loads(payload, max_size=MAX_SIGNED)
+        value = cbor.loads(payload, max_size=max_size)
     except ProtocolError as e:
         if e.code == ErrorCode.TOO_LARGE:
             raise
@@ -91,7 +108,7 @@ def verify_time(data: bytes, anchors: Mapping[bytes, bytes]
     for a plain statement (see :func:`sign_time_statement`)."""
     parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
     public = cose.check_header(parts, anchors, CT_TIME)
-    p = _payload_map(parts.payload)
+    p = payload_map(parts.payload)
     t = p.get(IAT)
     if not _uint(t):
         raise ProtocolError(ErrorCode.MALFORMED, "time statement without a uint iat")
@@ -174,7 +191,7 @@ def verify_revocation_update(data: bytes, anchors: Mapping[bytes, bytes],
     """
     parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
     public = cose.check_header(parts, anchors, CT_REVOCATION)
-    p = _payload_map(parts.payload)
+    p = payload_map(parts.payload)
     aud, iat, version, op = p.get(AUD), p.get(IAT), p.get(RV_VERSION), p.get(OPERATOR)
     floor = p.get(RV_MIN_GENERATION, 0)
     if not isinstance(aud, str) or not _uint(iat) or not _uint(version) or version < 1:  # type: ignore[operator]
@@ -241,13 +258,10 @@ class DecommissionUpdate:
 
 def sign_decommission_update(issuer: IssuerKey, update: DecommissionUpdate) -> bytes:
     """Sign a decommission update; ValueError on a bad lock ID, operator or lock key ID."""
-    if not is_lock_id(update.lock_id) or not is_operator_id(update.operator):
-        raise ValueError("invalid lock ID or operator ID")
-    if len(update.lock_key_id) != 8 or not _uint(update.iat):
-        raise ValueError("lock key ID must be 8 bytes and iat a uint")
-    payload = {AUD: update.lock_id, IAT: update.iat, OPERATOR: update.operator,
-               DC_LOCK_KEY_ID: bytes(update.lock_key_id)}
-    return cose.sign1(issuer, _protected(issuer, CT_DECOMMISSION), cbor.dumps(payload))
+    check_lock_binding(update.lock_id, update.operator, update.lock_key_id, update.iat)
+    return sign_bound(issuer, CT_DECOMMISSION, {
+        AUD: update.lock_id, IAT: update.iat, OPERATOR: update.operator,
+        DC_LOCK_KEY_ID: bytes(update.lock_key_id)})
 
 
 def verify_decommission_update(data: bytes, anchors: Mapping[bytes, bytes],
@@ -258,7 +272,7 @@ def verify_decommission_update(data: bytes, anchors: Mapping[bytes, bytes],
     for another identity of the lock ID), the signature last (v2)."""
     parts = cose.parse_sign1(bytes(data), MAX_SIGNED)
     public = cose.check_header(parts, anchors, CT_DECOMMISSION)
-    p = _payload_map(parts.payload)
+    p = payload_map(parts.payload)
     aud, iat, op, kid = p.get(AUD), p.get(IAT), p.get(OPERATOR), p.get(DC_LOCK_KEY_ID)
     if not isinstance(aud, str) or not _uint(iat) or not isinstance(op, str) \
             or not isinstance(kid, bytes) or len(kid) != 8:
