@@ -67,7 +67,9 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
         app.state.uplink = uplink
         app.router.add_event_handler("startup", uplink.start)
         app.router.on_shutdown.insert(0, uplink.stop)
-    if runtime.settings.sim_contracts_file and runtime.settings.sim_interval_s > 0:
+    # SIM lines, and the retirement of connected locks that never acknowledged
+    if (runtime.settings.sim_contracts_file or runtime.settings.mqtt_host) \
+            and runtime.settings.sim_interval_s > 0:
         from kagiya.server.simcontrol.lifecycle import LifecycleThread
 
         life = LifecycleThread(runtime)

@@ -62,6 +62,8 @@ class Settings:
     mqtt_pid_file: str = ""  # the broker's pid file (SIGHUP after an account change)
     uplink_poll_ms: int = 100  # how often each process looks at the outbox
     uplink_time_interval_s: int = 3600  # time statements to connected locks (0: off)
+    # a decommissioned lock that never acknowledged: its account and line go after this
+    uplink_retire_grace_s: int = 30 * DAY
     # SIM lines (docs/uplink.md): JSON {operator_id: {url, contractor_id, password}}
     sim_contracts_file: str = ""
     sim_idle_s: int = 7 * DAY  # off lease this long (no started key request): suspend
@@ -105,6 +107,7 @@ def from_env(**overrides: object) -> Settings:
         mqtt_pid_file=os.environ.get("KAGIYA_MQTT_PID_FILE", ""),
         uplink_poll_ms=_env_int("KAGIYA_UPLINK_POLL_MS", 100),
         uplink_time_interval_s=_env_int("KAGIYA_UPLINK_TIME_INTERVAL_S", 3600),
+        uplink_retire_grace_s=_env_int("KAGIYA_UPLINK_RETIRE_GRACE_S", 30 * DAY),
         sim_contracts_file=os.environ.get("KAGIYA_SIM_CONTRACTS_FILE", ""),
         sim_idle_s=_env_int("KAGIYA_SIM_IDLE_S", 7 * DAY),
         sim_interval_s=_env_int("KAGIYA_SIM_INTERVAL_S", 60),

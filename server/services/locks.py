@@ -218,11 +218,21 @@ def decommission(c: Ctx, lock_id: str, keys: KeySet) -> DecommissionOut:
     return _decommission_out(c, lk, keys)
 
 
-def _drop_uplink(c: Ctx, lk: Lock) -> None:
-    """A retired lock's broker account goes with it (#16, docs/uplink.md)."""
+def _drop_uplink(c: Ctx, lk: Lock) -> dict[str, bool]:
+    """A deleted lock's broker account and SIM line go with it at once (#16,
+    docs/uplink.md): the account is deleted (the broker drops a session it had), the line
+    cancelled through the operator's SIM control adapter (``cancel-pending`` when the
+    provider does not answer; the lifecycle pass retries), both audited."""
     from kagiya.server.services.uplink import drop_account
+    from kagiya.server.simcontrol.adapter import sim_for_settings
+    from kagiya.server.simcontrol.lifecycle import cancel_line
 
-    drop_account(c.s, c.settings, lk.pk, lk.lock_id)
+    connected = drop_account(c.s, c.settings, lk.pk, lk.lock_id)
+    if connected:
+        c.audit("lock.uplink-disconnect", lk.lock_id)
+    cancelled = cancel_line(c.s, sim_for_settings(c.settings)(lk.operator_id), lk.pk, c.now,
+                            c.p.actor, "deleted")
+    return {"uplink_dropped": connected, "line_cancelled": cancelled}
 
 
 def decommission_again(c: Ctx, lock_id: str, keys: KeySet) -> DecommissionOut:
@@ -239,6 +249,5 @@ def delete_lock(c: Ctx, lock_id: str) -> DeletedOut:
     lk = get_lock(c, lock_id, lock=True)
     revoked = tenancy.retire(c.s, lk, c.now)
     c.s.execute(delete(UsageLog).where(UsageLog.lock_pk == lk.pk))
-    _drop_uplink(c, lk)
-    c.audit("lock.delete", lock_id, revoked_keys=revoked)
+    c.audit("lock.delete", lock_id, revoked_keys=revoked, **_drop_uplink(c, lk))
     return DeletedOut(deleted=lock_id)

@@ -11,7 +11,14 @@
     recorded once;
   - a suspended line is resumed as soon as a key request of the lock has started;
   - the session (attached, last attach) and the data usage are observed and recorded.
-* :func:`cancel_line`: the line is cancelled when the lock is decommissioned or deleted.
+* :func:`cancel_line`: the line is cancelled through the adapter when the lock is deleted
+  (at once) or decommissioned (once its signed heartbeat shows it applied, or after
+  ``uplink_retire_grace_s``, see :mod:`kagiya.server.uplink.retire`). A provider that does
+  not answer, refuses the contractor's credentials or has no contract configured leaves
+  the line ``cancel-pending``, and every lifecycle pass tries again; the line is never
+  recorded as cancelled before the provider cancelled it.
+* A suspended line of a decommissioned lock is resumed, so the decommission update (and
+  the revocation of every key) reaches the lock: a suspended line never strands them.
 
 Every transition is audited and written to ``sim_records``, the operator's own connection
 records: the provider discloses no communication records (第31条).
@@ -25,13 +32,24 @@ from collections.abc import Callable
 from typing import Any
 
 from kagiya.server import audit
-from kagiya.server.models import ACTIVE, KeyRequest, Lock, LockUplink, SimLine, SimRecord
+from kagiya.server.models import (
+    ACTIVE,
+    RETIRED,
+    KeyRequest,
+    Lock,
+    LockUplink,
+    SimLine,
+    SimRecord,
+)
 from kagiya.server.simcontrol.adapter import SimControl, SimControlError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server.simcontrol")
 SimFor = Callable[[str], SimControl | None]  # operator ID -> its SIM control (or None)
+CANCEL_PENDING = "cancel-pending"  # to be cancelled; the provider has not confirmed yet
+#: the lines a lifecycle pass looks at
+LIVE = ("active", "suspended", CANCEL_PENDING)
 
 
 def record(s: Session, line: SimLine, now: int, kind: str, **detail: Any) -> None:
@@ -81,7 +99,16 @@ def reconcile_line(s: Session, sim: SimControl, line: SimLine, now: int,
                    idle_s: int) -> str | None:
     """Bring one line in step with its lock's lease; returns the transition made."""
     lock = s.get(Lock, line.lock_pk)
-    if lock is None or line.status not in ("active", "suspended"):
+    if lock is None or line.status not in LIVE:
+        return None
+    if line.status == CANCEL_PENDING:
+        return "cancel" if cancel_line(s, sim, lock.pk, now, "lifecycle", "retry") else None
+    if lock.status == RETIRED:  # never suspended again: the decommission must arrive
+        if line.status == "suspended":
+            st = sim.resume(line.msisdn)
+            _transition(s, line, now, "lifecycle", st.status,
+                        reason="decommission pending")
+            return "resume"
         return None
     leased = _has_started_request(s, lock.pk, now)
     if line.status == "suspended":
@@ -127,8 +154,7 @@ def reconcile(sessions: Any, sim_for: SimFor, now: int, idle_s: int) -> dict[str
 
     out: dict[str, int] = {}
     with transaction(sessions) as s:
-        pks = list(s.scalars(select(SimLine.lock_pk).where(
-            SimLine.status.in_(("active", "suspended")))))
+        pks = list(s.scalars(select(SimLine.lock_pk).where(SimLine.status.in_(LIVE))))
     for pk in pks:
         try:
             with transaction(sessions) as s:
@@ -149,19 +175,35 @@ def reconcile(sessions: Any, sim_for: SimFor, now: int, idle_s: int) -> dict[str
 
 
 def cancel_line(s: Session, sim: SimControl | None, lock_pk: int, now: int,
-                actor: str) -> bool:
-    """Cancel the lock's line (decommission, deletion); True if there was one to cancel."""
+                actor: str, reason: str = "decommissioned") -> bool:
+    """Cancel the lock's line through ``sim`` (decommission, deletion); True once the
+    provider confirmed it (a line it reports cancelled already counts). Otherwise - no
+    contract configured, the provider down or refusing - the line becomes
+    ``cancel-pending`` (audited once) and the lifecycle pass tries again."""
     line = s.get(SimLine, lock_pk)
     if line is None or line.status == "cancelled":
         return False
-    if sim is not None:
-        sim.cancel(line.msisdn)
-    _transition(s, line, now, actor, "cancelled", reason="decommissioned")
+    try:
+        if sim is None:
+            raise SimControlError("sim-not-configured")
+        try:
+            sim.cancel(line.msisdn)
+        except SimControlError as exc:  # refused: only a line cancelled already is done
+            if exc.code != "sim-invalid-transition" or \
+                    sim.status(line.msisdn).status != "cancelled":
+                raise
+    except SimControlError as exc:
+        log.warning("sim lifecycle: cancel deferred (%s)", exc.code)
+        if line.status != CANCEL_PENDING:
+            _transition(s, line, now, actor, CANCEL_PENDING, reason=reason, error=exc.code)
+        return False
+    _transition(s, line, now, actor, "cancelled", reason=reason)
     return True
 
 
 class LifecycleThread:
-    """Every server process: :func:`reconcile` every ``sim_interval_s`` (a daemon thread)."""
+    """Every server process: each ``sim_interval_s`` the retirement sweep
+    (:func:`kagiya.server.uplink.retire.sweep`) then :func:`reconcile` (a daemon thread)."""
 
     def __init__(self, rt: Any) -> None:
         import threading
@@ -177,11 +219,21 @@ class LifecycleThread:
         """Start the thread."""
         self._thread.start()
 
+    def run_once(self) -> dict[str, int]:
+        """One pass: retire what is past its grace, then bring every line in step."""
+        from kagiya.server.uplink import retire
+
+        st, now = self._rt.settings, self._rt.now()
+        retired = retire.sweep(self._rt.sessions, st, self._sim_for, now)
+        out = reconcile(self._rt.sessions, self._sim_for, now, st.sim_idle_s)
+        if retired:
+            out["retired"] = retired
+        return out
+
     def _loop(self) -> None:
-        st = self._rt.settings
-        while not self._stop.wait(st.sim_interval_s):
+        while not self._stop.wait(self._rt.settings.sim_interval_s):
             try:
-                reconcile(self._rt.sessions, self._sim_for, self._rt.now(), st.sim_idle_s)
+                self.run_once()
             except Exception as exc:  # a busy database: next pass
                 log.warning("sim lifecycle failed: %s", type(exc).__name__)
 

@@ -86,3 +86,79 @@ def test_decommission_reaches_the_lock_then_account_and_line_go(
         w.http.close()
         rt.close()
         emulator.stop()
+
+
+def _actions(rt: object) -> list[tuple[str, str]]:
+    with transaction(rt.sessions) as s:  # type: ignore[attr-defined]
+        return [(a.action, a.detail or "") for a in
+                s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+
+
+@pytest.mark.timeout(300)
+def test_deleting_a_connected_lock_cancels_its_line_and_drops_its_session(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    """DELETE /v1/locks/{id}: the broker account goes and the broker drops the lock's live
+    session at once; the SIM line is cancelled through the adapter, audited. A provider
+    that refuses leaves the line cancel-pending, and the next lifecycle pass cancels it."""
+    from kagiya.server.simcontrol.lifecycle import LifecycleThread
+
+    emulator = Emulator(tmp_path, {"c-acme": {"password": "acme-pw",
+                                              "lines": [MSISDN, "08012340000"]}})
+    contracts = tmp_path / "sim.json"
+    w, rt = make_world("sqlite:///" + str(tmp_path / "k.db"), tmp_path / "data",
+                       sim_contracts_file=str(contracts), **mqtt_settings(broker))
+    svc = UplinkService(rt)
+    svc.start()
+    locks = []
+    try:
+        assert svc.wait_connected(30)
+        op = w.operator()
+        contract = {op.operator_id: {"url": emulator.url, "contractor_id": "c-acme",
+                                     "password": "acme-pw"}}
+        contracts.write_text(json.dumps(contract))
+        provider = HttpSimControl(emulator.url, "c-acme", "acme-pw")
+        lock = ConnectedLock(w, op, tmp_path / "lock", broker, "DEL-0001")
+        locks.append(lock)
+        op._request("POST", f"/v1/locks/{lock.lock_id}/sim",
+                    json={"msisdn": MSISDN, "imei": IMEI})
+        assert lock.pump("uplink.online")
+
+        op.delete_lock(lock.lock_id)  # the lock stays online on its side: nothing closed
+        assert provider.status(MSISDN).status == "cancelled"
+        assert not _has_account(broker, lock.lock_id)
+        assert lock.pump("not uplink.online", 20000), "the broker kept the deleted session"
+        lock.proc.eval("hal.advance(600)")  # past the reconnect backoff
+        assert not lock.pump("uplink.online", 3000)
+        acts = _actions(rt)
+        assert ("sim.cancelled", json.dumps({"reason": "deleted"})) in acts
+        delete = [d for a, d in acts if a == "lock.delete"]
+        assert json.loads(delete[0])["line_cancelled"] is True
+        assert json.loads(delete[0])["uplink_dropped"] is True
+
+        # the provider refuses the contractor (rotated password): cancel-pending, retried
+        other = ConnectedLock(w, op, tmp_path / "lock2", broker, "DEL-0002")
+        locks.append(other)
+        op._request("POST", f"/v1/locks/{other.lock_id}/sim",
+                    json={"msisdn": "08012340000", "imei": IMEI})
+        contracts.write_text(json.dumps({op.operator_id: {**contract[op.operator_id],
+                                                          "password": "stale"}}))
+        op.delete_lock(other.lock_id)
+        assert provider.status("08012340000").status == "active"  # never claimed cancelled
+        with transaction(rt.sessions) as s:
+            line = s.scalars(select(SimLine).where(SimLine.msisdn == "08012340000")).one()
+            assert line.status == "cancel-pending"
+        life = LifecycleThread(rt)
+        assert life.run_once() == {}  # still refused: stays pending, audited once
+        assert provider.status("08012340000").status == "active"
+        contracts.write_text(json.dumps(contract))
+        assert life.run_once() == {"cancel": 1}
+        assert provider.status("08012340000").status == "cancelled"
+        assert [a for a, _ in _actions(rt) if a.startswith("sim.")][-2:] == [
+            "sim.cancel-pending", "sim.cancelled"]
+    finally:
+        for lk in locks:
+            lk.proc.stop()
+        svc.stop()
+        w.http.close()
+        rt.close()
+        emulator.stop()

@@ -160,3 +160,53 @@ def test_line_follows_the_lease_and_never_strands_a_revocation(
     finally:
         w.http.close()
         rt.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_decommissioned_lock_gets_its_line_back_then_loses_it_after_the_grace(
+        emulator: Emulator, tmp_path: Path) -> None:
+    """A suspended line of a decommissioned lock is resumed (the decommission must reach
+    the lock); a lock that never acknowledges loses its line and its broker account
+    ``uplink_retire_grace_s`` after the retirement, audited as unacknowledged."""
+    from kagiya.server.simcontrol.lifecycle import LifecycleThread
+
+    contracts = tmp_path / "sim.json"
+    w, rt = make_world("sqlite:///" + str(tmp_path / "k.db"), tmp_path / "data",
+                       sim_contracts_file=str(contracts), sim_idle_s=IDLE_S,
+                       uplink_retire_grace_s=IDLE_S)
+    try:
+        op = w.operator()
+        contracts.write_text(json.dumps({op.operator_id: {  # type: ignore[attr-defined]
+            "url": emulator.url, "contractor_id": "c-acme", "password": "acme-pw"}}))
+        provider = HttpSimControl(emulator.url, "c-acme", "acme-pw")
+        op.register_simulated_lock(LockIdentity.generate(), "SIM-0002")
+        _set_acked(w, "SIM-0002", 0)  # a connected lock, up to date
+        op._request("POST", "/v1/locks/SIM-0002/sim",
+                    json={"msisdn": "08012345678", "imei": IMEI})
+        life = LifecycleThread(rt)
+        assert life.run_once() == {}  # off lease from now
+        w.clock.advance(IDLE_S + 1)
+        assert life.run_once() == {"suspend": 1}
+        assert provider.status("08012345678").status == "suspended"
+        op.decommission_lock("SIM-0002")  # the lock is offline, its line suspended
+        assert life.run_once() == {"resume": 1}  # so the decommission can arrive
+        assert provider.status("08012345678").status == "active"
+        assert life.run_once() == {}  # within the grace: kept, never suspended again
+        w.clock.advance(IDLE_S)
+        assert life.run_once() == {"retired": 1}
+        assert provider.status("08012345678").status == "cancelled"
+        with transaction(rt.sessions) as s:
+            assert s.scalars(select(LockUplink)).first() is None
+            assert s.scalars(select(SimLine)).one().status == "cancelled"
+            entries = list(s.scalars(select(AuditEntry).where(
+                AuditEntry.action.in_(("uplink.decommissioned", "sim.active",
+                                       "sim.suspended", "sim.cancelled")))
+                .order_by(AuditEntry.id)))
+        assert [e.action for e in entries] == ["sim.active", "sim.suspended", "sim.active",
+                                               "sim.cancelled", "uplink.decommissioned"]
+        assert json.loads(entries[-1].detail) == {"acknowledged": False,
+                                                  "line_cancelled": True}
+        assert life.run_once() == {}  # nothing left to do
+    finally:
+        w.http.close()
+        rt.close()
