@@ -306,7 +306,8 @@ class Demo:
         return (f"partner {self.ids['partner']}, users {self.ids['alice']} (Alice) "
                 f"and {self.ids['bob']} (Bob)")
 
-    def s_board_install(self) -> str:
+    def install_board(self, label: str, *extra: str) -> None:
+        """Start the virtual board and run `kagiya install all` on it with an installer token."""
         op = self.operator()
         token = op.installer_token(3600)
         op.close()
@@ -314,9 +315,12 @@ class Demo:
                                         "--no-main", "--json"])
         port = json.loads(proc.wait_line(r"^\{.*\"port\"", 60))["port"]
         self.cli.run("install", "all", "--port", port, "--server", self.url, "--lock-id",
-                     LOCK_ID, "--vehicle-label", "Demo car 品川 300 あ 12-34",
+                     LOCK_ID, "--vehicle-label", label, *extra,
                      env={"KAGIYA_OPERATOR_TOKEN": token}, timeout=300)
         self.sup.stop("board")
+
+    def s_board_install(self) -> str:
+        self.install_board("Demo car 品川 300 あ 12-34")
         op = self.operator()
         lock = op.get_lock(LOCK_ID)
         if self.ids.get("partner"):

@@ -78,18 +78,9 @@ class ConnectedDemo(Demo):
         return f"SIM provider emulator on {url} (contractor c-demo, line {MSISDN})"
 
     def s_board_install(self) -> str:
-        op = self.operator()
-        token = op.installer_token(3600)
-        op.close()
-        proc = self.sup.start("board", [*KAGIYA, "lock", "board", "--root", str(self.board_root),
-                                        "--no-main", "--json"])
-        port = json.loads(proc.wait_line(r"^\{.*\"port\"", 60))["port"]
-        self.cli.run("install", "all", "--port", port, "--server", self.url, "--lock-id",
-                     LOCK_ID, "--vehicle-label", "Connected car 品川 300 あ 56-78",
-                     "--connected", "--mqtt-ca", str(self.broker.tls.ca_pem),
-                     "--mqtt-host", "127.0.0.1", "--mqtt-server-name", "localhost",
-                     "--heartbeat", "10", env={"KAGIYA_OPERATOR_TOKEN": token}, timeout=300)
-        self.sup.stop("board")
+        self.install_board("Connected car 品川 300 あ 56-78", "--connected",
+                           "--mqtt-ca", str(self.broker.tls.ca_pem), "--mqtt-host", "127.0.0.1",
+                           "--mqtt-server-name", "localhost", "--heartbeat", "10")
         return f"{LOCK_ID}: connected build, registered, broker account provisioned"
 
     def s_bind_sim(self) -> str:
