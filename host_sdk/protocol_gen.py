@@ -242,7 +242,8 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "framing.py": _framing,
     "revocation.py": _revocation,
     "uplink.py": lambda: [*_consts((f"_T_{t.name}", t.value) for t in (
-        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK, MessageType.DECOMMISSION)),
+        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK, MessageType.DECOMMISSION,
+        MessageType.LOG_RECEIPT)),
         f"_BEAT = {LABEL_BEAT!r}"],
     "proof.py": lambda: [f"_CMD = {LABEL_CMD!r}", f"_RES = {LABEL_RES!r}"],
     "log.py": lambda: [f"_LOG_LABEL = {LABEL_LOG!r}", f"_HEAD_LABEL = {LABEL_HEAD!r}"],

@@ -12,7 +12,10 @@ MQTT client (TLS, the server's broker account) and one daemon thread that
   ``$share/kagiya-server/...`` (the broker hands each message to one process): heartbeats
   are verified against the lock's registered key and update its ``lock_uplink`` row (last
   online, acknowledged revocation version - never lowered, never above what the server
-  issued); log pages go through the phone upload's verification and de-duplication.
+  issued); log pages go through the phone upload's verification and de-duplication, and
+  once stored (after the commit) the signed log receipt (protocol §11 "Receipts") is
+  published retained to the lock's ``down/receipt``, so a connected lock marks those
+  records fetched with no phone, exactly as when a phone carries the receipt.
 
 A bad message (forged, malformed, for an unknown lock) is counted and dropped, never
 raised. No secret and no payload is logged.
@@ -30,6 +33,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.sdk.protocol import MessageType
 from kagiya.server import audit, logs, revocations, timeauth
 from kagiya.server.db import transaction
 from kagiya.server.models import Lock, LockUplink, ServerState
@@ -47,6 +51,7 @@ PUBLISH_TIMEOUT_S = 5.0
 _LEAF = {outbox.REVOCATION: topics.DOWN_REVOCATION,
          outbox.DECOMMISSION: topics.DOWN_DECOMMISSION}
 _TYPE = {outbox.REVOCATION: 6, outbox.DECOMMISSION: 12}
+_T_LOG_RECEIPT = int(MessageType.LOG_RECEIPT)
 
 
 class PublishFailed(RuntimeError):
@@ -259,11 +264,22 @@ class UplinkService:
                         self._count("retired")
                     return self._count("heartbeat")
                 if leaf == topics.UP_LOG:
-                    record_log_page(s, lock, payload, rt.now())
-                    return self._count("log")
-                return self._count("ignored")
+                    outcome = record_log_page(s, lock, payload, rt.now())
+                    receipt = logs.receipt(lock, outcome, rt.keyset(s), rt.now())
+                else:
+                    return self._count("ignored")
         except (ProtocolError, ApiError, ValueError):
             return self._count("refused")
+        # committed: the records are stored, so the receipt may say so. A receipt lost
+        # here (the broker down) is superseded by the next page's.
+        if receipt is not None:
+            try:
+                self._publish(lock_id, topics.DOWN_RECEIPT,
+                              message(_T_LOG_RECEIPT, bytes.fromhex(receipt)))
+                self.stats["receipts"] += 1
+            except (PublishFailed, RuntimeError, ValueError):  # paho: not connected, full
+                self.stats["receipt_failed"] += 1
+        return self._count("log")
 
     def _count(self, what: str) -> str:
         self.stats[what] += 1

@@ -13,6 +13,7 @@ PREFIX = "kagiya/v1/locks/"
 DOWN_REVOCATION = "down/revocation"
 DOWN_TIME = "down/time"
 DOWN_DECOMMISSION = "down/decommission"
+DOWN_RECEIPT = "down/receipt"  # the signed log receipt for the newest stored page
 # lock -> server
 UP_HEARTBEAT = "up/heartbeat"
 UP_LOG = "up/log"

@@ -19,6 +19,7 @@ from kagiya.server.uplink.wire import parse_log_page, verify_heartbeat
 
 from tests.firmware import peer
 from tests.firmware.harness import NOW, Bench
+from tests.firmware.test_log_receipt import receipt
 from tests.uplink.conftest import Peer
 
 REVOKED = 23
@@ -146,6 +147,22 @@ def test_time_statement_and_log_page_verify_like_a_phone_upload(
     assert {1, head} <= seen
     # the broker's PUBACK proves nothing about the server: phones still fetch the records
     assert bench.lock.eval("lock.log.fetched") == 0
+
+    # only the key server's signed receipt over down/receipt does; a receipt the broker
+    # forges (another issuer) or replays (not newer) changes nothing
+    down = topics.lock_topic(bench.lock_id, topics.DOWN_RECEIPT)
+    got = bench.lock.eval("uplink.received")
+    server_peer.publish(down, enc_msg(13, receipt(bench, head, issuer=peer.Issuer())))
+    server_peer.publish(down, enc_msg(6, receipt(bench, head)))  # the wrong type there
+    assert pump(bench, f"uplink.received >= {got + 2}")
+    assert bench.lock.eval("uplink.refused") == 2
+    assert bench.lock.eval("lock.log.fetched") == 0
+    server_peer.publish(down, enc_msg(13, receipt(bench, head - 1)), retain=True)
+    assert pump(bench, f"lock.log.fetched == {head - 1}")
+    server_peer.publish(down, enc_msg(13, receipt(bench, head - 1)))
+    assert pump(bench, f"uplink.received >= {got + 4}")
+    assert bench.lock.eval("uplink.refused") == 3  # stale: refused before any verify
+    assert bench.lock.eval("lock.log.fetched") == head - 1
 
 
 @pytest.mark.timeout(180)

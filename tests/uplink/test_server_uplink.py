@@ -140,6 +140,12 @@ def test_cancel_reaches_the_connected_lock_and_its_heartbeat_acknowledges(
         if n and n >= 3:  # boot, the unlock, the refused unlock (and more)
             break
     assert n and n >= 3
+    # and the server's signed receipt came back over the uplink: the lock marks what the
+    # server stored as received, with no phone (protocol §11 "Receipts")
+    with transaction(w.rt.sessions) as s:
+        stored = s.scalar(select(func.max(UsageLog.seq)))
+    assert lock.pump(f"lock.log.fetched >= {stored}"), "no receipt over the uplink"
+    assert _svc.stats["receipts"] >= 1
     with transaction(w.rt.sessions) as s:
         assert s.scalar(select(func.count()).select_from(UplinkOutbox)) == 0
     # disconnect: the account is gone, the lock cannot come back

@@ -298,8 +298,8 @@ class Lock:
         """A message pushed over the uplink (kagiya_lock.uplink): the same handlers as BLE,
         on connection -1 with its own budget (renewed per message: each pushed object
         costs at most one verify, after its cheap checks), so failures pushed by a hostile
-        network never limit a BLE peer. The uplink passes only TIME, REVOCATION and (v2)
-        DECOMMISSION messages here."""
+        network never limit a BLE peer. The uplink passes only TIME, REVOCATION,
+        LOG_RECEIPT and (v2) DECOMMISSION messages here."""
         try:
             return self.handle(-1, message)
         finally:

@@ -5,15 +5,17 @@ queued; each call does a bounded amount of work and never blocks. It
 
 * connects out over TLS to the broker (HAL ``link_up()`` first), subscribes to the lock's
   ``down/+`` topics and reconnects with exponential backoff (1 s .. 5 min, jittered);
-* hands every received revocation update, time statement and decommission update
-  (``down/revocation``, ``down/time``, ``down/decommission``) to ``Lock.handle`` - the
+* hands every received revocation update, time statement, decommission update and log
+  receipt (``down/revocation``, ``down/time``, ``down/decommission``, ``down/receipt``)
+  to ``Lock.handle`` - the
   very handler BLE uses, with its own rate limiter of the same rules, so a hostile
   network can neither forge an object nor push the BLE owner into a rate-limit block;
   any other message type is dropped before it reaches the lock;
 * publishes a signed heartbeat (at once after every accepted object, that is its
   acknowledgement, and every ``heartbeat_s``) and the log records since the last page the
   broker acknowledged, each page ending at the signed head (§11), so the server verifies
-  it exactly like a phone's upload.
+  it exactly like a phone's upload. The server's signed receipt for a stored page comes
+  back on ``down/receipt``; only that marks records fetched (a PUBACK proves nothing).
 
 ``cfg`` is the ``uplink`` state object written at provisioning:
 ``{1: host, 2: port, 3: password, 4: CA certificate (DER), 5: TLS server name,
@@ -30,10 +32,12 @@ _T_TIME = const(5)
 _T_REVOCATION = const(6)
 _T_ACK = const(7)
 _T_DECOMMISSION = const(12)
+_T_LOG_RECEIPT = const(13)
 _BEAT = b'KGY1-BEAT'
 # -- end generated --
 # down/<leaf> -> the one message type accepted on it
-_LEAVES = {b"revocation": _T_REVOCATION, b"time": _T_TIME, b"decommission": _T_DECOMMISSION}
+_LEAVES = {b"revocation": _T_REVOCATION, b"time": _T_TIME, b"decommission": _T_DECOMMISSION,
+           b"receipt": _T_LOG_RECEIPT}
 _KEEPALIVE_S = const(60)
 _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(300000)
@@ -72,7 +76,9 @@ class Uplink:
         self._started = 0
         self._hb_due = 0
         self._hb_ms = max(10, cfg.get(6, 300)) * 1000
-        self._sent = 0  # newest log seq in a page the broker acknowledged
+        # newest log seq in a page the broker acknowledged; from boot, the newest the
+        # server confirmed holding (a receipt): those are never sent again
+        self._sent = lock.log.fetched if lock.log else 0
         self._page = None  # (packet id, last seq) of the page in flight
         base = _PREFIX + lock.lock_id.encode()
         self._down = base + b"/down/"
@@ -140,8 +146,8 @@ class Uplink:
         page = self._page
         if page is not None and c.acked == page[0]:
             self._page = None
-            self._sent = page[1]  # not mark_fetched: the broker's PUBACK is no proof
-            # that the server has the records, so phones still fetch them (docs/uplink.md)
+            self._sent = page[1]  # not mark_fetched: the broker's PUBACK is no proof that
+            # the server has the records; its signed receipt (down/receipt) is
         if c.pending():
             return False
         if now_ms >= self._hb_due:
@@ -176,9 +182,9 @@ class Uplink:
         if want == _T_TIME and (code or type(r) is not dict or r.get(1) not in _CHEAP):
             self._time_at = now_ms  # a verify ran (refused by the cheap checks: none)
         if not code and type(r) is dict and r.get(0) == _T_ACK:
-            if want != _T_TIME:  # revocations and decommission are acknowledged at once
-                self._hb_due = now_ms  # by the signed heartbeat (the SIM lifecycle waits
-                # for it); a new time shows in the next periodic heartbeat
+            if want != _T_TIME and want != _T_LOG_RECEIPT:  # revocations and decommission
+                self._hb_due = now_ms  # are acknowledged at once by the signed heartbeat
+                # (the SIM lifecycle waits for it); a time or a receipt needs none
         else:
             self.refused += 1
 
