@@ -44,7 +44,7 @@ messages: $(STAMP)
 	$(BIN)/python -m kagiya.sdk.catalogue check
 
 vectors: $(STAMP)
-	$(BIN)/python -m kagiya.sdk.vectors tests/vectors
+	$(BIN)/python -m kagiya.hil.vectors tests/vectors
 
 # The protocol definition (host_sdk/protocol.py) into the firmware's const() blocks and the
 # tables of docs/protocol.md; tests/firmware/test_protocol.py fails when they differ.

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kagiya.hil.bumble_backend import close_adapters  # noqa: E402
 from kagiya.hil.sim_target import Target, sim_target  # noqa: E402
 from kagiya.sdk import messages  # noqa: E402
-from kagiya.sdk.bumble_backend import close_adapters  # noqa: E402
 from kagiya.sdk.client import LockClient, find_lock  # noqa: E402
 from kagiya.sdk.client_errors import LinkError, LockRefusedError  # noqa: E402
 from kagiya.sdk.keys import IssuerKey  # noqa: E402

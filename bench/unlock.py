@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kagiya.hil.bumble_backend import close_adapters  # noqa: E402
 from kagiya.hil.sim_target import sim_target  # noqa: E402
 from kagiya.sdk.ble import REQUEST_UUID  # noqa: E402
-from kagiya.sdk.bumble_backend import close_adapters  # noqa: E402
 from kagiya.sdk.client import LockClient, find_lock  # noqa: E402
 
 from bench._stats import pct  # noqa: E402

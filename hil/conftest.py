@@ -52,6 +52,6 @@ def sim(target: Target) -> Target:
 async def _close_radios() -> AsyncIterator[None]:
     """Close the phones' Bumble radios opened by a test."""
     yield
-    from kagiya.sdk.bumble_backend import close_adapters
+    from kagiya.hil.bumble_backend import close_adapters
 
     await close_adapters()

@@ -79,7 +79,7 @@ class Target:
         """A phone: its own BLE radio (sim) or the host's adapter (hardware)."""
         if self.sim is None:
             return Backend()
-        from kagiya.sdk.bumble_backend import bumble_backend
+        from kagiya.hil.bumble_backend import bumble_backend
 
         return Backend(*bumble_backend(self.sim.transport, mtu=mtu, adapter=name))
 

@@ -43,7 +43,7 @@ def default_backend() -> Backend:
     if not spec:
         return Backend()
     try:
-        from .bumble_backend import bumble_backend
+        from kagiya.hil.bumble_backend import bumble_backend
     except ModuleNotFoundError as exc:
         raise BleUnavailableError(
             f"KAGIYA_BLE_TRANSPORT={spec} needs Bumble ({exc.name} is not installed): "

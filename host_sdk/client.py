@@ -10,7 +10,7 @@ async with LockClient(device, wallet=wallet) as lock:
 ```
 
 Transport is bleak's ``BleakScanner``/``BleakClient``: the platform backend on a phone or
-laptop, or Bumble (:mod:`kagiya.sdk.bumble_backend`) on the virtual bench - chosen by
+laptop, or Bumble (:mod:`kagiya.hil.bumble_backend`) on the virtual bench - chosen by
 ``backend=`` or ``$KAGIYA_BLE_TRANSPORT`` (:func:`kagiya.sdk.ble.default_backend`).
 
 Reliability: requests time out (``timeout``); a dropped link is reconnected and the

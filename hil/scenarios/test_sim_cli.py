@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from kagiya.hil.bumble_backend import bumble_backend
 from kagiya.hil.sim import SHIM, BootError, VirtualLock, deploy, processes_in, provision
 from kagiya.sdk.ble import Backend
-from kagiya.sdk.bumble_backend import bumble_backend
 from kagiya.sdk.client import LockClient, find_lock
 from kagiya.sdk.keys import IssuerKey
 

@@ -1,7 +1,7 @@
 """Golden vectors (docs/protocol.md §14) on the real MicroPython: the firmware must reach
 the host library's decision on every vector of every file.
 
-The files are checked in (``make vectors`` writes them with kagiya.sdk.vectors): a
+The files are checked in (``make vectors`` writes them with kagiya.hil.vectors): a
 missing file, a file with a different number of vectors or a vector no check covers
 fails. Each test counts the vectors it exercised and compares with the file.
 """
@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from kagiya.sdk import messages as host_messages
-from kagiya.sdk import vectors as host_vectors
+from kagiya.hil import vectors as host_vectors
 from kagiya.sdk.protocol import Kind
 
 from tests.mpy import run_json
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
-# the number of vectors kagiya.sdk.vectors writes: regenerate and update together
+# the number of vectors kagiya.hil.vectors writes: regenerate and update together
 COUNTS = {"credentials.json": 87, "framing.json": 36, "sessions.json": 23,
           "messages.json": 53, "signed.json": 30}
 
@@ -53,7 +53,7 @@ def hexify(v):
         return {str(k): hexify(x) for k, x in v.items()}
     return v
 
-OPERATOR = "op_vectors"  # kagiya.sdk.vectors.OPERATOR
+OPERATOR = "op_vectors"  # kagiya.hil.vectors.OPERATOR
 
 def make_lock(state, lock_id, anchor_hex, now):
     hal = UnixHAL(state)
@@ -407,6 +407,6 @@ def test_signed_vectors(tmp_path: Path) -> None:
 
 
 def test_vector_files_are_the_generators_output() -> None:
-    """The checked-in files are exactly what kagiya.sdk.vectors writes (deterministic)."""
+    """The checked-in files are exactly what kagiya.hil.vectors writes (deterministic)."""
     for name, obj in host_vectors.generate().items():
         assert (VECTORS / name).read_text() == host_vectors.render(obj), name

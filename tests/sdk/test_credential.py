@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kagiya.hil.drbg import DeterministicRng
 from kagiya.sdk import cbor, cose
 from kagiya.sdk.credential import (
     IssuedKey,
@@ -14,7 +15,6 @@ from kagiya.sdk.credential import (
     permission_for,
     verify_credential,
 )
-from kagiya.sdk.drbg import DeterministicRng
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import IssuerKey, LockIdentity, issuer_kid, lock_key_id
 from kagiya.sdk.keywrap import recipient_key_id, unwrap_secret, wrap_secret

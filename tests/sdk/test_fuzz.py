@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kagiya.hil.drbg import DeterministicRng
 from kagiya.sdk import cbor
 from kagiya.sdk.credential import Permission, issue_credential, verify_credential
-from kagiya.sdk.drbg import DeterministicRng
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import IssuerKey, LockIdentity
 from kagiya.sdk.signed import (

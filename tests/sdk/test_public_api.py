@@ -80,8 +80,18 @@ def test_no_bluetooth_service_is_a_clear_sdk_error(monkeypatch: pytest.MonkeyPat
 
 def test_bench_transport_without_bumble_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAGIYA_BLE_TRANSPORT", "tcp-client:127.0.0.1:9")
-    monkeypatch.setitem(sys.modules, "kagiya.sdk.bumble_backend", None)
+    monkeypatch.setitem(sys.modules, "kagiya.hil.bumble_backend", None)
     from kagiya.sdk.ble import default_backend
 
     with pytest.raises(kagiya.sdk.BleUnavailableError, match=r"kagiya\[bench\]"):
         default_backend()
+
+
+def test_test_only_helpers_are_not_in_the_sdk() -> None:
+    """The golden-vector generator, the deterministic RNG and the Bumble backend are bench
+    code (``kagiya.hil``): an app importing ``kagiya.sdk`` cannot pick them up."""
+    import importlib.util
+
+    for name in ("drbg", "vectors", "bumble_backend"):
+        assert importlib.util.find_spec(f"kagiya.sdk.{name}") is None, name
+        assert importlib.util.find_spec(f"kagiya.hil.{name}") is not None, name

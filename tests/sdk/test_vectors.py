@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kagiya.sdk import cbor, credential, framing, messages, proof, signed, vectors
+from kagiya.hil import vectors
+from kagiya.sdk import cbor, credential, framing, messages, proof, signed
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.keys import issuer_kid
 

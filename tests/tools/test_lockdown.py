@@ -70,8 +70,8 @@ def _authorisation(issuer: IssuerKey, nonce: bytes, scope: list[str]) -> bytes:
 
 
 async def _unlock(target: Target, hci: str) -> bool:
+    from kagiya.hil.bumble_backend import bumble_backend
     from kagiya.sdk.ble import Backend
-    from kagiya.sdk.bumble_backend import bumble_backend
     from kagiya.sdk.client import LockClient, find_lock
 
     phone = Backend(*bumble_backend(hci, mtu=517, adapter="phone"))

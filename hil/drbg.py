@@ -1,5 +1,7 @@
 """A deterministic byte generator for golden vectors and reproducible tests.
 
+Bench/test side (``kagiya.hil``), not part of the SDK an app imports.
+
 ``DeterministicRng(seed)`` is SHA-256 in counter mode over a label (in the spirit of the
 Hash_DRBG of NIST SP 800-90A, without reseeding): output block i is
 SHA-256(seed || u64be(i)). It is *not* for production keys: the SDK's functions default to

@@ -1,8 +1,10 @@
 """Deterministic generator of the golden vectors (docs/protocol.md §14).
 
-``python -m kagiya.sdk.vectors OUTDIR`` writes credentials.json, sessions.json,
+Bench/test side (``kagiya.hil``), not part of the SDK: it uses the SDK as any user would.
+
+``python -m kagiya.hil.vectors OUTDIR`` writes credentials.json, sessions.json,
 messages.json, framing.json and signed.json. All keys, nonces, IVs, ephemeral keys and key
-IDs come from :class:`~kagiya.sdk.drbg.DeterministicRng` with fixed labels and all times
+IDs come from :class:`~kagiya.hil.drbg.DeterministicRng` with fixed labels and all times
 are fixed, so the output is byte-identical on every run. Each expected outcome is computed
 by the host library *and* asserted against the outcome the generator intends, so the
 generator refuses to write a vector the library disagrees with.
@@ -16,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import cbor, cose, credential, framing, messages, proof, signed
-from .credential import Permission, issue_credential, sign_claims
+from kagiya.sdk import cbor, cose, credential, framing, messages, proof, signed
+from kagiya.sdk.credential import Permission, issue_credential, sign_claims
+from kagiya.sdk.errors import ErrorCode, ProtocolError
+from kagiya.sdk.keys import IssuerKey, LockIdentity
+from kagiya.sdk.keywrap import wrap_plaintext, wrap_secret
+
 from .drbg import DeterministicRng
-from .errors import ErrorCode, ProtocolError
-from .keys import IssuerKey, LockIdentity
-from .keywrap import wrap_plaintext, wrap_secret
 
 LOCK_ID = "KGY-0001"
 OTHER_LOCK_ID = "KGY-0002"
@@ -798,10 +801,10 @@ def write(outdir: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kagiya.sdk.vectors OUTDIR``."""
+    """``python -m kagiya.hil.vectors OUTDIR``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m kagiya.sdk.vectors OUTDIR", file=sys.stderr)
+        print("usage: python -m kagiya.hil.vectors OUTDIR", file=sys.stderr)
         return 2
     for path in write(Path(args[0])):
         print(path)

@@ -1,5 +1,8 @@
 """A bleak backend on Bumble: ``BleakScanner``/``BleakClient`` over an HCI transport.
 
+Bench side (``kagiya.hil``, needs ``kagiya[bench]`` for Bumble), not part of the SDK:
+:func:`kagiya.sdk.ble.default_backend` loads it only when ``KAGIYA_BLE_TRANSPORT`` is set.
+
 bleak accepts a custom backend class (``BleakScanner(backend=…)``,
 ``BleakClient(…, backend=…)``). This one drives a Bumble host stack on any HCI transport
 Bumble can open - on the virtual bench a virtual controller of the radio
