@@ -11,7 +11,15 @@ from kagiya.server.fastpath import DownloadFastPath, configure_process
 from kagiya.server.housekeeping import Housekeeper
 from kagiya.server.routers import ROUTERS
 from kagiya.server.runtime import Runtime
-from kagiya.server.web import routes_console, routes_console_auth, routes_mypage, routes_oidc
+from kagiya.server.web import (
+    routes_account,
+    routes_console,
+    routes_console_auth,
+    routes_console_notices,
+    routes_mypage,
+    routes_notices,
+    routes_oidc,
+)
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """Kagiya key server: operators manage users, partners, locks and key requests;
@@ -37,9 +45,14 @@ def build_app(runtime: Runtime | None) -> FastAPI:
     app.include_router(routes_mypage.api)
     app.include_router(routes_mypage.router)
     app.include_router(routes_oidc.router)
+    app.include_router(routes_account.api)
+    app.include_router(routes_account.router)
+    app.include_router(routes_notices.api)
+    app.include_router(routes_notices.router)
     app.include_router(routes_console_auth.api)
     app.include_router(routes_console_auth.router)
     app.include_router(routes_console.router)
+    app.include_router(routes_console_notices.router)
     if runtime is not None:
         app.router.add_event_handler("shutdown", runtime.close)
     return app

@@ -444,7 +444,8 @@ class SimRecord(Base):
 
 
 # My Page and console tables live with their concept (server/web/store.py, identities.py,
-# staff_store.py) but share this metadata.
+# notices.py, staff_store.py) but share this metadata.
 from kagiya.server.web import identities as _web_identities  # noqa: E402,F401
+from kagiya.server.web import notices as _web_notices  # noqa: E402,F401
 from kagiya.server.web import staff_store as _staff_store  # noqa: E402,F401
 from kagiya.server.web import store as _web_store  # noqa: E402,F401

@@ -42,6 +42,8 @@ ABILITIES: dict[str, frozenset[str]] = {
     "requests.write": EVERYONE,
     "logs.read": EVERYONE,
     "audit.read": OPERATOR_WIDE,
+    "notices.read": OPERATOR_WIDE,  # My Page notices, maintenance, terms
+    "notices.write": OPERATOR_WIDE,
     "staff.manage": frozenset({ADMIN}),
 }
 

@@ -53,3 +53,13 @@ def link(s: Session, user_pk: int, issuer: str, subject: str, now: int) -> bool:
 def issuers_of(s: Session, user_pk: int) -> list[str]:
     """The issuers the user has linked."""
     return list(s.scalars(select(Identity.issuer).where(Identity.user_pk == user_pk)))
+
+
+def unlink(s: Session, user_pk: int, issuer: str) -> bool:
+    """Remove the user's link at ``issuer``; False when there was none."""
+    row = s.scalar(select(Identity).where(Identity.user_pk == user_pk, Identity.issuer == issuer))
+    if row is None:
+        return False
+    s.delete(row)
+    s.flush()
+    return True

@@ -15,7 +15,7 @@ from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Phone, Tok
 from kagiya.server.schemas import MyPageInvitationOut
 from kagiya.server.services.context import Ctx
 from kagiya.server.services.lookup import get_user
-from kagiya.server.web import store
+from kagiya.server.web import account, notices, store
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,10 @@ class MyPage:
     user_id: str
     operator_id: str
     status: str
+    passkeys: int = 0
+    email: str = ""
+    phone: str = ""
+    contract_until: int | None = None  # the end of the last running lease (None: ended)
     leases: list[Lease] = field(default_factory=list)
     phones: list[PhoneRow] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -63,6 +67,11 @@ def load(s: Session, user_pk: int, now: int) -> MyPage | None:
     if user is None:
         return None
     page = MyPage(user.user_id, user.operator_id, user.status)
+    page.passkeys = len(store.passkeys_of(s, user_pk))
+    contact = notices.contact_of(s, user_pk)
+    if contact is not None:
+        page.email, page.phone = contact.email, contact.phone
+    page.contract_until = account.running_until(s, user_pk, now)
     newest = (
         select(IssuedKey.request_id, func.max(IssuedKey.exp).label("exp"))
         .join(Phone, Phone.id == IssuedKey.phone_id)

@@ -37,7 +37,8 @@ router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
 NAV = (("users", N_("Users"), "users.read"), ("partners", N_("Partners"), "partners.read"),
        ("locks", N_("Locks"), "locks.read"), ("requests", N_("Key requests"), "requests.read"),
-       ("logs", N_("Usage logs"), "logs.read"), ("audit", N_("Audit log"), "audit.read"))
+       ("logs", N_("Usage logs"), "logs.read"), ("audit", N_("Audit log"), "audit.read"),
+       ("notices", N_("Notices"), "notices.read"))
 PERMS = ("doors", "drive", "log")
 Field = Annotated[str, Form()]
 Perms = Annotated[list[str] | None, Form()]

@@ -24,7 +24,7 @@ from kagiya.server.deps import UserIdP, Write
 from kagiya.server.models import User
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import MyPageInvitationOut
-from kagiya.server.web import ceremony, identities, mypage, oidc, store
+from kagiya.server.web import ceremony, identities, mypage, notices, oidc, store
 from kagiya.server.web.render import event_word, page, perm_words
 from sqlalchemy.orm import Session
 
@@ -78,8 +78,12 @@ def my_page(request: Request) -> Response:
         return RedirectResponse("/my/sign-in", status_code=303)
     with transaction(rt.sessions) as s:
         linked = identities.issuers_of(s, user_pk)
+        box = notices.inbox(s, user_pk, rt.now())
     return page(request, "my.html", me=view, now=rt.now(), perms=perm_words,
                 oidc=oidc.provider() is not None, me_issuers=linked,
+                passkeys_here=ceremony.relying_party(request) is not None, box=box,
+                request_added=request.query_params.get("added") == "passkey",
+                request_saved=request.query_params.get("saved") == "contact",
                 event=event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
                 key_lifetime_days=rt.settings.key_lifetime_s // 86400)
 
@@ -96,10 +100,13 @@ def welcome_page(request: Request, invite: str = "") -> Response:
     """Create the first passkey from an operator's invitation link."""
     rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
-        ok = len(invite) <= 100 and store.invitation_user(s, invite, rt.now()) is not None
-    return page(request, "welcome.html", status=200 if ok else 410, invite=invite if ok else "",
-                available=ceremony.relying_party(request) is not None,
-                oidc=oidc.provider() is not None)
+        user_pk = store.invitation_user(s, invite, rt.now()) if len(invite) <= 100 else None
+        user = s.get(User, user_pk) if user_pk is not None else None
+        terms = notices.terms_in_force(s, user.operator_id, rt.now()) if user else None
+        return page(request, "welcome.html", status=200 if user else 410,
+                    invite=invite if user else "", terms=terms,
+                    available=ceremony.relying_party(request) is not None,
+                    oidc=oidc.provider() is not None)
 
 
 # -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------
@@ -146,9 +153,11 @@ def sign_up(request: Request, body: ceremony.SignUpBody) -> Response:
                             sign_count=count, created_at=now, last_used_at=now))
         store.use_invitation(s, body.invite)
         user = s.get(User, user_pk)
-        audit.record(s, now, f"user:{user.user_id if user else user_pk}", "mypage.passkey-add",
-                     operator_id=user.operator_id if user else None,
-                     target=user.user_id if user else "")
+        assert user is not None
+        agreed = notices.accept_terms(s, user_pk, user.operator_id, now)  # 第4条1項
+        audit.record(s, now, f"user:{user.user_id}", "mypage.passkey-add",
+                     operator_id=user.operator_id, target=user.user_id,
+                     detail={"terms": agreed} if agreed else None)
         return _start_session(request, s, user_pk)
 
 

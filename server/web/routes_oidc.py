@@ -20,7 +20,7 @@ from kagiya.sdk.i18n import N_
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.models import User
-from kagiya.server.web import ceremony, identities, oidc, routes_mypage, store
+from kagiya.server.web import ceremony, identities, notices, oidc, routes_mypage, store
 from kagiya.server.web.render import page
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -118,6 +118,9 @@ def callback(request: Request, state: str = "", code: str = "") -> Response:
             if refused.status_code != 200:
                 return refused
             s.execute(delete(store.Invitation).where(store.Invitation.user_pk == user_pk))
+            invited = s.get(User, user_pk)
+            if invited is not None:  # registering, the driver agrees to the terms (第4条1項)
+                notices.accept_terms(s, user_pk, invited.operator_id, now)
         owner = identities.user_of(s, op.issuer, subject)
         if owner is None:
             return _refused(request, 403, "oidc-not-linked", NOT_LINKED)

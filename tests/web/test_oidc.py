@@ -190,3 +190,61 @@ def test_link_then_sign_in_one_person_one_account(provider: str, real_server: Re
     actions = [a["action"] for a in op._request("GET", "/v1/audit")["items"]]
     assert {"mypage.oidc-link", "mypage.oidc-sign-in", "mypage.oidc-link-refused"} <= set(
         actions)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_unlink_keeps_a_way_to_sign_in(provider: str, real_server: RealServer,
+                                       lang: str) -> None:
+    """A driver registered with the ID alone cannot unlink it (their last way in) until they
+    add a passkey; once unlinked, the ID signs nobody in and the passkey still does."""
+    from playwright.sync_api import Page, expect
+
+    words = {"ja": {"unlinked": "連携を解除しました", "last": "最後のサインイン方法"},
+             "en": {"unlinked": "Your ID is unlinked", "last": "last way to sign in"}}[lang]
+    op, invite = _invite(real_server)
+    base = _localhost(real_server.url)
+    person = f"unlink-{lang}-{secrets.token_hex(3)}"
+    with chromium_page() as page:
+        assert isinstance(page, Page)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+            "hasUserVerification": True, "isUserVerified": True}})
+        page.goto(f"{invite}&lang={lang}")
+        page.get_by_test_id("oidc-invite").click()  # registered by the ID, no passkey
+        _through_provider(page, provider, person)
+        expect(page.get_by_test_id("passkey-count")).to_contain_text("0")
+        page.get_by_test_id("oidc-unlink").click()
+        refused = page.get_by_test_id("refused")
+        expect(refused).to_have_attribute("data-code", "last-sign-in-method")
+        expect(refused).to_contain_text(words["last"])
+        page.screenshot(path=str(ARTIFACTS / f"mypage-unlink-refused-{lang}.png"))
+        page.get_by_test_id("back").click()
+
+        page.get_by_test_id("add-passkey").click()  # one more way in, while signed in
+        expect(page.get_by_test_id("passkey-added")).to_be_visible()
+        expect(page.get_by_test_id("passkey-count")).to_contain_text("1")
+        page.get_by_test_id("oidc-unlink").click()
+        expect(page.get_by_test_id("done")).to_contain_text(words["unlinked"])
+        page.screenshot(path=str(ARTIFACTS / f"mypage-unlinked-{lang}.png"))
+        page.get_by_test_id("back").click()
+        expect(page.get_by_test_id("oidc-link")).to_be_visible()
+
+        # the ID signs nobody in any more; the passkey does
+        page.get_by_test_id("sign-out").click()
+        page.get_by_test_id("oidc-sign-in").click()
+        _through_provider(page, provider, person)
+        expect(page.get_by_test_id("oidc-refused")).to_have_attribute(
+            "data-code", "oidc-not-linked")
+        page.goto(f"{base}/my/sign-in?lang={lang}")
+        page.get_by_test_id("sign-in").click()
+        expect(page.get_by_test_id("passkey-count")).to_contain_text("1")
+
+    actions = [a["action"] for a in op._request("GET", "/v1/audit")["items"]]
+    assert {"mypage.oidc-unlink", "mypage.oidc-unlink-refused", "mypage.passkey-add"} <= set(
+        actions)
+    # a form post from elsewhere is refused before anything is looked at
+    r = httpx.post(f"{base}/my/oidc/unlink", data={"issuer": provider},
+                   headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and 'data-code="wrong-origin"' in r.text
