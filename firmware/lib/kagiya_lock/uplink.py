@@ -45,6 +45,7 @@ _CONNECT_MS = const(15000)  # CONNACK + SUBACK must arrive within this
 _LOG_BUDGET = const(1700)  # record bytes per log page
 _PREFIX = b"kagiya/v1/locks/"
 _TIME_GAP_MS = const(1000)  # at most one pushed time statement verified per this time
+_LOG_QUIET_MS = const(2000)  # a log page (one signature) waits until the log is this quiet
 # refusals of a time statement decided before its signature is verified
 _CHEAP = (errors.MALFORMED, errors.STALE_UPDATE, errors.TIME_IMPLAUSIBLE)
 
@@ -80,6 +81,8 @@ class Uplink:
         # server confirmed holding (a receipt): those are never sent again
         self._sent = lock.log.fetched if lock.log else 0
         self._page = None  # (packet id, last seq) of the page in flight
+        self._head = -1  # the log head last seen, and when it changed
+        self._head_at = 0
         base = _PREFIX + lock.lock_id.encode()
         self._down = base + b"/down/"
         self._hb_topic = base + b"/up/heartbeat"
@@ -153,7 +156,12 @@ class Uplink:
         if now_ms >= self._hb_due:
             self._heartbeat(c, now_ms)
             return True
-        if self._page is None and self.lock.log.head > self._sent:
+        head = self.lock.log.head
+        if head != self._head:  # records are being written (a BLE session): the page and
+            self._head = head  # its head signature wait until the log is quiet, so a
+            self._head_at = now_ms  # burst of unlocks never queues behind a signature
+        if self._page is None and head > self._sent \
+                and now_ms - self._head_at >= _LOG_QUIET_MS:
             self._publish_log(c)
             return True
         return False
