@@ -16,9 +16,11 @@ from kagiya.server.web import (
     routes_console,
     routes_console_auth,
     routes_console_notices,
+    routes_console_privacy,
     routes_mypage,
     routes_notices,
     routes_oidc,
+    routes_privacy,
 )
 
 API_VERSION = "1.0.0"
@@ -53,6 +55,8 @@ def build_app(runtime: Runtime | None) -> FastAPI:
     app.include_router(routes_console_auth.router)
     app.include_router(routes_console.router)
     app.include_router(routes_console_notices.router)
+    app.include_router(routes_privacy.router)
+    app.include_router(routes_console_privacy.router)
     if runtime is not None:
         app.router.add_event_handler("shutdown", runtime.close)
     return app

@@ -42,14 +42,16 @@ def pseudonym(operator_id: str, user_id: str) -> str:
 
 
 def pseudonymise_user(session: Session, operator_id: str, user_id: str) -> int:
-    """Replace a deleted user ID wherever the operator's audit log names it (target, detail);
-    returns how many entries changed. Runs in the deleting transaction."""
+    """Replace a deleted user ID wherever the operator's audit log names it (actor, target,
+    detail); returns how many entries changed. Runs in the deleting transaction."""
     alias = pseudonym(operator_id, user_id)
     quoted = json.dumps(user_id)
+    as_actor = f"user:{user_id}"  # what the driver did on My Page
     rows = session.execute(
-        select(AuditEntry.id, AuditEntry.target, AuditEntry.detail).where(
+        select(AuditEntry.id, AuditEntry.actor, AuditEntry.target, AuditEntry.detail).where(
             AuditEntry.operator_id == operator_id,
-            or_(AuditEntry.target == user_id, AuditEntry.detail.contains(quoted)),
+            or_(AuditEntry.target == user_id, AuditEntry.actor == as_actor,
+                AuditEntry.detail.contains(quoted)),
         )
     ).all()
     for row in rows:
@@ -57,6 +59,7 @@ def pseudonymise_user(session: Session, operator_id: str, user_id: str) -> int:
             update(AuditEntry)
             .where(AuditEntry.id == row.id)
             .values(
+                actor=f"user:{alias}" if row.actor == as_actor else row.actor,
                 target=alias if row.target == user_id else row.target,
                 detail=row.detail.replace(quoted, json.dumps(alias)),
             )

@@ -443,8 +443,9 @@ class SimRecord(Base):
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
-# My Page and console tables live with their concept (server/web/store.py, identities.py,
-# notices.py, staff_store.py) but share this metadata.
+# My Page, console and privacy tables live with their concept (server/web/store.py,
+# identities.py, notices.py, staff_store.py, server/privacy_store.py) but share this metadata.
+from kagiya.server import privacy_store as _privacy_store  # noqa: E402,F401
 from kagiya.server.web import identities as _web_identities  # noqa: E402,F401
 from kagiya.server.web import notices as _web_notices  # noqa: E402,F401
 from kagiya.server.web import staff_store as _staff_store  # noqa: E402,F401

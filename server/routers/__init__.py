@@ -1,7 +1,8 @@
 """The HTTP routers, one per resource. :data:`ROUTERS` is what the app mounts, in order.
 
 Operator API (token from ``POST /v1/oauth/token``): :mod:`.users`, :mod:`.partners`,
-:mod:`.locks`, :mod:`.key_requests`, :mod:`.logs`, :mod:`.installer_tokens`. Installer:
+:mod:`.locks`, :mod:`.key_requests`, :mod:`.logs`, :mod:`.installer_tokens`,
+:mod:`.privacy` (data-subject requests). Installer:
 ``locks.installer_router``, :mod:`.maintenance`. Phones: :mod:`.phone` (``GET
 /v1/phone/keys`` is answered by :mod:`kagiya.server.fastpath` before routing). Public and
 OAuth: :mod:`.auth`.
@@ -19,6 +20,7 @@ from kagiya.server.routers import (
     maintenance,
     partners,
     phone,
+    privacy,
     sim,
     uplink,
     users,
@@ -37,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     phone.router,
     uplink.router,
     sim.router,
+    privacy.router,
 )

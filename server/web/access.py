@@ -44,6 +44,8 @@ ABILITIES: dict[str, frozenset[str]] = {
     "audit.read": OPERATOR_WIDE,
     "notices.read": OPERATOR_WIDE,  # My Page notices, maintenance, terms
     "notices.write": OPERATOR_WIDE,
+    "privacy.read": OPERATOR_WIDE,  # data-subject requests and the provisions register
+    "privacy.write": OPERATOR_WIDE,
     "staff.manage": frozenset({ADMIN}),
 }
 

@@ -75,11 +75,14 @@ def registration_options(rp: RelyingParty, challenge: bytes, user_handle: bytes,
     return out
 
 
-def authentication_options(rp: RelyingParty, challenge: bytes) -> dict[str, Any]:
-    """``PublicKeyCredentialRequestOptions`` (discoverable credentials: no user typed)."""
+def authentication_options(rp: RelyingParty, challenge: bytes,
+                           allow: list[bytes] | None = None) -> dict[str, Any]:
+    """``PublicKeyCredentialRequestOptions`` (discoverable credentials: no user typed;
+    ``allow``: only these credentials, to confirm a signed-in user)."""
     opts = generate_authentication_options(
         rp_id=rp.rp_id, challenge=challenge,
-        user_verification=UserVerificationRequirement.REQUIRED)
+        user_verification=UserVerificationRequirement.REQUIRED,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in allow or []])
     out: dict[str, Any] = json.loads(options_to_json(opts))
     return out
 

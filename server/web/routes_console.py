@@ -38,7 +38,8 @@ T = TypeVar("T")
 NAV = (("users", N_("Users"), "users.read"), ("partners", N_("Partners"), "partners.read"),
        ("locks", N_("Locks"), "locks.read"), ("requests", N_("Key requests"), "requests.read"),
        ("logs", N_("Usage logs"), "logs.read"), ("audit", N_("Audit log"), "audit.read"),
-       ("notices", N_("Notices"), "notices.read"))
+       ("notices", N_("Notices"), "notices.read"),
+       ("privacy", N_("Data requests"), "privacy.read"))
 PERMS = ("doors", "drive", "log")
 Field = Annotated[str, Form()]
 Perms = Annotated[list[str] | None, Form()]
