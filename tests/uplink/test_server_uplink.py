@@ -5,6 +5,7 @@ refused, and two server processes on one PostgreSQL publish each version exactly
 
 from __future__ import annotations
 
+import queue
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -247,3 +248,69 @@ def test_two_processes_publish_every_version_exactly_once(
 def _active(rt: Runtime) -> Any:
     with transaction(rt.sessions) as s:
         return rt.keyset(s).active
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_processes_consume_each_lock_message_exactly_once(
+        db_url: str, broker: Mosquitto, tmp_path: Path, server_peer: Peer) -> None:  # noqa: F811
+    """The consuming side: two key-server runtimes on one PostgreSQL share the broker's
+    subscription; every heartbeat and log page a real lock publishes is handled by exactly
+    one of them (an observer outside the group counts what the lock published), none lost."""
+    w, rt = make_world(db_url, tmp_path / "data", **mqtt_settings(broker))
+    other = Runtime(Settings(data_dir=tmp_path / "data", db_url=db_url,
+                             **mqtt_settings(broker)))
+    services = [UplinkService(rt), UplinkService(other)]
+    server_peer.subscribe(topics.PREFIX + "+/up/+")  # not in the shared group: sees all
+    lock = None
+    try:
+        for svc in services:
+            svc.start()
+        assert all(svc.wait_connected(30) for svc in services)
+        op = w.operator()
+        lock = ConnectedLock(w, op, tmp_path / "lock", broker, "PAIR-0001")
+        uid = op.create_user()["user_id"]
+        now = int(w.clock())
+        rids = [op.create_key_request(uid, lock.lock_id, now - 60, now + 86400, ["doors"])[
+            "request_id"] for _ in range(4)]
+        keys = {k.request_id: k for k in w.phone(op, uid).sync().keys}
+        assert lock.pump("uplink.online")
+        for i, rid in enumerate(rids):  # each: a pushed update, a heartbeat, log records
+            assert lock.unlock(keys[rid]) == 0
+            op.cancel_key_request(rid)
+            assert lock.pump(f"lock.revocations.version >= {i + 1}")
+            assert lock.unlock(keys[rid]) == REVOKED
+        observed: Counter[str] = Counter()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the lock's last page was handled
+            lock.pump("False", 200)
+            try:
+                while True:
+                    topic, _, _ = server_peer.next(timeout=0.05)
+                    observed[topic.rsplit("/", 1)[1]] += 1
+            except queue.Empty:
+                pass
+            handled = sum(s.stats["heartbeat"] + s.stats["log"] for s in services)
+            if observed["log"] and handled == sum(observed.values()) \
+                    and uplink_row(w.rt, lock.lock_id)["acked"] == 4:
+                break
+        stats = [dict(s.stats) for s in services]
+        assert sum(s.stats["heartbeat"] for s in services) == observed["heartbeat"], stats
+        assert sum(s.stats["log"] for s in services) == observed["log"], stats
+        assert not any(s.stats["refused"] or s.stats["errors"] for s in services), stats
+        row = uplink_row(w.rt, lock.lock_id)
+        assert row["heartbeats"] == observed["heartbeat"]  # each recorded once
+        assert row["acked"] == 4 and row["published"] == 4
+        with transaction(w.rt.sessions) as s:
+            n = s.scalar(select(func.count()).select_from(UsageLog))
+            seqs = s.scalar(select(func.count(func.distinct(UsageLog.seq))))
+        assert n == seqs and n >= 9  # boot + 8 unlocks, stored once each
+    finally:
+        if lock is not None:
+            lock.proc.stop()
+        for svc in services:
+            svc.stop()
+        w.http.close()
+        rt.close()
+        other.close()
