@@ -74,8 +74,12 @@ def _out(s: Session, lock_id: str, line: SimLine) -> SimLineOut:
 def register(c: Ctx, lock_id: str, body: SimLineIn) -> SimLineOut:
     """Register the lock's SIM: IMEI bound to the line, line activated, audited."""
     lk = get_lock(c, lock_id, lock=True)
-    if c.s.get(SimLine, lk.pk) is not None:
+    old = c.s.get(SimLine, lk.pk)
+    if old is not None and old.status != "cancelled":
         raise ApiError(409, "sim-already-registered", "this lock already has a SIM line")
+    if old is not None:  # a revived lock ID: its cancelled line (final) makes way; the
+        c.s.delete(old)  # connection records of that line stay (sim_records)
+        c.s.flush()
     if c.s.scalar(select(SimLine.lock_pk).where(SimLine.msisdn == body.msisdn)) is not None:
         raise ApiError(409, "sim-line-in-use", "this line belongs to another lock")
     sim = sim_for_settings(c.settings)(lk.operator_id)

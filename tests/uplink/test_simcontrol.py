@@ -57,7 +57,8 @@ class Emulator:
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     """Two contractors with their own lines."""
-    e = Emulator(tmp_path, {"c-acme": {"password": "acme-pw", "lines": ["08012345678"]},
+    e = Emulator(tmp_path, {"c-acme": {"password": "acme-pw",
+                                       "lines": ["08012345678", "08012340001"]},
                             "c-other": {"password": "other-pw", "lines": ["08099999999"]}})
     yield e
     e.stop()
@@ -207,6 +208,17 @@ def test_a_decommissioned_lock_gets_its_line_back_then_loses_it_after_the_grace(
         assert json.loads(entries[-1].detail) == {"acknowledged": False,
                                                   "line_cancelled": True}
         assert life.run_once() == {}  # nothing left to do
+        # the lock ID registered again (revived): a new SIM, the cancelled line makes way
+        op.register_simulated_lock(LockIdentity.generate(), "SIM-0002")
+        line = op._request("POST", "/v1/locks/SIM-0002/sim",
+                           json={"msisdn": "08012340001", "imei": IMEI})
+        assert line["status"] == "active"
+        op.register_simulated_lock(LockIdentity.generate(), "SIM-0003")
+        with pytest.raises(Exception) as e:  # a cancelled line is final, never reused
+            op._request("POST", "/v1/locks/SIM-0003/sim",
+                        json={"msisdn": "08012345678", "imei": IMEI})
+        assert getattr(e.value, "status", None) == 409
+        assert getattr(e.value, "code", None) == "sim-invalid-transition"
     finally:
         w.http.close()
         rt.close()
