@@ -328,19 +328,7 @@ class PhoneApp:
             secret = self._held_secret(st, k)
             if secret is None:  # not this phone's wrap: unusable, the next sync asks anew
                 continue
-            sk = StoredKey(
-                key_id=bytes.fromhex(k["key_id"]),
-                lock_id=k["lock_id"],
-                user_id=k["user_id"],
-                nbf=int(k["nbf"]),
-                exp=int(k["exp"]),
-                permissions=int(k["permissions"]),
-                credential=bytes.fromhex(k["credential"]),
-                secret=secret,
-                request_id=k.get("request_id", ""),
-                request_version=int(k.get("request_version", 0)),
-                downloaded_at=self.now(),
-            )
+            sk = StoredKey.from_download(k, secret, downloaded_at=self.now())
             old = st.keys.get(sk.key_id)
             if old is not None:
                 sk.accepted_by_lock = old.accepted_by_lock

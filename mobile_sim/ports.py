@@ -4,21 +4,18 @@
 session with one lock (the host SDK's client). The app logic in :mod:`kagiya.phone.app`
 depends only on these, so it is testable without a network and an integrator can see at a
 glance which calls a phone app makes. The real adapters are :mod:`kagiya.phone.server_link`
-and :mod:`kagiya.phone.lock_link`.
+(over the one phone-side HTTP client, :class:`kagiya.server.client.PhoneClient`) and
+:mod:`kagiya.phone.lock_link`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kagiya.sdk.i18n import _
 from kagiya.sdk.protocol import LockState as Bits
-
-Prover = Callable[[str, str, str, int | None], str]
-"""Signs a DPoP proof (RFC 9449) with the device key: ``(method, url, token, now) -> header``
-(``now`` None: the phone's own clock; else the server time to sign at)."""
+from kagiya.server.client import Prover  # (method, url, token, now) -> DPoP header
 
 
 class Offline(Exception):

@@ -12,6 +12,7 @@ from typing import Any
 
 from kagiya.sdk.i18n import N_
 from kagiya.sdk.protocol import Permission
+from kagiya.server.client import DownloadedKey
 
 FORMAT_VERSION = 1
 # key statuses as shown (catalogue msgids, translated where displayed)
@@ -25,20 +26,11 @@ def perm_names(bits: int) -> list[str]:
 
 
 @dataclass
-class StoredKey:
-    """A downloaded digital key: the signed credential plus its per-key secret ``K`` (drawn
-    by this phone and wrapped to the lock; the server only ever saw the wrap)."""
+class StoredKey(DownloadedKey):
+    """A downloaded digital key (:class:`~kagiya.server.client.DownloadedKey`: the signed
+    credential plus its per-key secret ``K``, drawn by this phone and wrapped to the lock;
+    the server only ever saw the wrap) and what the phone learnt about it since."""
 
-    key_id: bytes
-    lock_id: str
-    user_id: str
-    nbf: int
-    exp: int
-    permissions: int
-    credential: bytes
-    secret: bytes
-    request_id: str = ""
-    request_version: int = 0
     downloaded_at: int = 0
     accepted_by_lock: bool = False  # the lock cached it: no need to resend the credential
     cancelled: str = ""  # why it no longer opens the vehicle (the lock said REVOKED), or ""

@@ -1,9 +1,13 @@
 """A small typed HTTP client for the key server: operator, installer and phone APIs.
 
-The phone app (``kagiya.phone``) and the installer tools (``kagiya.tools``) import this;
-``kagiya.sdk`` does not depend on the server. Every mutating call sends an
-``Idempotency-Key`` (a fresh UUID unless you pass one) and is retried with the same key on a
-connection error or a 503, so a retry never creates a duplicate. Errors raise
+The phone app (``kagiya.phone``), the installer tools (``kagiya.tools``), the demo, the
+benchmarks and the tests import this; ``kagiya.sdk`` does not depend on the server.
+:class:`PhoneClient` is the one phone-side HTTP client: the phone app's server port
+(``kagiya.phone.server_link``) only translates its errors into the app's.
+
+Every mutating call sends an ``Idempotency-Key`` (a fresh UUID unless you pass one) and is
+retried with the same key on a connection error or a 503, so a retry never creates a
+duplicate. Errors raise
 :class:`ApiProblem` carrying the server's problem+json ``code``.
 
 Example::
@@ -25,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -63,6 +67,10 @@ def _offending_fields(body: dict[str, Any]) -> list[str]:
 
 MAX_RETRY_AFTER_S = 30.0  # longer waits are the caller's decision: the problem is raised
 
+Prover = Callable[[str, str, str, int | None], str]
+"""Signs a DPoP proof (RFC 9449) with the device key: ``(method, url, token, now) -> header``
+(``now`` None: the signer's own clock; else the server time to sign at)."""
+
 
 def retry_after_s(resp: httpx.Response) -> float | None:
     """The response's ``Retry-After`` in seconds (RFC 9110 §10.2.3, delay-seconds form), or
@@ -81,11 +89,13 @@ class _Base:
         timeout: float = 10.0,
         retries: int = 3,
         sleep: Callable[[float], None] = time.sleep,
+        max_retry_after_s: float = MAX_RETRY_AFTER_S,
     ) -> None:
         self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self.token = token
         self.retries = retries
         self.sleep = sleep
+        self.max_retry_after_s = max_retry_after_s  # a longer Retry-After raises the 429
         self.last_status = 0  # HTTP status of the last answer
 
     def _reauthenticate(self) -> bool:
@@ -140,10 +150,11 @@ class _Base:
                 continue
             if resp.status_code in (429, 503) and attempt + 1 < attempts:
                 wait = retry_after_s(resp)
-                if resp.status_code == 429 and (wait is None or wait > MAX_RETRY_AFTER_S):
+                if resp.status_code == 429 and (wait is None or wait > self.max_retry_after_s):
                     break
                 attempt += 1
-                self.sleep(min(wait if wait is not None else 0.1 * attempt, MAX_RETRY_AFTER_S))
+                self.sleep(min(wait if wait is not None else 0.1 * attempt,
+                               self.max_retry_after_s))
                 continue
             break
         self.last_status = resp.status_code
@@ -152,10 +163,15 @@ class _Base:
                 body = resp.json()
             except ValueError:
                 body = {"detail": resp.text}
+            if not isinstance(body, dict):
+                body = {"detail": resp.text[:200]}
             raise ApiProblem(
                 resp.status_code, str(body.get("code", "error")), str(body.get("detail", "")), body
             )
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError:
+            raise _bad(resp.status_code, "the answer is not JSON") from None
 
     def _auth_headers(self, method: str, path: str, token: str) -> dict[str, str]:
         """The headers that authenticate one attempt of a request."""
@@ -233,6 +249,11 @@ class _Base:
                                   bytes.fromhex(ch["challenge"]))
         return self.register_lock(lock_id, identity.sign_public, identity.kex_public,  # type: ignore[attr-defined]
                                   challenge=ch["challenge"], proof=proof, **extra)
+
+
+def _bad(status: int, detail: str) -> ApiProblem:
+    """A success answer this client cannot use (not JSON, a field missing or mistyped)."""
+    return ApiProblem(status, "bad-response", f"the key server's answer is unusable: {detail}", {})
 
 
 def _code(resp: httpx.Response) -> str:
@@ -502,13 +523,12 @@ class InstallerClient(_Base):
 # --- phone ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class DownloadedKey:
     """A key as the phone stores it: the credential for the lock and the per-key secret K
-    the phone drew and wrapped itself (the server never had it)."""
+    the phone drew and wrapped itself (the server never had it). The phone app's stored key
+    (``kagiya.phone.state.StoredKey``) is this plus what the phone learnt about it."""
 
-    request_id: str
-    request_version: int
     key_id: bytes
     lock_id: str
     user_id: str
@@ -517,6 +537,18 @@ class DownloadedKey:
     permissions: int
     credential: bytes
     secret: bytes
+    request_id: str = ""
+    request_version: int = 0
+
+    @classmethod
+    def from_download(cls, k: dict[str, Any], secret: bytes, **extra: Any) -> Self:
+        """One key of a :meth:`PhoneClient.download` answer (checked by it) with its K."""
+        return cls(key_id=bytes.fromhex(k["key_id"]), lock_id=str(k["lock_id"]),
+                   user_id=str(k["user_id"]), nbf=int(k["nbf"]), exp=int(k["exp"]),
+                   permissions=int(k["permissions"]),
+                   credential=bytes.fromhex(k["credential"]), secret=secret,
+                   request_id=str(k.get("request_id", "")),
+                   request_version=int(k.get("request_version", 0)), **extra)
 
 
 @dataclass(frozen=True)
@@ -547,6 +579,34 @@ class Sync:
     pending: list[str] = field(default_factory=list)  # request IDs still without a key
 
 
+def check_download(body: Any) -> dict[str, Any]:
+    """``body`` of ``GET``/``POST /v1/phone/keys`` with every field the phone stores checked
+    for its type (a malformed answer is :class:`ApiProblem` ``bad-response``)."""
+    try:
+        for name in ("keys", "revocations", "issuer_keys", "pending"):
+            if not isinstance(body.get(name, []), list):
+                raise TypeError(f"{name} is not a list")
+        int(body["time"]), bytes.fromhex(body["time_statement"])
+        for p in body.get("pending", []):
+            str(p["request_id"]), bytes.fromhex(p["lock_kex_public"])
+        for k in body["keys"]:
+            for name in ("key_id", "credential", "lock_kex_public"):
+                bytes.fromhex(k[name])
+            for name in ("nbf", "exp", "permissions"):
+                int(k[name])
+            str(k["lock_id"]), str(k["user_id"])
+        for r in body["revocations"]:
+            bytes.fromhex(r["update"]), int(r["version"]), str(r["lock_id"])
+            if r.get("decommission"):
+                bytes.fromhex(r["decommission"])
+        for i in body.get("issuer_keys", []):
+            bytes.fromhex(i["kid"]), bytes.fromhex(i["public_key"]), str(i["state"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise _bad(200, f"download is malformed ({type(exc).__name__}: {exc})") from None
+    out: dict[str, Any] = body
+    return out
+
+
 def _device_key(device: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
     return (
         device
@@ -556,27 +616,40 @@ def _device_key(device: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:
 
 
 class PhoneClient(_Base):
-    """The phone's view: enrolled with its Ed25519 device key.
+    """The phone's view: enrolled with its Ed25519 device key. The one phone-side HTTP
+    client: tests, benchmarks and the phone app (through ``kagiya.phone.server_link``).
 
     Every request made with the phone token carries a DPoP proof signed by the device key
-    (:mod:`kagiya.sdk.dpop`). The phone draws each key's secret K itself and sends only its
-    wrap to the lock (:meth:`sync`); ``key_secrets`` (wrap bytes → K) is where this client
-    keeps them — persist it to keep using downloaded keys across instances."""
+    (:mod:`kagiya.sdk.dpop`), or by ``prove`` when the key lives elsewhere (the phone app's
+    keystore). A proof refused for the phone's clock (``server_time`` in the problem) is
+    signed again on the server's time; an expired token is renewed with the device key when
+    this client holds it; 429/503 wait for ``Retry-After`` (at most ``max_retry_after_s``).
+
+    :meth:`sync` is the whole download: the phone draws each key's secret K itself and sends
+    only its wrap to the lock; ``key_secrets`` (wrap bytes → K) is where this client keeps
+    them — persist it to keep using downloaded keys across instances. The single calls
+    (:meth:`download`, :meth:`upload`, :meth:`fresh_time`, :meth:`enroll_signed`,
+    :meth:`token_signed`) are for an app that keeps its state itself."""
 
     phone_id: str = ""
     user_id: str = ""
-    _device: Ed25519PrivateKey | None = None
     _last_auth_ts: int = 0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, device: Ed25519PrivateKey | bytes | None = None,
+                 prove: Prover | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._device = _device_key(device) if device is not None else None
+        self.prove = prove
         self.key_secrets: dict[bytes, bytes] = {}
         self.clock_offset = 0  # server time - local time, learnt from a refused proof
 
     def _auth_headers(self, method: str, path: str, token: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {token}"}
-        if self._device is not None:
-            url = str(self.http.base_url).rstrip("/") + path
+        url = str(self.http.base_url).rstrip("/") + path
+        if self.prove is not None:
+            at = int(time.time()) + self.clock_offset if self.clock_offset else None
+            headers[DPOP_HEADER] = self.prove(method, url, token, at)
+        elif self._device is not None:
             now = int(time.time()) + self.clock_offset
             headers[DPOP_HEADER] = make_proof(
                 self._device, method, url, access_token=token, now=now
@@ -618,20 +691,34 @@ class PhoneClient(_Base):
         """Enroll with a one-time code; the device key signs (code || device public)."""
         key = _device_key(device)
         public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        c = cls(base_url, http=http)
-        out = c._request(
-            "POST",
-            "/v1/phone/enroll",
-            auth=False,
-            json={
-                "code": code,
-                "device_public": public.hex(),
-                "signature": key.sign(enroll_message(code, public)).hex(),
-            },
-        )
-        c.token, c.phone_id, c.user_id = out["access_token"], out["phone_id"], out["user_id"]
-        c._device = key
+        c = cls(base_url, http=http, device=key)
+        c.enroll_signed(code, public, key.sign(enroll_message(code, public)))
         return c
+
+    def _took_token(self, out: Any) -> dict[str, Any]:
+        """A token answer (``PhoneTokenOut``) checked and taken as this client's token."""
+        try:
+            phone_id, user_id = str(out["phone_id"]), str(out["user_id"])
+            token, expires_in = str(out["access_token"]), int(out["expires_in"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(self.last_status, f"token answer lacks {exc}") from None
+        self.token, self.phone_id, self.user_id = token, phone_id, user_id
+        return {"phone_id": phone_id, "user_id": user_id, "access_token": token,
+                "expires_in": expires_in}
+
+    def enroll_signed(self, code: str, device_public: bytes, signature: bytes
+                      ) -> dict[str, Any]:
+        """``POST /v1/phone/enroll`` with a signature the caller made over
+        :func:`kagiya.sdk.enrollment.enroll_message`; returns and keeps the token
+        (``{phone_id, user_id, access_token, expires_in}``)."""
+        return self._took_token(_Base._request(self, "POST", "/v1/phone/enroll", auth=False, json={
+            "code": code, "device_public": device_public.hex(), "signature": signature.hex()}))
+
+    def token_signed(self, phone_id: str, timestamp: int, signature: bytes) -> dict[str, Any]:
+        """``POST /v1/phone/token`` with a signature the caller made over
+        :func:`kagiya.sdk.enrollment.auth_message` (each timestamp is accepted once)."""
+        return self._took_token(_Base._request(self, "POST", "/v1/phone/token", auth=False, json={
+            "phone_id": phone_id, "timestamp": timestamp, "signature": signature.hex()}))
 
     def refresh_token(
         self, device: Ed25519PrivateKey | bytes | None = None, *, now: int | None = None
@@ -650,23 +737,22 @@ class PhoneClient(_Base):
             )
             self._last_auth_ts = max(self._last_auth_ts, ts)
             try:
-                out = super()._request(
-                    "POST",
-                    "/v1/phone/token",
-                    auth=False,
-                    json={
-                        "phone_id": self.phone_id,
-                        "timestamp": ts,
-                        "signature": key.sign(auth_message(self.phone_id, ts)).hex(),
-                    },
-                )
+                self.token_signed(self.phone_id, ts, key.sign(auth_message(self.phone_id, ts)))
             except ApiProblem as exc:
                 if now is not None or not self._learn_clock(exc):
                     raise
                 continue
-            self.token = out["access_token"]
             return str(self.token)
         raise ApiProblem(403, "stale-timestamp", "the phone's clock cannot be corrected", {})
+
+    def download(self, wraps: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """``GET /v1/phone/keys`` (``POST`` with the phone's ``wraps``, ``[{request_id,
+        cnf}]``): keys, pending requests, revocation updates, time statement, issuer keys,
+        every field checked (:func:`check_download`)."""
+        if wraps:
+            return check_download(self._request("POST", "/v1/phone/keys",
+                                                json={"wraps": wraps}))
+        return check_download(self._request("GET", "/v1/phone/keys"))
 
     def _wraps(self, out: dict[str, Any]) -> list[dict[str, str]]:
         """Wraps of fresh secrets for every pending request and every key whose K this
@@ -688,40 +774,23 @@ class PhoneClient(_Base):
         For each request without a usable key, draws a secret K, wraps it to the lock's
         X25519 key and sends the wrap (``POST /v1/phone/keys``); the keys answered carry the
         phone's own K (matched by their wrap)."""
-        out = self._request("GET", "/v1/phone/keys")
+        out = self.download()
         for _round in range(2):
             wraps = self._wraps(out)
             if not wraps:
                 break
-            out = self._request("POST", "/v1/phone/keys", json={"wraps": wraps})
+            out = self.download(wraps)
         keys = []
         for k in out["keys"]:
-            credential = bytes.fromhex(k["credential"])
-            secret = self.key_secrets.get(credential_cnf(credential))
-            if secret is None:
-                continue
-            keys.append(
-                DownloadedKey(
-                    k["request_id"],
-                    k["request_version"],
-                    bytes.fromhex(k["key_id"]),
-                    k["lock_id"],
-                    k["user_id"],
-                    k["nbf"],
-                    k["exp"],
-                    k["permissions"],
-                    credential,
-                    secret,
-                )
-            )
+            secret = self.key_secrets.get(credential_cnf(bytes.fromhex(k["credential"])))
+            if secret is not None:
+                keys.append(DownloadedKey.from_download(k, secret))
         held = {credential_cnf(k.credential) for k in keys}
         for cnf in [c for c in self.key_secrets if c not in held]:
             del self.key_secrets[cnf]  # in place: callers may share the dict
         return Sync(
             keys=keys,
-            revocations=[
-                _signed_update(r) for r in out["revocations"]
-            ],
+            revocations=[_signed_update(r) for r in out["revocations"]],
             time=out["time"],
             time_statement=bytes.fromhex(out["time_statement"]),
             issuer_keys=[
@@ -734,13 +803,29 @@ class PhoneClient(_Base):
     def revocations(self) -> list[SignedUpdate]:
         """Signed revocation updates for the locks this phone holds keys for."""
         out = self._request("GET", "/v1/phone/revocations")
-        return [
-            _signed_update(r) for r in out["revocations"]
-        ]
+        return [_signed_update(r) for r in out["revocations"]]
 
     def time_statement(self) -> bytes:
         """A fresh signed time statement."""
         return bytes.fromhex(self._request("GET", "/v1/phone/time")["time_statement"])
+
+    def fresh_time(self, lock_id: str, nonce: bytes) -> bytes:
+        """``GET /v1/time?lock_id=&nonce=``: a fresh time statement for a lock that lost its
+        time in a power cut (protocol §6; public, no token)."""
+        out = self._request("GET", "/v1/time", auth=False,
+                            params={"lock_id": lock_id, "nonce": nonce.hex()})
+        try:
+            return bytes.fromhex(out["time_statement"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _bad(self.last_status, f"time statement is malformed ({exc})") from None
+
+    def upload(self, payload: dict[str, Any], *, idempotency_key: str | None = None
+               ) -> dict[str, Any]:
+        """``POST /v1/phone/logs`` with a ``LogUploadIn`` body (hex fields); retrying with
+        the same ``idempotency_key`` is harmless. Returns ``LogUploadOut``."""
+        out: dict[str, Any] = self._request("POST", "/v1/phone/logs", json=payload,
+                                            idempotency_key=idempotency_key)
+        return out
 
     def upload_log(
         self,
@@ -755,20 +840,15 @@ class PhoneClient(_Base):
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Upload a log fetched from a lock (the fields of its LOG reply)."""
-        return self._request(
-            "POST",
-            "/v1/phone/logs",
-            idempotency_key=idempotency_key,
-            json={
-                "lock_id": lock_id,
-                "records": [r.hex() for r in records],
-                "prev_hash": prev_hash.hex(),
-                "head_seq": head_seq,
-                "head_hash": head_hash.hex(),
-                "lost": lost,
-                "head_signature": head_signature.hex(),
-            },
-        )
+        return self.upload({
+            "lock_id": lock_id,
+            "records": [r.hex() for r in records],
+            "prev_hash": prev_hash.hex(),
+            "head_seq": head_seq,
+            "head_hash": head_hash.hex(),
+            "lost": lost,
+            "head_signature": head_signature.hex(),
+        }, idempotency_key=idempotency_key)
 
 
 def new_device_key() -> bytes:

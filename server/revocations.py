@@ -44,7 +44,7 @@ from kagiya.server.issuer import KeySet
 from kagiya.server.models import ACTIVE, RETIRED, IssuedKey, KeyRequest, Lock, Revocation
 from kagiya.server.prepared import Handle, Prepared
 from kagiya.server.principal import PhoneRef
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select, union
 from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server")
@@ -99,19 +99,20 @@ _PHONE_LOCKS = Prepared(
     )
     .where(
         Lock.revocation_version > 0,
-        or_(
-            Lock.pk.in_(
+        # one IN over a UNION, not an OR of two INs: PostgreSQL plans the OR as a scan of
+        # every lock of the fleet (10,000 rows, ~1 ms quiet); the UNION is two index lookups
+        # (the user's requests, the phone's revoked keys) and a primary-key probe per lock
+        Lock.pk.in_(
+            union(
                 select(KeyRequest.lock_pk).where(
                     KeyRequest.user_pk == bindparam("user_pk"), KeyRequest.status == ACTIVE
-                )
-            ),
-            Lock.pk.in_(
+                ),
                 select(IssuedKey.lock_pk).where(
                     IssuedKey.phone_id == bindparam("phone_id"),
                     IssuedKey.revoked.is_(True),
                     IssuedKey.exp > bindparam("now"),
-                )
-            ),
+                ),
+            )
         ),
     )
     .order_by(Lock.lock_id)

@@ -180,3 +180,50 @@ def test_malformed_server_answers_never_crash(tmp_path: Path) -> None:
     with pytest.raises(ServerRefused) as exc:
         link.sync("t", prove)
     assert exc.value.code == "user-suspended"
+
+
+def test_server_link_waits_out_a_short_retry_after_and_refuses_a_long_one() -> None:
+    """The phone app's HTTP goes through the one phone-side client (PhoneClient): a 429 or
+    503 asking for a short pause is waited out with the same request; a long one is the
+    app's ServerRefused 429 (the outbox keeps the item), a 503 after the retries Offline."""
+    import httpx
+    from kagiya.phone.ports import ServerRefused
+    from kagiya.phone.server_link import HttpServerLink
+
+    body = {"keys": [], "revocations": [], "time": 7, "time_statement": "00",
+            "issuer_keys": [], "pending": []}
+    busy = {"code": "rate-limited", "detail": "slow down"}
+    answers = iter([
+        httpx.Response(429, json=busy, headers={"Retry-After": "2"}),
+        httpx.Response(503, json={"code": "unavailable", "detail": "x"},
+                       headers={"Retry-After": "1"}),
+        httpx.Response(200, json=body),
+        httpx.Response(429, json=busy, headers={"Retry-After": "3600"}),
+        *[httpx.Response(503, json={"code": "unavailable", "detail": "x"})] * 3,
+    ])
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return next(answers)
+
+    slept: list[float] = []
+    link = HttpServerLink("http://x", sleep=slept.append, client=httpx.Client(
+        base_url="http://x", transport=httpx.MockTransport(answer)))
+    proofs: list[tuple[str, str]] = []
+
+    def prove(method: str, url: str, token: str, at: int | None) -> str:
+        proofs.append((method, url))
+        return f"proof-{len(proofs)}"
+
+    assert link.sync("tok", prove).time == 7
+    assert slept == [2.0, 1.0]
+    assert [r.headers["DPoP"] for r in seen] == ["proof-1", "proof-2", "proof-3"]  # one each
+    assert proofs[0] == ("GET", "http://x/v1/phone/keys")
+    with pytest.raises(ServerRefused) as exc:
+        link.upload_log("tok", {"lock_id": "CAR-1"}, prove, "item-1")
+    assert (exc.value.status, exc.value.code) == (429, "rate-limited")
+    assert seen[-1].headers["Idempotency-Key"] == "item-1"
+    with pytest.raises(Offline):
+        link.upload_log("tok", {"lock_id": "CAR-1"}, prove, "item-1")
+    assert {r.headers["Idempotency-Key"] for r in seen[-3:]} == {"item-1"}
