@@ -8,12 +8,13 @@ built in the same run:
   re-issues of the last weeks, all unexpired so the server's housekeeping keeps them);
 * **small**: the same shape with ``SMALL_KEYS`` issued keys (1,000) - the baseline.
 
-Both are populated with bulk inserts (SQLAlchemy Core ``executemany`` in batches, straight
-into the migrated schema, then ``ANALYZE``) so the run takes minutes, and one operator owns
-everything. A real server (``kagiya server run``, ``WORKERS`` workers) is started on each;
-``PHONES`` phones enrolled through the API download their key (``POST /v1/phone/keys`` with
-a DPoP proof and a fresh wrap, key reuse off, as in ``bench/server.py``) one request at a
-time, alternating small and fleet in ``ROUNDS`` rounds so both see the same machine load.
+Both are populated with bulk inserts straight into the migrated schema (SQLite: SQLAlchemy
+Core ``executemany`` in batches; PostgreSQL: ``COPY``; then ``ANALYZE``) so the run takes
+minutes, and one operator owns everything. A real server (``kagiya server run``, ``WORKERS``
+workers) is started on each; ``PHONES`` phones enrolled through the API download their key
+(``POST /v1/phone/keys`` with a DPoP proof and a fresh wrap, key reuse off, as in
+``bench/server.py``) one request at a time, alternating small and fleet in ``ROUNDS`` rounds
+so both see the same machine load.
 
 On the fleet database the operator list endpoints are paged with their cursors: a page of
 100 at random cursor positions (``GET /v1/locks``, ``/v1/users``, ``/v1/key-requests``),
@@ -27,7 +28,8 @@ Environment: ``KAGIYA_SCALE_LOCKS`` (10000), ``KAGIYA_SCALE_USERS`` (100000),
 ``KAGIYA_SCALE_KEYS`` (1000000), ``KAGIYA_SCALE_SMALL_KEYS`` (1000),
 ``KAGIYA_SCALE_DOWNLOADS`` (per round and database, 100), ``KAGIYA_SCALE_ROUNDS`` (3),
 ``KAGIYA_SCALE_LISTS`` (requests per list endpoint, 100), ``KAGIYA_BENCH_WORKERS`` (2),
-``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``).
+``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``), ``KAGIYA_SCALE_EXPLAIN`` (set: print the
+plan of every read of a download and of each list page on the fleet database).
 """
 
 from __future__ import annotations
