@@ -17,6 +17,15 @@ Measures, in one run on the unix port of the real interpreter:
   (hil/mpy/ramflash.py), the whole command (log append and relay state); baseline in the
   same run: ``ring_erases_per_append``, one append of the former log layout (a 168-byte
   slot overwritten in place in a preallocated 256-slot file) on the same littlefs;
+* ``files_heap_kb`` / ``romfs_heap_kb``: heap in use after importing the lock (unix set,
+  x64) from ``.mpy`` files vs from the ROMFS image ``kagiya install deploy`` builds
+  (``vfs.VfsRom``; goal: ROMFS <= half). The unix port cannot map flash, so the image is
+  read into a buffer before the count starts: on a board it is memory-mapped flash;
+* ``min_total_heap_kb`` (goal <= 64): the smallest ``-X heapsize`` (2 KB steps) with which
+  a freshly booted lock on the 32-bit field layer (``KAGIYA_CRYPTO_PURE=v32``, the unix
+  set plus ``_fe_v32``) answers a first-use and then a warm command, loaded from files;
+  ``min_total_heap_kb_romfs`` the same from the ROMFS image (heap size minus the image
+  buffer). x64 objects are twice an MCU's; the MCU tool gives the 32-bit figure;
 * ``mpy_kb``: total size of the unix target's modules (firmware/targets.json) compiled
   with mpy-cross for x64, the build this run imports; ``mpy_kb_esp32``: the esp32
   target's modules compiled for ``-march=xtensawin`` (what goes to an ESP32's flash).
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +48,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from kagiya.tools.install.build import MPY_FLAGS  # noqa: E402
 
 from tests.firmware import peer  # noqa: E402
 
@@ -171,12 +183,86 @@ print(json.dumps({"erases": (e1 - e0) / n, "kb": (b1 - b0) / n / 1024,
 """
 
 
+# ROMPATH: the ROMFS image (read into a buffer first: it stands for memory-mapped flash,
+# so it is not counted) or "" to import the .mpy files on MICROPYPATH
+_ROM = r"""
+import gc, json, sys
+if "ROMPATH":
+    import vfs
+    f = open("ROMPATH", "rb")
+    img = f.read()
+    f.close()
+gc.collect()
+a0 = gc.mem_alloc()
+if "ROMPATH":
+    vfs.mount(vfs.VfsRom(img), "/rom")
+    sys.path.insert(0, "/rom/lib")
+"""
+
+HEAP_USE = _ROM + r"""
+from kagiya_lock.hal.hal_unix import UnixHAL
+from kagiya_lock.lock import Lock
+gc.collect()
+a1 = gc.mem_alloc()
+lock = Lock(UnixHAL())
+gc.collect()
+print(json.dumps({"import": a1 - a0, "boot": gc.mem_alloc() - a0}))
+"""
+
+STORY = _ROM + r"""
+from kagiya_lock.hal.hal_unix import UnixHAL
+from kagiya_lock.lock import Lock
+lock = Lock(UnixHAL())
+lock.sessions._rng = lambda n: b"\x01" * n
+f = open("story.json")
+m = json.loads(f.read())
+f.close()
+lock.handle(1, bytes.fromhex(m[0]))
+r1 = lock.handle(1, bytes.fromhex(m[1]))
+r2 = lock.handle(1, bytes.fromhex(m[2]))
+print(json.dumps(b"\x03\x00" in r1 and b"\x03\x00" in r2))
+"""
+
+
+def min_total_heap(path: Path, state: Path, rom: Path | None) -> int:
+    """Smallest ``-X heapsize`` (bytes, 2 KB steps; with ``rom``: minus the image buffer)
+    with which a booted lock answers a first-use then a warm command (``story.json``) on
+    the 32-bit field layer; every try starts from a copy of the provisioned state."""
+
+    extra = rom.stat().st_size + 64 if rom else 0  # the image buffer (bytes header, blocks)
+    code = STORY.replace("ROMPATH", str(rom) if rom else "")
+    lo, hi = 16 << 10, 1 << 20
+    while hi - lo > 2048:
+        mid = (lo + hi) // 2 // 2048 * 2048
+        trial = state.parent / "trial"
+        shutil.rmtree(trial, ignore_errors=True)
+        shutil.copytree(state, trial)
+        env = dict(os.environ, MICROPYPATH=f"{path}:.frozen" if not rom else ".frozen",
+                   KAGIYA_STATE=str(trial), KAGIYA_CRYPTO_PURE="v32")
+        p = subprocess.run([str(BIN / "micropython"), "-X", f"heapsize={mid + extra}", "-c",
+                            code], capture_output=True, cwd=trial, env=env, check=False,
+                           timeout=600)
+        if p.returncode == 0 and p.stdout.strip().endswith(b"true"):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def rom_image(mpy: Path, out: Path) -> Path:
+    """The ROMFS image of the compiled set ``mpy`` (a lib/ folder), as deploy builds it."""
+    from kagiya.tools.install import romfs
+
+    files = {"/lib/" + f.relative_to(mpy).as_posix(): f.read_bytes()
+             for f in sorted(mpy.rglob("*.mpy"))}
+    out.write_bytes(romfs.build(files))
+    return out
+
+
 def min_free(op: str, path: Path, state: Path) -> int:
     """Smallest free heap (bytes, 256-byte steps) with which the last command of ``op``
     succeeds: the rest of the heap is filled with ballast after the earlier commands.
     The state directory is copied so every try starts alike."""
-    import shutil
-
     lo, hi = 0, 1 << 20
     while hi - lo > 256:
         mid = (lo + hi) // 2
@@ -206,10 +292,11 @@ def is_crypto(py: Path) -> bool:
 
 def target_modules(target: str) -> list[Path]:
     """The lib/ modules a plain (not connected) board of ``target`` gets
-    (firmware/targets.json)."""
+    (firmware/targets.json; the ``installer`` files never go to a board)."""
     doc = json.loads(TARGETS.read_text())
     spec = doc["targets"][target]
-    omit = {ROOT / "firmware" / p for p in [*spec["omit"], *doc.get("connected", ())]}
+    omit = {ROOT / "firmware" / p
+            for p in [*spec["omit"], *doc.get("connected", ()), *doc.get("installer", ())]}
     return [py for py in sorted((LIB / "kagiya_lock").rglob("*.py")) if py not in omit]
 
 
@@ -222,7 +309,7 @@ def compile_mpy(out: Path, target: str) -> tuple[int, int]:
     for py in target_modules(target):
         dest = out / py.relative_to(LIB).with_suffix(".mpy")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest), "-s",
+        subprocess.run([str(BIN / "mpy-cross"), *MPY_FLAGS, f"-march={arch}", "-o", str(dest), "-s",
                         str(py.relative_to(LIB)), str(py)], check=True)
         total += dest.stat().st_size
         if not is_crypto(py):
@@ -256,7 +343,8 @@ def main() -> None:
         info = mpy_run(
             "import json\nfrom kagiya_lock import provisioning\n"
             f"print(json.dumps(provisioning.provision({LOCK_ID!r}, "
-            f"[{issuer.public.hex()!r}], {now})))", mpy_dir, state)
+            f"[{issuer.public.hex()!r}], {now}, operator={peer.OPERATOR!r})))", mpy_dir,
+            state)
         kex = bytes.fromhex(info["kex_public"])
         keys = [peer.issue(issuer, LOCK_ID, kex, nbf=now - 60, exp=now + 86400)
                 for _ in range(FIRST)]
@@ -275,6 +363,19 @@ def main() -> None:
             {"hello": peer.hello().hex(), "first": first, "warm": warm, "extra": extra,
              "one_first": first[:1], "second_first": first[:2],
              "one_warm": first[-1:] + warm[:1]}))
+        (state / "story.json").write_text(json.dumps([peer.hello().hex(), first[-1],
+                                                      warm[0]]))
+        img = rom_image(mpy_dir, work / "unix.romfs")
+        heap_files = mpy_run(HEAP_USE.replace("ROMPATH", ""), mpy_dir, state)
+        heap_rom = mpy_run(HEAP_USE.replace("ROMPATH", str(img)), work / "none", state)
+        v32 = work / "mpy-v32"  # the unix set with the 32-bit field layer (what ESP32 runs)
+        shutil.copytree(mpy_dir, v32)
+        subprocess.run([str(BIN / "mpy-cross"), *MPY_FLAGS, "-march=x64", "-o",
+                        str(v32 / "kagiya_lock" / "_fe_v32.mpy"), "-s",
+                        "kagiya_lock/_fe_v32.py", str(LIB / "kagiya_lock" / "_fe_v32.py")],
+                       check=True)
+        min_heap_files = min_total_heap(v32, state, None)
+        min_heap_rom = min_total_heap(v32, state, rom_image(v32, work / "v32.romfs"))
         peak_first = min_free("one_first", mpy_dir, state)
         peak_second = min_free("second_first", mpy_dir, state)
         peak_warm = min_free("one_warm", mpy_dir, state)
@@ -293,6 +394,13 @@ def main() -> None:
           f"{mpy_bytes / 1024:.1f} KB, of which lock core (no crypto) "
           f"{core_bytes / 1024:.1f} KB; esp32 target (xtensawin) {esp32_bytes / 1024:.1f} KB"
           f", core {esp32_core / 1024:.1f} KB")
+    print(f"# heap in use after importing the lock (x64): files "
+          f"{heap_files['import'] / 1024:.1f} KB, ROMFS image {heap_rom['import'] / 1024:.1f}"
+          f" KB; after Lock(hal): {heap_files['boot'] / 1024:.1f} / "
+          f"{heap_rom['boot'] / 1024:.1f} KB")
+    print(f"# smallest total heap for first use + warm, 32-bit field layer (x64 objects): "
+          f"files {min_heap_files / 1024:.0f} KB, ROMFS {min_heap_rom / 1024:.0f} KB "
+          "(+ the image buffer)")
     print(f"# littlefs (4 KB blocks), per warm command: {lfs['erases']:.3f} erases, "
           f"{lfs['kb']:.2f} KB programmed; former ring layout: {lfs['ring']:.2f} erases "
           "per append")
@@ -303,7 +411,11 @@ def main() -> None:
           f"core_mpy_kb={core_bytes / 1024:.1f} baseline_hmac_ms={base_ms:.3f} "
           f"ratio={warm_ms / base_ms:.2f} log_erases_per_cmd={lfs['erases']:.3f} "
           f"lfs_programmed_kb_per_cmd={lfs['kb']:.2f} "
-          f"ring_erases_per_append={lfs['ring']:.2f}")
+          f"ring_erases_per_append={lfs['ring']:.2f} "
+          f"files_heap_kb={heap_files['import'] / 1024:.1f} "
+          f"romfs_heap_kb={heap_rom['import'] / 1024:.1f} "
+          f"min_total_heap_kb={min_heap_files / 1024:.0f} "
+          f"min_total_heap_kb_romfs={min_heap_rom / 1024:.0f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ client ⇄ outer pty ⇄ relay thread ⇄ inner pty ⇄ micropython -i -c <board
 * **Filesystem.** The interpreter's root ``/`` is the board directory (its flash), sandboxed
   by :mod:`kagiya.hil.board_sandbox`; ``MICROPYPATH`` is ``<root>/lib:.frozen`` and
   ``KAGIYA_STATE`` is ``/`` (the board root as the board sees it).
+* **ROMFS partition.** ``romfs_kb`` (default 128, 0 = none) of ROM behind ``vfs.rom_ioctl``,
+  stored in ``<root>.romfs``; a valid image is mounted at ``/rom`` at every boot
+  (:mod:`kagiya.hil.board_sandbox`), so ``kagiya install deploy`` puts the lock there.
 * **Unplugging.** :meth:`VirtualBoard.kill` kills the interpreter and closes the pty: the
   port disappears and an open client sees an I/O error, like pulling the USB cable.
 """
@@ -40,6 +43,7 @@ from types import TracebackType
 from kagiya.hil.board_sandbox import READY_SENTINEL, SANDBOX_SENTINEL, startup_source
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
+ROMFS_KB = 128  # the ROMFS partition (0: none), kept in <root>.romfs beside the board folder
 _RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
 _CTRL_A, _CTRL_B, _CTRL_C = 0x01, 0x02, 0x03
 
@@ -77,8 +81,11 @@ class VirtualBoard:
         micropython: str | None = None,
         heap: str = "4m",
         env: dict[str, str] | None = None,
+        romfs_kb: int = ROMFS_KB,
     ) -> None:
         self.root = Path(root).resolve()
+        self.romfs_kb = romfs_kb
+        self.romfs_path = self.root.with_name(self.root.name + ".romfs")
         self.run_main = run_main
         self._binary = micropython or micropython_binary()
         self._heap = heap
@@ -195,7 +202,9 @@ class VirtualBoard:
         env.update(self._extra_env)
         env["MICROPYPATH"] = f"{self.root / 'lib'}:.frozen"
         env["KAGIYA_STATE"] = "/"
-        source = startup_source(str(self.root), run_main=run_main)
+        source = startup_source(str(self.root), run_main=run_main,
+                                romfs_path=str(self.romfs_path),
+                                romfs_size=self.romfs_kb * 1024)
         self._child = subprocess.Popen(
             [self._binary, "-X", f"heapsize={self._heap}", "-i", "-c", source],
             stdin=slave, stdout=slave, stderr=slave, cwd=self.root, env=env,

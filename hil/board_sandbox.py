@@ -10,7 +10,14 @@ It turns the unix port into something that looks like a board to mpremote:
 * ``os`` and ``vfs`` are replaced by copies without ``system``/``putenv``/``unsetenv``/
   ``mount``/``umount``/``VfsPosix``, so board code cannot unmount the sandbox or run host
   commands;
-* ``sys.path`` becomes ``['', '.frozen', '/lib']`` (board paths), then ``/boot.py`` runs and,
+* a **ROMFS partition** (MicroPython 1.25+, as on an ESP32 build with one): ``vfs.rom_ioctl``
+  serves partition 0, a host file outside the board directory (``<root>.romfs``, erased
+  flash reads ``0xff``) held in a ``bytearray``. A valid image is mounted at ``/rom``
+  (``vfs.VfsRom``) at every boot; writes (``mpremote romfs deploy``'s calls 3-5) go to a
+  copy that is saved at the end and mounted from the next boot on, as on a board. The unix
+  port cannot map flash, so the partition sits in the GC heap (``partition_kb``);
+* ``sys.path`` becomes ``['', '.frozen', '/rom', '/rom/lib', '/lib']`` (board paths, as
+  MicroPython 1.25+ on an ESP32), then ``/boot.py`` runs and,
   after a power-on or a soft reset in the friendly REPL, ``/main.py`` (unless disabled) — as
   MicroPython does on an ESP32. A soft reset in the raw REPL skips ``main.py``, also as on a
   real board.
@@ -107,14 +114,66 @@ def _shim(mod, banned):
     return s
 
 
+class _Rom:
+    # ROMFS partition 0: vfs.rom_ioctl(op, ...) as the MicroPython ports implement it
+    def __init__(self, path, size):
+        self._host = vfs.VfsPosix()
+        self._path = path
+        self.flash = bytearray(b"\xff" * size)
+        self._new = None
+        try:
+            with self._host.open(path, "rb") as f:
+                f.readinto(self.flash)
+        except OSError:
+            pass
+
+    def ioctl(self, op, rom_id=0, *args):
+        if op == 1:
+            return 1
+        if rom_id != 0:
+            return -19  # ENODEV
+        if op == 2:  # the partition's memory
+            return memoryview(self._new if self._new is not None else self.flash)
+        if op == 3:  # prepare (erase) [offset, length] or length; min write size
+            if self._new is None:
+                self._new = bytearray(self.flash)
+            off, n = (args[0], args[1]) if len(args) > 1 else (0, args[0])
+            if off < 0 or n < 0 or off + n > len(self._new):
+                return -22  # EINVAL
+            self._new[off:off + n] = b"\xff" * n
+            return 4
+        if op == 4:  # write
+            off, buf = args[0], args[1]
+            if self._new is None or off < 0 or off + len(buf) > len(self._new):
+                return -22
+            self._new[off:off + len(buf)] = buf
+            return 0
+        if op == 5:  # complete: saved; mounted from the next boot
+            if self._new is not None:
+                with self._host.open(self._path + ".part", "wb") as f:
+                    f.write(self._new)
+                self._host.rename(self._path + ".part", self._path)
+            return 0
+        if op == 6:  # block size
+            return 4096
+        return -22
+
+
 vfs.umount("/")
 vfs.mount(_SandboxVfs(%(root)r), "/")
 os.chdir("/")
-sys.path[:] = ["", ".frozen", "/lib"]
+sys.path[:] = ["", ".frozen", "/rom", "/rom/lib", "/lib"]
 _BANNED = ("system", "putenv", "unsetenv", "mount", "umount", "VfsPosix")
+_vfs = _shim(vfs, _BANNED)
+if %(romfs_size)d:
+    _rom = _Rom(%(romfs_path)r, %(romfs_size)d)
+    _vfs.rom_ioctl = _rom.ioctl
+    if _rom.flash[:3] == b"\xd2\xcd\x31":
+        vfs.mount(vfs.VfsRom(memoryview(_rom.flash)), "/rom")
+    del _rom
 sys.modules["os"] = _shim(os, _BANNED)
-sys.modules["vfs"] = _shim(vfs, _BANNED)
-del _SandboxVfs, _Shim, _shim, _BANNED, vfs
+sys.modules["vfs"] = _vfs
+del _SandboxVfs, _Shim, _shim, _BANNED, _Rom, _vfs, vfs
 sys.stdout.write(%(sandboxed)r)
 
 
@@ -144,10 +203,14 @@ del os, sys
 '''
 
 
-def startup_source(root: str, *, run_main: bool) -> str:
-    """MicroPython code that sandboxes the board at host directory ``root`` and boots it."""
+def startup_source(root: str, *, run_main: bool, romfs_path: str = "",
+                   romfs_size: int = 0) -> str:
+    """MicroPython code that sandboxes the board at host directory ``root`` and boots it;
+    ``romfs_size`` > 0 gives it a ROMFS partition of that size kept in ``romfs_path``."""
     return _TEMPLATE % {
         "root": root,
+        "romfs_path": romfs_path,
+        "romfs_size": int(romfs_size),
         "run_main": bool(run_main),
         "sentinel": READY_SENTINEL.decode(),
         "sandboxed": SANDBOX_SENTINEL.decode(),

@@ -86,6 +86,8 @@ def deploy(root: Path) -> None:
         shutil.rmtree(lib / "kagiya_lock")
     shutil.copytree(firmware / "lib" / "kagiya_lock", lib / "kagiya_lock",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # an image the installer put in the board's ROMFS partition would shadow lib/
+    root.with_name(root.name + ".romfs").unlink(missing_ok=True)
     install_shim(root)
 
 

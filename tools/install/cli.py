@@ -68,6 +68,9 @@ def _deploy_args(p: argparse.ArgumentParser) -> None:
                    help="copy .py sources instead of compiling them with mpy-cross")
     p.add_argument("--connected", action="store_true",
                    help="a connected build: also deploy the MQTT uplink (docs/uplink.md)")
+    p.add_argument("--files", action="store_true",
+                   help="deploy lib/ as files even when the board has a ROMFS partition "
+                   "(by default the compiled lib/ goes there as one image, run in place)")
 
 
 def _provision_args(p: argparse.ArgumentParser) -> None:
@@ -260,7 +263,7 @@ def _open(args: argparse.Namespace) -> Board:
 
 
 def _firmware_dir(args: argparse.Namespace) -> Path:
-    return args.firmware_dir or build.default_firmware_dir()
+    return getattr(args, "firmware_dir", None) or build.default_firmware_dir()
 
 
 def _do_provision(board: Board, args: argparse.Namespace, rep: Reporter,
@@ -303,7 +306,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         board = _open(args)
         try:
             deploy.deploy(board, _firmware_dir(args), rep, compile_mpy=not args.no_compile,
-                          connected=args.connected)
+                          connected=args.connected, romfs=not args.files)
         finally:
             board.close()
     return _run(args, body)
@@ -372,7 +375,8 @@ def _board_step(args: argparse.Namespace, step: Callable[[Any, Reporter], Any]) 
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
-    return _board_step(args, selftest.selftest)
+    return _board_step(args, lambda board, rep: selftest.selftest(
+        board, rep, firmware=_firmware_dir(args)))
 
 
 def _cmd_lockdown(args: argparse.Namespace) -> int:
@@ -462,7 +466,8 @@ def _cmd_all(args: argparse.Namespace) -> int:
             board = _open(args)
             try:
                 deploy.deploy(board, _firmware_dir(args), rep,
-                              compile_mpy=not args.no_compile, connected=args.connected)
+                              compile_mpy=not args.no_compile, connected=args.connected,
+                              romfs=not args.files)
                 ident = _do_provision(board, args, rep, server)
                 registration.register(board, server, ident, rep,
                                       vehicle_label=args.vehicle_label, replace=args.replace)
@@ -471,7 +476,7 @@ def _cmd_all(args: argparse.Namespace) -> int:
                                             host=args.mqtt_host,
                                             server_name=args.mqtt_server_name,
                                             heartbeat_s=args.heartbeat)
-                selftest.selftest(board, rep)
+                selftest.selftest(board, rep, firmware=_firmware_dir(args))
                 if args.no_lockdown:
                     rep.warn("lockdown", LOCKDOWN_SKIPPED)
                 else:

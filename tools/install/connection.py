@@ -158,6 +158,14 @@ class Board:
             raise InstallError("board-error", f"unreadable answer from the board while {what}",
                                "run the same command again") from exc
 
+    def soft_reset(self, *, timeout: float = 10.0) -> None:
+        """Soft-reset the board back into the raw REPL (it mounts a new ROMFS image and
+        forgets imported modules)."""
+        with self._guard("resetting the board"), \
+                contextlib.redirect_stdout(io.StringIO()):
+            self.transport.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
+        self._info = None
+
     def info(self) -> dict[str, Any]:
         """MicroPython version, platform, ``.mpy`` version/arch and free flash of the board."""
         if self._info is None:

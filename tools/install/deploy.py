@@ -5,6 +5,13 @@ lists the files under the directories the firmware owns; only files whose hash d
 written, each to ``<path>.part`` and renamed into place, so an unplugged cable never leaves
 a half-written module; files the firmware no longer has (e.g. a ``.py`` replaced by its
 ``.mpy``, which it would shadow) are removed; the written files are hashed again to verify.
+
+On a board with a ROMFS partition (MicroPython 1.25+, ``vfs.rom_ioctl``) the compiled
+``lib/`` goes there instead, as one ROMFS image (:mod:`kagiya.tools.install.romfs`): the
+code then runs in place from flash and does not fill the heap. Only ``boot.py`` and
+``main.py`` stay files, the old ``/lib/kagiya_lock`` files are removed, and the board is
+soft-reset so it mounts the new image. ``romfs=False`` (``--files``) forces the plain
+file deploy, which is also what a board without a ROMFS partition gets.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kagiya.tools.install import romfs as _romfs
 from kagiya.tools.install.build import Image, Target, build_image
 from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
@@ -127,9 +135,11 @@ def free_space_check(board: Board, image: Image, todo: Plan) -> None:
 
 
 def deploy(board: Board, firmware: Path, rep: Reporter, *, compile_mpy: bool = True,
-           cache: Path | None = None, connected: bool = False) -> dict[str, Any]:
+           cache: Path | None = None, connected: bool = False,
+           romfs: bool = True) -> dict[str, Any]:
     """Bring the board's copy of ``firmware`` up to date; returns what was done
-    (``connected``: also the MQTT uplink, docs/uplink.md)."""
+    (``connected``: also the MQTT uplink, docs/uplink.md; ``romfs``: use the board's
+    ROMFS partition when it has one)."""
     info = board.info()
     target = Target.from_mpy(int(info.get("mpy") or 0)) if compile_mpy else None
     if target is not None and target.mpy_version == 0:
@@ -139,6 +149,17 @@ def deploy(board: Board, firmware: Path, rep: Reporter, *, compile_mpy: bool = T
     image = build_image(firmware, target, cache=cache, connected=connected)
     for note in image.notes:
         rep.say(f"[yellow]![/yellow] {note}")
+    rom: dict[str, Any] = {}
+    use_rom = romfs and target is not None
+    # a file deploy empties the partition: an old image would shadow /lib (/rom/lib first)
+    rom_image = _romfs.build(image.files if use_rom else {})
+    state = _romfs.query(board, rom_image)
+    if state.get("rom"):
+        rom = {"bytes": len(rom_image), "partition": state["rom"],
+               "written": _romfs.deploy(board, rom_image, state)}
+        if use_rom:
+            image = Image({p: d for p, d in image.files.items()
+                           if not p.startswith(_romfs.ROM_PREFIX)}, image.notes)
     paths = sorted(image.files)
     todo = plan(image, board_hashes(board, paths))
     free_space_check(board, image, todo)
@@ -161,14 +182,21 @@ def deploy(board: Board, firmware: Path, rep: Reporter, *, compile_mpy: bool = T
             raise InstallError("verify-failed",
                                f"{len(bad)} file(s) differ after copying: {', '.join(bad[:3])}",
                                "run deploy again; if it repeats the board's flash may be failing")
+    if rom.get("written"):
+        board.soft_reset()  # mount the new image before the next step imports the lock
     result = {
+        "romfs": rom if use_rom and rom else None,
         "written": todo.write, "deleted": todo.delete, "unchanged": todo.unchanged,
         "bytes": sum(len(image.files[p]) for p in todo.write),
         "compiled_for": (f"mpy v{target.mpy_version}.{target.mpy_sub} {target.arch or 'bytecode'}"
                          if target else "source"),
         "micropython": ".".join(str(v) for v in info.get("version", [])),
     }
+    where = ""
+    if use_rom and rom:
+        where = (f"ROMFS image {rom['bytes']} bytes "
+                 f"{'written' if rom['written'] else 'unchanged'}; ")
     rep.done("deploy", result,
-             f"{len(todo.write)} file(s) written ({result['bytes']} bytes), "
+             f"{where}{len(todo.write)} file(s) written ({result['bytes']} bytes), "
              f"{todo.unchanged} unchanged, {len(todo.delete)} removed; verified")
     return result

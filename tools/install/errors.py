@@ -19,6 +19,8 @@ EXIT_STATUS: dict[str, int] = {
     "board-error": 3,
     "firmware-missing": 3,
     "flash-full": 3,
+    "romfs-full": 3,
+    "romfs-failed": 3,
     "verify-failed": 3,
     "incompatible-micropython": 4,
     "image-invalid": 4,

@@ -1,16 +1,20 @@
 """``kagiya install selftest``: run the firmware's self-test on the board and report it.
 
 The firmware checks its crypto (known-answer tests), storage, relays (doors first; drive
-only while the vehicle is not moving) and clock (``kagiya_lock.selftest.run``). When an
-unlock check is given (a callable that performs a real unlock over BLE with a phone key),
-its outcome is added as the check ``ble_unlock``.
+only while the vehicle is not moving) and clock (``kagiya_lock.selftest.run``). The
+self-test is not stored on the board (firmware/targets.json ``installer``: it would cost
+flash on every lock for a check run once at installation): its source is sent and run in
+RAM. When an unlock check is given (a callable that performs a real unlock over BLE with a
+phone key), its outcome is added as the check ``ble_unlock``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from kagiya.tools.install.build import default_firmware_dir
 from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.report import Reporter
@@ -18,9 +22,15 @@ from kagiya.tools.install.report import Reporter
 UnlockCheck = Callable[[], tuple[bool, str]]
 
 
-def selftest(board: Board, rep: Reporter, *, unlock: UnlockCheck | None = None) -> dict[str, Any]:
-    """Run the self-test; raises ``selftest-failed`` (after printing the report) on failure."""
-    result = board.call("import kagiya_lock.selftest as _s\n@@RESULT@@(json.dumps(_s.run()))",
+SOURCE = "lib/kagiya_lock/selftest.py"  # relative to the firmware tree
+
+
+def selftest(board: Board, rep: Reporter, *, unlock: UnlockCheck | None = None,
+             firmware: Path | None = None) -> dict[str, Any]:
+    """Run the self-test of ``firmware`` (default: the shipped tree) on the board; raises
+    ``selftest-failed`` (after printing the report) on failure."""
+    source = ((firmware or default_firmware_dir()) / SOURCE).read_text()
+    result = board.call(source + "\n@@RESULT@@(json.dumps(run()))",
                         what="running the self-test", timeout=300)
     checks: list[dict[str, Any]] = list(result.get("checks", []))
     if unlock is not None:

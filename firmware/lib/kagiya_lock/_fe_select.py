@@ -47,14 +47,19 @@ WIDE = sys.maxsize > (1 << 62) and _FORCE != "v32"
 
 def curve_backend():
     """The module doing Curve25519 arithmetic: _fe_viper, or _fe_int when FAST is
-    off or the viper code cannot be loaded (e.g. no room for native code)."""
+    off or the viper code cannot be loaded (e.g. no room for native code). A build without
+    _fe_int re-raises the viper module's error (MemoryError: the lock cannot boot, it
+    never answers a valid key with a wrong code)."""
+    failed = None
     if FAST:
         try:
             from kagiya_lock import _fe_viper
 
             return _fe_viper
-        except Exception:  # MemoryError etc. on a small port: stay correct
-            pass
-    from kagiya_lock import _fe_int
-
+        except Exception as exc:  # MemoryError etc. on a small port: stay correct
+            failed = exc
+    try:
+        from kagiya_lock import _fe_int
+    except ImportError:  # the unix and esp32 builds omit it (firmware/targets.json)
+        raise failed or ImportError("no curve back end")
     return _fe_int
