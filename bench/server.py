@@ -240,7 +240,8 @@ def run_store(db_url: str, data: Path) -> list[Round]:
     now = rt.now()
     new = admin.create_operator(rt, "Bench", 1000, now - 86400, now + 400 * 86400)
     rt.close()
-    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS)
+    srv = LiveServer(db_url, data, env={"KAGIYA_REUSE_MIN_REMAINING": "2"}, workers=WORKERS,
+                     ready_timeout=180)  # a loaded shared machine starts slowly
     rounds = []
     try:
         op = OperatorClient.login(srv.url, new.client_id, new.client_secret)
