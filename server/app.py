@@ -15,6 +15,7 @@ from kagiya.server.web import (
     routes_account,
     routes_console,
     routes_console_auth,
+    routes_console_manage,
     routes_console_notices,
     routes_console_privacy,
     routes_mypage,
@@ -57,6 +58,7 @@ def build_app(runtime: Runtime | None) -> FastAPI:
     app.include_router(routes_console_notices.router)
     app.include_router(routes_privacy.router)
     app.include_router(routes_console_privacy.router)
+    app.include_router(routes_console_manage.router)
     if runtime is not None:
         app.router.add_event_handler("shutdown", runtime.close)
     return app

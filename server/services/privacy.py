@@ -212,12 +212,16 @@ def driver_ctx(s: Session, user: User, now: int, settings: Any) -> Ctx:
 
 def disclosure(c: Ctx, user_id: str) -> Disclosure:
     """Everything held about ``user_id``: the operator's export (profile, key requests,
-    phones, keys, usage logs), My Page sign-in data, its requests, the provisions register
+    phones, keys, usage logs), My Page data (passkeys, linked IDs, contact details, terms
+    accepted), its requests, the provisions register
     and the audit entries naming it."""
     from kagiya.server.models import Operator
-    from kagiya.server.web import identities, store
+    from kagiya.server.web import identities, notices, store
 
     user = get_user(c, user_id)
+    contact = notices.contact_of(c.s, user.pk)
+    terms = [{"notice_id": a.notice_id, "accepted_at": a.accepted_at} for a in c.s.scalars(
+        select(notices.TermsAcceptance).where(notices.TermsAcceptance.user_pk == user.pk))]
     op = c.s.get(Operator, user.operator_id)
     passkeys = [{"created_at": p.created_at, "last_used_at": p.last_used_at}
                 for p in store.passkeys_of(c.s, user.pk)]
@@ -231,7 +235,9 @@ def disclosure(c: Ctx, user_id: str) -> Disclosure:
     return Disclosure(
         generated_at=c.now, operator=op.name if op else user.operator_id,
         export=users.export(c, user_id),
-        my_page={"passkeys": passkeys, "linked_ids": linked},
+        my_page={"passkeys": passkeys, "linked_ids": linked, "terms_accepted": terms,
+                 "contact": [{"email": contact.email, "phone": contact.phone,
+                              "updated_at": contact.updated_at}] if contact else []},
         privacy_requests=[request_out(r, c.now) for r in requests_of(c.s, user.pk)],
         provisions=[provision_out(p) for p in _provisions(c.s, user.operator_id, user.user_id)],
         audit=[{"at": e.at, "action": e.action, "actor": e.actor} for e in entries])

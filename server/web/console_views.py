@@ -16,6 +16,7 @@ from kagiya.server.models import (
     Operator,
     Partner,
     Phone,
+    SimLine,
     UsageLog,
     User,
 )
@@ -62,19 +63,26 @@ def partners(s: Session, m: Member) -> list[Partner]:
 
 
 def locks(s: Session, m: Member, now: int) -> list[dict[str, Any]]:
-    """The member's locks: label, partner, status, plan, drivers, last log upload."""
+    """The member's locks: label, partner, status, plan, drivers, last log upload, the
+    lock's signed ``lost`` counter and missing records, and its SIM line (if connected)."""
     last = (select(func.max(UsageLog.received_at)).where(UsageLog.lock_pk == Lock.pk)
             .scalar_subquery())
     drivers = (select(func.count(func.distinct(KeyRequest.user_pk))).where(
         KeyRequest.lock_pk == Lock.pk, KeyRequest.status == ACTIVE, KeyRequest.exp > now)
         .scalar_subquery())
-    rows = s.execute(select(Lock, Partner.name, last, drivers)
+    rows = s.execute(select(Lock, Partner.name, last, drivers, SimLine)
                      .outerjoin(Partner, Partner.id == Lock.partner_id)
+                     .outerjoin(SimLine, SimLine.lock_pk == Lock.pk)
                      .where(Lock.operator_id == m.operator.id, locks_visible(m))
                      .order_by(Lock.lock_id).limit(ROWS)).all()
     return [{"lock_id": lk.lock_id, "label": lk.vehicle_label, "partner_id": lk.partner_id,
              "partner": pname, "status": lk.status, "care_plan": lk.care_plan,
-             "last_upload": up, "drivers": d} for lk, pname, up, d in rows]
+             "last_upload": lk.log_uploaded_at or up, "drivers": d, "lost": lk.log_lost,
+             "missing": lk.log_missing,
+             "sim": None if sim is None else {"status": sim.status, "attached": sim.attached,
+                                              "last_attach": sim.last_attach,
+                                              "data_bytes": sim.data_bytes}}
+            for lk, pname, up, d, sim in rows]
 
 
 def key_requests(s: Session, m: Member, *, user_id: str = "", lock_id: str = "",

@@ -39,7 +39,7 @@ NAV = (("users", N_("Users"), "users.read"), ("partners", N_("Partners"), "partn
        ("locks", N_("Locks"), "locks.read"), ("requests", N_("Key requests"), "requests.read"),
        ("logs", N_("Usage logs"), "logs.read"), ("audit", N_("Audit log"), "audit.read"),
        ("notices", N_("Notices"), "notices.read"),
-       ("privacy", N_("Data requests"), "privacy.read"))
+       ("privacy", N_("Data requests"), "privacy.read"), ("staff", N_("Staff"), "staff.manage"))
 PERMS = ("doors", "drive", "log")
 Field = Annotated[str, Form()]
 Perms = Annotated[list[str] | None, Form()]
@@ -186,7 +186,10 @@ def locks_page(request: Request) -> Response:
     """Locks: vehicle label, partner, status, care plan and drivers, last log upload."""
     def view(m: Member) -> Response:
         rows = _read(request, lambda s, now: console_views.locks(s, m, now))
-        return _show(request, m, "console_locks.html", rows=rows, caps=DRIVER_CAP)
+        parts = _read(request, lambda s, now: console_views.partners(s, m)) if m.can(
+            "locks.write") else []
+        return _show(request, m, "console_locks.html", rows=rows, caps=DRIVER_CAP,
+                     partners=parts)
     return _guarded(request, "locks.read", view)
 
 
