@@ -15,12 +15,14 @@ connect, and Mosquitto 2 disconnects clients whose account is gone on reload.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,27 +102,45 @@ class BrokerAccounts:
         self.password_file = password_file
         self.pid_file = pid_file
 
-    def _passwd(self, *args: str) -> None:
+    def _change(self, username: str, password: str | None) -> None:
+        """Set (``password``) or delete (None) ``username``: under an exclusive lock on a
+        lock file next to the password file (every thread and process of every key server
+        on this host), ``mosquitto_passwd`` edits a copy that then replaces the file in
+        one rename. Edited in place, concurrent changes lost each other's accounts (even
+        the server's own), and a broker reloading in the middle of a rewrite read half a
+        file and dropped the sessions of accounts it did not find."""
         tool = shutil.which("mosquitto_passwd")
         if not tool:
             raise BrokerUnavailable("mosquitto_passwd is not installed (run `make sysdeps`)")
-        if not self.password_file.exists():
-            self.password_file.touch(mode=0o600)
-        subprocess.run([tool, *args], check=True, capture_output=True, timeout=30)
+        pf = self.password_file
+        with open(pf.with_name(pf.name + ".lock"), "a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            text = pf.read_text() if pf.exists() else ""
+            if password is None and not any(line.split(":", 1)[0] == username
+                                            for line in text.splitlines()):
+                return
+            tmp = pf.with_name(f".{pf.name}.{os.getpid()}.{threading.get_ident()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            try:
+                args = ["-b", str(tmp), username, password] if password is not None \
+                    else ["-D", str(tmp), username]
+                subprocess.run([tool, *args], check=True, capture_output=True, timeout=30)
+                os.replace(tmp, pf)
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def create(self, username: str) -> str:
         """Create (or replace) ``username`` with a new random password; returns it."""
         password = secrets.token_urlsafe(24)
-        self._passwd("-b", str(self.password_file), username, password)
+        self._change(username, password)
         self.reload()
         return password
 
     def delete(self, username: str) -> None:
         """Delete ``username`` (no error when it does not exist) and reload the broker."""
-        if self.password_file.exists() and any(
-                line.split(":", 1)[0] == username
-                for line in self.password_file.read_text().splitlines()):
-            self._passwd("-D", str(self.password_file), username)
+        self._change(username, None)
         self.reload()
 
     def reload(self) -> None:
