@@ -31,6 +31,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from kagiya.sdk.i18n import N_
 from kagiya.server import audit
 from kagiya.server.models import (
     ACTIVE,
@@ -47,7 +48,8 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("kagiya.server.simcontrol")
 SimFor = Callable[[str], SimControl | None]  # operator ID -> its SIM control (or None)
-CANCEL_PENDING = "cancel-pending"  # to be cancelled; the provider has not confirmed yet
+#: to be cancelled; the provider has not confirmed yet (shown in the console: translated)
+CANCEL_PENDING = N_("cancel-pending")
 #: the lines a lifecycle pass looks at
 LIVE = ("active", "suspended", CANCEL_PENDING)
 
