@@ -14,7 +14,8 @@ through the API (``/v1/privacy-requests``) or the console. Fulfilling runs the e
   request and provision records stay, naming the ID's audit pseudonym only.
 
 Every request has a deadline (:data:`DUE_DAYS` days after it was received: the policy's
-"reasonable period"); every step is audited.
+"reasonable period"); every step is audited, and the driver finds each answer in their My
+Page inbox (a personal notice, :mod:`kagiya.server.web.notices`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
+from kagiya.sdk.i18n import N_, _, format_date, language
 from kagiya.server import audit
 from kagiya.server.models import ACTIVE, AuditEntry, User
 from kagiya.server.principal import OperatorRef, Principal
@@ -311,7 +313,34 @@ def fulfil(c: Ctx, request_id: str, body: AnswerIn) -> PrivacyRequestOut:
     req.status, req.answered_at, req.answered_by = FULFILLED, c.now, c.p.actor
     req.answer = answer
     c.audit("privacy.fulfil", req.id, kind=req.kind, user=target_user, **done)
+    _tell(c, req)
     return request_out(req, c.now)
+
+
+ANSWERED = N_("Your data request was answered")
+ANSWER_BODY = {FULFILLED: N_("Your request ({kind}) of {day} was answered: done."),
+               REFUSED: N_("Your request ({kind}) of {day} was answered: refused.")}
+KIND_NAMES = {"disclosure": N_("disclosure"), "correction": N_("correction"),
+              "stop-use": N_("stop use"), "erasure": N_("erasure")}
+
+
+def _tell(c: Ctx, req: PrivacyRequest) -> None:
+    """A personal My Page notice that the request was answered (in both languages, with
+    the operator's answer); none after an erasure (nobody is left to read it)."""
+    from kagiya.server.web import notices
+
+    if req.user_pk is None or (req.kind == "erasure" and req.status == FULFILLED):
+        return
+    words: dict[str, tuple[str, str]] = {}
+    for lang in ("ja", "en"):
+        with language(lang):
+            sentence = _(ANSWER_BODY[req.status]).format(
+                kind=_(KIND_NAMES[req.kind]), day=format_date(req.created_at))
+            text = "\n\n".join(x for x in (sentence, req.answer.replace("\r", "")) if x)
+            words[lang] = (_(ANSWERED), text)
+    notices.publish(c, notices.NoticeIn(
+        kind="notice", title=notices.Title(ja=words["ja"][0], en=words["en"][0]),
+        body=notices.Text(ja=words["ja"][1], en=words["en"][1]), user_id=req.user_ref))
 
 
 def refuse(c: Ctx, request_id: str, body: AnswerIn) -> PrivacyRequestOut:
@@ -323,6 +352,7 @@ def refuse(c: Ctx, request_id: str, body: AnswerIn) -> PrivacyRequestOut:
     req.status, req.answered_at, req.answered_by = REFUSED, c.now, c.p.actor
     req.answer = body.answer.strip()
     c.audit("privacy.refuse", req.id, kind=req.kind, user=req.user_ref)
+    _tell(c, req)
     return request_out(req, c.now)
 
 

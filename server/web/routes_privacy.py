@@ -37,8 +37,7 @@ KIND_WORDS = {"disclosure": N_("Show me everything you hold about me (disclosure
               "correction": N_("Correct something that is wrong (correction)"),
               "stop-use": N_("Stop using my data (my ID is suspended, my keys stop)"),
               "erasure": N_("Erase my data (my ID and everything about it is deleted)")}
-KIND_NAMES = {"disclosure": N_("disclosure"), "correction": N_("correction"),
-              "stop-use": N_("stop use"), "erasure": N_("erasure")}
+KIND_NAMES = privacy.KIND_NAMES
 VERIFIED_WORDS = {"passkey": N_("with a passkey"), "fresh-sign-in": N_("by signing in again")}
 STATUS_WORDS = {"received": N_("received"), "fulfilled": N_("done"),
                 "refused": N_("refused"), "withdrawn": N_("withdrawn")}

@@ -157,6 +157,11 @@ def test_stop_use_suspends_and_correction_needs_an_answer(world: World) -> None:
     assert e.value.status == 401
     _, text, _ = me.get("/my/privacy")
     assert "vehicle label corrected" in text
+    # each answer is a personal notice in the driver's inbox, in both languages
+    told = [n for n in op._request("GET", "/v1/notices")["items"] if n["user_id"] == uid]
+    assert len(told) == 2 and all(n["kind"] == "notice" for n in told)
+    assert any("vehicle label corrected" in n["body"]["en"] for n in told)
+    assert all("訂正" in n["body"]["ja"] or "利用停止" in n["body"]["ja"] for n in told)
     # another operator sees none of it
     other = world.operator(name="Other Leasing")
     assert _requests(other) == []
