@@ -20,7 +20,7 @@ from kagiya.server.simcontrol.adapter import HttpSimControl, SimControlError, si
 from kagiya.server.simcontrol.lifecycle import cancel_line, reconcile
 from sqlalchemy import select, update
 
-from tests.server.conftest import World, make_world
+from tests.server.conftest import World, db_url, make_world, postgres  # noqa: F401
 from tests.server.live import free_port
 
 IMEI = "356938035643809"
@@ -165,14 +165,14 @@ def test_line_follows_the_lease_and_never_strands_a_revocation(
 
 @pytest.mark.timeout(300)
 def test_a_decommissioned_lock_gets_its_line_back_then_loses_it_after_the_grace(
-        emulator: Emulator, tmp_path: Path) -> None:
+        emulator: Emulator, tmp_path: Path, db_url: str) -> None:  # noqa: F811
     """A suspended line of a decommissioned lock is resumed (the decommission must reach
     the lock); a lock that never acknowledges loses its line and its broker account
     ``uplink_retire_grace_s`` after the retirement, audited as unacknowledged."""
     from kagiya.server.simcontrol.lifecycle import LifecycleThread
 
     contracts = tmp_path / "sim.json"
-    w, rt = make_world("sqlite:///" + str(tmp_path / "k.db"), tmp_path / "data",
+    w, rt = make_world(db_url, tmp_path / "data",  # both: the claims use SKIP LOCKED
                        sim_contracts_file=str(contracts), sim_idle_s=IDLE_S,
                        uplink_retire_grace_s=IDLE_S)
     try:
