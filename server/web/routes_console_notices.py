@@ -1,4 +1,8 @@
-"""The console's "Notices" page: the operator publishes notices, maintenance windows (第7条)
+"""The console's My Page pages: "Notices" (below) and one driver's My Page account
+(``/console/users/{user_id}/my-page``: sign-in methods, terms agreed, contact, an invitation
+with a QR code, withdrawal at contract end).
+
+"Notices": the operator publishes notices, maintenance windows (第7条)
 and terms versions with their effective date (第18条) to its drivers' My Page, and withdraws
 them. Every change runs the API's service (:mod:`kagiya.server.web.notices`) as the signed-in
 member and is audited; a refusal is the API's problem document. Times are entered and shown
@@ -15,9 +19,18 @@ from fastapi.responses import Response
 from kagiya.sdk.i18n import user_zone
 from kagiya.server.problems import ApiError
 from kagiya.server.services.lease import day_start
-from kagiya.server.web import notices
+from kagiya.server.web import access, account, ceremony, console_mypage, mypage, notices, qr
 from kagiya.server.web.access import Member
-from kagiya.server.web.routes_console import _act, _back, _body, _day, _guarded, _show
+from kagiya.server.web.routes_console import (
+    _act,
+    _back,
+    _body,
+    _day,
+    _guarded,
+    _read,
+    _show,
+)
+from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 Field = Annotated[str, Form()]
@@ -69,3 +82,39 @@ def withdraw(request: Request, notice_id: str) -> Response:
         _act(request, m, lambda c: notices.withdraw(c, notice_id[:40]))
         return _back("/console/notices")
     return _guarded(request, "notices.write", view, write=True)
+
+
+# -- one driver's My Page account --------------------------------------------------------------
+
+@router.get("/console/users/{user_id}/my-page")
+def account_page(request: Request, user_id: str) -> Response:
+    """A driver's My Page account: how they sign in, terms agreed, contact, contract."""
+    def view(m: Member) -> Response:
+        def load(s: Session, now: int) -> console_mypage.Account:
+            access.check_user(s, m, user_id[:64])
+            return console_mypage.load(s, m, user_id[:64], now)
+        return _show(request, m, "console_mypage.html", a=_read(request, load))
+    return _guarded(request, "users.read", view)
+
+
+@router.post("/console/users/{user_id}/my-page/invitation")
+def invitation(request: Request, user_id: str) -> Response:
+    """A one-time My Page invitation for the driver, with a QR code of its link."""
+    def view(m: Member) -> Response:
+        rp = ceremony.relying_party(request)
+        base = rp.origin if rp is not None else f"{request.url.scheme}://{request.url.netloc}"
+        out = _act(request, m, lambda c: mypage.create_invitation(c, user_id, base),
+                   lambda s: access.check_user(s, m, user_id))
+        return _show(request, m, "console_mypage_invitation.html", inv=out,
+                     qr=qr.svg_data_uri(out.url))
+    return _guarded(request, "enrollment.create", view, write=True)
+
+
+@router.post("/console/users/{user_id}/my-page/withdrawal")
+def withdrawal(request: Request, user_id: str) -> Response:
+    """End the driver's My Page account at contract end (409 ``contract-running``)."""
+    def view(m: Member) -> Response:
+        _act(request, m, lambda c: account.withdraw_by_operator(c, user_id),
+             lambda s: access.check_user(s, m, user_id))
+        return _back(f"/console/users/{user_id}/my-page")
+    return _guarded(request, "users.write", view, write=True)

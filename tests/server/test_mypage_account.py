@@ -269,3 +269,54 @@ def test_console_notices_need_an_operator_wide_role(world: World) -> None:
                         headers=cookies["admin"], follow_redirects=False)
     assert r.status_code == 303
     assert op._request("GET", "/v1/notices")["items"][0]["withdrawn_at"] is not None
+
+
+def test_console_my_page_account_scope_invitation_withdrawal(world: World) -> None:
+    op = world.operator()
+    north, south = (op.create_partner(n)["partner_id"] for n in ("North Motors", "South Cars"))
+    la, lb = world.lock(op, partner_id=north), world.lock(op, partner_id=south)
+    now = int(world.clock())
+    ua, ub = op.create_user()["user_id"], op.create_user()["user_id"]
+    ra = op.create_key_request(ua, la, now - 60, now + DAY, ["doors"])["request_id"]
+    op.create_key_request(ub, lb, now - 60, now + DAY, ["doors"])
+    Driver(world, ua).post("/my/contact", {"email": "a@example.jp", "phone": ""})
+    heads = {}
+    for role, pid in (("admin", None), ("partner", north)):
+        pk = int(op._request("POST", "/v1/console/staff", json={
+            "name": role, "role": role, "partner_id": pid})["staff_id"])
+        with transaction(world.rt.sessions) as s:
+            token = store.issue(s, StaffSession, now, store.SESSION_TTL_S, staff_pk=pk)
+        heads[role] = {"Cookie": f"{CONSOLE_COOKIE}={token}", "Origin": ORIGIN,
+                       "Accept-Language": "en"}
+
+    def get(role: str, path: str) -> tuple[int, str]:
+        r = world.http.get(f"{ORIGIN}{path}", headers=heads[role], follow_redirects=False)
+        return r.status_code, r.text
+
+    def post(role: str, path: str) -> tuple[int, str]:
+        r = world.http.post(f"{ORIGIN}{path}", headers=heads[role], follow_redirects=False)
+        return r.status_code, r.text
+
+    status, text = get("admin", f"/console/users/{ua}/my-page")
+    assert status == 200 and "a@example.jp" in text and "A lease runs until" in text
+    # a partner's staff sees their driver, not the other partner's (not found, like the API)
+    assert get("partner", f"/console/users/{ua}/my-page")[0] == 200
+    status, text = get("partner", f"/console/users/{ub}/my-page")
+    assert status == 404 and 'data-code="not-found"' in text
+    assert post("partner", f"/console/users/{ub}/my-page/invitation")[0] == 404
+    assert post("partner", f"/console/users/{ua}/my-page/withdrawal")[0] == 403  # role
+
+    status, text = post("admin", f"/console/users/{ua}/my-page/invitation")
+    assert status == 200 and "data:image/svg+xml" in text and "/my/welcome?invite=" in text
+    token = text.split("/my/welcome?invite=")[1].split("<")[0]
+    pk = _pk(world, ua)
+    with transaction(world.rt.sessions) as s:
+        assert store.invitation_user(s, token, now) == pk
+
+    status, text = post("admin", f"/console/users/{ua}/my-page/withdrawal")
+    assert status == 409 and 'data-code="contract-running"' in text
+    op.cancel_key_request(ra)
+    assert post("admin", f"/console/users/{ua}/my-page/withdrawal")[0] == 303
+    status, text = get("admin", f"/console/users/{ua}/my-page")
+    assert "has not given contact details" in text and "Passkeys: 0" in text
+    assert op._request("GET", f"/v1/users/{ua}")["status"] == "suspended"

@@ -1,7 +1,8 @@
 """My Page notices, terms, contact and withdrawal in real Chromium, in Japanese and English.
 
 The operator publishes a notice and two terms versions over the API and a maintenance window
-in the console (an admin signed in with a passkey); the invited driver sees the terms they
+in the console (an admin signed in with a passkey), and hands out the My Page invitation with
+its QR code from the console; the invited driver sees the terms they
 agree to on the invitation page, the maintenance banner (第7条), the announced terms change
 (第18条), an inbox with unread notices; changes their contact details; cannot withdraw while
 the lease runs, then withdraws once it was cancelled (第12条). Screenshots are test artifacts.
@@ -76,7 +77,6 @@ def test_notices_terms_contact_withdrawal(real_server: RealServer, lang: str) ->
         "kind": "notice", "user_id": other, "title": {"ja": "他の方へ", "en": "For someone else"},
         "body": {"ja": "…", "en": "…"}})
     admin = post("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
-    invite = _localhost(post("POST", f"/v1/users/{user}/my-page-invitations")["url"])
     jst = datetime.now(ZoneInfo("Asia/Tokyo"))
     base = _localhost(real_server.url)
 
@@ -97,6 +97,15 @@ def test_notices_terms_contact_withdrawal(real_server: RealServer, lang: str) ->
         expect(page.get_by_test_id("notice-row")).to_have_count(5)
         expect(page.get_by_test_id("notices")).to_contain_text("サーバー保守")
         page.screenshot(path=str(ARTIFACTS / f"console-notices-{lang}.png"), full_page=True)
+
+        # the operator hands out the My Page invitation (link and QR code) from the console
+        page.get_by_test_id("nav-users").click()
+        page.get_by_test_id(f"mypage-{user}").click()
+        expect(page.get_by_test_id("contact")).to_be_visible()
+        page.get_by_test_id("mypage-invite").click()
+        assert str(page.get_by_test_id("qr").get_attribute("src")).startswith("data:image/svg")
+        invite = page.get_by_test_id("invitation-link").inner_text()
+        assert invite.startswith(f"{base}/my/welcome?invite=")
 
         # the driver registers, agreeing to the terms in force
         page.goto(f"{invite}&lang={lang}")
@@ -151,6 +160,9 @@ def test_notices_terms_contact_withdrawal(real_server: RealServer, lang: str) ->
         page.screenshot(path=str(ARTIFACTS / f"mypage-withdrawn-{lang}.png"), full_page=True)
         page.goto(f"{base}/my")
         assert page.url.startswith(f"{base}/my/sign-in")
+        page.goto(f"{base}/console/users/{user}/my-page")  # the operator sees the account end
+        expect(page.get_by_test_id("sign-in-methods")).to_contain_text("0")
+        expect(page.get_by_test_id("mypage-withdraw")).to_have_count(0)
 
     assert post("GET", f"/v1/users/{user}/contact")["phone"] == ""  # withdrawn: deleted
     assert post("GET", f"/v1/users/{user}")["status"] == "suspended"
