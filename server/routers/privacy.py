@@ -14,6 +14,7 @@ from kagiya.server.services import privacy
 from kagiya.server.services.privacy import (
     REQUEST_ID,
     AnswerIn,
+    Disclosure,
     PrivacyRequestOut,
     PrivacyRequestPage,
     ProvisionIn,
@@ -72,3 +73,12 @@ def record_provision(user_id: UserIdP, body: ProvisionIn, op: Write) -> JSONResp
 def list_provisions(user_id: UserIdP, op: Read) -> JSONResponse:
     """The user's provision records, newest first."""
     return op(lambda c: privacy.provisions(c, user_id))
+
+
+@router.get("/users/{user_id}/disclosure", response_model=Disclosure)
+def read_disclosure(user_id: UserIdP, op: Read) -> JSONResponse:
+    """Everything held about a user ID, as the driver sees it after a disclosure request:
+    the export, My Page data (passkeys' dates, linked IDs, contact, terms accepted), their
+    requests, the provisions register and the audit entries naming them (for an answer by
+    post or mail, privacy policy §8)."""
+    return op(lambda c: privacy.disclosure(c, user_id))

@@ -126,6 +126,9 @@ def test_disclosure_opens_the_export_with_the_provisions_register(world: World) 
     assert d["provisions"][0]["recipient"] == "North Motors Service"
     assert {r["request_id"] for r in d["privacy_requests"]} == {rid}
     assert "privacy.fulfil" in {a["action"] for a in d["audit"]}
+    # the operator reads the same document (for an answer by post or mail)
+    same = op._request("GET", f"/v1/users/{uid}/disclosure")
+    assert same["export"] == d["export"] and same["provisions"] == d["provisions"]
     status, page, _ = me.get(f"/my/privacy/requests/{rid}/disclosure")
     assert status == 200 and "North Motors Service" in page and lid in page
     # another driver cannot open it
