@@ -137,9 +137,11 @@ def test_notices_terms_contact_withdrawal(real_server: RealServer, lang: str) ->
 
         # contact details: the part of the profile the driver changes
         page.goto(f"{base}/my")
-        page.get_by_test_id("contact-email").fill("driver@example.jp")
-        page.get_by_test_id("contact-phone").fill("090-1234-5678")
-        page.get_by_test_id("contact-save").click()
+        page.get_by_test_id("contact-email").focus()  # keyboard only: type, Tab, Enter
+        page.keyboard.type("driver@example.jp")
+        page.keyboard.press("Tab")
+        page.keyboard.type("090-1234-5678")
+        page.keyboard.press("Enter")
         expect(page.get_by_test_id("contact-saved")).to_contain_text(words["saved"])
         expect(page.get_by_test_id("contact-email")).to_have_value("driver@example.jp")
         assert post("GET", f"/v1/users/{user}/contact")["phone"] == "090-1234-5678"
