@@ -238,6 +238,9 @@ def disclosure(c: Ctx, user_id: str) -> Disclosure:
         generated_at=c.now, operator=op.name if op else user.operator_id,
         export=users.export(c, user_id),
         my_page={"passkeys": passkeys, "linked_ids": linked, "terms_accepted": terms,
+                 "notices_read": [{"notice_id": r.notice_id, "read_at": r.read_at}
+                                  for r in c.s.scalars(select(notices.NoticeRead).where(
+                                      notices.NoticeRead.user_pk == user.pk))],
                  "contact": [{"email": contact.email, "phone": contact.phone,
                               "updated_at": contact.updated_at}] if contact else []},
         privacy_requests=[request_out(r, c.now) for r in requests_of(c.s, user.pk)],

@@ -10,6 +10,7 @@ import pytest
 from kagiya.server.client import ApiProblem, OperatorClient
 from kagiya.server.db import transaction
 from kagiya.server.models import IssuedKey, Phone, User
+from kagiya.server.services import privacy
 from kagiya.server.web import identities, notices, store
 from kagiya.server.web.routes_console_auth import COOKIE as CONSOLE_COOKIE
 from kagiya.server.web.routes_mypage import SESSION_COOKIE
@@ -129,6 +130,11 @@ def test_a_driver_sees_their_notices_only(world: World) -> None:
     assert da.get(f"/my/notices/{mine['Tomorrow']}")[0] == 404  # not yet published
     status, text = da.get(f"/my/notices/{mine['For A']}")
     assert status == 200 and "For A" in text
+    with transaction(world.rt.sessions) as s:  # a disclosure request shows what was read
+        u = s.scalars(select(User).where(User.user_id == a)).one()
+        held = privacy.disclosure(privacy.driver_ctx(s, u, int(world.clock()),
+                                                     world.rt.settings), a).my_page
+    assert [r["notice_id"] for r in held["notices_read"]] == [mine["For A"]]
     assert "2 unread" in da.get("/my")[1]
 
     world.clock.advance(DAY + 60)  # the scheduled notice appears; the window is under way
