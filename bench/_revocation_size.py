@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from kagiya.sdk import cbor, cose
+from kagiya.sdk import cbor, cose, messages
 from kagiya.sdk.keys import IssuerKey, LockIdentity
-from kagiya.sdk.protocol import CT_REVOCATION, MAX_MESSAGE, Claim, MessageType
+from kagiya.sdk.protocol import CT_REVOCATION, MAX_MESSAGE, Claim
 from kagiya.server import admin
 from kagiya.server.app import serving_app
 from kagiya.server.client import OperatorClient, PhoneClient, new_device_key
@@ -50,7 +50,7 @@ class UpdateSize:
 
 
 def _message(update: bytes) -> int:
-    return len(cbor.dumps({0: int(MessageType.REVOCATION), 1: update}))
+    return len(messages.encode(messages.RevocationMessage(update), size_limit=False))
 
 
 def measure(data_dir: Path) -> UpdateSize:

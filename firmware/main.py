@@ -80,11 +80,22 @@ def main():
         try:
             _serve()
             return
-        except Exception:  # e.g. MemoryError or no radio at boot: start again, never the REPL
+        except Exception as e:  # e.g. MemoryError or no radio at boot: start again, never the REPL
             if not _locked():
                 micropython.kbd_intr(3)
                 raise
+            _report(e)  # no REPL shows it: the debug build prints it, production stays quiet
             _restart()
+
+
+def _report(e):
+    """The failure's traceback where the HAL is a debug build (kagiya_lock.diag)."""
+    try:
+        from kagiya_lock import diag, hal
+
+        diag.report(hal.default(), e)
+    except Exception:
+        pass
 
 
 def _restart():

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ErrorCode, ProtocolError
-from .protocol import MAX_DEPTH, MAX_ITEMS, MAX_MESSAGE, MAX_TEXT
+from .protocol import MAX_DEPTH, MAX_ITEMS, MAX_MESSAGE, MAX_TEXT, TAG_SIGN1
 
-TAG_COSE_SIGN1 = 18
+TAG_COSE_SIGN1 = TAG_SIGN1
 
 _UINT64_MAX = (1 << 64) - 1
 

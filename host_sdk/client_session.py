@@ -34,6 +34,7 @@ from .client_errors import ReplyNotAuthenticError, UpdateNotAppliedError, refusa
 from .client_keys import DigitalKey, Wallet
 from .errors import ErrorCode
 from .messages import Command, LockState
+from .protocol import CHALLENGE_WINDOW_MS
 
 Request = Callable[[bytes], Awaitable[bytes]]
 
@@ -88,7 +89,7 @@ class PhoneSession:
 
     def _stale(self) -> bool:
         ch = self.challenge
-        window = (ch.window_ms if ch is not None else 2000) / 1000
+        window = (ch.window_ms if ch is not None else CHALLENGE_WINDOW_MS) / 1000
         return time.monotonic() - self._nonce_at > window * _WINDOW_USE
 
     async def attach_updates(self) -> list[str]:

@@ -19,7 +19,17 @@ from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey, x25519_public
 from .keys import lock_key_id as _lock_key_id
 from .keywrap import unwrap_secret, wrap_secret
-from .protocol import CT_CWT, MAX_CREDENTIAL, Claim, Command, Permission
+from .protocol import (
+    CT_CWT,
+    CTI_LEN,
+    LOCK_ID_PATTERN,
+    MAX_CREDENTIAL,
+    OPERATOR_ID_MAX,
+    SECRET_LEN,
+    Claim,
+    Command,
+    Permission,
+)
 from .protocol import MAX_LIFETIME_S as MAX_LIFETIME
 
 # claim keys as plain ints (map keys of the claims set)
@@ -30,8 +40,8 @@ KGY_RV = int(Claim.KGY_RV)
 KGY_OP = int(Claim.KGY_OP)
 KGY_GEN = int(Claim.KGY_GEN)
 
-LOCK_ID_RE = re.compile(r"[A-Z0-9-]{4,20}")
-USER_ID_RE = re.compile(r"[\x20-\x7e]{1,64}")
+LOCK_ID_RE = re.compile(LOCK_ID_PATTERN)
+USER_ID_RE = re.compile(rf"[\x20-\x7e]{{1,{OPERATOR_ID_MAX}}}")
 OPERATOR_ID_RE = USER_ID_RE  # §2: 1–64 printable ASCII
 
 
@@ -137,7 +147,7 @@ def _claims(*, iss: str, sub: str, aud: str, nbf: int, exp: int, iat: int, permi
             raise ProtocolError(ErrorCode.INVALID_CLAIMS, f"{name} must be a uint")
     if nbf >= exp or exp - nbf > MAX_LIFETIME:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "need nbf < exp and a lifetime <= 400 d")
-    if len(cti) != 16:
+    if len(cti) != CTI_LEN:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes")
     return Claims(iss=iss, sub=sub, aud=aud, nbf=nbf, exp=exp, iat=iat, cti=cti,
                   permissions=Permission(int(permissions)), request_version=request_version,
@@ -187,10 +197,10 @@ def issue_credential(issuer: IssuerKey, *, iss: str, sub: str, aud: str, nbf: in
                                  "iat": iat, "permissions": permissions,
                                  "request_version": request_version, "operator": operator,
                                  "generation": generation}
-    _claims(**claims_in, cti=bytes(16))  # validate before drawing anything
-    cti = r(16) if cti is None else bytes(cti)
-    secret = r(32) if secret is None else bytes(secret)
-    if len(secret) != 32:
+    _claims(**claims_in, cti=bytes(CTI_LEN))  # validate before drawing anything
+    cti = r(CTI_LEN) if cti is None else bytes(cti)
+    secret = r(SECRET_LEN) if secret is None else bytes(secret)
+    if len(secret) != SECRET_LEN:
         raise ProtocolError(ErrorCode.INVALID_CLAIMS, "cti must be 16 bytes, secret 32")
     claims = _claims(**claims_in, cti=cti)
     credential = _signed(issuer, claims, wrap_secret(secret, lock_kex_public, rng=r))
@@ -216,7 +226,7 @@ def _parse_claims(payload: bytes) -> tuple[Claims, dict[Any, Any]]:
         if not isinstance(c.get(key), str):
             raise ProtocolError(ErrorCode.MALFORMED, f"claim {key} missing or not text")
     cti = c.get(CTI)
-    if not isinstance(cti, bytes) or len(cti) != 16:
+    if not isinstance(cti, bytes) or len(cti) != CTI_LEN:
         raise ProtocolError(ErrorCode.MALFORMED, "cti missing or not 16 bytes")
     cnf = c.get(CNF)
     if not isinstance(cnf, dict) or 2 not in cnf:

@@ -23,19 +23,38 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from . import cbor
 from .errors import ErrorCode, ProtocolError
 from .keys import lock_key_id as _lock_key_id
-from .protocol import ALG_AES_CCM_16_128_128, ALG_ECDH_ES_HKDF_256
+from .protocol import (
+    ALG_AES_CCM_16_128_128,
+    ALG_ECDH_ES_HKDF_256,
+    CNF_ENCRYPTED_KEY,
+    COSE_KEY_CRV,
+    COSE_KEY_K,
+    COSE_KEY_KTY,
+    COSE_KEY_X,
+    CRV_X25519,
+    HDR_ALG,
+    HDR_EPHEMERAL_KEY,
+    HDR_IV,
+    HDR_KID,
+    KTY_OKP,
+    KTY_SYMMETRIC,
+    SECRET_LEN,
+    WRAP_IV_LEN,
+    WRAP_KEY_BITS,
+    WRAP_TAG_LEN,
+)
 
-CNF_ENCRYPTED_COSE_KEY = 2
-IV_LEN = 13
-SECRET_LEN = 32
-_PROT_CONTENT = cbor.dumps({1: ALG_AES_CCM_16_128_128})
-_PROT_RECIPIENT = cbor.dumps({1: ALG_ECDH_ES_HKDF_256})
+CNF_ENCRYPTED_COSE_KEY = CNF_ENCRYPTED_KEY
+IV_LEN = WRAP_IV_LEN
+_X_LEN = 32  # an X25519 public key (RFC 7748)
+_PROT_CONTENT = cbor.dumps({HDR_ALG: ALG_AES_CCM_16_128_128})
+_PROT_RECIPIENT = cbor.dumps({HDR_ALG: ALG_ECDH_ES_HKDF_256})
 
 
 def kdf_context(recipient_protected: bytes) -> bytes:
     """COSE_KDF_Context for a 128-bit AES-CCM key (RFC 9053 §5.2), deterministically encoded."""
     return cbor.dumps([ALG_AES_CCM_16_128_128, [None, None, None], [None, None, None],
-                       [128, recipient_protected]])
+                       [WRAP_KEY_BITS, recipient_protected]])
 
 
 def enc_structure(content_protected: bytes) -> bytes:
@@ -44,7 +63,7 @@ def enc_structure(content_protected: bytes) -> bytes:
 
 
 def _derive(shared: bytes, recipient_protected: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=16, salt=None,
+    return HKDF(algorithm=hashes.SHA256(), length=WRAP_KEY_BITS // 8, salt=None,
                 info=kdf_context(recipient_protected)).derive(shared)
 
 
@@ -57,8 +76,13 @@ def wrap_secret(secret: bytes, lock_kex_public: bytes, *,
     """
     if len(secret) != SECRET_LEN:
         raise ValueError("the per-key secret must be 32 bytes")
-    return wrap_plaintext(cbor.dumps({1: 4, -1: bytes(secret)}), lock_kex_public,
+    return wrap_plaintext(_cose_key(secret), lock_kex_public,
                           rng=rng or os.urandom)
+
+
+def _cose_key(secret: bytes) -> bytes:
+    """The symmetric COSE_Key ``{kty: Symmetric, k: K}`` (RFC 9053 §7.4) the wrap encrypts."""
+    return cbor.dumps({COSE_KEY_KTY: KTY_SYMMETRIC, COSE_KEY_K: bytes(secret)})
 
 
 def wrap_plaintext(plaintext: bytes, lock_kex_public: bytes, *,
@@ -70,10 +94,12 @@ def wrap_plaintext(plaintext: bytes, lock_kex_public: bytes, *,
     eph_x = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     shared = eph.exchange(X25519PublicKey.from_public_bytes(bytes(lock_kex_public)))
     cek = _derive(shared, _PROT_RECIPIENT)
-    ciphertext = AESCCM(cek, tag_length=16).encrypt(iv, plaintext, enc_structure(_PROT_CONTENT))
-    recipient = [_PROT_RECIPIENT, {-1: {1: 1, -1: 4, -2: eph_x},
-                                   4: _lock_key_id(lock_kex_public)}, b""]
-    return {CNF_ENCRYPTED_COSE_KEY: [_PROT_CONTENT, {5: iv}, ciphertext, [recipient]]}
+    ciphertext = AESCCM(cek, tag_length=WRAP_TAG_LEN).encrypt(iv, plaintext,
+                                                              enc_structure(_PROT_CONTENT))
+    eph_key = {COSE_KEY_KTY: KTY_OKP, COSE_KEY_CRV: CRV_X25519, COSE_KEY_X: eph_x}
+    recipient = [_PROT_RECIPIENT, {HDR_EPHEMERAL_KEY: eph_key,
+                                   HDR_KID: _lock_key_id(lock_kex_public)}, b""]
+    return {CNF_ENCRYPTED_COSE_KEY: [_PROT_CONTENT, {HDR_IV: iv}, ciphertext, [recipient]]}
 
 
 def new_wrapped_secret(lock_kex_public: bytes, *,
@@ -88,7 +114,7 @@ def new_wrapped_secret(lock_kex_public: bytes, *,
 
 
 MAX_WRAP = 256
-_CIPHERTEXT_LEN = len(cbor.dumps({1: 4, -1: bytes(SECRET_LEN)})) + 16  # COSE_Key + CCM tag
+_CIPHERTEXT_LEN = len(_cose_key(bytes(SECRET_LEN))) + WRAP_TAG_LEN  # COSE_Key + CCM tag
 
 
 def check_wrap_form(cnf: bytes, lock_kex_public: bytes) -> dict[int, Any]:
@@ -117,17 +143,19 @@ def check_wrap_form(cnf: bytes, lock_kex_public: bytes) -> dict[int, Any]:
     rpb, runprot, rct = recips[0]
     if cpb != _PROT_CONTENT or rpb != _PROT_RECIPIENT or rct != b"":
         raise _bad("algorithms are not AES-CCM-16-128-128 with ECDH-ES + HKDF-256")
-    if not isinstance(cunprot, dict) or list(cunprot) != [5] or not isinstance(cunprot[5], bytes) \
-            or len(cunprot[5]) != IV_LEN:
+    if not isinstance(cunprot, dict) or list(cunprot) != [HDR_IV] \
+            or not isinstance(cunprot[HDR_IV], bytes) or len(cunprot[HDR_IV]) != IV_LEN:
         raise _bad("the content header must be exactly a 13-byte IV")
     if not isinstance(ct, bytes) or len(ct) != _CIPHERTEXT_LEN:
         raise _bad(f"ciphertext must be {_CIPHERTEXT_LEN} bytes (a wrapped 32-byte COSE_Key)")
-    eph = runprot.get(-1)
-    if set(runprot) != {-1, 4} or not isinstance(eph, dict) or set(eph) != {-2, -1, 1} \
-            or not _int_is(eph[1], 1) or not _int_is(eph[-1], 4):
+    eph = runprot.get(HDR_EPHEMERAL_KEY)
+    if set(runprot) != {HDR_EPHEMERAL_KEY, HDR_KID} or not isinstance(eph, dict) \
+            or set(eph) != {COSE_KEY_KTY, COSE_KEY_CRV, COSE_KEY_X} \
+            or not _int_is(eph[COSE_KEY_KTY], KTY_OKP) \
+            or not _int_is(eph[COSE_KEY_CRV], CRV_X25519):
         raise _bad("the recipient header must be an X25519 ephemeral key and the lock key ID")
-    x = eph[-2]
-    if not isinstance(x, bytes) or len(x) != 32:
+    x = eph[COSE_KEY_X]
+    if not isinstance(x, bytes) or len(x) != _X_LEN:
         raise _bad("ephemeral key is not 32 bytes")
     try:  # a low-order point would give the lock an all-zero shared secret
         X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(x))
@@ -161,7 +189,7 @@ def recipient_key_id(cose_encrypt: Any) -> bytes:
     r = recips[0]
     if not isinstance(r, list) or len(r) != 3 or not isinstance(r[1], dict):
         raise _bad("malformed COSE_recipient")
-    kid = r[1].get(4)
+    kid = r[1].get(HDR_KID)
     if not isinstance(kid, bytes):
         raise _bad("recipient names no lock key ID")
     return kid
@@ -191,19 +219,20 @@ def unwrap_secret(cose_encrypt: Any, lock_kex_private: bytes, lock_key_id: bytes
         rprot = cbor.loads(rpb)
     except ProtocolError:
         raise _bad("protected header is not valid CBOR") from None
-    if not isinstance(cprot, dict) or type(cprot.get(1)) is not int \
-            or cprot.get(1) != ALG_AES_CCM_16_128_128:
+    if not isinstance(cprot, dict) or type(cprot.get(HDR_ALG)) is not int \
+            or cprot.get(HDR_ALG) != ALG_AES_CCM_16_128_128:
         raise _bad("content algorithm is not AES-CCM-16-128-128")
-    if not isinstance(rprot, dict) or type(rprot.get(1)) is not int \
-            or rprot.get(1) != ALG_ECDH_ES_HKDF_256:
+    if not isinstance(rprot, dict) or type(rprot.get(HDR_ALG)) is not int \
+            or rprot.get(HDR_ALG) != ALG_ECDH_ES_HKDF_256:
         raise _bad("recipient algorithm is not ECDH-ES + HKDF-256")
-    iv = cunprot.get(5)
-    eph = runprot.get(-1)
+    iv = cunprot.get(HDR_IV)
+    eph = runprot.get(HDR_EPHEMERAL_KEY)
     if not isinstance(iv, bytes) or len(iv) != IV_LEN or not isinstance(eph, dict):
         raise _bad("missing IV or ephemeral key")
-    x = eph.get(-2)
-    if type(eph.get(1)) is not int or eph.get(1) != 1 or type(eph.get(-1)) is not int \
-            or eph.get(-1) != 4 or not isinstance(x, bytes) or len(x) != 32:
+    x = eph.get(COSE_KEY_X)
+    if not _int_is(eph.get(COSE_KEY_KTY), KTY_OKP) \
+            or not _int_is(eph.get(COSE_KEY_CRV), CRV_X25519) or not isinstance(x, bytes) \
+            or len(x) != _X_LEN:
         raise _bad("ephemeral key is not an X25519 OKP key")
     try:
         shared = X25519PrivateKey.from_private_bytes(bytes(lock_kex_private)).exchange(
@@ -214,16 +243,16 @@ def unwrap_secret(cose_encrypt: Any, lock_kex_private: bytes, lock_key_id: bytes
         raise _bad("all-zero shared secret")
     cek = _derive(shared, rpb)
     try:
-        pt = AESCCM(cek, tag_length=16).decrypt(iv, ct, enc_structure(cpb))
+        pt = AESCCM(cek, tag_length=WRAP_TAG_LEN).decrypt(iv, ct, enc_structure(cpb))
     except (InvalidTag, ValueError):
         raise _bad("AES-CCM authentication failed") from None
     try:
         key = cbor.loads(pt)
     except ProtocolError:
         raise _bad("plaintext is not a COSE_Key") from None
-    if not isinstance(key, dict) or type(key.get(1)) is not int or key.get(1) != 4:
+    if not isinstance(key, dict) or not _int_is(key.get(COSE_KEY_KTY), KTY_SYMMETRIC):
         raise _bad("plaintext is not a symmetric COSE_Key")
-    k = key.get(-1)
+    k = key.get(COSE_KEY_K)
     if not isinstance(k, bytes) or len(k) != SECRET_LEN:
         raise _bad("symmetric key is not 32 bytes")
     return k

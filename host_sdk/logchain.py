@@ -18,9 +18,9 @@ from . import cbor
 from .cose import ed25519_verify_strict
 from .errors import ErrorCode, ProtocolError
 from .messages import LogReply
+from .protocol import CTI_LEN, LogEvent
 from .protocol import LABEL_HEAD as HEAD_LABEL
 from .protocol import LABEL_LOG as LOG_LABEL
-from .protocol import LogEvent
 
 __all__ = ["HEAD_LABEL", "LOG_LABEL", "LogEvent", "LogRecord", "chain", "genesis",
            "head_message", "verify_log_pages", "verify_log_reply"]
@@ -51,7 +51,7 @@ class LogRecord:
         seq, t, event, code, cti, sub = v
         if not all(type(x) is int and x >= 0 for x in (seq, t, event, code)) or seq < 1:
             raise ProtocolError(ErrorCode.MALFORMED, "log record numbers mistyped")
-        if cti is not None and not (isinstance(cti, bytes) and len(cti) == 16):
+        if cti is not None and not (isinstance(cti, bytes) and len(cti) == CTI_LEN):
             raise ProtocolError(ErrorCode.MALFORMED, "log record cti is not 16 bytes or null")
         if sub is not None and not isinstance(sub, str):
             raise ProtocolError(ErrorCode.MALFORMED, "log record sub is not text or null")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from . import cose
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
-from .protocol import CT_LOG_RECEIPT, MAX_MESSAGE, Claim
+from .protocol import CT_LOG_RECEIPT, KEY_ID_LEN, MAX_MESSAGE, Claim
 from .signed import check_lock_binding, payload_map, sign_bound
 
 AUD, IAT = int(Claim.AUD), int(Claim.IAT)
@@ -61,7 +61,8 @@ def verify_log_receipt(data: bytes, anchors: Mapping[bytes, bytes],
     aud, iat, op, kid, seq = (p.get(AUD), p.get(IAT), p.get(OPERATOR), p.get(LOCK_KEY_ID),
                               p.get(RECEIVED))
     if not (isinstance(aud, str) and type(iat) is int and iat >= 0 and isinstance(op, str)
-            and isinstance(kid, bytes) and len(kid) == 8 and type(seq) is int and seq >= 1):
+            and isinstance(kid, bytes) and len(kid) == KEY_ID_LEN and type(seq) is int
+            and seq >= 1):
         raise ProtocolError(ErrorCode.MALFORMED, "receipt fields missing or mistyped")
     if lock_id is not None and aud != lock_id:
         raise ProtocolError(ErrorCode.WRONG_LOCK, f"receipt is for lock {aud!r}")

@@ -23,11 +23,19 @@ from . import cbor, cose
 from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
 from .keys import IssuerKey
-from .protocol import CT_MAINTENANCE, MAINTENANCE_MAX_LIFETIME_S, Claim
+from .protocol import (
+    CT_MAINTENANCE,
+    MAINTENANCE_MAX_LIFETIME_S,
+    MAINTENANCE_MAX_SIZE,
+    MAINTENANCE_SCOPES,
+    NONCE_LEN,
+    TIME_NONCE,
+    Claim,
+)
 from .signed import payload_map
 
-SCOPES = ("repl", "anchors", "provision")
-MAX_SIZE = 1024  #: the lock reads at most this many bytes of an authorisation
+SCOPES = MAINTENANCE_SCOPES
+MAX_SIZE = MAINTENANCE_MAX_SIZE  #: the lock reads at most this many bytes of an authorisation
 
 
 @dataclass(frozen=True)
@@ -49,14 +57,15 @@ def sign_maintenance(issuer: IssuerKey, lock_id: str, nonce: bytes, scope: Seque
     ``nonce``."""
     if not is_lock_id(lock_id):
         raise ValueError("invalid lock ID")
-    if len(nonce) != 16:
+    if len(nonce) != NONCE_LEN:
         raise ValueError("the lock's challenge is 16 bytes")
     if not scope or any(s not in SCOPES for s in scope):
         raise ValueError(f"scope must be a non-empty subset of {SCOPES}")
     if not 0 < ttl_s <= MAINTENANCE_MAX_LIFETIME_S:
         raise ValueError(f"lifetime must be 1-{MAINTENANCE_MAX_LIFETIME_S} s")
-    payload = cbor.dumps({2: installer, 3: lock_id, 4: iat + ttl_s, 6: iat, 7: bytes(nonce),
-                          Claim.KGY_OP: operator, Claim.KGY_MAINT_SCOPE: list(scope)})
+    payload = cbor.dumps({Claim.SUB: installer, Claim.AUD: lock_id, Claim.EXP: iat + ttl_s,
+                          Claim.IAT: iat, TIME_NONCE: bytes(nonce), Claim.KGY_OP: operator,
+                          Claim.KGY_MAINT_SCOPE: list(scope)})
     prot = {cose.HDR_ALG: cose.ALG_EDDSA, cose.HDR_CONTENT_TYPE: CT_MAINTENANCE,
             cose.HDR_KID: issuer.kid}
     return cose.sign1(issuer, prot, payload)
@@ -67,8 +76,8 @@ def verify_maintenance(data: bytes, anchors: Mapping[bytes, bytes]) -> Maintenan
     (``kagiya_lock.maintenance.check``); raises :class:`ProtocolError` with the §13 code."""
     payload = cose.verify_sign1(data, anchors, CT_MAINTENANCE, MAX_SIZE)
     p = payload_map(payload, MAX_SIZE)
-    who, lid, exp, iat, nonce, scope = (p.get(2), p.get(3), p.get(4), p.get(6), p.get(7),
-                                        p.get(int(Claim.KGY_MAINT_SCOPE)))
+    who, lid, exp, iat, nonce, scope = (p.get(int(k)) for k in (
+        Claim.SUB, Claim.AUD, Claim.EXP, Claim.IAT, TIME_NONCE, Claim.KGY_MAINT_SCOPE))
     operator = p.get(int(Claim.KGY_OP))
     if not (isinstance(who, str) and isinstance(lid, str) and type(exp) is int
             and isinstance(operator, str)

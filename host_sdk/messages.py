@@ -15,8 +15,11 @@ from . import cbor
 from .credential import is_lock_id
 from .errors import ErrorCode, ProtocolError
 from .protocol import (
+    CHALLENGE_WINDOW_MS,
     KEY_MAC,
     KEY_TYPE,
+    KIND_LEN,
+    KIND_MAX,
     MAX_MESSAGE,
     MESSAGES,
     SESSION_COMMANDS,
@@ -33,8 +36,6 @@ __all__ = ["KEY_MAC", "KEY_TYPE", "MAX_MESSAGE", "MESSAGE_CLASSES", "PROTOCOL_VE
            "Result", "RevocationMessage", "TimeMessage", "decode", "encode", "log_mac_body",
            "mac_body", "message_fields"]
 
-_UMAX = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFFFFFF, Kind.U64: (1 << 64) - 1}
-_BLEN = {Kind.B16: 16, Kind.B32: 32, Kind.B64: 64}
 _LISTS = (Kind.UINTS, Kind.BLOBS)
 
 
@@ -44,14 +45,14 @@ def _fields(mtype: MessageType) -> tuple[tuple[int, str, Kind, bool], ...]:
 
 
 def _valid(kind: Kind, v: Any) -> bool:
-    if kind in _UMAX:
-        return type(v) is int and 0 <= v <= _UMAX[kind]
-    if kind in _BLEN:
-        return isinstance(v, bytes) and len(v) == _BLEN[kind]
+    if kind in KIND_MAX:  # the unsigned kinds and COMMAND (a u8)
+        return type(v) is int and 0 <= v <= KIND_MAX[kind]
+    if kind == Kind.KEY:
+        return isinstance(v, bytes) and len(v) in (0, KIND_LEN[kind])
+    if kind in KIND_LEN:
+        return isinstance(v, bytes) and len(v) == KIND_LEN[kind]
     if kind == Kind.BYTES:
         return isinstance(v, bytes)
-    if kind == Kind.KEY:
-        return isinstance(v, bytes) and len(v) in (0, 32)
     if kind == Kind.TEXT:
         return isinstance(v, str)
     if kind == Kind.LOCK_ID:
@@ -62,8 +63,6 @@ def _valid(kind: Kind, v: Any) -> bool:
         return isinstance(v, list) and all(type(x) is int and x >= 0 for x in v)
     if kind == Kind.BLOBS:
         return isinstance(v, list) and all(isinstance(x, bytes) for x in v)
-    if kind == Kind.COMMAND:
-        return type(v) is int and 0 <= v <= 0xFF
     raise AssertionError(kind)
 
 
@@ -98,7 +97,7 @@ class Challenge(Message):
     lock_time: int
     state: int
     revocation_version: int
-    window_ms: int = 2000
+    window_ms: int = CHALLENGE_WINDOW_MS
     TYPE = MessageType.CHALLENGE
     FIELDS = _fields(TYPE)
 
@@ -275,10 +274,12 @@ def _to_map(msg: Message, *, without_mac: bool = False) -> dict[int, Any]:
     return out
 
 
-def encode(msg: Message) -> bytes:
-    """Deterministic CBOR of a message. ValueError if a field is out of its range."""
+def encode(msg: Message, *, size_limit: bool = True) -> bytes:
+    """Deterministic CBOR of a message. ValueError if a field is out of its range, or
+    (unless ``size_limit`` is false: to measure, or to let the lock refuse it) if the
+    message exceeds MAX_MESSAGE."""
     data = cbor.dumps(_to_map(msg))
-    if len(data) > MAX_MESSAGE:
+    if size_limit and len(data) > MAX_MESSAGE:
         raise ValueError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE}")
     return data
 

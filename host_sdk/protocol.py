@@ -21,6 +21,13 @@ from typing import Any
 
 from .i18n import N_
 
+# -- identifiers (§2) ------------------------------------------------------------------------
+
+LOCK_ID_MIN = 4  #: characters of a lock ID (A-Z, 0-9, "-") ...
+LOCK_ID_MAX = 20  #: ... at most
+LOCK_ID_PATTERN = f"[A-Z0-9-]{{{LOCK_ID_MIN},{LOCK_ID_MAX}}}"  #: a whole lock ID (regex)
+OPERATOR_ID_MAX = 64  #: characters of an operator ID (1 or more, printable ASCII)
+
 # -- versions -----------------------------------------------------------------------------
 
 #: The protocol version this implementation speaks; ``VERSIONS`` lists all it supports.
@@ -46,26 +53,23 @@ AUTH_DEADLINE_MS = 6000  #: a link without an accepted proof by then is dropped 
 MAX_CONNECTIONS = 3  #: BLE links at once; the oldest unauthenticated one is evicted (§10)
 MAX_LIFETIME_S = 400 * 86400  #: longest validity window of a key (§3, INVALID_CLAIMS)
 
-#: §15's table: (item, limit as written), generated into docs/protocol.md.
-LIMITS: tuple[tuple[str, str], ...] = (
-    ("message (reassembled)", f"{MAX_MESSAGE} bytes"),
-    ("credential", f"{MAX_CREDENTIAL} bytes"),
-    ("CBOR nesting depth", f"{MAX_DEPTH}"),
-    ("items in one array or map", f"{MAX_ITEMS}"),
-    ("text string", f"{MAX_TEXT} bytes (except where stated)"),
-    ("revocation entries", f"{MAX_REVOCATION_ENTRIES} per update ({REVOCATION_KEEP} kept "
-                           "at the lock)"),
-    ("key cache", f"{KEY_CACHE_SIZE} keys"),
-    ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
-    ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
-    ("session", f"{SESSION_IDLE_MS // 1000} s idle, {SESSION_TOTAL_MS // 1000} s total "
-                "(a HELLO never extends it)"),
-    ("challenge window (default, configurable 0.2-10 s)",
-     f"{CHALLENGE_WINDOW_MS} ms from nonce to request"),
-    ("BLE links", f"{MAX_CONNECTIONS}; unauthenticated ones dropped after "
-                  f"{AUTH_DEADLINE_MS // 1000} s"),
-    ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
-)
+# What a peer without a valid proof can make the lock do (§11 "Flooding", §12 "Budgets"):
+VERIFY_BUDGET = 4  #: Ed25519 verifies per connection until a proof was accepted on it
+REFUSAL_BUDGET = 8  #: refusals per connection until then (past either: RATE_LIMITED)
+PEER_RECORDS = 2  #: log records one unauthenticated connection may cause
+KEY_RECORDS = 3  #: records of proof failures against one key ID
+RECORD_BUCKET = 16  #: the token bucket of such records, shared by every peer ...
+RECORD_REFILL_MS = 300_000  #: ... which gains one token this often
+
+#: The lock's policy settings (§12, ``provisioning.set_policy``): name -> (default,
+#: minimum, maximum); the bounds keep any setting from switching a defence off.
+POLICY: dict[str, tuple[int, int, int]] = {
+    "window_ms": (CHALLENGE_WINDOW_MS, 200, 10_000),  #: challenge window
+    "presence_s": (30, 1, 120),  #: presence signal before / after DRIVE_ENABLE
+    "drive_off_s": (300, 30, 86_400),  #: drive turns off parked with the doors locked
+    "fresh_s": (60, 5, 300),  #: a fresh time statement must arrive this soon after its nonce
+    "ahead_s": (3600, 60, 86_400),  #: a plain time statement this far ahead: TIME_IMPLAUSIBLE
+}
 
 # -- COSE (RFC 9052/9053) numbers this protocol fixes (§3, §4) ---------------------------------
 
@@ -75,6 +79,25 @@ ALG_ECDH_ES_HKDF_256 = -25  #: the key wrap's recipient algorithm
 HDR_ALG = 1  #: COSE header label: alg
 HDR_CONTENT_TYPE = 3  #: COSE header label: content type
 HDR_KID = 4  #: COSE header label: kid
+HDR_IV = 5  #: COSE header label: IV (the key wrap's content layer)
+HDR_EPHEMERAL_KEY = -1  #: COSE header label: ephemeral key (ECDH-ES recipient, RFC 9053 §6.4)
+TAG_SIGN1 = 18  #: CBOR tag of a COSE_Sign1 (RFC 9052 §2)
+SIGN1_PAYLOAD = 2  #: index of the payload in the COSE_Sign1 array (RFC 9052 §4.2)
+COSE_KEY_KTY = 1  #: COSE_Key label kty (RFC 9052 §7.1)
+COSE_KEY_CRV = -1  #: COSE_Key label crv of an OKP key (RFC 9053 §7.2)
+COSE_KEY_X = -2  #: COSE_Key label x of an OKP key
+COSE_KEY_K = -1  #: COSE_Key label k of a symmetric key (RFC 9053 §7.4)
+KTY_OKP = 1  #: kty value: octet key pair
+KTY_SYMMETRIC = 4  #: kty value: symmetric
+CRV_X25519 = 4  #: crv value: X25519
+CNF_ENCRYPTED_KEY = 2  #: the ``cnf`` map's key of an Encrypted_COSE_Key (RFC 8747 §3.3)
+WRAP_IV_LEN = 13  #: bytes of the key wrap's AES-CCM nonce (§4)
+WRAP_TAG_LEN = 16  #: bytes of its AES-CCM tag
+WRAP_KEY_BITS = 128  #: the content key's length in the COSE_KDF_Context (RFC 9053 §5.2)
+SECRET_LEN = 32  #: bytes of a key's secret K (§4)
+KEY_ID_LEN = 8  #: bytes of an issuer / lock key ID (§2)
+CTI_LEN = 16  #: bytes of a key ID ``cti`` (§2, §3)
+NONCE_LEN = 16  #: bytes of a lock nonce (§8) and of a maintenance challenge
 
 # -- framing (§10) ---------------------------------------------------------------------------
 
@@ -101,6 +124,7 @@ LABEL_LOG = b"KGY1-LOG"  #: h_0 of the usage-log chain (§11)
 LABEL_HEAD = b"KGY1-HEAD"  #: the signed log head (§11)
 LABEL_BEAT = b"KGY1-BEAT"  #: the signed uplink heartbeat (docs/uplink.md)
 LABEL_REG = b"KGY2-REG"  #: the lock's registration proof of possession (§5, #14)
+REG_CHALLENGE_LEN = 32  #: bytes of the key server's registration challenge (§5)
 
 # -- signed objects (§3, §6, §7) ------------------------------------------------------------
 
@@ -111,8 +135,42 @@ TIME_NONCE = 7
 CT_REVOCATION = "application/kgy-revocation+cbor"
 CT_MAINTENANCE = "application/kgy-maintenance+cbor"  #: maintenance authorisation (#18)
 MAINTENANCE_MAX_LIFETIME_S = 900  #: longest exp - iat of a maintenance authorisation
+MAINTENANCE_MAX_SIZE = 1024  #: bytes of a maintenance authorisation the lock reads
+MAINTENANCE_CHALLENGE_S = 300  #: the lock's maintenance challenge expires this much later
+#: what a maintenance authorisation may open (payload key ``Claim.KGY_MAINT_SCOPE``)
+MAINTENANCE_SCOPES: tuple[str, ...] = ("repl", "anchors", "provision")
 CT_DECOMMISSION = "application/kgy-decommission+cbor"  #: decommission update (§7a, #14)
 CT_LOG_RECEIPT = "application/kgy-log-receipt+cbor"  #: server's receipt for log records (§11)
+
+
+#: §15's table: (item, limit as written), generated into docs/protocol.md.
+LIMITS: tuple[tuple[str, str], ...] = (
+    ("message (reassembled)", f"{MAX_MESSAGE} bytes"),
+    ("credential", f"{MAX_CREDENTIAL} bytes"),
+    ("CBOR nesting depth", f"{MAX_DEPTH}"),
+    ("items in one array or map", f"{MAX_ITEMS}"),
+    ("text string", f"{MAX_TEXT} bytes (except where stated)"),
+    ("revocation entries", f"{MAX_REVOCATION_ENTRIES} per update ({REVOCATION_KEEP} kept "
+                           "at the lock)"),
+    ("key cache", f"{KEY_CACHE_SIZE} keys"),
+    ("trust anchors", f"{MAX_TRUST_ANCHORS}"),
+    ("fragment reassembly timeout", f"{REASSEMBLY_TIMEOUT_MS // 1000} s"),
+    ("session", f"{SESSION_IDLE_MS // 1000} s idle, {SESSION_TOTAL_MS // 1000} s total "
+                "(a HELLO never extends it)"),
+    ("challenge window (default, configurable 0.2-10 s)",
+     f"{CHALLENGE_WINDOW_MS} ms from nonce to request"),
+    ("BLE links", f"{MAX_CONNECTIONS}; unauthenticated ones dropped after "
+                  f"{AUTH_DEADLINE_MS // 1000} s"),
+    ("key validity window", f"{MAX_LIFETIME_S // 86400} days"),
+    ("budget of a connection before a proof is accepted (§12)",
+     f"{VERIFY_BUDGET} Ed25519 verifies, {REFUSAL_BUDGET} refusals"),
+    ("log records peers without a proof cause (§11)",
+     f"{PEER_RECORDS} per connection, {KEY_RECORDS} proof failures per key ID, from a shared "
+     f"bucket of {RECORD_BUCKET} (one more every {RECORD_REFILL_MS // 60_000} min)"),
+    ("maintenance authorisation",
+     f"{MAINTENANCE_MAX_SIZE} bytes, {MAINTENANCE_MAX_LIFETIME_S} s lifetime, challenge at "
+     f"most {MAINTENANCE_CHALLENGE_S} s old"),
+)
 
 
 class Claim(IntEnum):
@@ -450,6 +508,13 @@ class Kind(IntEnum):
     COMMAND = 14  #: u8, and one of SESSION_COMMANDS (else UNKNOWN_MESSAGE)
 
 
+#: The largest value of each unsigned kind (COMMAND is a u8 before its command check).
+KIND_MAX: dict[Kind, int] = {Kind.U8: 0xFF, Kind.U16: 0xFFFF, Kind.U32: 0xFFFF_FFFF,
+                             Kind.U64: (1 << 64) - 1, Kind.COMMAND: 0xFF}
+#: The length of each fixed-size byte-string kind (a KEY may also be empty).
+KIND_LEN: dict[Kind, int] = {Kind.B16: 16, Kind.B32: 32, Kind.B64: 64, Kind.KEY: 32}
+
+
 class MessageType(IntEnum):
     """Message type numbers (key 0 of every message)."""
 
@@ -552,3 +617,28 @@ MESSAGES: dict[MessageType, MessageDef] = {m.type: m for m in (
         _f(1, "code", Kind.U16),
         _f(2, "counter", Kind.U32, "counter (if the request had one)", True))),
 )}
+
+# -- uplink (docs/uplink.md; connected locks only) ---------------------------------------------
+
+UPLINK_PREFIX = "kagiya/v1/locks/"  #: every topic of a lock: prefix + lock ID + "/" + leaf
+UPLINK_DOWN = "down/"  #: server -> lock leaves start with this; each carries one message type
+UPLINK_PUSHED: dict[str, MessageType] = {
+    "revocation": MessageType.REVOCATION,
+    "time": MessageType.TIME,
+    "decommission": MessageType.DECOMMISSION,
+    "receipt": MessageType.LOG_RECEIPT,  #: the key server's log receipt (§11)
+}
+UP_HEARTBEAT = "up/heartbeat"  #: lock -> server: the signed heartbeat
+UP_LOG = "up/log"  #: lock -> server: a page of usage-log records ending at the signed head
+#: Map keys of a heartbeat; the lock's Ed25519 signature (LABEL_BEAT) covers fields 1-6.
+HEARTBEAT_KEYS: dict[str, int] = {
+    "lock_id": 1, "lock_time": 2, "revocation_version": 3, "head_seq": 4, "head_hash": 5,
+    "state": 6, "signature": KEY_MAC}
+#: Map keys of a published log page (the fields of a phone's log upload, §11).
+LOG_PAGE_KEYS: dict[str, int] = {
+    "records": 1, "prev_hash": 2, "head_seq": 3, "head_hash": 4, "lost": 5,
+    "head_signature": 6}
+#: Keys of the lock's ``uplink`` state object (written by ``kagiya install uplink``).
+UPLINK_CONFIG_KEYS: dict[str, int] = {
+    "host": 1, "port": 2, "password": 3, "ca": 4, "server_name": 5, "heartbeat_s": 6}
+HEARTBEAT_S = 300  #: default heartbeat period (s)

@@ -28,20 +28,36 @@ from .protocol import (
     ALG_ECDH_ES_HKDF_256,
     ALG_EDDSA,
     AUTH_DEADLINE_MS,
-    CHALLENGE_WINDOW_MS,
+    CNF_ENCRYPTED_KEY,
+    COSE_KEY_CRV,
+    COSE_KEY_K,
+    COSE_KEY_KTY,
+    COSE_KEY_X,
+    CRV_X25519,
     CT_CWT,
     CT_DECOMMISSION,
     CT_LOG_RECEIPT,
     CT_MAINTENANCE,
     CT_REVOCATION,
     CT_TIME,
+    CTI_LEN,
     FRAME_FIRST,
     HDR_ALG,
     HDR_CONTENT_TYPE,
+    HDR_EPHEMERAL_KEY,
+    HDR_IV,
     HDR_KID,
+    HEARTBEAT_KEYS,
+    HEARTBEAT_S,
     KEY_CACHE_SIZE,
+    KEY_ID_LEN,
     KEY_MAC,
+    KEY_RECORDS,
     KEY_TYPE,
+    KIND_LEN,
+    KIND_MAX,
+    KTY_OKP,
+    KTY_SYMMETRIC,
     LABEL_BEAT,
     LABEL_CMD,
     LABEL_HEAD,
@@ -49,28 +65,57 @@ from .protocol import (
     LABEL_REG,
     LABEL_RES,
     LIMITS,
+    LOCK_ID_MAX,
+    LOCK_ID_MIN,
+    LOG_PAGE_KEYS,
     LOG_RECORD_FIELDS,
+    MAINTENANCE_CHALLENGE_S,
     MAINTENANCE_MAX_LIFETIME_S,
+    MAINTENANCE_MAX_SIZE,
+    MAINTENANCE_SCOPES,
     MAX_CONNECTIONS,
     MAX_CREDENTIAL,
     MAX_DEPTH,
     MAX_ITEMS,
     MAX_LIFETIME_S,
     MAX_MESSAGE,
+    MAX_MTU,
     MAX_REVOCATION_ENTRIES,
     MAX_TEXT,
     MAX_TRUST_ANCHORS,
     MESSAGES,
+    NONCE_LEN,
+    OPERATOR_ID_MAX,
+    PEER_RECORDS,
+    POLICY,
     REASSEMBLY_TIMEOUT_MS,
+    RECORD_BUCKET,
+    RECORD_REFILL_MS,
+    REFUSAL_BUDGET,
+    REG_CHALLENGE_LEN,
     REQUEST_UUID,
     RESPONSE_UUID,
     REVOCATION_KEEP,
+    SECRET_LEN,
     SERVICE_UUID,
+    SESSION_COMMANDS,
     SESSION_IDLE_MS,
     SESSION_TOTAL_MS,
+    SIGN1_PAYLOAD,
+    TAG_SIGN1,
     TIME_NONCE,
+    UP_HEARTBEAT,
+    UP_LOG,
+    UPLINK_CONFIG_KEYS,
+    UPLINK_DOWN,
+    UPLINK_PREFIX,
+    UPLINK_PUSHED,
+    VERIFY_BUDGET,
     VERSION,
     VERSIONS,
+    WRAP_IV_LEN,
+    WRAP_KEY_BITS,
+    WRAP_TAG_LEN,
     Claim,
     Command,
     ErrorCode,
@@ -92,6 +137,13 @@ Lines = list[str]
 
 def _const(name: str, value: int) -> str:
     return f"{name} = const({value})"
+
+
+def _sconst(name: str, value: str | bytes) -> str:
+    """A private text / byte string: ``const()`` (inlined like an integer, no global)."""
+    if not name.startswith("_"):
+        raise GenerationError(f"{name}: only private names are const() strings")
+    return f"{name} = const({value!r})"
 
 
 def _wrap(items: list[str], indent: str, last: str, width: int = 95) -> Lines:
@@ -134,6 +186,7 @@ def _messages() -> Lines:
             _const("_COUNTER", _key(MessageType.COMMAND, "counter")), "",
             "# field kinds"]
     out += _consts((f"_{k.name}", k.value) for k in Kind)
+    out += _kind_limits()
     out += ["", "# type -> ((key, kind, optional), ...) in key order: the table of §9",
             "SCHEMA = {"]
     for t, m in MESSAGES.items():
@@ -146,6 +199,22 @@ def _messages() -> Lines:
         lines[-1] += "),"
         out += lines
     return [*out, "}"]
+
+
+def _kind_limits() -> Lines:
+    """The bounds messages.valid() checks: ``_UMAX[kind]`` for U8..U64, ``_BLEN[kind -
+    _B16]`` for B16..B64, the KEY length and the range of session commands."""
+    umax = (Kind.U8, Kind.U16, Kind.U32, Kind.U64)
+    blen = (Kind.B16, Kind.B32, Kind.B64)
+    cmds = sorted(SESSION_COMMANDS)
+    if [k.value for k in umax] != list(range(4)) or [k.value for k in blen] != [4, 5, 6] \
+            or cmds != list(range(cmds[0], cmds[-1] + 1)):
+        raise GenerationError("messages.valid() indexes the kinds U8..U64, B16..B64 and "
+                              "checks the session commands as one range")
+    return [f"_UMAX = ({', '.join(hex(KIND_MAX[k]) for k in umax)})",
+            f"_BLEN = ({', '.join(str(KIND_LEN[k]) for k in blen)})",
+            _const("_KEY_LEN", KIND_LEN[Kind.KEY]), _const("_CMD_MAX", KIND_MAX[Kind.COMMAND]),
+            _const("_CMD_FIRST", cmds[0]), _const("_CMD_LAST", cmds[-1])]
 
 
 _LOCK_TYPES = (MessageType.HELLO, MessageType.COMMAND, MessageType.TIME,
@@ -177,7 +246,9 @@ def _lock() -> Lines:
            _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value),
            _const("_RECEIVED", Claim.KGY_LOG_RECEIVED.value),
            _const("_IAT", Claim.IAT.value), _const("_AUD", Claim.AUD.value),
-           _const("_NONCE", TIME_NONCE), _const("_R_SEQ", LOG_RECORD_FIELDS.index("seq")),
+           _const("_NONCE", TIME_NONCE), _const("_NONCE_LEN", NONCE_LEN),
+           _const("_KEY_RECORDS", KEY_RECORDS), _const("_PEER_RECORDS", PEER_RECORDS),
+           _const("_PAYLOAD", SIGN1_PAYLOAD),
            "", "# message types (§9) the lock accepts"]
     out += _consts((f"_T_{t.name}", t.value) for t in _LOCK_TYPES)
     out += ["", "# map keys of the requests it reads (COMMAND and LOG_FETCH share",
@@ -189,14 +260,14 @@ def _lock() -> Lines:
     perms[0] = "_PERM = {" + perms[0].lstrip()
     out += [*perms, "", "# the lock's own log events (§11)"]
     out += _consts((f"_E_{e.name}", e.value) for e in _LOCK_EVENTS)
-    return [*out, "", "# state bits (§8) beyond doors / drive / moving / time trusted",
-            _const("_S_DECOMMISSIONED", LockState.DECOMMISSIONED.value),
-            _const("_S_DRIVE_PENDING", LockState.DRIVE_PENDING.value)]
+    return [*out, "", "# state bits (§8)",
+            *_consts((f"_S_{s.name}", s.value) for s in LockState)]
 
 
 def _ble() -> Lines:
     return [f"SERVICE_UUID = {SERVICE_UUID!r}", f"REQUEST_UUID = {REQUEST_UUID!r}",
-            f"RESPONSE_UUID = {RESPONSE_UUID!r}", _const("MAX_CONNECTIONS", MAX_CONNECTIONS)]
+            f"RESPONSE_UUID = {RESPONSE_UUID!r}", _const("MAX_CONNECTIONS", MAX_CONNECTIONS),
+            _const("PREFERRED_MTU", MAX_MTU)]
 
 
 def _credential() -> Lines:
@@ -205,8 +276,10 @@ def _credential() -> Lines:
            "# claim keys (RFC 8392 and the Kagiya private claims)"]
     names = {Claim.KGY_PERM: "PERM", Claim.KGY_RV: "RV", Claim.KGY_OP: "OP",
              Claim.KGY_GEN: "GEN"}
-    return out + _consts((names.get(c, c.name), c.value) for c in Claim
-                         if c.value > 0 or c in names)
+    out += _consts((names.get(c, c.name), c.value) for c in Claim
+                   if c.value > 0 or c in names)
+    return [*out, _const("_CNF_KEY", CNF_ENCRYPTED_KEY), _const("_CTI_LEN", CTI_LEN),
+            _const("_PAYLOAD", SIGN1_PAYLOAD)]
 
 
 def _cbor() -> Lines:
@@ -227,9 +300,77 @@ def _revocation() -> Lines:
             _const("_ENTRIES", Claim.KGY_RV_ENTRIES.value),
             _const("_OPERATOR", Claim.KGY_OP.value),
             _const("_FLOOR", Claim.KGY_RV_MIN_GENERATION.value),
-            _const("_KEEP", REVOCATION_KEEP),
+            _const("_KEEP", REVOCATION_KEEP), _const("_CTI_LEN", CTI_LEN),
             f"CT_DECOMMISSION = {CT_DECOMMISSION!r}",
-            _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value)]
+            _const("_LOCK_KID", Claim.KGY_LOCK_KEY_ID.value),
+            _const("_KEY_ID_LEN", KEY_ID_LEN)]
+
+
+def _cose() -> Lines:
+    return [_const("ALG_EDDSA", ALG_EDDSA), _const("ALG_CCM_16_128_128", ALG_AES_CCM_16_128_128),
+            _const("ALG_ECDH_ES_HKDF_256", ALG_ECDH_ES_HKDF_256), _const("_TAG_SIGN1", TAG_SIGN1),
+            _const("_PAYLOAD", SIGN1_PAYLOAD),
+            "", "# header labels (RFC 9052 §3.1, RFC 9053 §6.4) and COSE_Key labels / values",
+            *_consts((("_H_ALG", HDR_ALG), ("_H_CT", HDR_CONTENT_TYPE), ("_H_KID", HDR_KID),
+                      ("_H_IV", HDR_IV), ("_H_EPHEMERAL", HDR_EPHEMERAL_KEY),
+                      ("_K_KTY", COSE_KEY_KTY), ("_K_CRV", COSE_KEY_CRV), ("_K_X", COSE_KEY_X),
+                      ("_K_K", COSE_KEY_K), ("_KTY_OKP", KTY_OKP),
+                      ("_KTY_SYMMETRIC", KTY_SYMMETRIC), ("_CRV_X25519", CRV_X25519))),
+            "", "# the key wrap (§4)",
+            *_consts((("_CNF_KEY", CNF_ENCRYPTED_KEY), ("_IV_LEN", WRAP_IV_LEN),
+                      ("_TAG_LEN", WRAP_TAG_LEN), ("_KEY_BITS", WRAP_KEY_BITS),
+                      ("_SECRET_LEN", SECRET_LEN), ("_CEK_LEN", WRAP_KEY_BITS // 8),
+                      ("_X_LEN", KIND_LEN[Kind.KEY])))]
+
+
+def _maintenance() -> Lines:
+    return [f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",
+            _const("MAX_LIFETIME", MAINTENANCE_MAX_LIFETIME_S),
+            _const("_MAX_SIZE", MAINTENANCE_MAX_SIZE),
+            _const("CHALLENGE_S", MAINTENANCE_CHALLENGE_S),
+            f"SCOPES = {MAINTENANCE_SCOPES!r}",
+            _const("_NONCE_LEN", NONCE_LEN),
+            "", "# payload keys",
+            *_consts((("_INSTALLER", Claim.SUB.value), ("_AUD", Claim.AUD.value),
+                      ("_EXP", Claim.EXP.value), ("_IAT", Claim.IAT.value),
+                      ("_NONCE", TIME_NONCE), ("_SCOPE", Claim.KGY_MAINT_SCOPE.value),
+                      ("_OPERATOR", Claim.KGY_OP.value))),
+            "", "# log events (§11)",
+            *_consts((f"E_{e.name}", e.value) for e in (
+                LogEvent.MAINTENANCE, LogEvent.LOCKDOWN, LogEvent.ANCHORS_CHANGED))]
+
+
+def _policy() -> Lines:
+    out = ["# name -> (default, minimum, maximum)", "BOUNDS = {"]
+    out += [f"    {n!r}: ({d}, {lo}, {hi})," for n, (d, lo, hi) in POLICY.items()]
+    return [*out, "}"]
+
+
+def _ratelimit() -> Lines:
+    return _consts((("VERIFY_BUDGET", VERIFY_BUDGET), ("REFUSAL_BUDGET", REFUSAL_BUDGET),
+                    ("BUCKET_SIZE", RECORD_BUCKET), ("BUCKET_REFILL_MS", RECORD_REFILL_MS)))
+
+
+def _uplink() -> Lines:
+    code = _key(MessageType.ACK, "code")
+    if code != _key(MessageType.ERROR, "code"):
+        raise GenerationError("uplink.py reads the code of ACK and ERROR with one key")
+    pushed = sorted(set(UPLINK_PUSHED.values()))
+    out = _consts((f"_T_{t.name}", t.value) for t in sorted({*pushed, MessageType.ACK}))
+    out += [_const("_M_TYPE", KEY_TYPE), _const("_CODE", code), _sconst("_BEAT", LABEL_BEAT),
+            "", "# topics: prefix + lock ID + leaf; down/<leaf> -> the one type accepted on it",
+            _sconst("_PREFIX", UPLINK_PREFIX.encode()),
+            _sconst("_DOWN", ('/' + UPLINK_DOWN).encode()),
+            _sconst("_UP_HEARTBEAT", ('/' + UP_HEARTBEAT).encode()),
+            _sconst("_UP_LOG", ('/' + UP_LOG).encode())]
+    leaves = _wrap([f"{leaf.encode()!r}: _T_{t.name}" for leaf, t in UPLINK_PUSHED.items()],
+                   " " * 10, "}")
+    leaves[0] = "_LEAVES = {" + leaves[0].lstrip()
+    out += [*leaves, "", "# heartbeat and log page map keys; the uplink state object's keys"]
+    out += _consts((f"_HB_{n.upper()}", k) for n, k in HEARTBEAT_KEYS.items())
+    out += _consts((f"_LP_{n.upper()}", k) for n, k in LOG_PAGE_KEYS.items())
+    out += _consts((f"_CFG_{n.upper()}", k) for n, k in UPLINK_CONFIG_KEYS.items())
+    return [*out, _const("_HEARTBEAT_S", HEARTBEAT_S)]
 
 
 FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
@@ -241,35 +382,35 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
     "cbor.py": _cbor,
     "framing.py": _framing,
     "revocation.py": _revocation,
-    "uplink.py": lambda: [*_consts((f"_T_{t.name}", t.value) for t in (
-        MessageType.TIME, MessageType.REVOCATION, MessageType.ACK, MessageType.DECOMMISSION,
-        MessageType.LOG_RECEIPT)),
-        f"_BEAT = {LABEL_BEAT!r}"],
-    "proof.py": lambda: [f"_CMD = {LABEL_CMD!r}", f"_RES = {LABEL_RES!r}"],
-    "log.py": lambda: [f"_LOG_LABEL = {LABEL_LOG!r}", f"_HEAD_LABEL = {LABEL_HEAD!r}"],
+    "uplink.py": _uplink,
+    "proof.py": lambda: [_sconst("_CMD", LABEL_CMD), _sconst("_RES", LABEL_RES)],
+    "log.py": lambda: [_sconst("_LOG_LABEL", LABEL_LOG), _sconst("_HEAD_LABEL", LABEL_HEAD),
+                       _const("_MAX_TEXT", MAX_TEXT),
+                       _const("_R_TIME", LOG_RECORD_FIELDS.index("time"))],
     "provisioning.py": lambda: [_const("_E_PROVISIONED", LogEvent.PROVISIONED.value),
                                 _const("_E_TIME_SET", LogEvent.TIME_SET.value),
                                 _const("_E_DECOMMISSIONED", LogEvent.DECOMMISSIONED.value),
-                                f"_REG = {LABEL_REG!r}",
-                                _const("_MAX_MESSAGE", MAX_MESSAGE), f"_CT_TIME = {CT_TIME!r}"],
-    "cose.py": lambda: [_const("ALG_EDDSA", ALG_EDDSA),
-                        _const("ALG_CCM_16_128_128", ALG_AES_CCM_16_128_128),
-                        _const("ALG_ECDH_ES_HKDF_256", ALG_ECDH_ES_HKDF_256),
-                        _const("_H_ALG", HDR_ALG), _const("_H_CT", HDR_CONTENT_TYPE),
-                        _const("_H_KID", HDR_KID)],
-    "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS)],
-    "maintenance.py": lambda: [
-        f"CT_MAINTENANCE = {CT_MAINTENANCE!r}",
-        _const("MAX_LIFETIME", MAINTENANCE_MAX_LIFETIME_S),
-        _const("_SCOPE", Claim.KGY_MAINT_SCOPE.value),
-        _const("_OPERATOR", Claim.KGY_OP.value),
-        *_consts((f"E_{e.name}", e.value) for e in (
-            LogEvent.MAINTENANCE, LogEvent.LOCKDOWN, LogEvent.ANCHORS_CHANGED))],
+                                _sconst("_REG", LABEL_REG),
+                                _const("_REG_CHALLENGE_LEN", REG_CHALLENGE_LEN),
+                                _const("_MAX_MESSAGE", MAX_MESSAGE), _sconst("_CT_TIME", CT_TIME),
+                                _const("_AUD", Claim.AUD.value), _const("_IAT", Claim.IAT.value),
+                                _const("_NONCE", TIME_NONCE), _const("_NONCE_LEN", NONCE_LEN),
+                                _const("_KEY_LEN", KIND_LEN[Kind.KEY])],
+    "cose.py": _cose,
+    "identity.py": lambda: [_const("MAX_ANCHORS", MAX_TRUST_ANCHORS),
+                            _const("_KEY_ID_LEN", KEY_ID_LEN),
+                            _const("_KEY_LEN", KIND_LEN[Kind.KEY]),
+                            _const("_LOCK_ID_MIN", LOCK_ID_MIN),
+                            _const("_LOCK_ID_MAX", LOCK_ID_MAX),
+                            _const("_OPERATOR_MAX", OPERATOR_ID_MAX)],
+    "maintenance.py": _maintenance,
     "keycache.py": lambda: [_const("_MAX", KEY_CACHE_SIZE)],
     "session.py": lambda: _consts((("_IDLE_MS", SESSION_IDLE_MS),
                                    ("_TOTAL_MS", SESSION_TOTAL_MS),
-                                   ("AUTH_DEADLINE_MS", AUTH_DEADLINE_MS))),
-    "policy.py": lambda: [_const("_WINDOW_MS", CHALLENGE_WINDOW_MS)],
+                                   ("AUTH_DEADLINE_MS", AUTH_DEADLINE_MS),
+                                   ("_NONCE_LEN", NONCE_LEN))),
+    "policy.py": _policy,
+    "ratelimit.py": _ratelimit,
 }
 
 # -- docs/protocol.md tables -----------------------------------------------------------------
@@ -314,6 +455,11 @@ def _doc_events() -> Lines:
     return out + [f"| {e.value} | {e.label} |" for e in LogEvent]
 
 
+def _doc_policy() -> Lines:
+    out = ["| setting | default | minimum | maximum |", "|---|---:|---:|---:|"]
+    return out + [f"| `{n}` | {d} | {lo} | {hi} |" for n, (d, lo, hi) in POLICY.items()]
+
+
 def _doc_limits() -> Lines:
     return ["| item | limit |", "|---|---|"] + [f"| {i} | {v} |" for i, v in LIMITS]
 
@@ -324,6 +470,7 @@ DOC_BLOCKS: dict[str, Callable[[], Lines]] = {
     "log events": _doc_events,
     "error codes": _doc_errors,
     "remedies": _doc_remedies,
+    "policy": _doc_policy,
     "limits": _doc_limits,
 }
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from .cose import ed25519_verify_strict
 from .keys import LockIdentity
-from .protocol import LABEL_REG
+from .protocol import LABEL_REG, REG_CHALLENGE_LEN
 
 CONTEXT = LABEL_REG
-CHALLENGE_BYTES = 32
+CHALLENGE_BYTES = REG_CHALLENGE_LEN
 
 
 def _lp(text: str) -> bytes:

@@ -20,8 +20,11 @@ from .protocol import (
     CT_DECOMMISSION,
     CT_REVOCATION,
     CT_TIME,
+    CTI_LEN,
+    KEY_ID_LEN,
     MAX_MESSAGE,
     MAX_REVOCATION_ENTRIES,
+    NONCE_LEN,
     REVOCATION_KEEP,
     TIME_NONCE,
     Claim,
@@ -52,7 +55,7 @@ def check_lock_binding(lock_id: str, operator: str, lock_key_id: bytes, iat: int
     log receipts): ValueError on a bad lock ID, operator, 8-byte lock key ID or ``iat``."""
     if not is_lock_id(lock_id) or not is_operator_id(operator):
         raise ValueError("invalid lock ID or operator ID")
-    if len(lock_key_id) != 8 or not _uint(iat):
+    if len(lock_key_id) != KEY_ID_LEN or not _uint(iat):
         raise ValueError("lock key ID must be 8 bytes and iat a uint")
 
 
@@ -89,7 +92,7 @@ def sign_time_statement(issuer: IssuerKey, t: int, *, lock_id: str | None = None
         raise ValueError("time must be a uint")
     payload: dict[int, Any] = {IAT: t}
     if lock_id is not None or nonce is not None:
-        if lock_id is None or not is_lock_id(lock_id) or nonce is None or len(nonce) != 16:
+        if lock_id is None or not is_lock_id(lock_id) or nonce is None or len(nonce) != NONCE_LEN:
             raise ValueError("a fresh time statement needs a lock ID and a 16-byte nonce")
         payload.update({AUD: lock_id, NONCE: bytes(nonce)})
     return cose.sign1(issuer, _protected(issuer, CT_TIME), cbor.dumps(payload))
@@ -114,7 +117,7 @@ def verify_time(data: bytes, anchors: Mapping[bytes, bytes]
         raise ProtocolError(ErrorCode.MALFORMED, "time statement without a uint iat")
     lock_id, nonce = p.get(AUD), p.get(NONCE)
     if lock_id is not None or nonce is not None:
-        if not isinstance(lock_id, str) or not isinstance(nonce, bytes) or len(nonce) != 16:
+        if not isinstance(lock_id, str) or not isinstance(nonce, bytes) or len(nonce) != NONCE_LEN:
             raise ProtocolError(ErrorCode.MALFORMED, "fresh time statement fields mistyped")
     cose.check_signature(parts, public)
     return int(t), lock_id, nonce  # type: ignore[arg-type]
@@ -159,7 +162,7 @@ def sign_revocation_update(issuer: IssuerKey, update: RevocationUpdate) -> bytes
     if len(update.entries) > MAX_REVOCATION_ENTRIES:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"{len(update.entries)} entries > 64")
     for cti, exp in update.entries:
-        if len(cti) != 16 or not _uint(exp):
+        if len(cti) != CTI_LEN or not _uint(exp):
             raise ValueError("entry must be (16-byte cti, uint exp)")
     return cose.sign1(issuer, _protected(issuer, CT_REVOCATION), cbor.dumps(update.payload()))
 
@@ -172,7 +175,7 @@ def _entries(entries: object) -> list[tuple[bytes, int]]:
     parsed: list[tuple[bytes, int]] = []
     for entry in entries:
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], bytes)
-                and len(entry[0]) == 16 and _uint(entry[1])):
+                and len(entry[0]) == CTI_LEN and _uint(entry[1])):
             raise ProtocolError(ErrorCode.MALFORMED, "revocation entry is not [cti(16), exp]")
         parsed.append((entry[0], entry[1]))
     return parsed
@@ -275,7 +278,7 @@ def verify_decommission_update(data: bytes, anchors: Mapping[bytes, bytes],
     p = payload_map(parts.payload)
     aud, iat, op, kid = p.get(AUD), p.get(IAT), p.get(OPERATOR), p.get(DC_LOCK_KEY_ID)
     if not isinstance(aud, str) or not _uint(iat) or not isinstance(op, str) \
-            or not isinstance(kid, bytes) or len(kid) != 8:
+            or not isinstance(kid, bytes) or len(kid) != KEY_ID_LEN:
         raise ProtocolError(ErrorCode.MALFORMED, "decommission fields missing or mistyped")
     if lock_id is not None and aud != lock_id:
         raise ProtocolError(ErrorCode.WRONG_LOCK, f"update is for lock {aud!r}")

@@ -31,6 +31,7 @@ from kagiya.phone.refusals import outcome
 from kagiya.phone.state import perm_names
 from kagiya.phone.webpage import render_page
 from kagiya.sdk.i18n import N_, _, current_language, format_time, language, negotiate, normalise
+from kagiya.sdk.protocol import LOCK_ID_PATTERN
 from pydantic import BaseModel, Field
 
 TOKEN_HEADER = "X-Kagiya-UI"  # noqa: S105 (a header name)
@@ -48,14 +49,14 @@ class EnrollBody(BaseModel):
 class CommandBody(BaseModel):
     """A command at a lock."""
 
-    lock_id: str = Field(pattern=r"^[A-Z0-9-]{4,20}$")
+    lock_id: str = Field(pattern=f"^{LOCK_ID_PATTERN}$")
     command: str = Field(pattern=r"^(unlock|lock|drive-on|drive-off|status)$")
 
 
 class LockBody(BaseModel):
     """A lock."""
 
-    lock_id: str = Field(pattern=r"^[A-Z0-9-]{4,20}$")
+    lock_id: str = Field(pattern=f"^{LOCK_ID_PATTERN}$")
 
 
 LANG_COOKIE = "kagiya_ui_lang"

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
+from kagiya.sdk.protocol import LOCK_ID_PATTERN
 from kagiya.server.bearer import BearerScheme
 from kagiya.server.principal import OPERATOR, Principal
 from kagiya.server.problems import ApiError
@@ -71,7 +72,7 @@ IdemKey = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_]{1,64}$")]
 UserIdP = Annotated[str, Path(pattern=r"^[!-~]{1,64}$")]
-LockIdP = Annotated[str, Path(pattern=r"^[A-Z0-9-]{4,20}$")]
+LockIdP = Annotated[str, Path(pattern=f"^{LOCK_ID_PATTERN}$")]
 PartnerIdP = Annotated[str, Path(pattern=r"^pt_[0-9a-f]{1,40}$")]
 RequestIdP = Annotated[str, Path(pattern=r"^kr_[0-9a-f]{1,40}$")]
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from kagiya.sdk.protocol import Permission
+from kagiya.sdk.protocol import LOCK_ID_PATTERN, Permission
 from pydantic import BaseModel, ConfigDict, Field
 
 Hex32 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="32 bytes, lowercase hex")]
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{128}$", description="64 bytes, lowercase hex")]
-LockId = Annotated[str, Field(pattern=r"^[A-Z0-9-]{4,20}$", description="protocol §2 lock ID")]
+LockId = Annotated[str, Field(pattern=f"^{LOCK_ID_PATTERN}$", description="protocol §2 lock ID")]
 UserId = Annotated[str, Field(pattern=r"^[!-~]{1,64}$", description="user ID (printable ASCII)")]
 ObjId = Annotated[str, Field(pattern=r"^[a-z]{2}_[0-9a-f]{1,40}$")]
 Label = Annotated[

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from kagiya.sdk.credential import is_lock_id
+from kagiya.sdk.protocol import NONCE_LEN
 from kagiya.server import audit, ratelimit, timeauth
 from kagiya.server.clientaddr import peer_address
 from kagiya.server.db import transaction
@@ -159,7 +160,7 @@ def public_time(request: Request, lock_id: str | None = None,
 
 def _is_nonce(v: str | None) -> bool:
     try:
-        return v is not None and len(bytes.fromhex(v)) == 16
+        return v is not None and len(bytes.fromhex(v)) == NONCE_LEN
     except ValueError:
         return False
 

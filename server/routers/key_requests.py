@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from kagiya.sdk.protocol import LOCK_ID_PATTERN
 from kagiya.server.deps import Cursor, Limit, Read, RequestIdP, Write
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import KeyRequestIn, KeyRequestOut, KeyRequestPage, KeyRequestPatch
@@ -24,7 +25,7 @@ def create_key_request(body: KeyRequestIn, op: Write) -> JSONResponse:
 def list_key_requests(
     op: Read,
     user_id: Annotated[str | None, Query(pattern=r"^[!-~]{1,64}$")] = None,
-    lock_id: Annotated[str | None, Query(pattern=r"^[A-Z0-9-]{4,20}$")] = None,
+    lock_id: Annotated[str | None, Query(pattern=f"^{LOCK_ID_PATTERN}$")] = None,
     status: Annotated[str | None, Query(pattern="^(active|cancelled)$")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from kagiya.sdk.protocol import LOCK_ID_PATTERN
 from kagiya.server.deps import Limit, NumericCursor, Read
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import AuditPage, LogPage
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["operator"], responses=documented(*OPERAT
 def list_logs(
     op: Read,
     *,
-    lock_id: Annotated[str | None, Query(pattern=r"^[A-Z0-9-]{4,20}$")] = None,
+    lock_id: Annotated[str | None, Query(pattern=f"^{LOCK_ID_PATTERN}$")] = None,
     user_id: Annotated[str | None, Query(pattern=r"^[!-~]{1,64}$")] = None,
     since: Annotated[int | None, Query(ge=0, le=4294967295)] = None,
     until: Annotated[int | None, Query(ge=0, le=4294967295)] = None,

@@ -32,6 +32,7 @@ from collections import Counter
 from typing import Any
 
 import paho.mqtt.client as paho
+from kagiya.sdk import messages
 from kagiya.sdk.errors import ErrorCode, ProtocolError
 from kagiya.sdk.protocol import MessageType
 from kagiya.server import audit, logs, revocations, timeauth
@@ -58,11 +59,11 @@ class PublishFailed(RuntimeError):
     """The broker did not acknowledge a publication in time."""
 
 
-def message(mtype: int, data: bytes) -> bytes:
-    """The BLE message ``{0: mtype, 1: data}`` (deterministic CBOR) the lock accepts."""
-    from kagiya.sdk.cbor import dumps
-
-    return dumps({0: mtype, 1: data})
+def message(mtype: MessageType, data: bytes) -> bytes:
+    """The BLE message of type ``mtype`` (TIME, REVOCATION or DECOMMISSION) carrying the
+    signed object ``data``, as the lock accepts it (deterministic CBOR)."""
+    return messages.encode(messages.MESSAGE_CLASSES[mtype](data),
+                           size_limit=False)
 
 
 def record_heartbeat(session: Session, lock: Lock, payload: bytes, now: int) -> LockUplink:
@@ -197,10 +198,10 @@ class UplinkService:
         keys = self.rt.keyset(session)
         if kind == outbox.REVOCATION:
             return lock.revocation_version, message(
-                6, revocations.signed_update(session, lock, now, keys))
+                MessageType.REVOCATION, revocations.signed_update(session, lock, now, keys))
         if kind == outbox.DECOMMISSION:
-            return 0, message(12, bytes.fromhex(revocations.decommission_update(keys, lock,
-                                                                               now)))
+            return 0, message(MessageType.DECOMMISSION, bytes.fromhex(
+                revocations.decommission_update(keys, lock, now)))
         raise ValueError(f"no builder for {kind}")
 
     def publish_once(self) -> int:
@@ -232,7 +233,7 @@ class UplinkService:
             except timeauth.ClockFault as e:
                 log.warning("uplink: no time statement published: %s", e)
                 return
-            statement = message(5, timeauth.sign(rt.keyset(s).active, t))
+            statement = message(MessageType.TIME, timeauth.sign(rt.keyset(s).active, t))
             for (lock_id,) in s.execute(
                     select(Lock.lock_id).join(LockUplink, LockUplink.lock_pk == Lock.pk)):
                 self._publish(lock_id, topics.DOWN_TIME, statement)

@@ -7,16 +7,22 @@ username of a lock's broker account is its lock ID, so one ``pattern`` line cove
 
 from __future__ import annotations
 
-PREFIX = "kagiya/v1/locks/"
+from kagiya.sdk.protocol import UP_HEARTBEAT, UP_LOG, UPLINK_DOWN, UPLINK_PREFIX, UPLINK_PUSHED
+from kagiya.sdk.protocol import MessageType as _T
 
-# server -> lock (retained: a lock that (re)connects gets the newest of each at once)
-DOWN_REVOCATION = "down/revocation"
-DOWN_TIME = "down/time"
-DOWN_DECOMMISSION = "down/decommission"
-DOWN_RECEIPT = "down/receipt"  # the signed log receipt for the newest stored page
-# lock -> server
-UP_HEARTBEAT = "up/heartbeat"
-UP_LOG = "up/log"
+__all__ = ["DOWN", "DOWN_DECOMMISSION", "DOWN_RECEIPT", "DOWN_REVOCATION", "DOWN_TIME", "PREFIX",
+           "SHARED_UP", "UP_HEARTBEAT", "UP_LOG", "acl_text", "lock_topic", "parse_up"]
+
+PREFIX = UPLINK_PREFIX
+
+# server -> lock (retained: a lock that (re)connects gets the newest of each at once): the
+# leaf of each message type the lock accepts pushed (kagiya.sdk.protocol.UPLINK_PUSHED)
+DOWN: dict[_T, str] = {t: UPLINK_DOWN + leaf for leaf, t in UPLINK_PUSHED.items()}
+DOWN_REVOCATION = DOWN[_T.REVOCATION]
+DOWN_TIME = DOWN[_T.TIME]
+DOWN_DECOMMISSION = DOWN[_T.DECOMMISSION]
+DOWN_RECEIPT = DOWN[_T.LOG_RECEIPT]  # the signed log receipt for the newest stored page
+# lock -> server: UP_HEARTBEAT and UP_LOG (kagiya.sdk.protocol)
 
 #: The shared subscription every key-server process uses: the broker hands each lock
 #: publication to exactly one of them (MQTT 5 §4.8.2; Mosquitto accepts it on 3.1.1 too).

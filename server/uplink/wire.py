@@ -16,7 +16,7 @@ from typing import Any
 from kagiya.sdk.cbor import loads
 from kagiya.sdk.cose import ed25519_verify_strict
 from kagiya.sdk.errors import ErrorCode, ProtocolError
-from kagiya.sdk.protocol import LABEL_BEAT
+from kagiya.sdk.protocol import HEARTBEAT_KEYS, LABEL_BEAT, LOG_PAGE_KEYS
 
 BEAT_LABEL = LABEL_BEAT
 MAX_PAYLOAD = 4096
@@ -60,7 +60,9 @@ def verify_heartbeat(lock_id: str, sign_public: bytes, payload: bytes) -> Heartb
     """Parse and verify a heartbeat of ``lock_id``; raises ProtocolError (MALFORMED,
     TOO_LARGE, BAD_SIGNATURE) otherwise. A heartbeat naming another lock is MALFORMED."""
     m = _map(payload)
-    lid, t, rv, head, hh, st, sig = (m.get(k) for k in (1, 2, 3, 4, 5, 6, 15))
+    lid, t, rv, head, hh, st, sig = (m.get(HEARTBEAT_KEYS[k]) for k in (
+        "lock_id", "lock_time", "revocation_version", "head_seq", "head_hash", "state",
+        "signature"))
     if (lid != lock_id or not _uint(t, 64) or not _uint(rv, 64) or not _uint(head, 64)
             or not isinstance(hh, bytes) or len(hh) != 32 or not _uint(st, 8)
             or not isinstance(sig, bytes) or len(sig) != 64):
@@ -89,7 +91,8 @@ def parse_log_page(payload: bytes) -> LogPage:
     """The fields of a published log page (types checked; the chain and the signature are
     verified by :func:`kagiya.server.logs.verify_upload`)."""
     m = _map(payload)
-    recs, prev, head, hh, lost, sig = (m.get(k) for k in (1, 2, 3, 4, 5, 6))
+    recs, prev, head, hh, lost, sig = (m.get(LOG_PAGE_KEYS[k]) for k in (
+        "records", "prev_hash", "head_seq", "head_hash", "lost", "head_signature"))
     if (not isinstance(recs, list) or not all(isinstance(r, bytes) for r in recs)
             or not isinstance(prev, bytes) or len(prev) != 32 or not _uint(head, 64)
             or not isinstance(hh, bytes) or len(hh) != 32 or not _uint(lost, 32)

@@ -54,3 +54,36 @@ def test_no_traceback_when_debug_is_off(tmp_path: Path) -> None:
 def test_production_hal_has_debug_off() -> None:
     src = (FIRMWARE_LIB / "kagiya_lock" / "hal" / "hal_esp32.py").read_text()
     assert re.search(r"^class Esp32HAL:(\n[^\n]*){0,4}\n    debug = False\b", src, re.M)
+
+
+_UPLINK = r"""
+from kagiya_lock import uplink
+
+class Hal:
+    debug = %(debug)s
+    def random(self, n):
+        return bytes(n)
+    def link_up(self):
+        return True
+
+class Lock:
+    lock_id = "KGY-DIAG-1"
+    hal = Hal()
+    log = None
+
+def opener(host, port, ca, name):
+    raise OSError("broker-12")
+
+u = uplink.Uplink(Lock(), {1: "broker", 2: 8883, 3: "pw", 4: b"", 5: "broker"}, opener)
+print(u.step(0), u.client is None)
+"""
+
+
+def test_an_uplink_failure_is_diagnosable_in_debug_only() -> None:
+    # the uplink drops and backs off on any exception; the debug build says why
+    for debug, shown in (("True", True), ("False", False)):
+        proc = run(_UPLINK % {"debug": debug})
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert proc.stdout.decode().split() == ["False", "True"]
+        err = proc.stderr.decode()
+        assert ("OSError: broker-12" in err and "Traceback" in err) == shown, err

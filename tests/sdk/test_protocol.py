@@ -7,6 +7,7 @@ protocol constant again, and the classification every app relies on is complete.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import re
 import typing
@@ -74,14 +75,17 @@ def test_every_error_code_is_classified() -> None:
 
 # Host sources may not spell these again: each must come from kagiya.sdk.protocol.
 _SPELLED = (P.SERVICE_UUID[4:], P.REQUEST_UUID[:8], P.RESPONSE_UUID[:8], P.CT_TIME,
-            P.CT_REVOCATION, "-65537", "-65538", "-65539", "-65540",
+            P.CT_REVOCATION, "-65537", "-65538", "-65539", "-65540", f'"{P.UPLINK_PREFIX}',
+            f'"{P.UP_HEARTBEAT}"', f'"{P.UP_LOG}"', '("repl", "anchors"', P.LOCK_ID_PATTERN,
             *(f'b"{label.decode()}"' for label in (P.LABEL_CMD, P.LABEL_RES, P.LABEL_LOG,
                                                     P.LABEL_HEAD, P.LABEL_BEAT)))
 _VALUE = r"\s*(:[^=]*)?=\s*([-0-9\"']|[({]\s*[-0-9\"'])"
 _ASSIGNED = re.compile(
     r"^\s*(MAX_MESSAGE|MAX_CREDENTIAL|MAX_DEPTH|MAX_ITEMS|MAX_TEXT|MAX_REVOCATION_ENTRIES|"
     r"MAX_LIFETIME|CT_CWT|CT_TIME|CT_REVOCATION|KEY_MAC|KEY_TYPE|PROTOCOL_VERSION|PERM_\w+|"
-    r"\w*_UUID|COMMANDS|EVENTS|PLAIN|FRAME_FIRST|MIN_MTU|MAX_MTU|ALG_\w+|HDR_\w+)" + _VALUE)
+    r"\w*_UUID|COMMANDS|EVENTS|PLAIN|FRAME_FIRST|MIN_MTU|MAX_MTU|ALG_\w+|HDR_\w+|SCOPES|"
+    r"CNF_\w+|IV_LEN|SECRET_LEN|TAG_SIGN1|TAG_COSE\w*|CHALLENGE_BYTES|PREFIX|DOWN_\w+|UP_\w+|_UMAX|_BLEN|"
+    r"HEARTBEAT_S|MAX_SIZE|\w*_BUDGET|BOUNDS)" + _VALUE)
 _CLAIM_KEY = re.compile(r"^\s*(ISS|SUB|AUD|EXP|NBF|IAT|CTI|CNF|KGY_\w+|RV_\w+)\s*=\s*-?[0-9]")
 _ENUMS = re.compile(r"^class (\w+)\((IntEnum|IntFlag)\)")
 
@@ -115,3 +119,97 @@ def test_refusals_and_link_faults_carry_their_classification() -> None:
     assert all(issubclass(k, ce.LinkError) and k.retryable for k in (
         ce.LockNotFoundError, ce.LinkLostError, ce.LockTimeoutError,
         ce.CommandOutcomeUnknownError))
+
+
+# Numbers as map keys are protocol vocabulary everywhere on the host side except here:
+_NUMBERED_MAPS_ALLOWED = {
+    "hil/vectors.py",  # the golden vectors state the wire bytes independently, on purpose
+    "host_sdk/cbor.py",  # CBOR's own additional-information table (RFC 8949 §3)
+    "hil/bumble_backend.py",  # Bluetooth GATT property bits
+    "server/problems.py", "server/routers/locks.py",  # HTTP status codes
+    "server/simcontrol/adapter.py",  # HTTP status codes of the SIM platform
+    "mobile_sim/vault.py",  # the phone vault's own salt (not on the wire)
+}
+
+
+def _int_key(node: ast.AST | None) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
+def _private_claim(node: ast.AST) -> bool:
+    return isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) \
+        and isinstance(node.operand, ast.Constant) and type(node.operand.value) is int \
+        and node.operand.value >= 65537
+
+
+#: lengths of the definition that no cryptographic size shares (cti and nonce, key ID, IV)
+_LENGTHS = {P.CTI_LEN, P.NONCE_LEN, P.KEY_ID_LEN, P.WRAP_IV_LEN}
+
+
+def _length_check(node: ast.AST) -> bool:
+    return isinstance(node, ast.Compare) and isinstance(node.left, ast.Call) \
+        and isinstance(node.left.func, ast.Name) and node.left.func.id == "len" \
+        and any(isinstance(c, ast.Constant) and c.value in _LENGTHS for c in node.comparators)
+
+
+def numbered_maps(source: str) -> list[int]:
+    """Lines where ``source`` keys a map with a literal number, reads one with
+    ``.get(<number>)``, writes a private claim key (-65537 and below) as a number or
+    compares a length of the definition (cti, nonce, key ID, IV) with a literal (the
+    syntax tree: comments and docstrings do not count)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Dict) and any(_int_key(k) for k in node.keys)) or (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get" and node.args and _int_key(node.args[0])) \
+                or _private_claim(node) or _length_check(node):
+            out.append(node.lineno)
+    return sorted(set(out))
+
+
+def test_no_host_source_numbers_protocol_maps_by_hand() -> None:
+    offenders = []
+    for top in HOST:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel == "host_sdk/protocol.py" or rel in _NUMBERED_MAPS_ALLOWED:
+                continue
+            text = path.read_text(encoding="utf-8")
+            offenders += [f"{rel}:{n}" for n in numbered_maps(text)]
+    assert offenders == []
+
+
+def test_the_host_checks_find_a_reintroduced_copy() -> None:
+    # the copies #12's review found: the key wrap's COSE labels, the maintenance payload,
+    # the uplink heartbeat and messages, the scopes, the kind bounds, the topic prefix
+    assert numbered_maps("cnf = {2: [prot, {5: iv}, ct, [r]]}") == [1]
+    assert numbered_maps("who = p.get(2)\nx = 1") == [1]
+    assert numbered_maps("x = 1\nif k == -65546:\n    pass") == [2]
+    assert numbered_maps("ok = len(cti) == 16 and len(kid) != 8") == [1]
+    assert numbered_maps('"""Plaintext: ``{1: 4, -1: K}``."""\n# {1: 2}') == []
+    for line in ('SCOPES = ("repl", "anchors", "provision")', "IV_LEN = 13",
+                 "_UMAX = {1: 0xFFFF}", 'PREFIX = "kagiya/v1/locks/"', "MAX_SIZE = 1024",
+                 "VERIFY_BUDGET = 4"):
+        assert _ASSIGNED.match(line) or any(s in line for s in _SPELLED), line
+
+
+def test_uplink_and_maintenance_vocabulary_comes_from_the_definition() -> None:
+    from kagiya.sdk import keywrap, maintenance, registration
+    from kagiya.server.uplink import topics
+    from kagiya.tools.install import maintenance as install_maintenance
+
+    assert maintenance.SCOPES == install_maintenance.SCOPES == P.MAINTENANCE_SCOPES
+    assert set(typing.get_args(schemas.MaintenanceScope)) == set(P.MAINTENANCE_SCOPES)
+    assert maintenance.MAX_SIZE == P.MAINTENANCE_MAX_SIZE
+    assert topics.PREFIX == P.UPLINK_PREFIX
+    assert {topics.DOWN_REVOCATION, topics.DOWN_TIME, topics.DOWN_DECOMMISSION,
+            topics.DOWN_RECEIPT} == {P.UPLINK_DOWN + leaf for leaf in P.UPLINK_PUSHED}
+    assert (topics.UP_HEARTBEAT, topics.UP_LOG) == (P.UP_HEARTBEAT, P.UP_LOG)
+    assert keywrap.CNF_ENCRYPTED_COSE_KEY == P.CNF_ENCRYPTED_KEY
+    assert keywrap.IV_LEN == P.WRAP_IV_LEN and keywrap.SECRET_LEN == P.SECRET_LEN
+    assert registration.CHALLENGE_BYTES == P.REG_CHALLENGE_LEN
+    assert cbor.TAG_COSE_SIGN1 == P.TAG_SIGN1
+    assert messages.Challenge.__dataclass_fields__["window_ms"].default == P.CHALLENGE_WINDOW_MS
+    assert P.POLICY["window_ms"][0] == P.CHALLENGE_WINDOW_MS

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kagiya.sdk.protocol import HEARTBEAT_S
 from kagiya.tools.install import (
     build,
     connection,
@@ -216,7 +217,8 @@ def _uplink_args(p: argparse.ArgumentParser, *, required: bool) -> None:
                    help="broker address as the lock reaches it (default: the server's)")
     p.add_argument("--mqtt-server-name", default=None,
                    help="TLS server name of the broker (default: the address)")
-    p.add_argument("--heartbeat", type=int, default=300, help="heartbeat interval, seconds")
+    p.add_argument("--heartbeat", type=int, default=HEARTBEAT_S,
+                   help="heartbeat interval, seconds")
 
 
 def _maintenance_args(p: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import serial
+from kagiya.sdk.protocol import NONCE_LEN
 from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.report import Reporter
@@ -73,7 +74,7 @@ def _challenge(line: bytes) -> tuple[bytes, str]:
         nonce = bytes.fromhex(parts[1])
     except (IndexError, ValueError):
         nonce = b""
-    if len(nonce) != 16 or len(parts) < 3:
+    if len(nonce) != NONCE_LEN or len(parts) < 3:
         raise InstallError("board-error", "the lock's maintenance challenge is unreadable",
                            "update the lock's firmware (it must name its lock ID) and retry")
     return nonce, parts[2]

@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kagiya.sdk.protocol import MAINTENANCE_SCOPES
 from kagiya.tools.install import lockdown, provision
 from kagiya.tools.install.connection import Board, connect
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.keyserver import KeyServer
 from kagiya.tools.install.report import Reporter
 
-SCOPES = ("repl", "anchors", "provision")
+SCOPES = MAINTENANCE_SCOPES
 SERIAL_CHALLENGE_S = 6.0  # a locked-down lock answers within this; else try the REPL
 
 

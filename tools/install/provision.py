@@ -15,11 +15,12 @@ import re
 import time
 from typing import Any
 
+from kagiya.sdk.protocol import LOCK_ID_PATTERN
 from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.report import Reporter
 
-LOCK_ID = re.compile(r"^[A-Z0-9-]{4,20}$")  # protocol §2
+LOCK_ID = re.compile(f"^{LOCK_ID_PATTERN}$")  # protocol §2
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from kagiya.sdk.protocol import HEARTBEAT_S, UPLINK_CONFIG_KEYS
 from kagiya.tools.install.connection import Board
 from kagiya.tools.install.errors import InstallError
 from kagiya.tools.install.keyserver import KeyServer
@@ -31,7 +32,8 @@ def load_ca(path: Path) -> bytes:
 
 def provision_uplink(board: Board, server: KeyServer, lock_id: str, ca_der: bytes,
                      rep: Reporter, *, host: str | None = None,
-                     server_name: str | None = None, heartbeat_s: int = 300) -> dict[str, Any]:
+                     server_name: str | None = None,
+                     heartbeat_s: int = HEARTBEAT_S) -> dict[str, Any]:
     """Create the lock's broker account and store it on the board; returns what was set
     (never the password)."""
     account = server._call(
@@ -39,8 +41,11 @@ def provision_uplink(board: Board, server: KeyServer, lock_id: str, ca_der: byte
         lambda: server.installer._request("POST", f"/v1/locks/{lock_id}/uplink"))
     broker = host or str(account["host"])
     name = server_name or broker
-    cfg = (f"{{1: {broker!r}, 2: {int(account['port'])}, 3: {str(account['password'])!r}, "
-           f"4: bytes.fromhex({ca_der.hex()!r}), 5: {name!r}, 6: {int(heartbeat_s)}}}")
+    k = UPLINK_CONFIG_KEYS
+    cfg = (f"{{{k['host']}: {broker!r}, {k['port']}: {int(account['port'])}, "
+           f"{k['password']}: {str(account['password'])!r}, "
+           f"{k['ca']}: bytes.fromhex({ca_der.hex()!r}), {k['server_name']}: {name!r}, "
+           f"{k['heartbeat_s']}: {int(heartbeat_s)}}}")
     board.call("from kagiya_lock import hal as _h\nfrom kagiya_lock.store import Store as _S\n"
                f"_S(_h.default().state_dir).save('uplink', {cfg})\n"
                "@@RESULT@@(json.dumps({'ok': True}))",

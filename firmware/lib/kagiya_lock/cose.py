@@ -15,11 +15,36 @@ from kagiya_lock import aesccm, cbor, ed25519, errors, hkdf, x25519
 ALG_EDDSA = const(-8)
 ALG_CCM_16_128_128 = const(30)
 ALG_ECDH_ES_HKDF_256 = const(-25)
+_TAG_SIGN1 = const(18)
+_PAYLOAD = const(2)
+
+# header labels (RFC 9052 §3.1, RFC 9053 §6.4) and COSE_Key labels / values
 _H_ALG = const(1)
 _H_CT = const(3)
 _H_KID = const(4)
+_H_IV = const(5)
+_H_EPHEMERAL = const(-1)
+_K_KTY = const(1)
+_K_CRV = const(-1)
+_K_X = const(-2)
+_K_K = const(-1)
+_KTY_OKP = const(1)
+_KTY_SYMMETRIC = const(4)
+_CRV_X25519 = const(4)
+
+# the key wrap (§4)
+_CNF_KEY = const(2)
+_IV_LEN = const(13)
+_TAG_LEN = const(16)
+_KEY_BITS = const(128)
+_SECRET_LEN = const(32)
+_CEK_LEN = const(16)
+_X_LEN = const(32)
 # -- end generated --
 
+# parse_sign1's parts keep the COSE_Sign1 array's positions, with the decoded protected
+# header in place of the unprotected one: (protected bytes, protected, payload, signature)
+_PROT = const(1)
 _EMPTY = b""
 
 
@@ -30,7 +55,7 @@ def _is(v, n):
 
 def parse_sign1(data, max_size):
     """Split a tagged COSE_Sign1; returns ((prot_bytes, prot, payload, sig), code)."""
-    v, code = cbor.decode(data, 18, max_size)
+    v, code = cbor.decode(data, _TAG_SIGN1, max_size)
     if code:
         return None, code
     if type(v) is not list or len(v) != 4:
@@ -51,7 +76,7 @@ def parse_sign1(data, max_size):
 
 def check_header(parts, anchors, content_type):
     """Steps 2-3 of §3: alg, content type, issuer ``kid``; returns (public key, code)."""
-    prot = parts[1]
+    prot = parts[_PROT]
     alg = prot.get(_H_ALG)
     if type(alg) is not int or alg != ALG_EDDSA:
         return None, errors.WRONG_ALGORITHM
@@ -79,7 +104,7 @@ def check_sign1(parts, anchors, content_type):
         return None, code
     if not signature_ok(parts, pk):
         return None, errors.BAD_SIGNATURE
-    return parts[2], errors.OK
+    return parts[_PAYLOAD], errors.OK
 
 
 def verify_signed(data, anchors, content_type, max_size):
@@ -92,7 +117,7 @@ def verify_signed(data, anchors, content_type, max_size):
 
 def recipient_kid(cnf):
     """The lock key ID a wrapped key names, or None when the structure is wrong."""
-    enc = cnf.get(2)
+    enc = cnf.get(_CNF_KEY)
     if type(enc) is not list or len(enc) != 4:
         return None
     recips = enc[3]
@@ -115,7 +140,7 @@ def unwrap(cnf, lock_kid, kex_private):
         return None, errors.BAD_KEY_WRAP
     if kid != lock_kid:
         return None, errors.WRONG_RECIPIENT
-    cpb, cunprot, ct, recips = cnf[2]
+    cpb, cunprot, ct, recips = cnf[_CNF_KEY]
     rpb, runprot, rct = recips[0]
     if type(cpb) is not bytes or type(cunprot) is not dict or type(ct) is not bytes:
         return None, errors.BAD_KEY_WRAP
@@ -127,28 +152,28 @@ def unwrap(cnf, lock_kid, kex_private):
     rprot, code = cbor.decode(rpb)
     if code or type(rprot) is not dict or not _is(rprot.get(_H_ALG), ALG_ECDH_ES_HKDF_256):
         return None, errors.BAD_KEY_WRAP
-    iv = cunprot.get(5)
-    eph = runprot.get(-1)
-    if type(iv) is not bytes or len(iv) != 13 or type(eph) is not dict:
+    iv = cunprot.get(_H_IV)
+    eph = runprot.get(_H_EPHEMERAL)
+    if type(iv) is not bytes or len(iv) != _IV_LEN or type(eph) is not dict:
         return None, errors.BAD_KEY_WRAP
-    x = eph.get(-2)
-    if not _is(eph.get(1), 1) or not _is(eph.get(-1), 4) or type(x) is not bytes \
-            or len(x) != 32:
+    x = eph.get(_K_X)
+    if not _is(eph.get(_K_KTY), _KTY_OKP) or not _is(eph.get(_K_CRV), _CRV_X25519) \
+            or type(x) is not bytes or len(x) != _X_LEN:
         return None, errors.BAD_KEY_WRAP
     z = x25519.x25519(kex_private, x)
     if z == bytes(32):
         return None, errors.BAD_KEY_WRAP
     info = cbor.encode([ALG_CCM_16_128_128, [None, None, None], [None, None, None],
-                        [128, rpb]])
-    cek = hkdf.hkdf_sha256(z, _EMPTY, info, 16)
+                        [_KEY_BITS, rpb]])
+    cek = hkdf.hkdf_sha256(z, _EMPTY, info, _CEK_LEN)
     aad = cbor.encode(["Encrypt", cpb, _EMPTY])
-    pt = aesccm.decrypt(cek, iv, ct, aad, 16)
+    pt = aesccm.decrypt(cek, iv, ct, aad, _TAG_LEN)
     if pt is None:
         return None, errors.BAD_KEY_WRAP
     key, code = cbor.decode(pt)
-    if code or type(key) is not dict or not _is(key.get(1), 4):
+    if code or type(key) is not dict or not _is(key.get(_K_KTY), _KTY_SYMMETRIC):
         return None, errors.BAD_KEY_WRAP
-    k = key.get(-1)
-    if type(k) is not bytes or len(k) != 32:
+    k = key.get(_K_K)
+    if type(k) is not bytes or len(k) != _SECRET_LEN:
         return None, errors.BAD_KEY_WRAP
     return k, errors.OK

@@ -27,6 +27,9 @@ PERM = const(-65537)
 RV = const(-65538)
 OP = const(-65541)
 GEN = const(-65542)
+_CNF_KEY = const(2)
+_CTI_LEN = const(16)
+_PAYLOAD = const(2)
 # -- end generated --
 
 _UINT_CLAIMS = (EXP, NBF, IAT, PERM, RV, GEN)
@@ -47,10 +50,10 @@ def claims_ok(c):
         if type(c.get(k)) is not str:
             return False
     cti = c.get(CTI)
-    if type(cti) is not bytes or len(cti) != 16:
+    if type(cti) is not bytes or len(cti) != _CTI_LEN:
         return False
     cnf = c.get(CNF)
-    return type(cnf) is dict and 2 in cnf
+    return type(cnf) is dict and _CNF_KEY in cnf
 
 
 def check(cred, anchors, lock_id, operator, now, revocations, verify=True):
@@ -73,7 +76,7 @@ def check(cred, anchors, lock_id, operator, now, revocations, verify=True):
     pk, code = cose.check_header(parts, anchors, CT_CWT)
     if code:
         return code, None
-    c, code = cbor.decode(parts[2])
+    c, code = cbor.decode(parts[_PAYLOAD])
     if code or not claims_ok(c):
         return errors.MALFORMED, None
     nbf = c[NBF]

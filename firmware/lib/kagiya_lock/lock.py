@@ -59,7 +59,10 @@ _RECEIVED = const(-65547)
 _IAT = const(6)
 _AUD = const(3)
 _NONCE = const(7)
-_R_SEQ = const(0)
+_NONCE_LEN = const(16)
+_KEY_RECORDS = const(3)
+_PEER_RECORDS = const(2)
+_PAYLOAD = const(2)
 
 # message types (§9) the lock accepts
 _T_HELLO = const(1)
@@ -109,13 +112,19 @@ _E_DRIVE_AUTO_OFF = const(36)
 _E_DRIVE_PRESENCE = const(37)
 _E_DECOMMISSIONED = const(38)
 
-# state bits (§8) beyond doors / drive / moving / time trusted
+# state bits (§8)
+_S_DOORS_LOCKED = const(1)
+_S_DRIVE_ENABLED = const(2)
+_S_MOVING = const(4)
+_S_TIME_TRUSTED = const(8)
 _S_DECOMMISSIONED = const(16)
 _S_DRIVE_PENDING = const(32)
 # -- end generated --
-_KEY_RECORDS = const(3)  # refusal records per key ID from peers without a proof
-_PEER_RECORDS = const(2)  # refusal records per unauthenticated connection
 
+# DRIVE_ENABLE waiting for presence (``_pending``): [until_ms, cti, sub]
+_P_UNTIL = const(0)
+_P_CTI = const(1)
+_P_SUB = const(2)
 _LOG_OVERHEAD = const(224)  # LOG message bytes other than the records (upper bound)
 # encoded at import: a lock out of heap can still answer it
 _INTERNAL_REPLY = messages.encode(messages.ERROR, errors.INTERNAL, None)
@@ -179,8 +188,10 @@ class Lock:
     def state(self):
         """State bits (§8): doors locked, drive enabled, vehicle moving, time trusted,
         decommissioned, drive pending."""
-        return ((1 if self.doors_locked else 0) | (2 if self.drive else 0)
-                | (4 if self.hal.moving() else 0) | (8 if self.clock.trusted else 0)
+        return ((_S_DOORS_LOCKED if self.doors_locked else 0)
+                | (_S_DRIVE_ENABLED if self.drive else 0)
+                | (_S_MOVING if self.hal.moving() else 0)
+                | (_S_TIME_TRUSTED if self.clock.trusted else 0)
                 | (_S_DECOMMISSIONED if self.revocations.decommissioned else 0)
                 | (_S_DRIVE_PENDING if self._pending is not None else 0))
 
@@ -247,9 +258,9 @@ class Lock:
                 self._presence_ms = now_ms
                 self._pending = None
                 self._set_relays(self.doors_locked, True)
-                self._append(self.clock.now(), _E_DRIVE_PRESENCE, errors.OK, pending[1],
-                             pending[2])
-            elif now_ms > pending[0]:
+                self._append(self.clock.now(), _E_DRIVE_PRESENCE, errors.OK,
+                             pending[_P_CTI], pending[_P_SUB])
+            elif now_ms > pending[_P_UNTIL]:
                 self._pending = None
         if self.drive and self.doors_locked and not self.hal.moving():
             if self._parked_ms is None:
@@ -359,7 +370,7 @@ class Lock:
 
     # -- COMMAND and LOG_FETCH ------------------------------------------------
     def _authenticated(self, conn, m, t):
-        # fields checked by messages.decode: cti 16 bytes, counter u32, command 1-5 or
+        # fields checked by messages.decode: cti 16 bytes, counter u32, a session command or
         # from_seq u32, proof 32 bytes, credential bytes or absent
         cti = m[_COMMAND_CTI]
         counter = m[_COMMAND_COUNTER]
@@ -517,7 +528,7 @@ class Lock:
         pk, code = cose.check_header(parts, self.anchors, content_type)
         if code:
             return None, None, None, code
-        p, code = cbor.decode(parts[2])
+        p, code = cbor.decode(parts[_PAYLOAD])
         if code == errors.TOO_LARGE:  # e.g. more than 64 revocation entries (§7)
             return None, None, None, code
         if code or type(p) is not dict:
@@ -549,7 +560,7 @@ class Lock:
         if _AUD in p or _NONCE in p:  # fresh: bound to this lock and this link's nonce
             aud = p.get(_AUD)
             nonce = p.get(_NONCE)
-            if type(aud) is not str or type(nonce) is not bytes or len(nonce) != 16:
+            if type(aud) is not str or type(nonce) is not bytes or len(nonce) != _NONCE_LEN:
                 return errors.MALFORMED
             if aud != self.lock_id:
                 return errors.WRONG_LOCK

@@ -51,6 +51,12 @@ _BOOL = const(11)
 _UINTS = const(12)
 _BLOBS = const(13)
 _COMMAND = const(14)
+_UMAX = (0xff, 0xffff, 0xffffffff, 0xffffffffffffffff)
+_BLEN = (16, 32, 64)
+_KEY_LEN = const(32)
+_CMD_MAX = const(255)
+_CMD_FIRST = const(1)
+_CMD_LAST = const(5)
 
 # type -> ((key, kind, optional), ...) in key order: the table of §9
 SCHEMA = {
@@ -76,10 +82,6 @@ SCHEMA = {
 }
 # -- end generated --
 
-_UMAX = (0xFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-_BLEN = (16, 32, 64)
-
-
 
 def valid(kind, v):
     """True iff ``v`` is a well-formed value of field kind ``kind``."""
@@ -91,7 +93,7 @@ def valid(kind, v):
     if kind == _BYTES:
         return t is bytes
     if kind == _KEY:
-        return t is bytes and (len(v) == 0 or len(v) == 32)
+        return t is bytes and (len(v) == 0 or len(v) == _KEY_LEN)
     if kind == _TEXT:
         return t is str
     if kind == _LOCK_ID:
@@ -106,7 +108,7 @@ def valid(kind, v):
                 return False
         return True
     # _COMMAND
-    return t is int and 0 <= v <= 0xFF
+    return t is int and 0 <= v <= _CMD_MAX
 
 
 def decode(data):
@@ -130,7 +132,7 @@ def decode(data):
         v = m[key]
         if not valid(kind, v):
             return m, errors.MALFORMED
-        if kind == _COMMAND and not 1 <= v <= 5:
+        if kind == _COMMAND and not _CMD_FIRST <= v <= _CMD_LAST:
             return m, errors.UNKNOWN_MESSAGE
     return m, errors.OK
 
@@ -159,7 +161,7 @@ def encode(mtype, *values):
             n += 1
     out = bytearray()
     out.append(0xA0 | n)  # fewer than 24 keys
-    out.append(0)
+    out.append(_M_TYPE)
     out.append(mtype)
     for i in range(len(values)):
         v = values[i]

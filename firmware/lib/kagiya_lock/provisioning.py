@@ -27,9 +27,15 @@ from kagiya_lock.store import Store
 _E_PROVISIONED = const(35)
 _E_TIME_SET = const(33)
 _E_DECOMMISSIONED = const(38)
-_REG = b'KGY2-REG'
+_REG = const(b'KGY2-REG')
+_REG_CHALLENGE_LEN = const(32)
 _MAX_MESSAGE = const(2048)
-_CT_TIME = 'application/kgy-time+cbor'
+_CT_TIME = const('application/kgy-time+cbor')
+_AUD = const(3)
+_IAT = const(6)
+_NONCE = const(7)
+_NONCE_LEN = const(16)
+_KEY_LEN = const(32)
 # -- end generated --
 
 _STATE_FILES = ("identity", "clock", "revocation", "keycache", "relays", "logmeta", "policy",
@@ -51,7 +57,7 @@ def _hex(b):
 
 def _anchor(a):
     pk = bytes.fromhex(a) if type(a) is str else bytes(a)
-    if len(pk) != 32:
+    if len(pk) != _KEY_LEN:
         raise ValueError("trust anchor must be a 32-byte Ed25519 public key (hex)")
     return pk
 
@@ -68,7 +74,7 @@ def _statement_time(pks, statement):
     if code:
         raise ValueError("time statement refused: " + errors.name(code))
     p, code = cbor.decode(payload)
-    t = p.get(6) if not code and type(p) is dict else None
+    t = p.get(_IAT) if not code and type(p) is dict else None
     if type(t) is not int or t < 0:
         raise ValueError("time statement refused: MALFORMED")
     return t
@@ -131,7 +137,7 @@ def registration_proof(challenge_hex, hal=None):
     if ident is None:
         return {"error": "NOT_PROVISIONED"}
     ch = bytes.fromhex(challenge_hex)
-    if len(ch) != 32:
+    if len(ch) != _REG_CHALLENGE_LEN:
         raise ValueError("a registration challenge is 32 bytes")
     msg = (_REG + proof.length_prefixed(ident["id"]) + proof.length_prefixed(ident["op"])
            + ch + ident["sp"] + ident["xp"])
@@ -216,7 +222,7 @@ def time_nonce(hal=None):
     ident = _id.load(store)
     if ident is None:
         return {"error": "NOT_PROVISIONED"}
-    nonce = os.urandom(16)
+    nonce = os.urandom(_NONCE_LEN)
     store.save("tnonce", [nonce, hal.ticks_ms()])
     return {"lock_id": ident["id"], "nonce": _hex(nonce)}
 
@@ -239,13 +245,13 @@ def correct_time(statement, hal=None):
     if code:
         return {"error": errors.name(code)}
     p, code = cbor.decode(payload)
-    t = p.get(6) if not code and type(p) is dict else None
+    t = p.get(_IAT) if not code and type(p) is dict else None
     if type(t) is not int or t < 0:
         return {"error": "MALFORMED"}
-    if p.get(3) != ident["id"]:
+    if p.get(_AUD) != ident["id"]:
         return {"error": "WRONG_LOCK"}
     now_ms = hal.ticks_ms()
-    if type(pending) is not list or len(pending) != 2 or p.get(7) != pending[0] \
+    if type(pending) is not list or len(pending) != 2 or p.get(_NONCE) != pending[0] \
             or not 0 <= now_ms - pending[1] <= policy.load(store)["fresh_s"] * 1000:
         return {"error": "STALE_CHALLENGE"}
     clock = Clock(hal, store)

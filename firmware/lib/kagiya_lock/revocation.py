@@ -32,8 +32,10 @@ _ENTRIES = const(-65540)
 _OPERATOR = const(-65541)
 _FLOOR = const(-65543)
 _KEEP = const(128)
+_CTI_LEN = const(16)
 CT_DECOMMISSION = 'application/kgy-decommission+cbor'
 _LOCK_KID = const(-65545)
+_KEY_ID_LEN = const(8)
 # -- end generated --
 
 
@@ -78,7 +80,7 @@ class Revocations:
             return errors.MALFORMED
         for e in lst:
             if type(e) is not list or len(e) != 2 or type(e[0]) is not bytes \
-                    or len(e[0]) != 16 or type(e[1]) is not int or e[1] < 0:
+                    or len(e[0]) != _CTI_LEN or type(e[1]) is not int or e[1] < 0:
                 return errors.MALFORMED
         if len(lst) > MAX_ENTRIES:
             return errors.TOO_LARGE
@@ -128,7 +130,8 @@ def check_decommission(p, lock_id, operator, lock_kid):
     iat = p.get(_IAT)
     kid = p.get(_LOCK_KID)
     if type(p.get(_AUD)) is not str or type(iat) is not int or iat < 0 \
-            or type(p.get(_OPERATOR)) is not str or type(kid) is not bytes or len(kid) != 8:
+            or type(p.get(_OPERATOR)) is not str or type(kid) is not bytes \
+            or len(kid) != _KEY_ID_LEN:
         return errors.MALFORMED
     if p[_AUD] != lock_id:
         return errors.WRONG_LOCK

@@ -16,6 +16,7 @@ from micropython import const
 _IDLE_MS = const(30000)
 _TOTAL_MS = const(120000)
 AUTH_DEADLINE_MS = const(6000)
+_NONCE_LEN = const(16)
 # -- end generated --
 MAX_SESSIONS = const(4)
 
@@ -63,7 +64,7 @@ class Sessions:
 
     def new_nonce(self):
         """16 fresh bytes from the platform RNG."""
-        return self._rng(16)
+        return self._rng(_NONCE_LEN)
 
     def hello(self, conn, now_ms):
         """Start the session of ``conn`` or give it a new nonce; returns the session.
@@ -78,11 +79,11 @@ class Sessions:
             start = s.start_ms if s is not None else now_ms
             if s is None:
                 self._make_room(now_ms)
-            s = Session(conn, self._rng(16), now_ms)
+            s = Session(conn, self._rng(_NONCE_LEN), now_ms)
             s.start_ms = start
             self.by_conn[conn] = s
             return s
-        s.nonce = self._rng(16)
+        s.nonce = self._rng(_NONCE_LEN)
         s.nonce_ms = now_ms
         s.seen_ms = now_ms
         s.last = 0
