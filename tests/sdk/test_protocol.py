@@ -213,3 +213,23 @@ def test_uplink_and_maintenance_vocabulary_comes_from_the_definition() -> None:
     assert cbor.TAG_COSE_SIGN1 == P.TAG_SIGN1
     assert messages.Challenge.__dataclass_fields__["window_ms"].default == P.CHALLENGE_WINDOW_MS
     assert P.POLICY["window_ms"][0] == P.CHALLENGE_WINDOW_MS
+
+
+def test_the_prose_that_quotes_budgets_matches_the_definition() -> None:
+    # §11, §12 and the threat model (§16) and docs/firmware.md state the budgets in prose;
+    # the §15 table is generated, these sentences are checked against the same numbers
+    spec = " ".join((ROOT / "docs" / "protocol.md").read_text(encoding="utf-8").split())
+    firmware = " ".join((ROOT / "docs" / "firmware.md").read_text(encoding="utf-8").split())
+    minutes = P.RECORD_REFILL_MS // 60_000
+    for text in (
+        f"at most {P.PEER_RECORDS} per connection, at most {P.KEY_RECORDS} proof failures "
+        f"per key ID", f"({P.RECORD_BUCKET} records, one more every {minutes} minutes)",
+        f"most {P.VERIFY_BUDGET} Ed25519 verifies (credentials, time statements, revocation "
+        f"updates) and {P.REFUSAL_BUDGET} refusals",
+        f"({P.VERIFY_BUDGET} verifies, {P.REFUSAL_BUDGET} refusals, then `RATE_LIMITED`",
+        f"({P.PEER_RECORDS} per connection, {P.KEY_RECORDS} per key ID, a shared bucket of "
+        f"{P.RECORD_BUCKET}",
+    ):
+        assert text in spec, text
+    assert f"({P.VERIFY_BUDGET} verifies, {P.REFUSAL_BUDGET} refusals before a proof)" in firmware
+    assert f"≤ {P.PEER_RECORDS} per connection and ≤ {P.KEY_RECORDS} per key ID" in firmware
