@@ -8,7 +8,10 @@ controller, so ATT/GATT, MTU exchange and notification truncation really happen.
 
 IRQs are delivered like on ESP32: a reader thread receives events from the sidecar and
 schedules the handler with ``micropython.schedule``, so the handler runs in the main
-thread between bytecodes (also while it sleeps in ``time.sleep_ms``).
+thread between bytecodes (also while it sleeps in ``time.sleep_ms``). The unix port runs
+threads without a GIL (``sys.implementation._thread == 'unsafe'``): the reader thread and
+the main thread hand events over under a lock only (an unguarded list shared by both lost,
+repeated and reordered events, and could crash the interpreter, under load).
 
 The sidecar address comes from the environment variable ``KAGIYA_VBLE`` (``host:port``).
 It lives on the lock's MICROPYPATH only in the virtual bench, never on a board.
@@ -19,6 +22,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import time
 
 import micropython
@@ -86,8 +90,9 @@ class BLE:
         self._active = False
         self._values = {}
         self._append = {}
-        self._events = []
-        self._scheduled = False
+        self._events = []  # sidecar events not yet dispatched, guarded by _guard
+        self._guard = _thread.allocate_lock()
+        self._scheduled = False  # a _drain is scheduled or running (guarded by _guard)
         self._mtu = 23
         self._name = "MPY"
         self._sock = None
@@ -129,13 +134,15 @@ class BLE:
             body = self._recv_exact(struct.unpack(">H", head)[0])
             if body is None:
                 return
+            self._guard.acquire()
             self._events.append(body)
-            self._kick()
+            kick = not self._scheduled
+            self._scheduled = True
+            self._guard.release()
+            if kick:
+                self._kick()
 
     def _kick(self):
-        if self._scheduled:
-            return
-        self._scheduled = True
         while True:
             try:
                 micropython.schedule(self._drain_ref, None)
@@ -144,10 +151,23 @@ class BLE:
                 time.sleep_ms(1)
 
     def _drain(self, _arg):
-        self._scheduled = False
-        events = self._events
-        while events:
-            self._dispatch(events.pop(0))
+        # runs in the main thread; takes the queued events in batches, and says it is no
+        # longer scheduled only once it found the queue empty (under the same lock as the
+        # reader's append, so no event is left behind without a drain to come)
+        while True:
+            self._guard.acquire()
+            events = self._events
+            self._events = []
+            if not events:
+                self._scheduled = False
+            self._guard.release()
+            if not events:
+                return
+            for body in events:
+                try:
+                    self._dispatch(body)
+                except Exception as e:  # one bad event never stops the ones after it
+                    sys.print_exception(e)
 
     def _dispatch(self, body):
         op = body[0]
