@@ -260,10 +260,24 @@ class BleakClientBumble(BaseBleakClient):
     async def connect(self, pair: bool = False, **kwargs: Any) -> None:
         """Connect, exchange the MTU and discover services."""
         adapter = await BumbleAdapter.get(self._spec, self._name)
+        # a link can fail to be established (HCI 0x3E) right after the controller
+        # reported it complete, even before connect() returns: watch it from its creation
+        dropped: list[int] = []
+
+        def on_connection(c: Connection) -> None:
+            if bytes(c.peer_address) == bytes(self._target):
+                c.on(Connection.EVENT_DISCONNECTION, dropped.append)
+
+        adapter.device.on(Device.EVENT_CONNECTION, on_connection)
         try:
             conn = await adapter.device.connect(self._target, timeout=self._timeout)
         except (TimeoutError, hci.HCI_Error) as exc:
             raise BleakError(f"could not connect to {self.address}: {exc}") from exc
+        finally:
+            adapter.device.remove_listener(Device.EVENT_CONNECTION, on_connection)
+        if dropped:
+            raise BleakError(f"link to {self.address} failed to be established "
+                             f"(HCI reason 0x{dropped[0]:02X})")
         self._conn = conn
         conn.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         peer = Peer(conn)
@@ -273,8 +287,15 @@ class BleakClientBumble(BaseBleakClient):
                 if self._want_mtu > 23:
                     await peer.request_mtu(self._want_mtu)
                 await self._discover(peer)
-        except BaseException:
+        except BaseException as exc:
             await self.disconnect()
+            task = asyncio.current_task()
+            if dropped and isinstance(exc, asyncio.CancelledError | ATT_Error) and (
+                    task is None or not task.cancelling()):
+                # the link went down while being set up (e.g. HCI 0x3E, failed to be
+                # established): Bumble cancels the pending ATT request; a connect failure
+                raise BleakError(f"link to {self.address} failed to be established "
+                                 f"(HCI reason 0x{dropped[0]:02X})") from exc
             raise
 
     async def _discover(self, peer: Peer) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -36,6 +37,7 @@ from bleak.exc import BleakError
 from . import messages
 from .ble import SERVICE_UUID, Backend, default_backend, unavailable
 from .client_errors import (
+    BleUnavailableError,
     CommandOutcomeUnknownError,
     LinkLostError,
     LockNotFoundError,
@@ -141,6 +143,8 @@ def _join_pages(pages: Sequence[messages.LogReply]) -> list[LogRecord]:
 #: Refusals after which the lock drops the connection or will not continue its session:
 #: the client disconnects, so the next call connects and starts a fresh session.
 _SESSION_ENDING = frozenset({ErrorCode.BUSY, ErrorCode.RATE_LIMITED})
+#: attempts to set up one link (:meth:`LockClient.connect`)
+_CONNECT_ATTEMPTS = 3
 
 
 class LockClient:
@@ -181,7 +185,26 @@ class LockClient:
         return self._transport.mtu if self._transport is not None else 23
 
     async def connect(self) -> None:
-        """Connect, negotiate the MTU and subscribe to replies."""
+        """Connect, negotiate the MTU and subscribe to replies.
+
+        A link that fails while it is being set up (BLE's "connection failed to be
+        established", HCI 0x3E, when the lock stopped advertising as the request went
+        out: it restarts advertising at every connect and disconnect) is tried again
+        while within ``connect_timeout`` of the first attempt, up to three attempts:
+        nothing was sent on it, so trying again is always safe."""
+        started = time.monotonic()
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                await self._connect_once()
+                return
+            except BleUnavailableError:
+                raise
+            except LinkLostError:
+                if attempt == _CONNECT_ATTEMPTS - 1 \
+                        or time.monotonic() - started >= self.connect_timeout:
+                    raise
+
+    async def _connect_once(self) -> None:
         from .transport import GattTransport
 
         kw: dict[str, Any] = {"backend": self.backend.client} if self.backend.client else {}

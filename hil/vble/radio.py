@@ -21,17 +21,42 @@ from bumble.transport.common import StreamPacketSource
 logger = logging.getLogger(__name__)
 
 CONNECTION_TIMEOUT = hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+NOT_ESTABLISHED = hci.HCI_ErrorCode.CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
 _EXT_REPORT = hci.HCI_LE_Extended_Advertising_Report_Event
 _LEGACY_REPORT = hci.HCI_LE_Advertising_Report_Event
 
 
 class RadioController(Controller):
-    """A Bumble controller whose scan responses carry the advertiser's real data.
+    """A Bumble controller that behaves like a real one where the bench depends on it.
 
-    Bumble's emulated controller answers an active scan with a copy of the advertising
-    data; a real one returns the advertiser's scan response (here: the lock ID as the
-    complete local name, which does not fit next to a 128-bit UUID in 31 bytes).
+    * Scan responses carry the advertiser's real data. Bumble's emulated controller
+      answers an active scan with a copy of the advertising data; a real one returns the
+      advertiser's scan response (here: the lock ID as the complete local name, which
+      does not fit next to a 128-bit UUID in 31 bytes).
+    * A connection request the advertiser no longer takes fails on the central too.
+      Bumble's central reports the connection complete as soon as it sends CONNECT_IND;
+      when that request reaches an advertiser that stopped in between (the lock restarts
+      advertising at every connect and disconnect, and a second phone may have taken
+      the slot), Bumble drops it silently, so the phone held a link nobody answered
+      until its timeout ("a reply is lost" after a reconnect, seen under load). A real
+      central's link fails to be established within six connection events (HCI
+      0x3E): that is what the phone sees here, at once.
     """
+
+    def on_le_connect_ind(self, packet: ll.ConnectInd) -> None:
+        """Accept the request if advertising, else fail the central's link (0x3E)."""
+        super().on_le_connect_ind(packet)
+        ours = packet.advertiser_address in (self.random_address, self.public_address)
+        if not ours or packet.initiator_address in self.le_connections or self.link is None:
+            return
+        logger.info("[%s] connection request from %s while not advertising: refused (0x3E)",
+                    self.name, packet.initiator_address)
+        try:
+            self.link.send_ll_control_pdu(sender_address=packet.advertiser_address,
+                                          receiver_address=packet.initiator_address,
+                                          packet=ll.TerminateInd(NOT_ESTABLISHED))
+        except Exception:  # the central left the radio meanwhile
+            logger.debug("no central to refuse", exc_info=True)
 
     def _scan_response(self, address: hci.Address) -> bytes | None:
         for c in self.link.controllers:
