@@ -365,6 +365,12 @@ class BleakClientBumble(BaseBleakClient):
                                               with_response=response)
         except ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if self._conn is None and (task is None or not task.cancelling()):
+                # the link dropped under a write with response: Bumble cancels it
+                raise BleakError("Not connected (the link dropped during the write)") from exc
+            raise
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor,
                                     data: SizedBuffer) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from bleak import BleakClient
+from bleak.exc import BleakError
 from kagiya.hil.sim_target import Target
 from kagiya.sdk.ble import REQUEST_UUID
 from kagiya.sdk.client import LockClient, find_lock
@@ -78,8 +79,14 @@ async def test_garbage_flood_then_good_unlock(target: Target) -> None:
     garbage = [b"\x05junk", b"\x80\x00", b"\x80\xff\xff" + bytes(10), b"\x01", b"",
                b"\x80\x00\x05\xff\xff\xff\xff\xff", b"\x7f" * 100]
     for i in range(200):
-        await client.write_gatt_char(REQUEST_UUID, garbage[i % len(garbage)] or b"\x00",
-                                     response=i % 2 == 0)
+        try:
+            await client.write_gatt_char(REQUEST_UUID, garbage[i % len(garbage)] or b"\x00",
+                                         response=i % 2 == 0)
+        except BleakError:
+            # a link that proves no key is dropped after 6 s (protocol §10): on a loaded
+            # host the flood can take that long
+            assert not client.is_connected
+            break
     await client.disconnect()
     await asyncio.sleep(0.2)
     async with LockClient(device, backend=phone) as lock:

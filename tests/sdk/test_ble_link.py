@@ -20,9 +20,9 @@ from bumble.device import Device
 from bumble.gatt import Characteristic, Service
 from bumble.host import Host
 from bumble.transport.common import AsyncPipeSink
+from kagiya.hil.bumble_backend import bumble_backend, close_adapters
 from kagiya.hil.vble.radio import Radio, RadioController
 from kagiya.sdk.ble import REQUEST_UUID, RESPONSE_UUID, SERVICE_UUID
-from kagiya.sdk.bumble_backend import bumble_backend, close_adapters
 from kagiya.sdk.client import LockClient
 
 LOCK_ADDRESS = "F0:F1:F2:F3:F4:F5"
