@@ -260,3 +260,36 @@ async def test_floods_never_push_out_the_owners_records(sim: Target) -> None:
     events = [(int(r.event), int(r.code)) for r in log.records]
     assert events.count((1, 0)) == 5 and events.count((2, 0)) == 5
     assert sum(1 for e in events if e[1] == ErrorCode.KEY_UNKNOWN) <= 8  # throttled
+
+
+async def test_stale_valid_objects_cost_no_verify(target: Target) -> None:
+    """v1: every replayed valid object (old time statement, stale revocation update,
+    expired credential) cost a full Ed25519 verify, never rate limited. v2 refuses them
+    from their cheap fields: a stranger replaying 9 of them on one connection has not
+    spent its budget of 4 verifies (one went on the first genuine update), so a second one
+    on that link still verifies. (Few exchanges: a link that proves no key is dropped
+    after 6 s, also on a loaded host.)"""
+    now = int(time.time())
+    old_time = sign_time_statement(target.issuer, now - 3600)
+    stale_revocation = target.revocation(1, [])
+    expired = target.key(nbf=now - 7200, exp=now - 3600)
+    stranger = await _client(target, "stranger")
+    try:
+        # the lock takes version 1 (one verify), then the stranger replays it
+        assert _code(await stranger.request(messages.encode(
+            messages.RevocationMessage(stale_revocation)))) == ErrorCode.OK
+        for _ in range(4):
+            assert _code(await stranger.request(messages.encode(
+                messages.TimeMessage(old_time)))) == ErrorCode.STALE_UPDATE
+            assert _code(await stranger.request(messages.encode(
+                messages.RevocationMessage(stale_revocation)))) == ErrorCode.STALE_UPDATE
+        ch = messages.decode(await stranger.request(messages.encode(messages.Hello())))
+        assert isinstance(ch, messages.Challenge)
+        p = proof.command_proof(expired.secret, ch.nonce, target.lock_id, expired.cti, 1, 1)
+        cmd = messages.CommandRequest(expired.cti, 1, 1, p, expired.credential)
+        assert _code(await stranger.request(messages.encode(cmd))) == ErrorCode.EXPIRED
+        # 9 replays, and the budget of verifies is untouched: a genuine update verifies
+        assert _code(await stranger.request(messages.encode(
+            messages.RevocationMessage(target.revocation(2, []))))) == ErrorCode.OK
+    finally:
+        await stranger.disconnect()
