@@ -19,6 +19,7 @@ from kagiya.sdk.client_errors import (
     KeyRevokedError,
     PresenceRequiredError,
     ReplyNotAuthenticError,
+    UpdateNotAppliedError,
 )
 from kagiya.sdk.errors import ErrorCode
 from kagiya.sdk.keys import IssuerKey
@@ -293,3 +294,32 @@ async def test_stale_valid_objects_cost_no_verify(target: Target) -> None:
             messages.RevocationMessage(target.revocation(2, []))))) == ErrorCode.OK
     finally:
         await stranger.disconnect()
+
+
+async def test_dropped_update_with_a_forged_ack_is_never_reported_applied(
+        target: Target) -> None:
+    """v1: the ACK was believed, so a MITM that dropped the revocation update and answered
+    ACK 0 made the SDK report it applied while the revoked key still opened. v2: the
+    phone sees from the MACed RESULT that the lock lacks it, pushes again, and raises."""
+    victim = target.key(sub="revoked-driver")
+    other = target.key(sub="driver-B")
+    wallet = Wallet()
+    wallet.add_revocation(target.revocation(1, [victim]))
+    b = await _client(target, "B", wallet=wallet)
+    try:
+        real = b.request
+        dropped: list[bytes] = []
+
+        async def mitm(message: bytes) -> bytes:
+            if isinstance(messages.decode(message), messages.RevocationMessage):
+                dropped.append(message)  # never reaches the lock; a forged "applied"
+                return messages.encode(messages.Ack(0, int(time.time()), 1))
+            return await real(message)
+
+        b.request = mitm
+        with pytest.raises(UpdateNotAppliedError):
+            await b.lock(other)
+        assert len(dropped) >= 2  # pushed, then pushed again after the MACed RESULT
+        assert b.revocation_version == 0  # what the lock's MACed replies showed
+    finally:
+        await b.disconnect()
