@@ -31,7 +31,7 @@ class LiveServer:
         port: int | None = None,
         env: dict[str, str] | None = None,
         workers: int = 1,
-        ready_timeout: float = 30.0,
+        ready_timeout: float = 120.0,
     ) -> None:
         self.db_url, self.data_dir = db_url, data_dir
         self.port = port or free_port()
@@ -73,14 +73,20 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(f"server exited {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if httpx.get(self.url + "/v1/health", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("server did not start")
+        raise RuntimeError(f"no /v1/health answer in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, size: int = 3000) -> str:
+        """The end of the server's own log, so a failed start says why (the file goes with tmp)."""
+        self.log.flush()
+        data = Path(self.log.name).read_bytes()
+        return data[-size:].decode("utf-8", "replace")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flushing."""
