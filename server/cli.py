@@ -40,9 +40,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["KAGIYA_DB_URL"] = args.db
     if args.data_dir:
         os.environ["KAGIYA_DATA_DIR"] = str(args.data_dir)
-    from kagiya.server.runtime import Runtime
 
-    Runtime(from_env()).close()  # migrate and create the issuer key once, before workers start
+    _open(from_env()).close()  # migrate and create the issuer key once, before workers start
     if args.workers > 1:  # each worker stops when this process dies (supervision.py)
         os.environ[supervision.ENV] = str(os.getpid())
     uvicorn.run(
@@ -66,10 +65,32 @@ def cmd_openapi(_args: argparse.Namespace) -> int:
     return 0
 
 
-def _runtime(args: argparse.Namespace) -> Runtime:
+def _open(settings: Settings) -> Runtime:
+    """The runtime, or exit 2 with one line when the database URL is unusable (no traceback)."""
     from kagiya.server.runtime import Runtime
+    from sqlalchemy.exc import ArgumentError, OperationalError
 
-    return Runtime(_settings(args))
+    try:
+        return Runtime(settings)
+    except (ArgumentError, OperationalError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        where = _redacted(settings.database_url)
+        print(f"kagiya server: cannot open the database {where}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for error messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split(":", 1)[0] + ":…"
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    return _open(_settings(args))
 
 
 def cmd_create_operator(args: argparse.Namespace) -> int:
