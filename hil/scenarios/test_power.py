@@ -104,3 +104,27 @@ async def test_log_receipt_carried_by_the_phone(sim: Target) -> None:
         await lock.status(key)
     assert received() == head
     assert wallet.log_receipt_for(sim.lock_id) is None  # delivered: the phone drops it
+
+
+async def test_drive_is_not_restored_at_boot_unless_moving(sim: Target) -> None:
+    """v1 restored drive from flash at boot: a power cycle (or a thief pulling the fuse)
+    gave a parked car its drive back. v2 restores it only while the vehicle reports
+    moving (never cut while driving)."""
+    assert sim.sim is not None
+    key = sim.key()
+    phone = sim.phone()
+    sim.sim.set_presence(True)
+    async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
+                          backend=phone) as lock:
+        assert (await lock.enable_drive(key)).state & LockState.DRIVE_ENABLED
+    sim.sim.set_presence(False)
+    sim.sim.power_cycle()  # parked
+    assert sim.sim.relays()["drive"] is False
+    async with LockClient(await find_lock(sim.lock_id, 5, backend=phone),
+                          backend=phone) as lock:
+        assert not (await lock.status(key)).state & LockState.DRIVE_ENABLED
+        sim.sim.set_presence(True)
+        assert (await lock.enable_drive(key)).state & LockState.DRIVE_ENABLED
+    sim.sim.set_moving(True)
+    sim.sim.power_cycle()  # a power dip while driving
+    assert sim.sim.relays()["drive"] is True
