@@ -38,11 +38,20 @@ class WriterQueue:
         self._thread_lock = threading.Lock()
         self._path = db_path + ".write-lock" if db_path and db_path != ":memory:" else ""
         self._fd: int | None = None
+        self._owner: int | None = None  # the thread holding the turn
 
     def acquire(self, *, wait: bool) -> bool:
-        """Take the turn; with ``wait=False`` only if it is free now (returns False if not)."""
+        """Take the turn; with ``wait=False`` only if it is free now (returns False if not).
+
+        A thread that already holds the turn (a transaction opened inside another) gets a
+        ``RuntimeError`` at once: waiting for itself would hang the worker forever.
+        """
+        if self._owner == threading.get_ident():
+            raise RuntimeError("nested SQLite write transaction in one thread: it would wait "
+                               "for itself; pass the open session down instead")
         if not self._thread_lock.acquire(blocking=wait):
             return False
+        self._owner = threading.get_ident()
         if not self._path:
             return True
         try:
@@ -50,9 +59,11 @@ class WriterQueue:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self._owner = None
             self._thread_lock.release()
             return False
         except BaseException:
+            self._owner = None
             self._thread_lock.release()
             raise
         return True
@@ -63,6 +74,7 @@ class WriterQueue:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
+            self._owner = None
             self._thread_lock.release()
 
     def __enter__(self) -> None:

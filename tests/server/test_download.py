@@ -199,3 +199,20 @@ def test_download_lookups_stay_bounded(sqlite_world: World) -> None:
     newest = plan(issuance._PLAN_QUERY)
     assert "ix_issued_keys_newest" in newest and "RIGHT PART OF ORDER BY" not in newest
     assert "ix_issued_keys_phone_revoked" in plan(revocations._PHONE_LOCKS)
+
+
+def test_nested_write_transaction_fails_at_once_instead_of_hanging(sqlite_world: World) -> None:
+    """A transaction opened inside another in one thread would wait for its own turn forever
+    (a hung worker); the writer queue refuses it at once and gives the turn back."""
+    from kagiya.server.db import transaction
+
+    rt = sqlite_world.rt
+    with pytest.raises(RuntimeError, match="nested SQLite write transaction"):
+        with transaction(rt.sessions):
+            with transaction(rt.sessions):
+                pass
+    with pytest.raises(RuntimeError, match="nested SQLite write transaction"):
+        with tx(rt.engine, write=True), tx(rt.engine, write=True, wait=False):
+            pass
+    with transaction(rt.sessions):  # the turn was given back
+        pass
