@@ -17,7 +17,12 @@ from kagiya.phone.keystore import KeystoreCorrupt, KeystoreLocked, ProfileMissin
 from kagiya.phone.ports import Offline, ServerRefused
 from kagiya.phone.refusals import explain
 from kagiya.phone.verify import DownloadRejected
-from kagiya.sdk.client_errors import CommandOutcomeUnknownError, LinkError
+from kagiya.sdk.client_errors import (
+    CommandOutcomeUnknownError,
+    LinkError,
+    ReplyNotAuthenticError,
+    UpdateNotAppliedError,
+)
 from kagiya.sdk.i18n import N_, _
 
 log = logging.getLogger("kagiya.phone")
@@ -31,6 +36,11 @@ OFFLINE_ENROLL = N_("The key server cannot be reached. Enrolling needs a network
                     "try again when online.")
 NOT_CONFIRMED = N_("Not confirmed: the link failed after the command was sent, so the lock "
                    "may or may not have acted. Try again.")
+NOT_AUTHENTIC = N_("Not confirmed: the lock's reply failed its check (interference, or someone "
+                   "tampering with the link), so the lock may or may not have acted. Try "
+                   "again next to the vehicle.")
+NOT_APPLIED = N_("The lock did not take the cancellation update this phone carries (someone may "
+                 "be interfering with the link). Try again next to the vehicle.")
 NOT_ENROLLED = N_("This phone is not enrolled yet. Enroll it with the code from your operator.")
 
 
@@ -84,6 +94,10 @@ def classify(exc: BaseException, *, ble: bool = False,
                        code)
     if isinstance(exc, CommandOutcomeUnknownError):
         return Failure("ble", _(NOT_CONFIRMED), EXIT_REFUSED, 504)
+    if isinstance(exc, ReplyNotAuthenticError):
+        return Failure("ble", _(NOT_AUTHENTIC), EXIT_REFUSED, 502)
+    if isinstance(exc, UpdateNotAppliedError):
+        return Failure("ble", _(NOT_APPLIED), EXIT_REFUSED, 502)
     if isinstance(exc, LinkError | TimeoutError | ConnectionError | OSError):
         log.info("cannot reach the vehicle: %r", exc)
         return Failure("ble", _(CANNOT_REACH), EXIT_REFUSED, 504)
