@@ -8,12 +8,13 @@ built in the same run:
   re-issues of the last weeks, all unexpired so the server's housekeeping keeps them);
 * **small**: the same shape with ``SMALL_KEYS`` issued keys (1,000) - the baseline.
 
-Both are populated with bulk inserts (SQLAlchemy Core ``executemany`` in batches, straight
-into the migrated schema, then ``ANALYZE``) so the run takes minutes, and one operator owns
-everything. A real server (``kagiya server run``, ``WORKERS`` workers) is started on each;
-``PHONES`` phones enrolled through the API download their key (``POST /v1/phone/keys`` with
-a DPoP proof and a fresh wrap, key reuse off, as in ``bench/server.py``) one request at a
-time, alternating small and fleet in ``ROUNDS`` rounds so both see the same machine load.
+Both are populated with bulk inserts straight into the migrated schema (SQLite: SQLAlchemy
+Core ``executemany`` in batches; PostgreSQL: ``COPY``; then ``ANALYZE``) so the run takes
+minutes, and one operator owns everything. A real server (``kagiya server run``, ``WORKERS``
+workers) is started on each; ``PHONES`` phones enrolled through the API download their key
+(``POST /v1/phone/keys`` with a DPoP proof and a fresh wrap, key reuse off, as in
+``bench/server.py``) one request at a time, alternating small and fleet in ``ROUNDS`` rounds
+so both see the same machine load.
 
 On the fleet database the operator list endpoints are paged with their cursors: a page of
 100 at random cursor positions (``GET /v1/locks``, ``/v1/users``, ``/v1/key-requests``),
@@ -27,7 +28,8 @@ Environment: ``KAGIYA_SCALE_LOCKS`` (10000), ``KAGIYA_SCALE_USERS`` (100000),
 ``KAGIYA_SCALE_KEYS`` (1000000), ``KAGIYA_SCALE_SMALL_KEYS`` (1000),
 ``KAGIYA_SCALE_DOWNLOADS`` (per round and database, 100), ``KAGIYA_SCALE_ROUNDS`` (3),
 ``KAGIYA_SCALE_LISTS`` (requests per list endpoint, 100), ``KAGIYA_BENCH_WORKERS`` (2),
-``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``).
+``KAGIYA_BENCH_STORES`` (``sqlite,postgresql``), ``KAGIYA_SCALE_EXPLAIN`` (set: print the
+plan of every read of a download and of each list page on the fleet database).
 """
 
 from __future__ import annotations
@@ -102,6 +104,27 @@ def _batches(n: int, make: Callable[[int], dict[str, Any]]) -> Iterator[list[dic
 
 
 def _bulk(engine: Engine, table: Table, n: int, make: Callable[[int], dict[str, Any]]) -> None:
+    if engine.dialect.name == "postgresql":  # COPY: the fleet loads in minutes, not a quarter hour
+        # COPY bypasses SQLAlchemy: the model's Python-side defaults are filled in here
+        defaults = {c.name: c.default for c in table.columns
+                    if c.default is not None and c.server_default is None}
+        for rows in _batches(n, make):
+            for col, default in defaults.items():
+                if col not in rows[0]:
+                    for row in rows:
+                        row[col] = (default.arg(None)  # type: ignore[attr-defined]
+                                    if default.is_callable else default.arg)  # type: ignore[attr-defined]
+            cols = list(rows[0])
+            raw = engine.raw_connection()
+            try:
+                with raw.driver_connection.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+                        f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[k] for k in cols])
+                raw.commit()
+            finally:
+                raw.close()
+        return
     for rows in _batches(n, make):
         with engine.begin() as c:
             c.execute(insert(table), rows)
@@ -171,6 +194,8 @@ class Database:
     operator: OperatorClient
     phones: list[BenchPhone]
     latencies: list[float]
+    operator_id: str = ""
+    url: str = ""
 
 
 def build(name: str, db_url: str, data: Path, shape: Shape) -> Database:
@@ -198,7 +223,7 @@ def build(name: str, db_url: str, data: Path, shape: Shape) -> Database:
         phone = PhoneClient.enroll(srv.url, op.enrollment_code(uid)["code"], seed)
         phones.append(BenchPhone(str(phone.token), Ed25519PrivateKey.from_private_bytes(seed),
                                  req["request_id"], ident.kex_public))
-    return Database(name, shape, srv, op, phones, [])
+    return Database(name, shape, srv, op, phones, [], new.operator_id, db_url)
 
 
 def downloads(db: Database, n: int) -> None:
@@ -259,6 +284,77 @@ def list_latencies(db: Database) -> dict[str, list[float]]:
     return out
 
 
+def explain(db_url: str, operator_id: str, shape: Shape) -> None:
+    """``KAGIYA_SCALE_EXPLAIN=1``: the query plan of every read of a key download and of the
+    list pages on the fleet database (PostgreSQL ``EXPLAIN (ANALYZE, BUFFERS)``, SQLite
+    ``EXPLAIN QUERY PLAN``), as the server renders them; a line ``scan`` names any full
+    scan of a fleet-sized table."""
+    from types import SimpleNamespace
+
+    from kagiya.server import issuance, revocations
+    from kagiya.server.services import key_requests, locks, users
+    from kagiya.server.services.context import Ctx
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    engine = make_engine(db_url, pool_size=1)
+    seen: list[tuple[str, str, Any]] = []
+    label = [""]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def grab(_conn: Any, _cur: Any, statement: str, parameters: Any, *_a: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((label[0], statement, parameters))
+
+    now = int(time.time())
+    requests = max(1, shape.keys // KEYS_PER_REQUEST)
+    with Session(engine) as s:
+        phone_id, user_pk = s.execute(text(
+            "SELECT id, user_pk FROM phones WHERE id NOT LIKE 'PF%' LIMIT 1")).one()
+        ctx = Ctx(s, SimpleNamespace(operator=SimpleNamespace(id=operator_id)),
+                  now, None)
+        params = {"phone_id": phone_id, "user_pk": user_pk, "now": now}
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("download.requests", lambda: issuance._PLAN_QUERY.rows(s, params)),
+            ("download.phone_locks", lambda: revocations._PHONE_LOCKS.rows(s, params)),
+            ("list.locks", lambda: locks.list_page(ctx, None, shape.locks // 2, 100)),
+            ("list.users", lambda: users.list_page(ctx, None, shape.users // 2, 100)),
+            ("list.key_requests", lambda: key_requests.list_page(
+                ctx, user_id=None, lock_id=None, status=None,
+                after=f"RF{requests // 2:010d}", limit=100)),
+            ("list.key_requests_of_user", lambda: key_requests.list_page(
+                ctx, user_id=f"UF{shape.users // 2:010d}", lock_id=None, status=None,
+                after=None, limit=100)),
+            ("list.key_requests_of_lock", lambda: key_requests.list_page(
+                ctx, user_id=None, lock_id=f"F{shape.locks // 2:07d}", status=None,
+                after=None, limit=100)),
+        ]
+        for name, step in steps:
+            label[0] = name
+            step()
+        label[0] = ""
+        event.remove(engine, "before_cursor_execute", grab)
+        pg = engine.dialect.name == "postgresql"
+        cur = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        for name, statement, parameters in seen:
+            if not name:
+                continue
+            cur.execute(("EXPLAIN (ANALYZE, BUFFERS) " if pg else "EXPLAIN QUERY PLAN ")
+                        + statement, parameters)
+            lines = [r[0] if pg else r[3] for r in cur.fetchall()]
+            scans = [ln.strip() for ln in lines
+                     if ("Seq Scan on" in ln and any(t in ln for t in BIG_TABLES))
+                     or (not pg and ln.startswith("SCAN ") and any(t in ln for t in BIG_TABLES)
+                         and "INDEX" not in ln)]
+            print(f"explain {name}: " + " | ".join(ln.strip() for ln in lines), flush=True)
+            for scan in scans:
+                print(f"explain {name} scan: {scan}", flush=True)
+    engine.dispose()
+
+
+BIG_TABLES = ("locks", "users", "phones", "key_requests", "issued_keys")
+
+
 @dataclass
 class StoreResult:
     """One store's figures."""
@@ -290,6 +386,8 @@ def run_store(name: str, url_of: Callable[[str], str], data: Path) -> StoreResul
             for db in dbs:
                 downloads(db, DOWNLOADS)
         lists = list_latencies(fleet)
+        if os.environ.get("KAGIYA_SCALE_EXPLAIN"):
+            explain(fleet.url, fleet.operator_id, fleet.shape)
         for label, samples in sorted(lists.items()):
             print(f"store={name} list={label} n={len(samples)} "
                   f"p50_ms={1000 * statistics.median(samples):.1f} "
