@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,17 @@ def chromium_page() -> Iterator[object]:
                 ctx.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def localhost(url: str) -> str:
+    """Passkeys need a domain (an IP address cannot be an RP ID): http://localhost:PORT."""
+    return url.replace("127.0.0.1", "localhost")
+
+
+def add_virtual_authenticator(page: Any) -> None:
+    """Chromium's virtual passkey authenticator (CTAP2, resident keys, user verified)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True}})

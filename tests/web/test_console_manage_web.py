@@ -13,9 +13,8 @@ from kagiya.phone.app import PhoneApp
 from kagiya.phone.profile import Profile
 from kagiya.sdk.keys import LockIdentity
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
-from tests.web.test_console_web import _authenticator, _localhost
 
 WORDS = {"ja": {"invited": "への招待です", "suspended": "停止", "lost": "失われた記録",
                 "sim": "SIM回線"},
@@ -40,8 +39,8 @@ def test_admin_manages_partners_locks_staff(real_server: RealServer, tmp_path: P
     partner_name = f"West Motors {lang}"
     with chromium_page() as page:
         assert isinstance(page, Page)
-        _authenticator(page)
-        page.goto(f"{_localhost(admin['url'])}&lang={lang}")
+        add_virtual_authenticator(page)
+        page.goto(f"{localhost(admin['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
 
         page.get_by_test_id("nav-partners").click()

@@ -5,13 +5,11 @@ member sees their partner's vehicle only. Screenshots are kept as test artifacts
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from kagiya.sdk.keys import LockIdentity
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
 
 WORDS = {
@@ -22,20 +20,10 @@ WORDS = {
 }
 
 
-def _localhost(url: str) -> str:
-    return url.replace("127.0.0.1", "localhost")
-
-
-def _authenticator(page: Any) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True}})
 
 
 def test_invitation_refusals_without_a_browser(real_server: RealServer) -> None:
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
     with httpx.Client(base_url=base, headers={"Origin": base}) as c:
         assert c.get("/console/welcome?invite=forged-invitation-token").status_code == 410
         r = c.post("/console/passkeys/options", json={"invite": "forged-invitation-token"})
@@ -60,8 +48,8 @@ def test_admin_console_flow(real_server: RealServer, lang: str) -> None:
     admin = op._request("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
     with chromium_page() as page:
         assert isinstance(page, Page)
-        _authenticator(page)
-        page.goto(f"{_localhost(admin['url'])}&lang={lang}")
+        add_virtual_authenticator(page)
+        page.goto(f"{localhost(admin['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         expect(page.get_by_test_id("quota")).to_contain_text(words["quota"])
         page.get_by_test_id("new-user").click()
@@ -112,7 +100,7 @@ def test_admin_console_flow(real_server: RealServer, lang: str) -> None:
         south = op._request("POST", "/v1/console/staff",
                             json={"name": "Suzuki", "role": "partner", "partner_id": other})
         page.context.clear_cookies()
-        page.goto(f"{_localhost(south['url'])}&lang={lang}")
+        page.goto(f"{localhost(south['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         expect(page.get_by_test_id("users")).to_be_visible()
         expect(page.get_by_test_id("quota")).to_have_count(0)

@@ -15,7 +15,7 @@ from kagiya.phone.profile import Profile
 from kagiya.sdk.enrollment import enrollment_link, parse_enrollment
 from kagiya.sdk.keys import LockIdentity
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
 
 
@@ -34,14 +34,10 @@ def _world(server: RealServer) -> dict[str, Any]:
     return {"op": op, "user": user, "code": code, "invite": invite}
 
 
-def _localhost(url: str) -> str:
-    """Passkeys need a domain (an IP address cannot be an RP ID): http://localhost:PORT."""
-    return url.replace("127.0.0.1", "localhost")
-
 
 def test_refusals_without_a_browser(real_server: RealServer) -> None:
     w = _world(real_server)
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
     origin = {"Origin": base, "Accept-Language": "en"}
     with httpx.Client(base_url=base, headers=origin) as c:
         assert c.get("/my").status_code == 303  # not signed in: to the sign-in page
@@ -84,14 +80,10 @@ def test_passkey_sign_up_sign_in_and_lost_phone(real_server: RealServer, tmp_pat
     phone = PhoneApp(Profile("p", home=tmp_path / "phones"))
     phone.enroll(None, enrollment_link(real_server.url, w["code"]))
     assert len(phone.sync().added) == 1
-    invite = _localhost(w["invite"]["url"])
+    invite = localhost(w["invite"]["url"])
     with chromium_page() as page:
         assert isinstance(page, Page)
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-            "hasUserVerification": True, "isUserVerified": True}})
+        add_virtual_authenticator(page)
         page.goto(f"{invite}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         expect(page.get_by_test_id("lease")).to_have_count(1)
@@ -114,7 +106,7 @@ def test_passkey_sign_up_sign_in_and_lost_phone(real_server: RealServer, tmp_pat
         expect(page.get_by_test_id("lost-done")).to_contain_text(words["blocked"])
         expect(page.locator("main")).to_contain_text(words["next"])
         page.screenshot(path=str(ARTIFACTS / f"mypage-lost-{lang}.png"), full_page=True)
-        page.goto(f"{_localhost(real_server.url)}/my")
+        page.goto(f"{localhost(real_server.url)}/my")
         expect(page.get_by_test_id("phone")).to_have_count(0)
 
     # the lost phone can neither sync nor re-authenticate with its device key

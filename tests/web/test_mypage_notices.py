@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from kagiya.sdk.keys import LockIdentity
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
 
 WORDS = {
@@ -33,16 +32,6 @@ WORDS = {
 }
 
 
-def _localhost(url: str) -> str:
-    return url.replace("127.0.0.1", "localhost")
-
-
-def _authenticator(page: Any) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True}})
 
 
 def _local(dt: datetime) -> str:
@@ -78,13 +67,13 @@ def test_notices_terms_contact_withdrawal(real_server: RealServer, lang: str) ->
         "body": {"ja": "…", "en": "…"}})
     admin = post("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
     jst = datetime.now(ZoneInfo("Asia/Tokyo"))
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
 
     with chromium_page() as page:
         assert isinstance(page, Page)
-        _authenticator(page)
+        add_virtual_authenticator(page)
         # the operator announces a maintenance window in the console
-        page.goto(f"{_localhost(admin['url'])}&lang={lang}")
+        page.goto(f"{localhost(admin['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         page.get_by_test_id("nav-notices").click()
         page.get_by_test_id("kind-maintenance").check()

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
 from tests.server.live import free_port
 
@@ -44,7 +44,7 @@ def provider(oidc_env: dict[str, str], real_server: RealServer) -> Iterator[str]
     proc = subprocess.Popen(["node", str(PROVIDER / "provider.mjs")], env={
         **os.environ, "OIDC_PORT": oidc_env["port"], "OIDC_CLIENT_ID": oidc_env["client_id"],
         "OIDC_CLIENT_SECRET": oidc_env["secret"],
-        "OIDC_REDIRECT_URI": f"{_localhost(real_server.url)}/my/oidc/callback"},
+        "OIDC_REDIRECT_URI": f"{localhost(real_server.url)}/my/oidc/callback"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -63,14 +63,11 @@ def provider(oidc_env: dict[str, str], real_server: RealServer) -> Iterator[str]
         proc.wait(10)
 
 
-def _localhost(url: str) -> str:
-    return url.replace("127.0.0.1", "localhost")
-
 
 def _invite(server: RealServer) -> tuple[Any, str]:
     op = server.operator()
     user = op.create_user()["user_id"]
-    return op, _localhost(op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"])
+    return op, localhost(op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"])
 
 
 def _through_provider(page: Any, issuer: str, login: str) -> None:
@@ -87,7 +84,7 @@ def _through_provider(page: Any, issuer: str, login: str) -> None:
 
 
 def test_callback_refusals_without_a_browser(provider: str, real_server: RealServer) -> None:
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
     with httpx.Client(base_url=base, headers={"Accept-Language": "en"}) as c:
         # a callback that is not this browser's flow (forged, or a stolen code + state)
         r = c.get("/my/oidc/callback", params={"state": "forged", "code": "stolen"})
@@ -121,15 +118,11 @@ def test_link_then_sign_in_one_person_one_account(provider: str, real_server: Re
     op, invite_a = _invite(real_server)
     _, invite_b = _invite(real_server)
     _, invite_c = _invite(real_server)
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
     person = f"driver-{lang}-{secrets.token_hex(3)}"
     with chromium_page() as page:
         assert isinstance(page, Page)
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-            "hasUserVerification": True, "isUserVerified": True}})
+        add_virtual_authenticator(page)
         page.goto(f"{invite_a}&lang={lang}")
         callbacks: list[str] = []
         page.on("request", lambda r: callbacks.append(r.url) if "/oidc/callback" in r.url
@@ -202,15 +195,11 @@ def test_unlink_keeps_a_way_to_sign_in(provider: str, real_server: RealServer,
     words = {"ja": {"unlinked": "連携を解除しました", "last": "最後のサインイン方法"},
              "en": {"unlinked": "Your ID is unlinked", "last": "last way to sign in"}}[lang]
     op, invite = _invite(real_server)
-    base = _localhost(real_server.url)
+    base = localhost(real_server.url)
     person = f"unlink-{lang}-{secrets.token_hex(3)}"
     with chromium_page() as page:
         assert isinstance(page, Page)
-        cdp = page.context.new_cdp_session(page)
-        cdp.send("WebAuthn.enable")
-        cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-            "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-            "hasUserVerification": True, "isUserVerified": True}})
+        add_virtual_authenticator(page)
         page.goto(f"{invite}&lang={lang}")
         page.get_by_test_id("oidc-invite").click()  # registered by the ID, no passkey
         _through_provider(page, provider, person)

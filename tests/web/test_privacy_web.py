@@ -7,12 +7,11 @@ as test artifacts."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from kagiya.sdk.keys import LockIdentity
 
-from tests.phone.browser import ARTIFACTS, chromium_page
+from tests.phone.browser import ARTIFACTS, add_virtual_authenticator, chromium_page, localhost
 from tests.phone.conftest import RealServer
 
 WORDS = {
@@ -23,16 +22,6 @@ WORDS = {
 }
 
 
-def _localhost(url: str) -> str:
-    return url.replace("127.0.0.1", "localhost")
-
-
-def _authenticator(page: Any) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": True, "isUserVerified": True}})
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])
@@ -50,10 +39,10 @@ def test_driver_requests_operator_answers_driver_sees_data(real_server: RealServ
     op._request("POST", f"/v1/users/{user}/provisions", json={
         "recipient": "North Motors Service", "fields": ["user ID", "vehicle"],
         "provided_on": "2026-12-01", "purpose": "maintenance"})
-    invite = _localhost(op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"])
+    invite = localhost(op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"])
     with chromium_page() as page:
         assert isinstance(page, Page)
-        _authenticator(page)
+        add_virtual_authenticator(page)
         page.goto(f"{invite}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         page.get_by_test_id("my-privacy").click()
@@ -76,7 +65,7 @@ def test_driver_requests_operator_answers_driver_sees_data(real_server: RealServ
 
         # the operator's admin answers them in the console
         admin = op._request("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
-        page.goto(f"{_localhost(admin['url'])}&lang={lang}")
+        page.goto(f"{localhost(admin['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()
         page.get_by_test_id("nav-privacy").click()
         rows = page.get_by_test_id("privacy")
@@ -91,11 +80,11 @@ def test_driver_requests_operator_answers_driver_sees_data(real_server: RealServ
         expect(rows.locator(f"tr[data-privacy='{correction}']")).to_have_attribute(
             "data-status", "refused")
         page.get_by_test_id(f"provisions-{user}").count()  # the users page links it
-        page.goto(f"{_localhost(real_server.url)}/console/users/{user}/provisions")
+        page.goto(f"{localhost(real_server.url)}/console/users/{user}/provisions")
         expect(page.get_by_test_id("provisions")).to_contain_text("North Motors Service")
 
         # the driver sees the answers and opens the disclosure
-        page.goto(f"{_localhost(real_server.url)}/my/privacy")
+        page.goto(f"{localhost(real_server.url)}/my/privacy")
         table = page.get_by_test_id("requests")
         expect(table.locator(f"tr[data-request='{correction}']")).to_contain_text(
             words["refused"])
@@ -110,7 +99,7 @@ def test_driver_requests_operator_answers_driver_sees_data(real_server: RealServ
         expect(page.locator("main")).to_contain_text(words["nothing"])
         page.screenshot(path=str(ARTIFACTS / f"mypage-disclosure-{lang}.png"), full_page=True)
         r = page.request.get(
-            f"{_localhost(real_server.url)}/my/privacy/requests/{disclosure}/disclosure.json")
+            f"{localhost(real_server.url)}/my/privacy/requests/{disclosure}/disclosure.json")
         assert r.status == 200 and "attachment" in r.headers["content-disposition"]
         data = r.json()
         assert data["export"]["user"]["user_id"] == user
