@@ -13,6 +13,7 @@ request must carry an ``Origin`` equal to the relying party's origin.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -56,6 +57,18 @@ def _signed_in(request: Request) -> int | None:
     rt = ceremony.runtime_of(request)
     with transaction(rt.sessions) as s:
         return store.session_user(s, request.cookies.get(SESSION_COOKIE), rt.now())
+
+
+def driver_page(request: Request, render: Callable[[Session, int, int], Response]) -> Response:
+    """``render(session, user_pk, now)`` for the signed-in driver, in the same transaction as
+    the session lookup; the sign-in page for anyone else."""
+    rt = ceremony.runtime_of(request)
+    now = rt.now()
+    with transaction(rt.sessions) as s:
+        user_pk = store.session_user(s, request.cookies.get(SESSION_COOKIE), now)
+        if user_pk is None:
+            return RedirectResponse("/my/sign-in", status_code=303)
+        return render(s, user_pk, now)
 
 
 def _start_session(request: Request, s: Session, user_pk: int) -> Response:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
-from kagiya.server.db import transaction
+from fastapi.responses import JSONResponse, Response
 from kagiya.server.deps import Read, Write
 from kagiya.server.problems import OPERATOR_ERRORS, documented
-from kagiya.server.web import ceremony, notices, routes_mypage
+from kagiya.server.web import notices, routes_mypage
 from kagiya.server.web.render import page
+from sqlalchemy.orm import Session
 
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/v1", tags=["my-page"], responses=documented(*OPERATOR_ERRORS))
@@ -51,35 +51,22 @@ def withdraw(notice_id: NoticeIdP, op: Write) -> JSONResponse:
 @router.get("/my/notices")
 def inbox_page(request: Request) -> Response:
     """The driver's notices, unread first marked."""
-    rt = ceremony.runtime_of(request)
-    user_pk = routes_mypage._signed_in(request)
-    if user_pk is None:
-        return RedirectResponse("/my/sign-in", status_code=303)
-    with transaction(rt.sessions) as s:
-        box = notices.inbox(s, user_pk, rt.now())
-        return page(request, "my_notices.html", box=box, now=rt.now())
+    return routes_mypage.driver_page(request, lambda s, user_pk, now: page(
+        request, "my_notices.html", box=notices.inbox(s, user_pk, now), now=now))
 
 
 @router.get("/my/notices/{notice_id}")
 def notice_page(request: Request, notice_id: str) -> Response:
     """One notice (it is marked read)."""
-    rt = ceremony.runtime_of(request)
-    user_pk = routes_mypage._signed_in(request)
-    if user_pk is None:
-        return RedirectResponse("/my/sign-in", status_code=303)
-    with transaction(rt.sessions) as s:
-        n = notices.open_notice(s, user_pk, notice_id, rt.now())
-        return page(request, "my_notice.html", status=200 if n else 404, n=n, now=rt.now())
+    def render(s: Session, user_pk: int, now: int) -> Response:
+        n = notices.open_notice(s, user_pk, notice_id, now)
+        return page(request, "my_notice.html", status=200 if n else 404, n=n, now=now)
+    return routes_mypage.driver_page(request, render)
 
 
 @router.get("/my/terms")
 def terms_page(request: Request) -> Response:
     """The terms in force (version, effective date), announced changes, and the version the
     driver agreed to."""
-    rt = ceremony.runtime_of(request)
-    user_pk = routes_mypage._signed_in(request)
-    if user_pk is None:
-        return RedirectResponse("/my/sign-in", status_code=303)
-    with transaction(rt.sessions) as s:
-        box = notices.inbox(s, user_pk, rt.now())
-        return page(request, "my_terms.html", box=box, now=rt.now())
+    return routes_mypage.driver_page(request, lambda s, user_pk, now: page(
+        request, "my_terms.html", box=notices.inbox(s, user_pk, now), now=now))
