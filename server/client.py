@@ -355,6 +355,20 @@ class OperatorClient(_Base):
         """A one-time enrollment code for the user's phone (``code``, ``expires_at``)."""
         return self._request("POST", f"/v1/users/{user_id}/enrollment-codes")
 
+    def my_page_invitation(self, user_id: str) -> dict[str, Any]:
+        """A one-time My Page link for the user (``url``, ``expires_at``; docs/mypage.md).
+        The link is on the address this client talks to: use ``http://localhost:PORT`` or
+        the configured web origin, where passkeys work."""
+        return self._request("POST", f"/v1/users/{user_id}/my-page-invitations")
+
+    def invite_staff(self, name: str, role: str, partner_id: str | None = None) -> dict[str, Any]:
+        """Invite a console staff member (``admin``, ``staff`` or ``partner`` with its
+        ``partner_id``): a one-time link (``url``) valid 7 days (docs/console.md)."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if partner_id is not None:
+            body["partner_id"] = partner_id
+        return self._request("POST", "/v1/console/staff", json=body)
+
     # partners
     def create_partner(self, name: str) -> dict[str, Any]:
         """Register a partner business."""

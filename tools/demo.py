@@ -246,6 +246,7 @@ class Demo:
         self.creds: dict[str, str] = {}
         self.ids: dict[str, str] = {}
         self.transport = ""
+        self.links: dict[str, str] = {}
 
     # helpers
     def operator(self) -> Any:
@@ -409,6 +410,28 @@ class Demo:
         return (f"{len(items)} verified records for {LOCK_ID}",
                 {"records": len(items), "details": details})
 
+    def s_web(self) -> tuple[str, dict[str, Any]]:
+        """One-time links with which a person follows the story in a browser: the operator
+        console as an admin, and each driver's My Page (docs/tutorial.md). They are on
+        ``http://localhost:PORT``, where a browser's passkeys work."""
+        from kagiya.server.client import OperatorClient
+
+        web = self.url.replace("127.0.0.1", "localhost")
+        op = OperatorClient.login(web, self.creds["client_id"], self.creds["client_secret"])
+        try:
+            links = {"console": op.invite_staff("Demo admin", "admin")["url"]}
+            for who in ("alice", "bob"):
+                if who in self.ids:
+                    links[who] = op.my_page_invitation(self.ids[who])["url"]
+        finally:
+            op.close()
+        self.links = links
+        names = {"console": "operator console (admin)", "alice": "Alice's My Page",
+                 "bob": "Bob's My Page"}
+        details = [f"{names[k]:<26} {v}" for k, v in links.items()]
+        return (f"{len(links)} one-time links (valid 7 days; each creates a passkey)",
+                {"links": links, "details": details})
+
     def run(self) -> None:
         """The story, step by step (stops at the first unexpected outcome)."""
         st = self.story.step
@@ -454,11 +477,26 @@ def print_summary(steps: list[StepResult], total: float) -> None:
     Console().print(table)
 
 
+def _serve_until_interrupted(demo: Demo, out: Callable[[str], None]) -> None:
+    """``--web``: keep the key server up for the browser until Ctrl-C (or SIGTERM)."""
+    out(f"the key server keeps running at {demo.url.replace('127.0.0.1', 'localhost')}: "
+        "open the links above in a browser; press Ctrl-C to stop everything")
+    server = demo.sup.procs.get("server")
+    try:
+        while server is not None and server.popen.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        out("stopping everything the demo started")
+        return
+    raise StepFailed("the key server exited while serving the browser links")
+
+
 def run_demo(workdir: Path | None = None, *, keep: bool = False,
              report: Path | None = None, out: Callable[[str], None] = print,
-             connected: bool = False) -> int:
+             connected: bool = False, web: bool = False) -> int:
     """Run the story (``connected``: the connected-lock story, tools/demo_connected.py);
-    returns the exit status. Cleans up every process it started."""
+    ``web``: then print console and My Page links and keep the server up until Ctrl-C.
+    Returns the exit status. Cleans up every process it started."""
     tmp = workdir is None
     work = Path(tempfile.mkdtemp(prefix="kagiya-demo-")) if workdir is None else workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -481,6 +519,11 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
     old_int = signal.signal(signal.SIGINT, _term)
     try:
         demo.run()
+        if web:
+            demo.story.step("follow the story in a browser (console, My Page)", demo.s_web)
+            if report is not None:  # the links, for whoever waits for them (tests)
+                report.write_text(json.dumps({"ok": True, "links": demo.links}))
+            _serve_until_interrupted(demo, out)
         ok = True
     except StepFailed:
         out(f"logs of every process: {demo.logdir}")
@@ -514,6 +557,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, help="also write the step results as JSON")
     parser.add_argument("--connected", action="store_true",
                         help="the connected-lock story: MQTT push, SIM line (docs/uplink.md)")
+    parser.add_argument("--web", action="store_true",
+                        help="then print one-time console and My Page links and keep the key "
+                             "server running until Ctrl-C (docs/tutorial.md)")
     parser.set_defaults(handler=lambda a: run_demo(a.workdir, keep=a.keep, report=a.report,
-                                                   connected=a.connected))
+                                                   connected=a.connected, web=a.web))
 

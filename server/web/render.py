@@ -1,7 +1,8 @@
 """Server-rendered pages: Jinja2 templates (``server/web/templates``) in the user's language.
 
 Every template sees ``_`` (the catalogue, :mod:`kagiya.sdk.i18n`), ``when(t)`` (a time in the
-user's zone, JST by default), ``lang`` and ``langs`` (the switch). Autoescaping is on.
+user's zone, JST by default), ``outcome(code)`` and ``code_label(code)`` (a log record's
+result in words, and its code's name), ``lang`` and ``langs`` (the switch). Autoescaping is on.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kagiya.sdk.i18n import (
     format_time,
     language,
 )
+from kagiya.sdk.outcome import code_label, outcome
 from kagiya.sdk.protocol import LogEvent, Permission
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -42,7 +44,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
                       extensions=["jinja2.ext.i18n"])
     env.globals.update(_=_, when=format_time, day=format_date, langs=LANGUAGE_NAMES,
-                       languages=LANGUAGES)
+                       languages=LANGUAGES, outcome=outcome, code_label=code_label)
     return env
 
 
