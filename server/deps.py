@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -178,7 +178,12 @@ async def _write(
 Read = Annotated[Operation, Depends(_read)]
 Write = Annotated[Operation, Depends(_write)]
 
+#: ``openapi_extra`` of a route that takes an operator's or an installer's token (the
+#: dependency declares one scheme; the operation's ``kinds`` accept both)
+EITHER_TOKEN: dict[str, Any] = {"security": [{"operatorToken": []}, {"installerToken": []}]}
+
 __all__ = [
+    "EITHER_TOKEN",
     "MAX_LIMIT",
     "Cursor",
     "IdemKey",

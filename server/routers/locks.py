@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from kagiya.server.deps import (
+    EITHER_TOKEN,
     InstallerToken,
     Limit,
     LockIdP,
@@ -51,7 +52,7 @@ def create_lock(body: LockIn, op: Write) -> JSONResponse:
 
 
 @installer_router.post("/install/locks", status_code=201, response_model=LockOut,
-                       responses=_REGISTERED)
+                       responses=_REGISTERED, openapi_extra=EITHER_TOKEN)
 def install_lock(
     request: Request, body: LockIn, runtime: RuntimeDep, token: InstallerToken
 ) -> JSONResponse:
@@ -62,7 +63,7 @@ def install_lock(
 
 
 @installer_router.post("/install/registration-challenge", status_code=201,
-                       response_model=RegistrationChallengeOut)
+                       response_model=RegistrationChallengeOut, openapi_extra=EITHER_TOKEN)
 def registration_challenge(request: Request, runtime: RuntimeDep,
                            token: InstallerToken) -> JSONResponse:
     """A one-time 32-byte challenge (10 minutes) for the lock to sign over USB at
@@ -71,7 +72,8 @@ def registration_challenge(request: Request, runtime: RuntimeDep,
     return op(locks.challenge, status=201, kinds=(INSTALLER, OPERATOR))
 
 
-@installer_router.get("/install/operator", response_model=OperatorIdOut)
+@installer_router.get("/install/operator", response_model=OperatorIdOut,
+                      openapi_extra=EITHER_TOKEN)
 def token_operator(request: Request, runtime: RuntimeDep, token: InstallerToken) -> JSONResponse:
     """The operator of this installer or operator token: what a lock is provisioned for."""
     op = Operation(request, runtime, token)
@@ -102,7 +104,7 @@ def patch_lock(lock_id: LockIdP, body: LockPatch, op: Write) -> JSONResponse:
     return op(lambda c: locks.update(c, lock_id, body), body=body)
 
 
-@router.put("/locks/{lock_id}/identity", response_model=LockOut)
+@router.put("/locks/{lock_id}/identity", response_model=LockOut, openapi_extra=EITHER_TOKEN)
 def replace_lock_identity(lock_id: LockIdP, body: LockIdentityIn, op: Write) -> JSONResponse:
     """Replace a re-provisioned lock's identity keys, with the new identity's proof of
     possession (operator token; an installer token only for a lock not in service). Key
@@ -136,7 +138,8 @@ def delete_lock(lock_id: LockIdP, op: Write) -> JSONResponse:
     return op(lambda c: locks.delete_lock(c, lock_id))
 
 
-@router.post("/locks/{lock_id}/decommission", response_model=DecommissionOut)
+@router.post("/locks/{lock_id}/decommission", response_model=DecommissionOut,
+             openapi_extra=EITHER_TOKEN)
 def decommission_lock(lock_id: LockIdP, op: Write) -> JSONResponse:
     """Retire a lock (operator token, or an installer token for a lock not in service):
     every key revoked, key requests cancelled, the ID kept as a tombstone; returns the signed
@@ -145,7 +148,8 @@ def decommission_lock(lock_id: LockIdP, op: Write) -> JSONResponse:
               kinds=OPERATOR_OR_INSTALLER)
 
 
-@router.get("/locks/{lock_id}/decommission", response_model=DecommissionOut)
+@router.get("/locks/{lock_id}/decommission", response_model=DecommissionOut,
+            openapi_extra=EITHER_TOKEN)
 def read_decommission(lock_id: LockIdP, op: Read) -> JSONResponse:
     """The decommission update of a retired lock again (404 while it is in service)."""
     return op(lambda c: locks.decommission_again(c, lock_id, op.runtime.keyset(c.s)),

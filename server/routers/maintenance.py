@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from kagiya.server.deps import InstallerToken, LockIdP, Operation, RuntimeDep
+from kagiya.server.deps import EITHER_TOKEN, InstallerToken, LockIdP, Operation, RuntimeDep
 from kagiya.server.principal import INSTALLER, OPERATOR
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import MaintenanceIn, MaintenanceOut
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["installer"], responses=documented(*OPERA
 
 
 @router.post("/install/locks/{lock_id}/maintenance", status_code=201,
-             response_model=MaintenanceOut)
+             response_model=MaintenanceOut, openapi_extra=EITHER_TOKEN)
 def authorise_maintenance(
     lock_id: LockIdP, request: Request, body: MaintenanceIn, runtime: RuntimeDep,
     token: InstallerToken,

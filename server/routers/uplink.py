@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from kagiya.server.deps import LockIdP, Read
+from kagiya.server.deps import EITHER_TOKEN, LockIdP, Read
 from kagiya.server.principal import INSTALLER, OPERATOR
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.services import uplink
@@ -14,14 +14,16 @@ router = APIRouter(prefix="/v1", tags=["uplink"], responses=documented(*OPERATOR
 KINDS = (OPERATOR, INSTALLER)
 
 
-@router.post("/locks/{lock_id}/uplink", status_code=201, response_model=UplinkAccountOut)
+@router.post("/locks/{lock_id}/uplink", status_code=201, response_model=UplinkAccountOut,
+             openapi_extra=EITHER_TOKEN)
 def connect_lock(lock_id: LockIdP, op: Read) -> JSONResponse:
     """Make a lock a connected lock: a new broker account, its password shown once
     (no Idempotency-Key: a retry draws a new password; none is stored)."""
     return op(lambda c: uplink.connect(c, lock_id), status=201, kinds=KINDS)
 
 
-@router.get("/locks/{lock_id}/uplink", response_model=UplinkStatusOut)
+@router.get("/locks/{lock_id}/uplink", response_model=UplinkStatusOut,
+            openapi_extra=EITHER_TOKEN)
 def read_uplink(lock_id: LockIdP, op: Read) -> JSONResponse:
     """A connected lock's last online time and acknowledged revocation version."""
     return op(lambda c: uplink.status(c, lock_id), kinds=KINDS)
