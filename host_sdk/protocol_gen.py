@@ -143,7 +143,21 @@ def _sconst(name: str, value: str | bytes) -> str:
     """A private text / byte string: ``const()`` (inlined like an integer, no global)."""
     if not name.startswith("_"):
         raise GenerationError(f"{name}: only private names are const() strings")
-    return f"{name} = const({value!r})"
+    head = f"{name} = const("
+    if len(head) + len(repr(value)) < 95:
+        return f"{head}{value!r})"
+    # a long one: adjacent literals (lines < 100), text split after a space
+    if isinstance(value, bytes):
+        parts = [repr(value[i:i + 16]) for i in range(0, len(value), 16)]
+    else:
+        pieces = [""]
+        for word in value.split(" "):
+            if pieces[-1] and len(pieces[-1]) + len(word) > 64:
+                pieces.append("")
+            pieces[-1] += word + " "
+        pieces[-1] = pieces[-1][:-1]
+        parts = [repr(piece) for piece in pieces]
+    return ("\n" + " " * len(head)).join([head + parts[0], *parts[1:]]) + ")"
 
 
 def _wrap(items: list[str], indent: str, last: str, width: int = 95) -> Lines:
@@ -173,10 +187,16 @@ def _key(mtype: MessageType, name: str) -> int:
 
 
 def _errors() -> Lines:
-    out = _consts((c.name, c.value) for c in ErrorCode)
-    out += ["", "NAMES = {"]
-    out += _wrap([f'{c.value}: "{c.name}"' for c in ErrorCode], "    ", ",")
-    return [*out, "}"]
+    """The codes (exported: every module refuses with them) and, for ``name()``, the §13
+    names as one text constant in code order with the codes as one byte string: two
+    constants in the image instead of a dict built in RAM at import."""
+    codes = list(ErrorCode)
+    if any(not 0 <= c.value < 256 or " " in c.name for c in codes):
+        raise GenerationError("errors: codes must be bytes and names single words")
+    out = _consts((c.name, c.value) for c in codes)
+    out += ["", "# name(code): the name of _CODES[i] is word i of _NAMES",
+            _sconst("_CODES", bytes(c.value for c in codes))]
+    return [*out, _sconst("_NAMES", " ".join(c.name for c in codes))]
 
 
 def _messages() -> Lines:
@@ -187,18 +207,30 @@ def _messages() -> Lines:
             "# field kinds"]
     out += _consts((f"_{k.name}", k.value) for k in Kind)
     out += _kind_limits()
-    out += ["", "# type -> ((key, kind, optional), ...) in key order: the table of §9",
-            "SCHEMA = {"]
+    out += ["", "# the table of §9: _SCHEMA[t] (t < _N_TYPES) is 0 for an unknown type, else the",
+            "# offset of type t's fields, in key order: (key, kind | _OPTIONAL) byte pairs",
+            "# ending with a 0 key (key 0 is the type)",
+            _const("_N_TYPES", max(MessageType).value + 1),
+            _const("_OPTIONAL", 0x80), _sconst("_SCHEMA", _schema())]
+    return out
+
+
+def _schema() -> bytes:
+    """messages' ``_SCHEMA``: an index byte per type then the field pairs (see above);
+    one constant in the image instead of a dict of tuples built in RAM."""
+    top = max(MessageType).value + 1
+    index = bytearray(top)
+    fields = bytearray()
     for t, m in MESSAGES.items():
-        items = [f"({f.key}, _{f.kind.name}, {int(f.optional)})" for f in m.fields]
-        if len(items) == 1:
-            items[0] += ","
-        head = f"    {t.name}: ("
-        lines = _wrap(items, " " * len(head), "")
-        lines[0] = head + lines[0].lstrip()
-        lines[-1] += "),"
-        out += lines
-    return [*out, "}"]
+        index[t.value] = top + len(fields)
+        for f in m.fields:
+            if not 0 < f.key < 256 or not 0 <= f.kind.value < 0x80:
+                raise GenerationError(f"{t.name}.{f.name}: key or kind out of a byte")
+            fields += bytes((f.key, f.kind.value | (0x80 if f.optional else 0)))
+        fields.append(0)
+    if top + len(fields) > 255:
+        raise GenerationError("messages: the schema outgrew one-byte offsets")
+    return bytes(index + fields)
 
 
 def _kind_limits() -> Lines:

@@ -22,6 +22,7 @@ import re
 import shutil
 from pathlib import Path
 
+import cbor2
 import pytest
 from kagiya.sdk import protocol as P
 from kagiya.sdk import protocol_gen as gen
@@ -77,10 +78,10 @@ out = {
                     maintenance.E_LOCKDOWN, maintenance.E_ANCHORS_CHANGED],
     "links": [session.AUTH_DEADLINE_MS, ble.MAX_CONNECTIONS, ble.PREFERRED_MTU],
     "cose": [cose.ALG_EDDSA, cose.ALG_CCM_16_128_128, cose.ALG_ECDH_ES_HKDF_256],
-    "errors": {n: getattr(errors, n) for n in errors.NAMES.values()},
-    "names": {str(k): v for k, v in errors.NAMES.items()},
+    "errors": {n: getattr(errors, n) for n in %(errors)r},
+    "names": {str(c): errors.name(c) for c in %(codes)r + [6, 39, 255]},
     "types": {n: getattr(messages, n) for n in %(types)r},
-    "schema": {str(k): [list(f) for f in v] for k, v in messages.SCHEMA.items()},
+    "decoded": [messages.decode(bytes.fromhex(m))[1] for m in %(probes)r],
     "key_mac": messages.KEY_MAC,
     "uuids": [ble.SERVICE_UUID, ble.REQUEST_UUID, ble.RESPONSE_UUID],
     "claims": [credential.ISS, credential.SUB, credential.AUD, credential.EXP, credential.NBF,
@@ -97,15 +98,43 @@ print(json.dumps(out))
 """
 
 
+_VALID = {P.Kind.U8: 1, P.Kind.U16: 1, P.Kind.U32: 1, P.Kind.U64: 1, P.Kind.B16: bytes(16),
+          P.Kind.B32: bytes(32), P.Kind.B64: bytes(64), P.Kind.BYTES: b"",
+          P.Kind.KEY: bytes(32), P.Kind.TEXT: "x", P.Kind.LOCK_ID: "KGY-1",
+          P.Kind.BOOL: True, P.Kind.UINTS: [2], P.Kind.BLOBS: [b""],
+          P.Kind.COMMAND: min(P.SESSION_COMMANDS)}
+
+
+def _schema_probes() -> list[tuple[str, int]]:
+    """(CBOR hex, expected code) pairs that exercise every entry of messages' _SCHEMA:
+    each type with all its fields (OK), each field missing (MALFORMED, OK if optional),
+    each field mistyped (MALFORMED) and the unused type numbers (UNKNOWN_MESSAGE)."""
+    out = []
+    for t, m in P.MESSAGES.items():
+        full = {P.KEY_TYPE: t.value, **{f.key: _VALID[f.kind] for f in m.fields}}
+        out.append((full, P.ErrorCode.OK))
+        for f in m.fields:
+            out.append(({k: v for k, v in full.items() if k != f.key},
+                        P.ErrorCode.OK if f.optional else P.ErrorCode.MALFORMED))
+            out.append(({**full, f.key: None}, P.ErrorCode.MALFORMED))
+    used = {t.value for t in P.MESSAGES}
+    out += [({P.KEY_TYPE: t}, P.ErrorCode.UNKNOWN_MESSAGE) for t in range(-1, 40)
+            if t not in used]
+    return [(cbor2.dumps(m).hex(), int(code)) for m, code in out]
+
+
 def test_firmware_values_equal_the_definition_under_micropython() -> None:
-    got = run_json(_PARITY % {"types": [t.name for t in P.MessageType]},
+    probes = _schema_probes()
+    got = run_json(_PARITY % {"types": [t.name for t in P.MessageType],
+                              "errors": [c.name for c in P.ErrorCode],
+                              "codes": [c.value for c in P.ErrorCode],
+                              "probes": [m for m, _ in probes]},
                    extra_path=[BLE_SHIM.parent])
     assert got["errors"] == {c.name: c.value for c in P.ErrorCode}
-    assert got["names"] == {str(c.value): c.name for c in P.ErrorCode}
+    assert got["names"] == {**{str(c.value): c.name for c in P.ErrorCode},
+                            "6": "E6", "39": "E39", "255": "E255"}
     assert got["types"] == {t.name: t.value for t in P.MessageType}
-    assert got["schema"] == {
-        str(t.value): [[f.key, f.kind.value, int(f.optional)] for f in m.fields]
-        for t, m in P.MESSAGES.items()}
+    assert got["decoded"] == [code for _, code in probes]  # messages' _SCHEMA is §9's table
     assert got["key_mac"] == P.KEY_MAC
     assert got["uuids"] == [P.SERVICE_UUID, P.REQUEST_UUID, P.RESPONSE_UUID]
     assert got["claims"] == [int(c) for c in (

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kagiya.tools.install.build import MPY_FLAGS
+from kagiya.tools.install.build import MPY_FLAGS, source_name
 
 from tests.firmware import peer
 from tests.firmware.harness import Bench, LockProcess
@@ -49,7 +49,8 @@ def compile_board_lib(out: Path) -> Path:
         dest = out / py.relative_to(FIRMWARE_LIB).with_suffix(".mpy")
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(mpy_cross), *MPY_FLAGS, "-march=x64", "-s",
-                        str(py.relative_to(FIRMWARE_LIB)), "-o", str(dest), str(py)],
+                        source_name(py.relative_to(FIRMWARE_LIB).as_posix()), "-o", str(dest),
+                        str(py)],
                        check=True)
     return out
 

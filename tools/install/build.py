@@ -29,6 +29,17 @@ MANIFEST = "targets.json"  # per-target file sets (docs/firmware.md, "Targets")
 MPY_FLAGS = ("-X", "no-source-lines")
 
 
+def source_name(name: str) -> str:
+    """The source name mpy-cross records for the lib/ module at ``name`` (e.g.
+    ``kagiya_lock/lock.py``): its dotted module name (``kagiya_lock.lock``). A loaded
+    module's name is interned anyway, so the source name (its ``__file__``, shown in
+    tracebacks) costs no qstr of its own: one fewer RAM string per module."""
+    parts = name[:-3].split("/") if name.endswith(".py") else name.split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
 def default_firmware_dir() -> Path:
     """The firmware tree shipped with this installation (:func:`kagiya.tools.firmware.
     firmware_root`: the checkout's ``firmware/`` or the wheel's copy)."""
@@ -98,7 +109,7 @@ def _compile(src: Path, board_name: str, arch: str, cache: Path, banner: str) ->
         return cached.read_bytes()
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-    args = [_mpy_cross(), *MPY_FLAGS, "-s", board_name, "-o", str(tmp)]
+    args = [_mpy_cross(), *MPY_FLAGS, "-s", source_name(board_name), "-o", str(tmp)]
     if arch:
         args.append(f"-march={arch}")
     proc = subprocess.run([*args, str(src)], capture_output=True, check=False)

@@ -37,19 +37,22 @@ TIME_UNTRUSTED = const(41)
 TIME_IMPLAUSIBLE = const(42)
 INTERNAL = const(63)
 
-NAMES = {
-    0: "OK", 1: "MALFORMED", 2: "TOO_LARGE", 3: "UNSUPPORTED_VERSION", 4: "UNKNOWN_MESSAGE",
-    5: "FRAMING", 16: "UNKNOWN_ISSUER", 17: "BAD_SIGNATURE", 18: "WRONG_ALGORITHM",
-    19: "WRONG_CONTENT_TYPE", 20: "WRONG_LOCK", 21: "NOT_YET_VALID", 22: "EXPIRED",
-    23: "REVOKED", 24: "PERMISSION_DENIED", 25: "WRONG_RECIPIENT", 26: "BAD_KEY_WRAP",
-    27: "BAD_PROOF", 28: "STALE_CHALLENGE", 29: "REPLAYED", 30: "KEY_UNKNOWN",
-    31: "STALE_UPDATE", 32: "RATE_LIMITED", 33: "VEHICLE_MOVING", 34: "BUSY",
-    35: "NOT_PROVISIONED", 36: "INVALID_CLAIMS", 37: "WRONG_OPERATOR", 38: "DECOMMISSIONED",
-    40: "PRESENCE_REQUIRED", 41: "TIME_UNTRUSTED", 42: "TIME_IMPLAUSIBLE", 63: "INTERNAL",
-}
+# name(code): the name of _CODES[i] is word i of _NAMES
+_CODES = const(b'\x00\x01\x02\x03\x04\x05\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19'
+               b'\x1a\x1b\x1c\x1d\x1e\x1f !"#$%&()*'
+               b'?')
+_NAMES = const('OK MALFORMED TOO_LARGE UNSUPPORTED_VERSION UNKNOWN_MESSAGE '
+               'FRAMING UNKNOWN_ISSUER BAD_SIGNATURE WRONG_ALGORITHM '
+               'WRONG_CONTENT_TYPE WRONG_LOCK NOT_YET_VALID EXPIRED REVOKED '
+               'PERMISSION_DENIED WRONG_RECIPIENT BAD_KEY_WRAP BAD_PROOF '
+               'STALE_CHALLENGE REPLAYED KEY_UNKNOWN STALE_UPDATE RATE_LIMITED '
+               'VEHICLE_MOVING BUSY NOT_PROVISIONED INVALID_CLAIMS '
+               'WRONG_OPERATOR DECOMMISSIONED PRESENCE_REQUIRED TIME_UNTRUSTED '
+               'TIME_IMPLAUSIBLE INTERNAL')
 # -- end generated --
 
 
 def name(code):
     """The §13 name of ``code`` (``"E<n>"`` for an unknown code)."""
-    return NAMES.get(code, "E%d" % code)
+    i = _CODES.find(bytes((code,))) if 0 <= code < 256 else -1
+    return _NAMES.split(" ")[i] if i >= 0 else "E%d" % code

@@ -58,28 +58,21 @@ _CMD_MAX = const(255)
 _CMD_FIRST = const(1)
 _CMD_LAST = const(5)
 
-# type -> ((key, kind, optional), ...) in key order: the table of §9
-SCHEMA = {
-    HELLO: ((1, _UINTS, 0),),
-    CHALLENGE: ((1, _U64, 0), (2, _LOCK_ID, 0), (3, _B16, 0), (4, _U64, 0), (5, _U8, 0),
-                (6, _U64, 0), (7, _U32, 0)),
-    COMMAND: ((1, _B16, 0), (2, _U32, 0), (3, _COMMAND, 0), (4, _B32, 0), (5, _BYTES, 1)),
-    RESULT: ((1, _U32, 0), (2, _U8, 0), (3, _U16, 0), (4, _U8, 0), (5, _U64, 0), (6, _U64, 0),
-             (7, _B16, 0), (15, _B32, 0)),
-    TIME: ((1, _BYTES, 0),),
-    REVOCATION: ((1, _BYTES, 0),),
-    ACK: ((1, _U16, 0), (2, _U64, 0), (3, _U64, 0)),
-    LOG_FETCH: ((1, _B16, 0), (2, _U32, 0), (3, _U32, 0), (4, _B32, 0), (5, _BYTES, 1)),
-    LOG: ((1, _U32, 0), (2, _BLOBS, 0), (3, _B32, 0), (4, _U64, 0), (5, _B32, 0), (6, _U32, 0),
-          (7, _B64, 0), (8, _BOOL, 0), (9, _U8, 0), (10, _U64, 0), (11, _U64, 0),
-          (12, _B16, 0), (15, _B32, 0)),
-    INFO: (),
-    LOCK_INFO: ((1, _TEXT, 0), (2, _TEXT, 0), (3, _UINTS, 0), (4, _KEY, 0), (5, _KEY, 0),
-                (6, _U64, 0), (7, _U8, 0), (8, _U64, 0), (9, _U64, 0), (10, _BOOL, 0)),
-    DECOMMISSION: ((1, _BYTES, 0),),
-    LOG_RECEIPT: ((1, _BYTES, 0),),
-    ERROR: ((1, _U16, 0), (2, _U32, 1)),
-}
+# the table of §9: _SCHEMA[t] (t < _N_TYPES) is 0 for an unknown type, else the
+# offset of type t's fields, in key order: (key, kind | _OPTIONAL) byte pairs
+# ending with a 0 key (key 0 is the type)
+_N_TYPES = const(16)
+_OPTIONAL = const(128)
+_SCHEMA = const(b'\x00\x10\x13"->ADKVqr\x87\x8a\x00\x8d'
+                b'\x01\x0c\x00\x01\x03\x02\n\x03\x04\x04\x03\x05\x00\x06\x03\x07'
+                b'\x02\x00\x01\x04\x02\x02\x03\x0e\x04\x05\x05\x87\x00\x01\x02\x02'
+                b'\x00\x03\x01\x04\x00\x05\x03\x06\x03\x07\x04\x0f\x05\x00\x01\x07'
+                b'\x00\x01\x07\x00\x01\x01\x02\x03\x03\x03\x00\x01\x04\x02\x02\x03'
+                b'\x02\x04\x05\x05\x87\x00\x01\x02\x02\r\x03\x05\x04\x03\x05\x05'
+                b'\x06\x02\x07\x06\x08\x0b\t\x00\n\x03\x0b\x03\x0c\x04\x0f\x05'
+                b'\x00\x00\x01\t\x02\t\x03\x0c\x04\x08\x05\x08\x06\x03\x07\x00'
+                b'\x08\x03\t\x03\n\x0b\x00\x01\x07\x00\x01\x07\x00\x01\x01\x02'
+                b'\x82\x00')
 # -- end generated --
 
 
@@ -121,14 +114,20 @@ def decode(data):
     t = m.get(_M_TYPE)
     if type(t) is not int:
         return None, errors.MALFORMED
-    fields = SCHEMA.get(t)
-    if fields is None:
+    i = _SCHEMA[t] if 0 <= t < _N_TYPES else 0
+    if not i:
         return None, errors.UNKNOWN_MESSAGE
-    for key, kind, optional in fields:
+    while True:
+        key = _SCHEMA[i]
+        if not key:
+            break
+        kind = _SCHEMA[i + 1]
+        i += 2
         if key not in m:
-            if optional:
+            if kind & _OPTIONAL:
                 continue
             return m, errors.MALFORMED
+        kind &= ~_OPTIONAL
         v = m[key]
         if not valid(kind, v):
             return m, errors.MALFORMED
@@ -150,11 +149,11 @@ def counter_of(m):
 
 def encode(mtype, *values):
     """The deterministic encoding of a message of type ``mtype`` whose fields are
-    ``values`` in the key order of ``SCHEMA`` (the order of §9's table); a ``None``
+    ``values`` in the key order of ``_SCHEMA`` (the order of §9's table); a ``None``
     value leaves its key out (ERROR without a counter; LOG without its MAC, the body
     the reply MAC covers). Every key is below 24 and they ascend, so the encoding is
     written directly, with no map to sort."""
-    fields = SCHEMA[mtype]
+    at = _SCHEMA[mtype]  # the field pairs of mtype: the key of value i is _SCHEMA[at + 2 i]
     n = 1
     for v in values:
         if v is not None:
@@ -166,7 +165,7 @@ def encode(mtype, *values):
     for i in range(len(values)):
         v = values[i]
         if v is not None:
-            out.append(fields[i][0])
+            out.append(_SCHEMA[at + 2 * i])
             cbor.encode_into(out, v)
     return bytes(out)
 
