@@ -186,11 +186,12 @@ print(json.dumps({"erases": (e1 - e0) / n, "kb": (b1 - b0) / n / 1024,
 # ROMPATH: the ROMFS image (read into a buffer first: it stands for memory-mapped flash,
 # so it is not counted) or "" to import the .mpy files on MICROPYPATH
 _ROM = r"""
-import gc, json, sys
-if "ROMPATH":
+import gc, json, os, sys
+if "ROMPATH":  # read in one piece into a buffer of its size: no growing copies
     import vfs
+    img = bytearray(os.stat("ROMPATH")[6])
     f = open("ROMPATH", "rb")
-    img = f.read()
+    f.readinto(img)
     f.close()
 gc.collect()
 a0 = gc.mem_alloc()
@@ -209,17 +210,19 @@ gc.collect()
 print(json.dumps({"import": a1 - a0, "boot": gc.mem_alloc() - a0}))
 """
 
-STORY = _ROM + r"""
+STORY = r"""
+import gc
+f = open("story.json")  # the three messages, before the lock: only their bytes stay
+m = [bytes.fromhex(h) for h in __import__("json").loads(f.read())]
+f.close()
+""" + _ROM + r"""
 from kagiya_lock.hal.hal_unix import UnixHAL
 from kagiya_lock.lock import Lock
 lock = Lock(UnixHAL())
 lock.sessions._rng = lambda n: b"\x01" * n
-f = open("story.json")
-m = json.loads(f.read())
-f.close()
-lock.handle(1, bytes.fromhex(m[0]))
-r1 = lock.handle(1, bytes.fromhex(m[1]))
-r2 = lock.handle(1, bytes.fromhex(m[2]))
+lock.handle(1, m[0])
+r1 = lock.handle(1, m[1])
+r2 = lock.handle(1, m[2])
 print(json.dumps(b"\x03\x00" in r1 and b"\x03\x00" in r2))
 """
 
