@@ -10,6 +10,8 @@ the same check, so a sentence without a Japanese translation fails the build.
 
 from __future__ import annotations
 
+import io
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -101,8 +103,9 @@ def update() -> None:
         flags = ["python-brace-format"] if "{" in str(msg) else []
         template.add(msg, locations=where, flags=flags)
     POT.parent.mkdir(parents=True, exist_ok=True)
-    with POT.open("wb") as fh:
-        write_po(fh, template, sort_output=True, width=100, include_lineno=False)
+    buf = io.BytesIO()
+    write_po(buf, template, sort_output=True, width=100, include_lineno=False)
+    _write_if_changed(POT, buf.getvalue())
     for lang in LANGUAGES:
         path = catalogue_path(lang)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,9 +125,25 @@ def update() -> None:
                                      else all(entry.string)):
                     entry.string = entry.id if isinstance(entry.id, str) else tuple(entry.id)
         cat.obsolete.clear()
-        with path.open("wb") as fh:
-            write_po(fh, cat, sort_output=True, width=100, include_previous=False,
-                     include_lineno=False)
+        buf = io.BytesIO()
+        write_po(buf, cat, sort_output=True, width=100, include_previous=False,
+                 include_lineno=False)
+        _write_if_changed(path, buf.getvalue())
+
+
+_CREATED = re.compile(rb'^"POT-Creation-Date: [^"]*"$', re.M)
+
+
+def _write_if_changed(path: Path, text: bytes) -> bool:
+    """Write ``text`` unless the file holds it already but for its POT-Creation-Date (Babel
+    stamps the time of each run): ``make messages`` with nothing new leaves every file as it
+    was. Returns whether it wrote."""
+    if path.exists():
+        old = path.read_bytes()
+        if _CREATED.sub(b"", old) == _CREATED.sub(b"", text):
+            return False
+    path.write_bytes(text)
+    return True
 
 
 def _report(langs: Iterable[str]) -> Iterator[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from kagiya.sdk import catalogue, i18n
@@ -84,3 +87,26 @@ def test_enrollment_link_carries_the_server() -> None:
             parse_enrollment(bad)
     with pytest.raises(ValueError):
         enrollment_link("javascript:alert(1)", "ABCD-EFGH-JK12")
+
+
+def test_make_messages_twice_changes_nothing(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make messages` with nothing new leaves every file as it was (Babel stamps each run's
+    time into POT-Creation-Date: a file that differs only there is not rewritten)."""
+    locale = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, locale)
+    monkeypatch.setattr(catalogue, "POT", locale / catalogue.POT.name)
+    monkeypatch.setattr(catalogue, "catalogue_path",
+                        lambda lang: locale / lang / "LC_MESSAGES" / f"{i18n.DOMAIN}.po")
+    catalogue.update()
+    files = sorted(p for p in locale.rglob("*") if p.is_file())
+    for p in files:
+        os.utime(p, ns=(10**18, 10**18))  # a rewrite would show in the mtime
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    catalogue.update()
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+    pot = catalogue.POT.read_bytes()
+    restamped = re.sub(rb'POT-Creation-Date: [^"]*', b"POT-Creation-Date: 2020-01-01 00:00+0000",
+                       pot)
+    assert not catalogue._write_if_changed(catalogue.POT, restamped)  # only the date differs
+    assert catalogue._write_if_changed(catalogue.POT, restamped + b"\n")
