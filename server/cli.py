@@ -139,6 +139,10 @@ def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
                 from kagiya.server.housekeeping import purge
 
                 print(json.dumps(purge(rt), indent=2))
+            elif fn_name == "contract-ends":
+                from kagiya.server.web import contract_end
+
+                print(json.dumps(contract_end.run(rt).as_dict(), indent=2))
             elif fn_name == "time-hwm":
                 from kagiya.server import timeauth
                 from kagiya.server.db import transaction
@@ -255,6 +259,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     _common(p)
     p.set_defaults(handler=_simple("purge"))
+
+    p = asub.add_parser(
+        "contract-ends", help="end the My Page accounts whose contract ended a grace period "
+        "ago, notify those whose contract just ended (the server does it too)")
+    _common(p)
+    p.set_defaults(handler=_simple("contract-ends"))
 
     p = asub.add_parser("audit", help="print audit entries (JSON lines)")
     _common(p)

@@ -27,6 +27,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _grace_days(days: int) -> int:
+    """Days as seconds; a negative number stays -1 (off)."""
+    return days * DAY if days >= 0 else -1
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a server process needs; all processes of a deployment share it."""
@@ -52,6 +57,8 @@ class Settings:
     trusted_proxies: frozenset[str] = frozenset()
     token_failures_per_min: int = 10  # wrong secrets per client ID and address
     housekeeping_interval_s: int = 600  # purge of expired rows per process (0: off)
+    # My Page closes this long after the driver's last lease ended (-1: never by itself)
+    contract_end_grace_s: int = 30 * DAY
     # connected locks (docs/uplink.md): the MQTT broker; empty host = no uplink
     mqtt_host: str = ""
     mqtt_port: int = 8883
@@ -98,6 +105,7 @@ def from_env(**overrides: object) -> Settings:
         enroll_rate_per_min=_env_int("KAGIYA_ENROLL_RATE_PER_MIN", 10),
         time_rate_per_min=_env_int("KAGIYA_TIME_RATE_PER_MIN", 120),
         housekeeping_interval_s=_env_int("KAGIYA_HOUSEKEEPING_INTERVAL_S", 600),
+        contract_end_grace_s=_grace_days(_env_int("KAGIYA_CONTRACT_END_GRACE_DAYS", 30)),
         mqtt_host=os.environ.get("KAGIYA_MQTT_HOST", ""),
         mqtt_port=_env_int("KAGIYA_MQTT_PORT", 8883),
         mqtt_ca_file=os.environ.get("KAGIYA_MQTT_CA_FILE", ""),

@@ -17,7 +17,9 @@ Kept: users, partners, locks, key requests, phones, usage logs and the audit log
 operator's records, removed only through the API or when its contract ends.
 
 :func:`purge` runs in every server process every ``housekeeping_interval_s`` (10 minutes;
-0 turns it off) as a background thread, and as ``kagiya server admin purge`` for cron. Each
+0 turns it off) as a background thread, and as ``kagiya server admin purge`` for cron. The
+same thread then runs the withdrawal at contract end (:mod:`kagiya.server.web.contract_end`,
+also ``kagiya server admin contract-ends``). Each
 table is purged in its own short transaction; running it from several processes at once is
 harmless (a row deleted by one is simply not found by the other).
 """
@@ -44,6 +46,7 @@ from kagiya.server.models import (
 )
 from kagiya.server.ratelimit import WINDOW_S
 from kagiya.server.runtime import Runtime
+from kagiya.server.web import contract_end
 from sqlalchemy import ColumnElement, delete, update
 
 log = logging.getLogger("kagiya.server")
@@ -103,6 +106,7 @@ class Housekeeper:
         while not self._stop.wait(self._interval):
             try:
                 purge(self._rt)
+                contract_end.run(self._rt)  # withdrawal at contract end (第12条1項)
             except Exception as exc:  # a busy or restarting database: try again next time
                 log.warning("housekeeping failed: %s", type(exc).__name__)
 

@@ -122,8 +122,12 @@ class Withdrawn:
     phones: int
 
 
-def withdraw(s: Session, user: User, now: int, actor: str) -> Withdrawn:
-    """End the driver's My Page account at the end of their contract (see the module)."""
+def withdraw(s: Session, user: User, now: int, actor: str, *, reason: str = "") -> Withdrawn:
+    """End the driver's My Page account at the end of their contract (see the module);
+    ``reason`` (audited) is ``contract-end`` when the housekeeping pass does it
+    (:mod:`kagiya.server.web.contract_end`)."""
+    from kagiya.server.web import contract_end
+
     if running_until(s, user.pk, now) is not None:
         raise ApiError(409, "contract-running",
                        "a lease of this user still runs; it ends the contract, or cancel it")
@@ -136,9 +140,13 @@ def withdraw(s: Session, user: User, now: int, actor: str) -> Withdrawn:
         s.execute(delete(model).where(model.user_pk == user.pk))
     s.execute(delete(identities.Identity).where(identities.Identity.user_pk == user.pk))
     s.execute(delete(notices.Contact).where(notices.Contact.user_pk == user.pk))
+    contract_end.close_for_withdrawal(s, user, now)
     user.status = SUSPENDED
+    detail: dict[str, object] = {"revoked_keys": revoked, "phones": phones}
+    if reason:
+        detail["reason"] = reason
     audit.record(s, now, actor, "mypage.withdrawal", operator_id=user.operator_id,
-                 target=user.user_id, detail={"revoked_keys": revoked, "phones": phones})
+                 target=user.user_id, detail=detail)
     return Withdrawn(user.user_id, revoked, phones)
 
 
