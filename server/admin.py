@@ -50,7 +50,11 @@ OPERATOR_TABLES: list[Any] = [
 
 
 class AdminError(Exception):
-    """A refused admin action (unknown operator, bad arguments)."""
+    """A refused admin action (unknown operator, bad arguments): ``code`` names it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -68,20 +72,24 @@ def _operator(s: Session, ident: str) -> Operator:
         or s.scalars(select(Operator).where(Operator.client_id == ident)).first()
     )
     if op is None:
-        raise AdminError(f"no operator {ident!r}")
+        raise AdminError("unknown-operator", f"no operator {ident!r}")
     return op
+
+
+def _check_quota(quota: int) -> None:
+    if quota < 0:
+        raise AdminError("invalid-quota", "quota must be >= 0")
 
 
 def create_operator(
     rt: Runtime, name: str, quota: int, contract_start: int, contract_end: int
 ) -> NewOperator:
     """Create an operator with fresh client credentials (secret stored as argon2id)."""
-    if quota < 0:
-        raise AdminError("quota must be >= 0")
+    _check_quota(quota)
     if contract_end <= contract_start:
-        raise AdminError("the contract must end after it starts")
+        raise AdminError("invalid-contract", "the contract must end after it starts")
     if not 1 <= len(name) <= 100:
-        raise AdminError("name must be 1-100 characters")
+        raise AdminError("invalid-name", "name must be 1-100 characters")
     secret = secrets.token_urlsafe(32)
     op = Operator(
         id=new_id("op"),
@@ -134,7 +142,7 @@ def set_operator_status(rt: Runtime, ident: str, status: str) -> str:
     and phone): after a resume its servers log in again and its phones refresh with their
     device keys."""
     if status not in (ACTIVE, SUSPENDED):
-        raise AdminError("bad status")
+        raise AdminError("invalid-status", "bad status")
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
         op.status = status
@@ -153,6 +161,7 @@ def set_operator_status(rt: Runtime, ident: str, status: str) -> str:
 
 def set_quota(rt: Runtime, ident: str, quota: int) -> None:
     """Change an operator's user-ID quota."""
+    _check_quota(quota)
     with transaction(rt.sessions) as s:
         op = _operator(s, ident)
         op.quota = quota

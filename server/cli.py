@@ -21,11 +21,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return from_env(db_url=args.db, data_dir=args.data_dir)
 
 
+def _fail(code: str, message: str) -> int:
+    """One line on stderr, ``kagiya server: error (CODE): message``; exit status 2."""
+    print(f"kagiya server: error ({code}): {message}", file=sys.stderr)
+    return 2
+
+
 def _time(value: str) -> int:
-    """Unix seconds or an ISO date (``2026-04-01``)."""
+    """Unix seconds or an ISO date (``2026-04-01``); exit 2 with one line otherwise."""
     if value.isdigit():
         return int(value)
-    dt = datetime.fromisoformat(value)
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(_fail("invalid-date", f"{value!r} is neither unix seconds nor an "
+                               "ISO date (2026-04-01 or 2026-04-01T09:00+09:00)")) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp())
@@ -75,8 +85,8 @@ def _open(settings: Settings) -> Runtime:
     except (ArgumentError, OperationalError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         where = _redacted(settings.database_url)
-        print(f"kagiya server: cannot open the database {where}: {reason}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(_fail("database-unusable",
+                               f"cannot open the database {where}: {reason}")) from None
 
 
 def _redacted(url: str) -> str:
@@ -103,8 +113,7 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
     try:
         new = admin.create_operator(rt, args.name, args.quota, start, end)
     except admin.AdminError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc.code, str(exc))
     print(
         json.dumps(
             {
@@ -154,19 +163,15 @@ def _simple(fn_name: str) -> Callable[[argparse.Namespace], int]:
                     print(json.dumps(entry))
             elif fn_name == "end":
                 if not args.yes:
-                    print(
-                        "error: end-contract deletes all of the operator's data; add --yes",
-                        file=sys.stderr,
-                    )
-                    return 2
+                    return _fail("confirmation-needed",
+                                 "end-contract deletes all of the operator's data; add --yes")
                 updates: dict[str, str] = {}
                 deleted = admin.end_contract(rt, args.operator, updates)
                 # the decommission updates exist only here now: carry each to its vehicle
                 print(json.dumps({"deleted": deleted, "decommission_updates": updates},
                                  indent=2))
         except admin.AdminError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+            return _fail(exc.code, str(exc))
         finally:
             rt.close()
         return 0
