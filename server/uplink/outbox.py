@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kagiya.sdk.errors import ProtocolError
 from kagiya.server.models import Lock, LockUplink, UplinkOutbox
 from sqlalchemy import delete, event, insert, literal, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ DECOMMISSION = "decommission"
 Publish = Callable[[str, str, bytes], None]
 #: build(session, lock, kind, now) -> (version, BLE message bytes)
 Build = Callable[[Session, Any, str, int], tuple[int, bytes]]
+#: refused(session, lock, kind, error): ``build`` refused to make the object
+Refused = Callable[[Session, Any, str, ProtocolError], None]
 
 
 _wakers: list[Callable[[], None]] = []
@@ -77,9 +80,12 @@ def pending(session: Session) -> int:
 
 
 def publish_due(session: Session, now: int, build: Build, publish: Publish,
-                batch: int = 32) -> int:
+                batch: int = 32, refused: Refused | None = None) -> int:
     """Claim and publish up to ``batch`` outbox rows (see the module doc); returns how many
-    objects were published. Call inside a transaction; an exception rolls the claim back."""
+    objects were published. Call inside a transaction; an exception rolls the claim back,
+    except a ``ProtocolError`` of ``build`` (an object the lock would refuse, TOO_LARGE):
+    retrying cannot help, so its row is consumed and ``refused`` is told (the service
+    audits it); the other rows of the claim are published."""
     claim = (
         select(UplinkOutbox.id)
         .order_by(UplinkOutbox.id)
@@ -102,15 +108,17 @@ def publish_due(session: Session, now: int, build: Build, publish: Publish,
         lock = session.get(Lock, lock_pk)
         if st is None or lock is None:
             continue
-        if kind == REVOCATION:
-            if lock.revocation_version <= st.published_version:
-                continue  # already published by another process (or coalesced)
+        if kind == REVOCATION and lock.revocation_version <= st.published_version:
+            continue  # already published by another process (or coalesced)
+        try:
             version, message = build(session, lock, kind, now)
-            publish(lock.lock_id, kind, message)
+        except ProtocolError as e:  # TOO_LARGE: the lock would refuse it, never publish it
+            if refused is not None:
+                refused(session, lock, kind, e)
+            continue
+        publish(lock.lock_id, kind, message)
+        if kind == REVOCATION:
             st.published_version = version
-        else:
-            _, message = build(session, lock, kind, now)
-            publish(lock.lock_id, kind, message)
         published += 1
     session.flush()
     return published

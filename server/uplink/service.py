@@ -34,7 +34,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from kagiya.sdk import messages
 from kagiya.sdk.errors import ErrorCode, ProtocolError
-from kagiya.sdk.protocol import MessageType
+from kagiya.sdk.protocol import MAX_MESSAGE, MessageType
 from kagiya.server import audit, logs, revocations, timeauth
 from kagiya.server.db import transaction
 from kagiya.server.models import Lock, LockUplink, ServerState
@@ -60,10 +60,17 @@ class PublishFailed(RuntimeError):
 
 
 def message(mtype: MessageType, data: bytes) -> bytes:
-    """The BLE message of type ``mtype`` (TIME, REVOCATION or DECOMMISSION) carrying the
-    signed object ``data``, as the lock accepts it (deterministic CBOR)."""
-    return messages.encode(messages.MESSAGE_CLASSES[mtype](data),
-                           size_limit=False)
+    """The BLE message of type ``mtype`` (TIME, REVOCATION, DECOMMISSION or LOG_RECEIPT)
+    carrying the signed object ``data``, as the lock accepts it (deterministic CBOR).
+
+    The lock refuses a message over ``MAX_MESSAGE`` (2048) bytes with ``TOO_LARGE``,
+    whichever way it comes, so such a message is never published: this raises
+    ``ProtocolError(TOO_LARGE)`` instead (docs/uplink.md, "Publishing")."""
+    try:
+        return messages.encode(messages.MESSAGE_CLASSES[mtype](data))
+    except ValueError:
+        raise ProtocolError(ErrorCode.TOO_LARGE,
+                            f"{mtype.name} message over {MAX_MESSAGE} bytes") from None
 
 
 def record_heartbeat(session: Session, lock: Lock, payload: bytes, now: int) -> LockUplink:
@@ -208,7 +215,18 @@ class UplinkService:
         """One outbox claim (one transaction); returns how many objects were published."""
         rt = self.rt
         with transaction(rt.sessions) as s:
-            return outbox.publish_due(s, rt.now(), self._build, self._publish, self.batch)
+            return outbox.publish_due(s, rt.now(), self._build, self._publish, self.batch,
+                                      self._refused)
+
+    def _refused(self, session: Session, lock: Any, kind: str, e: ProtocolError) -> None:
+        """An object the lock would refuse (TOO_LARGE) is not published: counted, logged
+        by code and audited for the operator (no payload)."""
+        code = e.code.name  # the protocol's refusal code (§13), e.g. TOO_LARGE
+        self.stats[code.lower()] += 1
+        log.warning("uplink: %s for %s not published: %s", kind, lock.lock_id, code)
+        audit.record(session, self.rt.now(), "uplink", "uplink.refused",
+                     operator_id=lock.operator_id, target=lock.lock_id,
+                     detail={"kind": kind, "code": code})
 
     def _time_statements(self) -> None:
         rt = self.rt
@@ -278,6 +296,8 @@ class UplinkService:
                 self._publish(lock_id, topics.DOWN_RECEIPT,
                               message(_T_LOG_RECEIPT, bytes.fromhex(receipt)))
                 self.stats["receipts"] += 1
+            except ProtocolError as e:  # TOO_LARGE: the lock would refuse it
+                self.stats[e.code.name.lower()] += 1
             except (PublishFailed, RuntimeError, ValueError):  # paho: not connected, full
                 self.stats["receipt_failed"] += 1
         return self._count("log")

@@ -5,6 +5,7 @@ refused, and two server processes on one PostgreSQL publish each version exactly
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 from collections import Counter
@@ -314,3 +315,62 @@ def test_two_processes_consume_each_lock_message_exactly_once(
         w.http.close()
         rt.close()
         other.close()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_object_over_the_message_limit_is_never_published(
+        connected: tuple[World, UplinkService], broker: Mosquitto, server_peer: Peer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message over MAX_MESSAGE (2048 bytes) would be refused by the lock (TOO_LARGE),
+    so the server does not publish it: refused with that code, audited, its outbox row
+    consumed (no retry loop), and the other locks' updates of the same claim still go out.
+    (The revocation capacity keeps real updates under the limit: the fault is injected.)"""
+    from kagiya.sdk.errors import ErrorCode, ProtocolError
+    from kagiya.sdk.keys import LockIdentity
+    from kagiya.sdk.protocol import MAX_MESSAGE, MessageType
+    from kagiya.server import revocations
+    from kagiya.server.models import AuditEntry, Lock
+    from kagiya.server.uplink.service import message
+
+    with pytest.raises(ProtocolError) as e:
+        message(MessageType.REVOCATION, bytes(MAX_MESSAGE))
+    assert e.value.code == ErrorCode.TOO_LARGE
+    w, svc = connected
+    real = revocations.signed_update
+
+    def oversized(session: Any, lock: Any, now: int, keys: Any) -> bytes:
+        data = real(session, lock, now, keys)
+        return data + bytes(MAX_MESSAGE) if lock.lock_id == "BIG-0001" else data
+
+    monkeypatch.setattr(revocations, "signed_update", oversized)
+    server_peer.subscribe(topics.PREFIX + "+/down/+")
+    op = w.operator()
+    uid = op.create_user()["user_id"]
+    now = int(w.clock())
+    rids = []
+    for lid in ("BIG-0001", "FINE-0001"):
+        op.register_simulated_lock(LockIdentity.generate(), lid)
+        op._request("POST", f"/v1/locks/{lid}/uplink")
+        rids.append(op.create_key_request(uid, lid, now - 60, now + 86400, ["doors"])[
+            "request_id"])
+    w.phone(op, uid).sync()
+    op.suspend_user(uid)  # one transaction: both locks' rows in one claim
+    topic, _, _ = server_peer.next(timeout=30)
+    assert topic == topics.lock_topic("FINE-0001", topics.DOWN_REVOCATION)
+    deadline = time.monotonic() + 30
+    while not svc.stats["too_large"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # several polls: a retried row would publish or count again
+    assert svc.stats["too_large"] == 1 and not svc.stats["errors"], svc.stats
+    with pytest.raises(queue.Empty):
+        server_peer.next(timeout=0.5)
+    with transaction(w.rt.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(UplinkOutbox)) == 0
+        entries = s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "uplink.refused")).all()
+        assert [(a.target, json.loads(a.detail)) for a in entries] == [
+            ("BIG-0001", {"kind": "revocation", "code": "TOO_LARGE"})]
+        big = s.scalars(select(LockUplink).join(Lock, Lock.pk == LockUplink.lock_pk)
+                        .where(Lock.lock_id == "BIG-0001")).one()
+        assert big.published_version == 0  # never recorded as published
