@@ -75,13 +75,25 @@ def _load(name: str) -> dict[str, Any]:
             del sys.modules["micropython"]
         else:
             sys.modules["micropython"] = saved
+    for key, fn in list(ns.items()):  # viper converts a buffer argument to a pointer
+        ptr_args = [i for i, a in enumerate(getattr(fn, "__annotations__", {}).values())
+                    if a is ptr32 or a == "ptr32"]  # a string: annotations are lazy here
+        if callable(fn) and ptr_args:
+            ns[key] = _converting(fn, ptr_args)
     return ns
 
 
+def _converting(fn: Any, ptr_args: list[int]) -> Any:
+    def call(*args: Any) -> Any:
+        return fn(*(ptr32(a) if i in ptr_args else a for i, a in enumerate(args)))
+    return call
+
+
 CONFIGS = {
-    # module: (word limit, nominal limb sizes, allowed excess of a limb after an operation)
-    "_fe_v32": (2**31, [13] * 20, 2**10),
-    "_fe_v64": (2**63, [26] * 10, 2**23),
+    # module: (word limit, nominal limb sizes, allowed excess of a limb after an operation,
+    # the limbs that may have it)
+    "_fe_v32": (2**31, [13] * 20, 2**10, (1, 2)),
+    "_fe_v64": (2**63, [26] * 10, 2**23, (1,)),
 }
 
 
@@ -95,12 +107,13 @@ def _value(w: list[int], o: int, sizes: list[int]) -> int:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_field_ops_stay_in_word_bounds(name: str) -> None:
-    limit, sizes, excess = CONFIGS[name]
+    limit, sizes, excess, loose = CONFIGS[name]
     ns = _load(name)
     Ptr.limit = limit
     n = len(sizes)
     maxed = [(1 << s) - 1 for s in sizes]
-    maxed[1] += excess  # the worst input any operation can produce
+    for i in loose:
+        maxed[i] += excess  # the worst input any operation can produce
     rng = random.Random(255)  # noqa: S311  (reproducible test data)
     worst = 0
 
@@ -110,13 +123,15 @@ def test_field_ops_stay_in_word_bounds(name: str) -> None:
             return tracer
         for key, val in frame.f_locals.items():
             if isinstance(val, int) and not key.startswith("p_"):  # p_*: addresses
+                if val // Ptr._BASE in Ptr._mem:  # an address passed in (_fold's o)
+                    continue
                 assert 0 <= val < limit, (frame.f_code.co_name, key, val)
                 worst = max(worst, val)
         return tracer
 
     def check_out(w: list[int], o: int) -> None:
         for i, s in enumerate(sizes):
-            bound = (1 << s) + (excess if i == 1 else 0)
+            bound = (1 << s) + (excess if i in loose else 0)
             assert 0 <= w[o + i] < bound, (i, w[o + i])
 
     inputs = [maxed, [0] * n, [(1 << s) - 1 for s in sizes]]
@@ -134,6 +149,8 @@ def test_field_ops_stay_in_word_bounds(name: str) -> None:
                 assert _value(w, 2 * n, sizes) == a * b % P
                 ns["fe_sq"](ptr32(w), 2 * n, 0)
                 check_out(w, 2 * n)
+                if name == "_fe_v32":  # fe_mul adds into columns 0..n-2: zero on entry
+                    assert not any(ns["_T"][:n - 1]), "fe_mul/fe_sq left _T dirty"
                 assert _value(w, 2 * n, sizes) == a * a % P
                 ns["fe_add"](ptr32(w), 2 * n, 0, n)
                 check_out(w, 2 * n)

@@ -36,14 +36,19 @@ def two_p(n: int, bits: int) -> list[int]:
 
 def _bounds_doc(n: int, bits: int, word: int) -> str:
     col = n * ((1 << bits) + (1 << (bits - 3))) ** 2
+    loose = "limbs 1 and 2" if word == 32 else "limb 1"
+    carry = (f"* ``_fold`` carries the high columns {n}..{2 * n - 2} of the scratch array ``_T``"
+             f" and folds\n  each, once {bits} bits, into its low column with 2^260 = 608"
+             f" (mod p), in one pass;" if word == 32 else
+             f"* the {2 * n - 1} columns (in the scratch array ``_T``) are carried to {bits}-bit "
+             f"limbs, then\n"
+             f"  limbs {n}..{2 * n - 1} are folded down with 2^260 = 608 (mod p) and carried again;")
     return (
-        f"* limbs are < 2^{bits} after every operation, except limb 1 (< 2^{bits} + "
+        f"* limbs are < 2^{bits} after every operation, except {loose} (< 2^{bits} + "
         f"2^{bits - 3});\n"
         f"* a product column is a sum of at most {n} limb products: < {col:.3g} < "
         f"2^{word - 1};\n"
-        f"* the {2 * n - 1} columns (in the scratch array ``_T``) are carried to {bits}-bit "
-        f"limbs, then\n"
-        f"  limbs {n}..{2 * n - 1} are folded down with 2^260 = 608 (mod p) and carried again;\n"
+        f"{carry}\n"
         f"* subtraction adds 64p written with limbs {two_p(n, bits)[0]}, "
         f"{two_p(n, bits)[1]}, ... (all larger\n"
         f"  than any limb, so no limb goes negative)."
@@ -54,29 +59,32 @@ ROWS = 2  # product rows accumulated per pass (v32): a column is read and writte
 
 
 def _group(n: int) -> str:
-    """ROWS rows at once: column j of the group gets f_r * g_(j - r) for r < ROWS."""
+    """ROWS rows at once: column j of the group gets f_r * g_(j - r) for r < ROWS (f_0 is
+    the register local ``o``, g the register local ``w``; the loads come first, so
+    viper multiplies by a register)."""
     lines = []
+    names = ["o"] + [f"f{r}" for r in range(1, ROWS)]
     for j in range(n + ROWS - 1):
-        terms = [f"f{r} * int(g[{j - r}])" for r in range(ROWS) if 0 <= j - r < n]
-        lines.append(f"        r[{j}] = int(r[{j}]) + " + " + ".join(terms))
+        terms = [f"int(w[{j - r}]) * {names[r]}" for r in range(ROWS) if 0 <= j - r < n]
+        fresh = j >= n - 1  # columns i + n - 1 .. are first written by rows i, i + 1
+        lines.append(f"        r[{j}] = " + " + ".join(terms) + ("" if fresh else f" + int(r[{j}])"))
     return "\n".join(lines)
 
 
 def _product(name: str, doc: str, args: str, n: int, bits: int, square: bool) -> str:
-    mask = hex((1 << bits) - 1)
+    """v32 multiply / square: products into the scratch columns ``_T`` (zero on entry),
+    then :func:`_carry_fold`. Viper keeps only the first two locals (here the parameters
+    ``w`` and ``o``) in registers, so they are reused for the hottest values: ``w`` is
+    re-pointed at g (multiply) and ``o`` holds the current f limb."""
     if square:  # straight line into the columns: half the products of a multiply
-        body = _square_lines(n, bits)
+        body = "    f = ptr32(p_f)\n    t = ptr32(p_t)\n" + _square_lines(n, bits)
     else:
-        loads = "\n".join(f"        f{r} = int(fp[{r}])" for r in range(ROWS))
-        body = f"""    g = ptr32(p_w + 4 * b)
-    for k in range({2 * n}):
-        t[k] = 0
-    p_t = int(t)
-    p_f = int(f)
+        body = f"""    w = ptr32(p_w + 4 * b)  # g, in a register from here on
     i = 0
-    while i < {n}:  # rows i .. i + {ROWS - 1}, accumulated into columns i ..
+    while i < {n}:  # rows i, i + 1 (f_i in the register local o), added into columns i ..
         fp = ptr32(p_f + 4 * i)
-{loads}
+        o = int(fp[0])
+        f1 = int(fp[1])
         r = ptr32(p_t + 4 * i)
 {_group(n)}
         i += {ROWS}"""
@@ -84,22 +92,66 @@ def _product(name: str, doc: str, args: str, n: int, bits: int, square: bool) ->
 def {name}(w: ptr32, o: int, {args}):
     """{doc}"""
     p_w = int(w)
-    f = ptr32(p_w + 4 * a)
-    t = ptr32(_T)
+    p_o = p_w + 4 * o
+    p_f = p_w + 4 * a
+    p_t = int(ptr32(_T))
 {body}
+    _fold(_T, p_o)'''
+
+
+FOLD_STEPS = 2  # carry/fold steps per pass of _fold's loop
+
+
+def _carry_fold(n: int, bits: int) -> str:
+    """``_fold(_T, out)``: the columns t[0..2n-2] (each < 2^31) to n limbs at address
+    ``out`` in ONE pass: the high columns are carried (chain ``c``) and each, once
+    {bits} bits, is folded into its low column with 2^260 = 608 (chain ``o``); the carry
+    out of the top column is folded into limb n - 1 whole. Columns 0..n-2 are zeroed
+    again (the multiply adds into them; it writes the others first). One copy for fe_mul
+    and fe_sq (a viper call costs ~250 instructions), a loop of FOLD_STEPS steps at
+    constant offsets of moving pointers (unrolled, it was 2.5 KB of xtensawin code)."""
+    mask = hex((1 << bits) - 1)
+
+    def step(k: int, first: bool) -> list[str]:
+        hi = n + k
+        out = [f"        h = int(w[{hi}]) + c" if not first else f"    h = int(w[{hi}])"]
+        ind = "        " if not first else "    "
+        out = [out[0],
+               f"{ind}c = h >> {bits}",
+               f"{ind}s = int(w[{k}]) + (h & {mask}) * {FOLD}" + ("" if first else " + o"),
+               f"{ind}w[{k}] = 0",
+               f"{ind}out[{k}] = s & {mask}",
+               f"{ind}o = s >> {bits}"]
+        return out
+
+    loop = [line for k in range(FOLD_STEPS) for line in step(k, False)]
+    passes = (n - 1) // FOLD_STEPS
+    tail = n - 1 - passes * FOLD_STEPS
+    lines = [f"""@micropython.viper
+def _fold(w: ptr32, o: int):
+    \"\"\"Carry and fold the product columns ``w`` (= _T) into the limbs at address ``o``
+    (see the module doc); ``w`` and ``o`` are the register locals.\"\"\"
+    out = ptr32(o)
+    o = 0
     c = 0
-    for k in range({2 * n - 1}):  # carry all columns; t[{2 * n - 1}] = the top carry
-        s = int(t[k]) + c
-        t[k] = s & {mask}
-        c = s >> {bits}
-    t[{2 * n - 1}] = c
-    out = ptr32(p_w + 4 * o)
-    c = 0
-    for k in range({n}):  # fold the high limbs in (* 608) and carry again
-        s = int(t[k]) + int(t[k + {n}]) * {FOLD} + c
-        out[k] = s & {mask}
-        c = s >> {bits}
-{_fold(bits)}'''
+    i = 0
+    while i < {passes}:  # low columns {FOLD_STEPS} i .. {FOLD_STEPS} i + {FOLD_STEPS - 1} and their high ones""",
+             *loop,
+             f"        w = ptr32(int(w) + {4 * FOLD_STEPS})",
+             f"        out = ptr32(int(out) + {4 * FOLD_STEPS})",
+             "        i += 1"]
+    for k in range(tail):
+        lines += [x[4:] for x in step(k, False)]
+    k = tail
+    lines += [f"    s = int(w[{k}]) + c * {FOLD} + o  # limb {n - 1}: the top carry, whole",
+              f"    out[{k}] = s & {mask}",
+              f"    out = ptr32(int(out) - {4 * (n - 1 - tail)})",
+              f"    s = int(out[0]) + (s >> {bits}) * {FOLD}  # the carry out of limb {n - 1} (2^260)",
+              f"    out[0] = s & {mask}",
+              f"    s = int(out[1]) + (s >> {bits})",
+              f"    out[1] = s & {mask}",
+              f"    out[2] = int(out[2]) + (s >> {bits})"]
+    return "\n".join(lines)
 
 
 def _fold(bits: int) -> str:
@@ -168,6 +220,125 @@ def {name}(w: ptr32, o: int, {args}):
 {_fold(bits)}'''
 
 
+ADD_STEPS = 4  # limbs per pass of the v32 add/sub loops
+
+
+def _addsub(n: int, bits: int, word: int, tp: list[int]) -> str:
+    """fe_add and fe_sub. v32: limbs at constant offsets of three moving pointers,
+    ADD_STEPS a pass; the register locals are ``w`` (re-pointed at f) and ``o`` (the
+    running sum, whose high bits are the carry)."""
+    mask = hex((1 << bits) - 1)
+    if word != 32:
+        return OLD_ADDSUB.format(n=n, mask=mask, bits=bits, tp=tp, fold=_fold(bits))
+    assert n % ADD_STEPS == 0
+    out = []
+    for name, doc, sub in (("fe_add", "w[o] = w[a] + w[b].", False),
+                           ("fe_sub", "w[o] = w[a] - w[b] (plus 64p).", True)):
+        body = []
+        for j in range(ADD_STEPS):
+            k = "kk" if sub and j == 0 else str(tp[1])
+            term = f"int(w[{j}]) + {k} - int(g[{j}])" if sub else f"int(w[{j}]) + int(g[{j}])"
+            body += [f"        o = {term} + (o >> {bits})", f"        out[{j}] = o & {mask}"]
+        step = 4 * ADD_STEPS
+        kk = [f"    kk = {tp[0]}  # limb 0 of 64p; {tp[1]} from limb 1 on"] if sub else []
+        kk2 = [f"        kk = {tp[1]}"] if sub else []
+        lines = [f"""@micropython.viper
+def {name}(w: ptr32, o: int, a: int, b: int):
+    \"\"\"{doc}\"\"\"
+    p_w = int(w)
+    out = ptr32(p_w + 4 * o)
+    g = ptr32(p_w + 4 * b)
+    w = ptr32(p_w + 4 * a)
+    o = 0""", *kk,
+                 "    i = 0",
+                 f"    while i < {n // ADD_STEPS}:  # out may be f or g: a limb is read before it is written",
+                 *body, *kk2,
+                 f"        w = ptr32(int(w) + {step})",
+                 f"        g = ptr32(int(g) + {step})",
+                 f"        out = ptr32(int(out) + {step})",
+                 "        i += 1",
+                 f"    out = ptr32(int(out) - {4 * n})",
+                 f"    s = int(out[0]) + (o >> {bits}) * {FOLD}",
+                 f"    out[0] = s & {mask}",
+                 f"    out[1] = int(out[1]) + (s >> {bits})"]
+        out.append("\n".join(lines))
+    return "\n\n\n".join(out) + "\n\n\n"
+
+
+OLD_ADDSUB = '''@micropython.viper
+def fe_add(w: ptr32, o: int, a: int, b: int):
+    """w[o] = w[a] + w[b]."""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    g = ptr32(p_w + 4 * b)
+    out = ptr32(p_w + 4 * o)
+    c = 0
+    for k in range({n}):  # out may be f or g: limb k is read before it is written
+        s = int(f[k]) + int(g[k]) + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{fold}
+
+
+@micropython.viper
+def fe_sub(w: ptr32, o: int, a: int, b: int):
+    """w[o] = w[a] - w[b] (plus 64p)."""
+    p_w = int(w)
+    f = ptr32(p_w + 4 * a)
+    g = ptr32(p_w + 4 * b)
+    out = ptr32(p_w + 4 * o)
+    s = int(f[0]) + {tp[0]} - int(g[0])
+    out[0] = s & {mask}
+    c = s >> {bits}
+    for k in range(1, {n}):
+        s = int(f[k]) + {tp[1]} - int(g[k]) + c
+        out[k] = s & {mask}
+        c = s >> {bits}
+{fold}
+
+
+'''
+
+
+def _cswap(n: int, word: int) -> str:
+    """fe_cswap: v32 as fe_add (moving pointers, ADD_STEPS limbs a pass, ``w`` and ``a``
+    in registers); no branch on ``swap`` (the loop count is fixed)."""
+    if word != 32:
+        return OLD_CSWAP.format(n=n)
+    body = []
+    for j in range(ADD_STEPS):
+        body += [f"        a = (int(w[{j}]) ^ int(g[{j}])) & mask",
+                 f"        w[{j}] = int(w[{j}]) ^ a", f"        g[{j}] = int(g[{j}]) ^ a"]
+    step = 4 * ADD_STEPS
+    return "\n".join([f"""@micropython.viper
+def fe_cswap(w: ptr32, a: int, b: int, swap: int):
+    \"\"\"Swap w[a] and w[b] iff swap == 1, without a branch on ``swap``.\"\"\"
+    p_w = int(w)
+    mask = 0 - swap
+    g = ptr32(p_w + 4 * b)
+    w = ptr32(p_w + 4 * a)
+    i = 0
+    while i < {n // ADD_STEPS}:""", *body,
+                       f"        w = ptr32(int(w) + {step})",
+                       f"        g = ptr32(int(g) + {step})",
+                       "        i += 1"]) + "\n\n\n"
+
+
+OLD_CSWAP = '''@micropython.viper
+def fe_cswap(w: ptr32, a: int, b: int, swap: int):
+    """Swap w[a] and w[b] iff swap == 1, without a branch on ``swap``."""
+    mask = 0 - swap
+    for i in range({n}):
+        x = int(w[a + i])
+        y = int(w[b + i])
+        t = (x ^ y) & mask
+        w[a + i] = x ^ t
+        w[b + i] = y ^ t
+
+
+'''
+
+
 def module(name: str) -> str:
     """The full text of ``firmware/lib/kagiya_lock/<name>.py``."""
     n, bits, word, who = LAYOUTS[name]
@@ -187,6 +358,21 @@ def module(name: str) -> str:
         mul = _columns("fe_mul", doc_mul, "a: int, b: int", n, bits, False)
         sq = _columns("fe_sq", "w[o] = w[a]^2 (each cross product once, doubled).", "a: int",
                       n, bits, True)
+    fold = _carry_fold(n, bits) + "\n\n\n" if word == 32 else ""
+    addsub = _addsub(n, bits, word, tp)
+    calls = ("The only call is\nfe_mul/fe_sq -> ``_fold(_T, address)`` (~250 instructions; "
+             "the address is a small int on\nESP32, whose RAM is below 2^30; a larger one "
+             "would be boxed as a big integer: right, but\nslower)."
+             if word == 32 else
+             "Nothing here calls a module-level function or passes a\npointer in the hot "
+             "path (a call costs time; on ESP32 an address may not fit a small int).")
+    cswap = _cswap(n, word)
+    t_decl = (f'_T: ptr32 = array.array("I", bytes(4 * {2 * n}))  # type: ignore[assignment]\n'
+              f"# the {2 * n - 1} product columns (+ 1 unused), passed to viper as a pointer "
+              "(see _fe_viper.W)"
+              if word == 32 else
+              f'_T = array.array("I", bytes(4 * {2 * n}))  # the {2 * n - 1} product columns + '
+              "the top carry")
     return f'''"""GF(2^255 - 19) arithmetic in viper for {who} (internal).
 
 GENERATED by tests/firmware/test_crypto_fe_codegen.py - do not edit by hand.
@@ -204,8 +390,7 @@ a 32-bit overflow.
 Size matters (the firmware must stay under 64 KB of .mpy), so the code loops over limbs.
 {style}
 Limbs are addressed through pointers made with ``ptr32(address)``; locals holding
-addresses are named ``p_*``. Nothing here calls a module-level function or passes a
-pointer in the hot path (a call costs time; on ESP32 an address may not fit a small int).
+addresses are named ``p_*``. {calls}
 """
 
 import array
@@ -216,48 +401,16 @@ P = (1 << 255) - 19
 LIMBS = {n}
 BITS = {bits}
 TWO_P = ({tp[0]}, {tp[1]})  # limb 0 and limbs 1..{n - 1} of 64p
-_T = array.array("I", bytes(4 * {2 * n}))  # the {2 * n - 1} product columns + the top carry
+{t_decl}
 
 
-{mul}
+{fold}{mul}
 
 
 {sq}
 
 
-@micropython.viper
-def fe_add(w: ptr32, o: int, a: int, b: int):
-    """w[o] = w[a] + w[b]."""
-    p_w = int(w)
-    f = ptr32(p_w + 4 * a)
-    g = ptr32(p_w + 4 * b)
-    out = ptr32(p_w + 4 * o)
-    c = 0
-    for k in range({n}):  # out may be f or g: limb k is read before it is written
-        s = int(f[k]) + int(g[k]) + c
-        out[k] = s & {mask}
-        c = s >> {bits}
-{_fold(bits)}
-
-
-@micropython.viper
-def fe_sub(w: ptr32, o: int, a: int, b: int):
-    """w[o] = w[a] - w[b] (plus 64p)."""
-    p_w = int(w)
-    f = ptr32(p_w + 4 * a)
-    g = ptr32(p_w + 4 * b)
-    out = ptr32(p_w + 4 * o)
-    s = int(f[0]) + {tp[0]} - int(g[0])
-    out[0] = s & {mask}
-    c = s >> {bits}
-    for k in range(1, {n}):
-        s = int(f[k]) + {tp[1]} - int(g[k]) + c
-        out[k] = s & {mask}
-        c = s >> {bits}
-{_fold(bits)}
-
-
-@micropython.viper
+{addsub}@micropython.viper
 def fe_mul_small(w: ptr32, o: int, a: int, k: int):
     """w[o] = w[a] * k for 0 <= k < 2^17."""
     p_w = int(w)
@@ -283,19 +436,7 @@ def fe_copy(w: ptr32, o: int, a: int):
         w[o + i] = w[a + i]
 
 
-@micropython.viper
-def fe_cswap(w: ptr32, a: int, b: int, swap: int):
-    """Swap w[a] and w[b] iff swap == 1, without a branch on ``swap``."""
-    mask = 0 - swap
-    for i in range({n}):
-        x = int(w[a + i])
-        y = int(w[b + i])
-        t = (x ^ y) & mask
-        w[a + i] = x ^ t
-        w[b + i] = y ^ t
-
-
-@micropython.viper
+{cswap}@micropython.viper
 def fe_sqn(w: ptr32, o: int, a: int, n: int):
     """w[o] = w[a]^(2^n), n >= 1."""
     fe_sq(w, o, a)
