@@ -19,6 +19,7 @@ names other modules use are exported (one entry in the module's globals).
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -316,8 +317,7 @@ def _credential() -> Lines:
 
 def _cbor() -> Lines:
     return _consts((("MAX_DEPTH", MAX_DEPTH), ("MAX_ITEMS", MAX_ITEMS), ("MAX_TEXT", MAX_TEXT),
-                    ("MAX_MESSAGE", MAX_MESSAGE), ("_MALFORMED", ErrorCode.MALFORMED.value),
-                    ("_TOO_LARGE", ErrorCode.TOO_LARGE.value)))
+                    ("MAX_MESSAGE", MAX_MESSAGE)))
 
 
 def _framing() -> Lines:
@@ -443,6 +443,7 @@ FIRMWARE_BLOCKS: dict[str, Callable[[], Lines]] = {
                                    ("_NONCE_LEN", NONCE_LEN))),
     "policy.py": _policy,
     "ratelimit.py": _ratelimit,
+    "clock.py": lambda: [],
 }
 
 # -- docs/protocol.md tables -----------------------------------------------------------------
@@ -523,9 +524,27 @@ def _replace(text: str, begin: str, end: str, body: Lines, where: str) -> str:
     return text[:i] + begin + "\n" + "".join(line + "\n" for line in body) + text[j:]
 
 
+def _error_consts(name: str, text: str) -> Lines:
+    """The private ``_<CODE> = const(n)`` lines for the §13 codes a module refuses with
+    (every ``_<CODE>`` it spells outside its generated region): the compiler inlines them,
+    so the lock's modules need neither ``errors``' globals nor an attribute lookup."""
+    if name == "errors.py":
+        return []
+    i = text.find(BEGIN)
+    j = text.find(END, i) if i >= 0 else -1
+    rest = text[:i] + text[j:] if i >= 0 and j >= 0 else text
+    used = [c for c in ErrorCode if re.search(rf"\b_{c.name}\b", rest)]
+    if not used:
+        return []
+    return ["# the §13 codes this module answers with", *_consts((f"_{c.name}", c.value)
+                                                              for c in used)]
+
+
 def render_firmware(name: str, text: str) -> str:
-    """``text`` (a firmware module) with its generated region rewritten."""
-    return _replace(text, BEGIN, END, FIRMWARE_BLOCKS[name](), name)
+    """``text`` (a firmware module) with its generated region rewritten: the module's
+    block, then the private error codes it uses (:func:`_error_consts`)."""
+    return _replace(text, BEGIN, END, FIRMWARE_BLOCKS[name]() + _error_consts(name, text),
+                    name)
 
 
 def render_spec(text: str) -> str:

@@ -16,8 +16,6 @@ A partial message older than 2 s (since its last fragment) is dropped silently b
 
 from micropython import const
 
-from kagiya_lock import errors
-
 NEED_MORE = const(0)
 COMPLETE = const(1)
 ERROR = const(2)
@@ -26,6 +24,9 @@ ERROR = const(2)
 MAX_MESSAGE = const(2048)
 TIMEOUT_MS = const(2000)
 FIRST = const(128)
+# the §13 codes this module answers with
+_TOO_LARGE = const(2)
+_FRAMING = const(5)
 # -- end generated --
 
 
@@ -63,28 +64,28 @@ class Reassembler:
         self.expire(now_ms)
         n = len(fragment)
         if n == 0:
-            return self._fail(errors.FRAMING)
+            return self._fail(_FRAMING)
         b0 = fragment[0]
         if b0 == FIRST:
             self.reset()
             if n < 3:
-                return self._fail(errors.FRAMING)
+                return self._fail(_FRAMING)
             total = (fragment[1] << 8) | fragment[2]
             if total == 0:
-                return self._fail(errors.FRAMING)
+                return self._fail(_FRAMING)
             if total > self.max_size:
-                return self._fail(errors.TOO_LARGE)
+                return self._fail(_TOO_LARGE)
             self._total = total
             start = 3
             self._next = 1
         else:
             if self._total == 0 or b0 != self._next:
-                return self._fail(errors.FRAMING)
+                return self._fail(_FRAMING)
             start = 1
             self._next += 1
         data = n - start
         if self._have + data > self._total:
-            return self._fail(errors.FRAMING)
+            return self._fail(_FRAMING)
         self._mv[self._have:self._have + data] = fragment[start:]
         self._have += data
         self._last_ms = now_ms
@@ -93,7 +94,7 @@ class Reassembler:
             self.reset()
             return COMPLETE, msg
         if self._next >= FIRST:  # index would not fit in 7 bits
-            return self._fail(errors.FRAMING)
+            return self._fail(_FRAMING)
         return NEED_MORE, None
 
 

@@ -27,7 +27,6 @@ from kagiya_lock import (
     cose,
     credential,
     diag,
-    errors,
     identity,
     mac,
     messages,
@@ -119,6 +118,31 @@ _S_MOVING = const(4)
 _S_TIME_TRUSTED = const(8)
 _S_DECOMMISSIONED = const(16)
 _S_DRIVE_PENDING = const(32)
+# the §13 codes this module answers with
+_OK = const(0)
+_MALFORMED = const(1)
+_TOO_LARGE = const(2)
+_UNSUPPORTED_VERSION = const(3)
+_UNKNOWN_MESSAGE = const(4)
+_BAD_SIGNATURE = const(17)
+_WRONG_LOCK = const(20)
+_REVOKED = const(23)
+_PERMISSION_DENIED = const(24)
+_WRONG_RECIPIENT = const(25)
+_BAD_PROOF = const(27)
+_STALE_CHALLENGE = const(28)
+_REPLAYED = const(29)
+_KEY_UNKNOWN = const(30)
+_STALE_UPDATE = const(31)
+_RATE_LIMITED = const(32)
+_VEHICLE_MOVING = const(33)
+_BUSY = const(34)
+_NOT_PROVISIONED = const(35)
+_WRONG_OPERATOR = const(37)
+_DECOMMISSIONED = const(38)
+_PRESENCE_REQUIRED = const(40)
+_TIME_UNTRUSTED = const(41)
+_INTERNAL = const(63)
 # -- end generated --
 
 # DRIVE_ENABLE waiting for presence (``_pending``): [until_ms, cti, sub]
@@ -127,7 +151,7 @@ _P_CTI = const(1)
 _P_SUB = const(2)
 _LOG_OVERHEAD = const(224)  # LOG message bytes other than the records (upper bound)
 # encoded at import: a lock out of heap can still answer it
-_INTERNAL_REPLY = messages.encode(messages.ERROR, errors.INTERNAL, None)
+_INTERNAL_REPLY = messages.encode(messages.ERROR, _INTERNAL, None)
 
 
 class Lock:
@@ -182,7 +206,7 @@ class Lock:
         # hwm is saved every 60 s, but every decision is logged with its time: resume the
         # clock from the newest record so it never goes below a time the lock has used
         self.clock.observe(log.head_time())
-        log.append(self.clock.now(), _E_BOOT, errors.OK)
+        log.append(self.clock.now(), _E_BOOT, _OK)
         self.log = log
 
     def state(self):
@@ -258,7 +282,7 @@ class Lock:
                 self._presence_ms = now_ms
                 self._pending = None
                 self._set_relays(self.doors_locked, True)
-                self._append(self.clock.now(), _E_DRIVE_PRESENCE, errors.OK,
+                self._append(self.clock.now(), _E_DRIVE_PRESENCE, _OK,
                              pending[_P_CTI], pending[_P_SUB])
             elif now_ms > pending[_P_UNTIL]:
                 self._pending = None
@@ -268,7 +292,7 @@ class Lock:
             elif now_ms - self._parked_ms >= self.policy["drive_off_s"] * 1000:
                 self._parked_ms = None
                 self._set_relays(True, False)
-                self._append(self.clock.now(), _E_DRIVE_AUTO_OFF, errors.OK)
+                self._append(self.clock.now(), _E_DRIVE_AUTO_OFF, _OK)
         else:
             self._parked_ms = None
 
@@ -326,9 +350,9 @@ class Lock:
         if t != _T_HELLO and t != _T_COMMAND and t != _T_TIME and t != _T_REVOCATION \
                 and t != _T_LOG_FETCH and t != _T_DECOMMISSION \
                 and t != _T_LOG_RECEIPT:  # a lock -> phone message
-            return self._error(errors.UNKNOWN_MESSAGE)
+            return self._error(_UNKNOWN_MESSAGE)
         if self.ident is None:
-            return self._error(errors.NOT_PROVISIONED)
+            return self._error(_NOT_PROVISIONED)
         if t == _T_COMMAND or t == _T_LOG_FETCH:
             return self._authenticated(conn, m, t)
         if t == _T_HELLO:
@@ -341,11 +365,11 @@ class Lock:
         elif t == _T_LOG_RECEIPT:
             code = self._log_receipt(m, peer)
         elif self.revocations.decommissioned:  # nothing to revoke any more
-            code = errors.DECOMMISSIONED
+            code = _DECOMMISSIONED
         else:
             code = self._revocation(conn, m, peer)
         if code:
-            if code != errors.STALE_UPDATE:  # a phone pushing what the lock has is normal
+            if code != _STALE_UPDATE:  # a phone pushing what the lock has is normal
                 peer.refusals += 1
             return self._error(code)
         return self._ack()
@@ -360,10 +384,10 @@ class Lock:
 
     def _hello(self, conn, m):
         if VERSION not in m[_HELLO_VERSIONS]:
-            return self._error(errors.UNSUPPORTED_VERSION)
+            return self._error(_UNSUPPORTED_VERSION)
         s = self.sessions.hello(conn, self.hal.ticks_ms())
         if s is None:  # the session reached its hard cap: the phone has to reconnect
-            return self._error(errors.BUSY)
+            return self._error(_BUSY)
         return messages.encode(messages.CHALLENGE, VERSION, self.lock_id, s.nonce,
                                self.clock.now(), self.state(), self.revocations.version,
                                self.policy["window_ms"])
@@ -386,33 +410,33 @@ class Lock:
         now = self.clock.now()
         peer = self.peers.get(conn)
         if self.revocations.decommissioned:  # it refuses every key, whatever the session
-            return self._refuse(peer, now, command, errors.DECOMMISSIONED, cti, counter)
+            return self._refuse(peer, now, command, _DECOMMISSIONED, cti, counter)
         s = self.sessions.get(conn, now_ms)
         if s is None:
-            return self._refuse(peer, now, command, errors.STALE_CHALLENGE, cti, counter)
+            return self._refuse(peer, now, command, _STALE_CHALLENGE, cti, counter)
         if counter <= s.last:
-            return self._refuse(peer, now, command, errors.REPLAYED, cti, counter)
+            return self._refuse(peer, now, command, _REPLAYED, cti, counter)
         if not s.fresh(now_ms, self.policy["window_ms"]):
             # held back or relayed: older than the window after its nonce (§8)
-            return self._refuse(peer, now, command, errors.STALE_CHALLENGE, cti, counter)
+            return self._refuse(peer, now, command, _STALE_CHALLENGE, cti, counter)
         if not self.clock.trusted:  # time lost in a power cut: no window can be decided
-            return self._refuse(peer, now, command, errors.TIME_UNTRUSTED, cti, counter)
+            return self._refuse(peer, now, command, _TIME_UNTRUSTED, cti, counter)
         entry = self.cache.get(cti, now)
         fresh = False
         if entry is None:
             if cred is None:  # a step, not an attempt: the phone sends the credential next,
                 # and that attempt writes the one record (protocol §11)
-                return self._refuse(peer, now, command, errors.KEY_UNKNOWN, cti, counter,
+                return self._refuse(peer, now, command, _KEY_UNKNOWN, cti, counter,
                                     record=False)
             may = peer.may_verify()
             code, claims = credential.check(cred, self.anchors, self.lock_id, self.operator,
                                             now, self.revocations, may)
-            if code == errors.BAD_SIGNATURE and not peer.authenticated:
+            if code == _BAD_SIGNATURE and not peer.authenticated:
                 peer.verifies += 1
             if code:
                 return self._refuse(peer, now, command, code, cti, counter)
             if claims[credential.CTI] != cti:
-                return self._refuse(peer, now, command, errors.MALFORMED, cti, counter)
+                return self._refuse(peer, now, command, _MALFORMED, cti, counter)
             key, code = cose.unwrap(claims[credential.CNF], self.lock_kid, self.ident["xk"])
             # counted once the whole first-use check ran (a MemoryError on the way is a
             # resource error, never charged to the peer)
@@ -429,29 +453,29 @@ class Lock:
             # a peer without the proof learns nothing about the key ID: KEY_UNKNOWN as for
             # a key the lock never saw when no credential came, else BAD_PROOF
             return self._refuse(peer, now, command,
-                                errors.KEY_UNKNOWN if cred is None else errors.BAD_PROOF,
+                                _KEY_UNKNOWN if cred is None else _BAD_PROOF,
                                 cti, counter, True)
         # the proof is valid: from here every reply is MACed and every record kept
         self.key_failures.clear(cti)
         next_nonce = self.sessions.new_nonce()
-        code = errors.OK
+        code = _OK
         perm = _PERM[command]
         if self.revocations.revoked(cti, entry[E_GEN]):
             self.cache.evict(self.revocations)
-            code = errors.REVOKED
+            code = _REVOKED
         else:
             peer.authenticated = True
             if fresh:
                 self.cache.put(entry, now)
             if entry[E_PERM] & perm != perm:
-                code = errors.PERMISSION_DENIED
-        if code == errors.OK and command == _C_LOG_FETCH:
+                code = _PERMISSION_DENIED
+        if code == _OK and command == _C_LOG_FETCH:
             return self._log_reply(entry, s, counter, arg, now, now_ms, next_nonce)
-        if code == errors.OK:
+        if code == _OK:
             code = self._execute(command, now_ms, cti, entry[E_SUB])
         self._append(now, command, code, cti, entry[E_SUB])
         reply = self._result(entry, s, command, counter, code, now, next_nonce)
-        s.accept(counter, now_ms, next_nonce, code != errors.REVOKED)
+        s.accept(counter, now_ms, next_nonce, code != _REVOKED)
         return reply
 
     def _refuse(self, peer, now, command, code, cti, counter, failed_proof=False,
@@ -461,8 +485,8 @@ class Lock:
         steps of a session - KEY_UNKNOWN, STALE_CHALLENGE, TIME_UNTRUSTED - otherwise
         not) and is logged within the limits of ``_unauth_record``; proof failures are
         also limited to ``_KEY_RECORDS`` records per key ID."""
-        if failed_proof or (code != errors.KEY_UNKNOWN and code != errors.STALE_CHALLENGE
-                            and code != errors.TIME_UNTRUSTED):
+        if failed_proof or (code != _KEY_UNKNOWN and code != _STALE_CHALLENGE
+                            and code != _TIME_UNTRUSTED):
             peer.refusals += 1
         if record and (not failed_proof or self.key_failures.add(cti) <= _KEY_RECORDS):
             self._unauth_record(peer, now, command, code, cti)
@@ -491,21 +515,21 @@ class Lock:
                 # relay resistance: drive needs someone inside the vehicle (§12); it
                 # turns on if the signal comes within the window after the command
                 self._pending = [now_ms + self.policy["presence_s"] * 1000, cti, sub]
-                return errors.PRESENCE_REQUIRED
+                return _PRESENCE_REQUIRED
             self._pending = None
             self._set_relays(self.doors_locked, True)
         elif command == _C_DRIVE_DISABLE:
             if self.hal.moving():
-                return errors.VEHICLE_MOVING
+                return _VEHICLE_MOVING
             self._pending = None
             self._set_relays(self.doors_locked, False)
-        return errors.OK
+        return _OK
 
     def _log_reply(self, entry, s, counter, from_seq, now, now_ms, next_nonce):
         log = self.log
         if log is None:
-            return self._error(errors.NOT_PROVISIONED, counter)
-        log.append(now, _C_LOG_FETCH, errors.OK, entry[E_CTI], entry[E_SUB])
+            return self._error(_NOT_PROVISIONED, counter)
+        log.append(now, _C_LOG_FETCH, _OK, entry[E_CTI], entry[E_SUB])
         # records count as received only on the key server's receipt (LOG_RECEIPT), never
         # on a fetch: a phone that fetches and never uploads cannot make them vanish (§11)
         records, prev, more = log.fetch(from_seq, MAX_MESSAGE - _LOG_OVERHEAD)
@@ -513,7 +537,7 @@ class Lock:
                                log.head_hash, log.lost, log.head_signature(self.ident["sk"]),
                                more, self.state(), now, self.revocations.version,
                                next_nonce, None)
-        reply = self._mac_reply(entry, s, _C_LOG_FETCH, counter, errors.OK, body)
+        reply = self._mac_reply(entry, s, _C_LOG_FETCH, counter, _OK, body)
         s.accept(counter, now_ms, next_nonce, True)
         return reply
 
@@ -529,24 +553,24 @@ class Lock:
         if code:
             return None, None, None, code
         p, code = cbor.decode(parts[_PAYLOAD])
-        if code == errors.TOO_LARGE:  # e.g. more than 64 revocation entries (§7)
+        if code == _TOO_LARGE:  # e.g. more than 64 revocation entries (§7)
             return None, None, None, code
         if code or type(p) is not dict:
-            return None, None, None, errors.MALFORMED
-        return parts, pk, p, errors.OK
+            return None, None, None, _MALFORMED
+        return parts, pk, p, _OK
 
     @staticmethod
     def _verify(peer, parts, pk):
         """The Ed25519 verify, within the connection's budget; an error code or OK."""
         if not peer.may_verify():
-            return errors.RATE_LIMITED
+            return _RATE_LIMITED
         ok = cose.signature_ok(parts, pk)  # a MemoryError here is never charged
         if not peer.authenticated:
             peer.verifies += 1
-        return errors.OK if ok else errors.BAD_SIGNATURE
+        return _OK if ok else _BAD_SIGNATURE
 
     def _ack(self):
-        return messages.encode(messages.ACK, errors.OK, self.clock.now(),
+        return messages.encode(messages.ACK, _OK, self.clock.now(),
                                self.revocations.version)
 
     def _time(self, conn, m, peer):
@@ -555,20 +579,20 @@ class Lock:
             return code
         t = p.get(_IAT)
         if type(t) is not int or t < 0:
-            return errors.MALFORMED
+            return _MALFORMED
         clock = self.clock
         if _AUD in p or _NONCE in p:  # fresh: bound to this lock and this link's nonce
             aud = p.get(_AUD)
             nonce = p.get(_NONCE)
             if type(aud) is not str or type(nonce) is not bytes or len(nonce) != _NONCE_LEN:
-                return errors.MALFORMED
+                return _MALFORMED
             if aud != self.lock_id:
-                return errors.WRONG_LOCK
+                return _WRONG_LOCK
             now_ms = self.hal.ticks_ms()
             s = self.sessions.get(conn, now_ms)
             if s is None or not mac.compare_digest(s.nonce, nonce) \
                     or not s.fresh(now_ms, self.policy["fresh_s"] * 1000):
-                return errors.STALE_CHALLENGE
+                return _STALE_CHALLENGE
             code = self._verify(peer, parts, pk)
             if code:
                 return code
@@ -582,8 +606,8 @@ class Lock:
                 return code
             changed = clock.raise_to(t)
         if changed:  # repeated statements coalesce: one record per real change
-            self._unauth_record(peer, clock.now(), _E_TIME_SET, errors.OK)
-        return errors.OK
+            self._unauth_record(peer, clock.now(), _E_TIME_SET, _OK)
+        return _OK
 
     def _revocation(self, conn, m, peer):
         parts, pk, p, code = self._parse_signed(m, CT_REVOCATION)
@@ -600,8 +624,8 @@ class Lock:
         if code:
             return code
         self.cache.evict(self.revocations)  # merged: whatever it revokes now leaves the cache
-        self._append(now, _E_REVOCATION_APPLIED, errors.OK)
-        return errors.OK
+        self._append(now, _E_REVOCATION_APPLIED, _OK)
+        return _OK
 
     def _decommission(self, m, peer):
         """A decommission update (§7a): checked for this lock ID, operator and identity
@@ -614,7 +638,7 @@ class Lock:
         if code:
             return code
         if self.revocations.decommissioned:  # the same retirement again: nothing to verify
-            return errors.OK
+            return _OK
         code = self._verify(peer, parts, pk)
         if code:
             return code
@@ -622,8 +646,8 @@ class Lock:
         self._pending = None
         self.cache.evict(None)
         self.revocations.decommission()
-        self._append(self.clock.now(), _E_DECOMMISSIONED, errors.OK)
-        return errors.OK
+        self._append(self.clock.now(), _E_DECOMMISSIONED, _OK)
+        return _OK
 
 
     def _log_receipt(self, m, peer):
@@ -639,18 +663,18 @@ class Lock:
         if type(p.get(_AUD)) is not str or type(p.get(_OP)) is not str \
                 or type(p.get(_LOCK_KID)) is not bytes or type(seq) is not int or seq < 1 \
                 or log is None or seq > log.head:
-            return errors.MALFORMED
+            return _MALFORMED
         if p[_AUD] != self.lock_id:
-            return errors.WRONG_LOCK
+            return _WRONG_LOCK
         if p[_OP] != self.operator:
-            return errors.WRONG_OPERATOR
+            return _WRONG_OPERATOR
         if p[_LOCK_KID] != self.lock_kid:
-            return errors.WRONG_RECIPIENT
+            return _WRONG_RECIPIENT
         if seq <= log.fetched:
-            return errors.STALE_UPDATE
+            return _STALE_UPDATE
         code = self._verify(peer, parts, pk)
         if code:
             return code
         log.mark_fetched(seq)
-        return errors.OK
+        return _OK
 

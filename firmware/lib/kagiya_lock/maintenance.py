@@ -54,6 +54,14 @@ _OPERATOR = const(-65541)
 E_MAINTENANCE = const(48)
 E_LOCKDOWN = const(49)
 E_ANCHORS_CHANGED = const(50)
+# the §13 codes this module answers with
+_OK = const(0)
+_MALFORMED = const(1)
+_WRONG_LOCK = const(20)
+_EXPIRED = const(22)
+_STALE_CHALLENGE = const(28)
+_INVALID_CLAIMS = const(36)
+_WRONG_OPERATOR = const(37)
 # -- end generated --
 _MAX_LINE = const(1500)
 
@@ -90,35 +98,35 @@ def check(store, ident, now, data):
     pending = store.load("mchal")
     store.remove("mchal")
     if type(data) is not bytes:
-        return errors.MALFORMED, None
+        return _MALFORMED, None
     payload, code = cose.verify_signed(data, identity.anchors(ident), CT_MAINTENANCE,
                                        _MAX_SIZE)
     if code:
         return code, None
     p, code = cbor.decode(payload)
     if code or type(p) is not dict:
-        return errors.MALFORMED, None
+        return _MALFORMED, None
     who, lid, exp, iat, nonce, scope = (p.get(_INSTALLER), p.get(_AUD), p.get(_EXP),
                                         p.get(_IAT), p.get(_NONCE), p.get(_SCOPE))
     if type(who) is not str or type(lid) is not str or type(exp) is not int \
             or type(iat) is not int or type(nonce) is not bytes or type(scope) is not list \
             or type(p.get(_OPERATOR)) is not str:
-        return errors.MALFORMED, None
+        return _MALFORMED, None
     for s in scope:
         if s not in SCOPES:
-            return errors.MALFORMED, None
+            return _MALFORMED, None
     if lid != ident["id"]:
-        return errors.WRONG_LOCK, None
+        return _WRONG_LOCK, None
     if p[_OPERATOR] != ident["op"]:
-        return errors.WRONG_OPERATOR, None
+        return _WRONG_OPERATOR, None
     if exp <= iat or exp - iat > MAX_LIFETIME:
-        return errors.INVALID_CLAIMS, None
+        return _INVALID_CLAIMS, None
     if now >= exp:
-        return errors.EXPIRED, None
+        return _EXPIRED, None
     if type(pending) is not list or len(pending) != 2 or pending[0] != nonce \
             or now - pending[1] > CHALLENGE_S:
-        return errors.STALE_CHALLENGE, None
-    return errors.OK, [exp, scope, who]
+        return _STALE_CHALLENGE, None
+    return _OK, [exp, scope, who]
 
 
 def open_with(store, ident, now, data, log):
@@ -130,8 +138,8 @@ def open_with(store, ident, now, data, log):
         return code, 0
     store.save("maint", grant)
     if log is not None:
-        log.append(now, E_MAINTENANCE, errors.OK, None, grant[2])
-    return errors.OK, grant[0]
+        log.append(now, E_MAINTENANCE, _OK, None, grant[2])
+    return _OK, grant[0]
 
 
 def end(store):

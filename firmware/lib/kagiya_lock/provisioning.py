@@ -36,6 +36,9 @@ _IAT = const(6)
 _NONCE = const(7)
 _NONCE_LEN = const(16)
 _KEY_LEN = const(32)
+# the §13 codes this module answers with
+_OK = const(0)
+_MALFORMED = const(1)
 # -- end generated --
 
 _STATE_FILES = ("identity", "clock", "revocation", "keycache", "relays", "logmeta", "policy",
@@ -116,7 +119,7 @@ def provision(lock_id, anchors, now, time_statement=None, force=False, hal=None,
     if t is not None:
         clock.raise_to(t)
     store.save("identity", ident)
-    Log(store, lock_id, hal.log_capacity).append(clock.now(), _E_PROVISIONED, errors.OK)
+    Log(store, lock_id, hal.log_capacity).append(clock.now(), _E_PROVISIONED, _OK)
     return _summary(ident)
 
 
@@ -164,7 +167,7 @@ def decommission(update_hex, hal=None):
     p = None
     if not code:
         p, code = cbor.decode(payload)
-        code = errors.MALFORMED if code else errors.OK
+        code = _MALFORMED if code else _OK
     if not code:
         code = check_decommission(p, ident["id"], ident["op"], _id.key_id(ident["xp"]))
     if code:
@@ -173,7 +176,7 @@ def decommission(update_hex, hal=None):
     if not revocations.decommissioned:
         revocations.decommission()
         lg = Log(store, ident["id"], hal.log_capacity)
-        lg.append(Clock(hal, store).now(), _E_DECOMMISSIONED, errors.OK)
+        lg.append(Clock(hal, store).now(), _E_DECOMMISSIONED, _OK)
         lg.close()
     return {"decommissioned": True}
 
@@ -256,7 +259,7 @@ def correct_time(statement, hal=None):
         return {"error": "STALE_CHALLENGE"}
     clock = Clock(hal, store)
     clock.correct(t)
-    Log(store, ident["id"], hal.log_capacity).append(clock.now(), _E_TIME_SET, errors.OK)
+    Log(store, ident["id"], hal.log_capacity).append(clock.now(), _E_TIME_SET, _OK)
     return {"time": clock.now(), "trusted": clock.trusted}
 
 
@@ -307,7 +310,7 @@ def _anchors_change(public_key_hex, hal, add):
     else:
         return {"anchors": [_hex(p) for p in an]}
     store.save("identity", ident)
-    _log(hal, store, ident, now, maintenance.E_ANCHORS_CHANGED, errors.OK, _hex(pk)[:16])
+    _log(hal, store, ident, now, maintenance.E_ANCHORS_CHANGED, _OK, _hex(pk)[:16])
     return {"anchors": [_hex(p) for p in an]}
 
 
@@ -330,7 +333,7 @@ def lockdown(hal=None):
         return {"error": "NOT_PROVISIONED"}
     store.save("lockdown", True)
     maintenance.end(store)
-    _log(hal, store, ident, Clock(hal, store).now(), maintenance.E_LOCKDOWN, errors.OK)
+    _log(hal, store, ident, Clock(hal, store).now(), maintenance.E_LOCKDOWN, _OK)
     return {"locked_down": True}
 
 
