@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from kagiya.server import problems, supervision
+from kagiya.server.bodylimit import BodyLimit
 from kagiya.server.config import Settings, from_env
 from kagiya.server.fastpath import DownloadFastPath, configure_process
 from kagiya.server.housekeeping import Housekeeper
@@ -73,7 +74,7 @@ def serving_app(runtime: Runtime) -> DownloadFastPath:
     """What the server runs: the app behind the key-download fast path
     (:mod:`kagiya.server.fastpath`)."""
     app = build_app(runtime)
-    fast = DownloadFastPath(app, runtime)
+    fast = DownloadFastPath(BodyLimit(app), runtime)
     app.router.add_event_handler("startup", configure_process)
     keeper = Housekeeper(runtime, runtime.settings.housekeeping_interval_s)
     app.router.add_event_handler("startup", keeper.start)

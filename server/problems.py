@@ -146,9 +146,15 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def problem_media_type(schema: dict[str, Any]) -> dict[str, Any]:
     """Declare every 4xx/5xx response of an OpenAPI document as ``application/problem+json``
-    (FastAPI files a response ``model`` under ``application/json``)."""
+    (FastAPI files a response ``model`` under ``application/json``), and 413 ``too-large``
+    for every operation that takes a body (:mod:`kagiya.server.bodylimit`)."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
     for path in schema.get("paths", {}).values():
         for op in path.values():
+            if "requestBody" in op:
+                op.setdefault("responses", {}).setdefault("413", {
+                    "description": _DESCRIPTIONS[413],
+                    "content": {PROBLEM_JSON: {"schema": problem_ref}}})
             for status, resp in op.get("responses", {}).items():
                 content = resp.get("content", {})
                 if status[:1] in "45" and "application/json" in content:
@@ -162,6 +168,7 @@ _DESCRIPTIONS = {
     403: "not allowed: wrong token kind, suspended operator/user, quota, bad proof",
     404: "not found (another operator's object is not found either)",
     409: "conflicts with the current state (exists, suspended, cancelled, leaked)",
+    413: "the request body is too large (code too-large)",
     422: "the request does not match the schema (code invalid-request, with errors) or a rule",
     429: "rate-limited: retry after Retry-After seconds",
     503: "the database is busy: retry after Retry-After seconds",
