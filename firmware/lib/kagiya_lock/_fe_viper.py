@@ -16,16 +16,19 @@ Group: twisted Edwards -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 §5.1) in extended
 coordinates (X:Y:Z:T) (Hisil, Wong, Carter, Dawson, "Twisted Edwards curves
 revisited", 2008); table points in "cached" form (Y+X, Y-X, 2Z, 2dT).
 
-* verify: Straus double-scalar multiplication [s]B - [k]A over width-6 (base
-  point, 16-entry table built once) and width-5 (A, 8 entries per call) NAF
-  digits; doublings skip T when no addition follows; one inversion at the end.
-* sign: 64 fixed 4-bit windows of odd signed digits (+-1, +-3, .. +-15: the first 8
-  entries of the same base-point table); the entry is read with a masked scan of all
-  8 and negated with masked swaps (no secret-dependent branch or index). One table
-  for both keeps the workspace at 11.6 KB (it was 21.8 KB with a 32-entry verify
-  table and a separate 16-entry signing table: issue 18, the 64 KB heap).
-* X25519: the RFC 7748 §5 ladder with masked conditional swaps, all in one viper
-  function.
+* verify: Straus double-scalar multiplication [s]B - [k]A over width-5 NAF digits
+  of both scalars (8 cached odd multiples each: of B, built once, and of A, per new
+  key); doublings skip T when no addition follows; one inversion at the end.
+  Variable time: every input of a verify is public.
+* sign: 64 fixed 4-bit windows of odd signed digits (+-1, +-3, .. +-15: the same
+  8-entry base-point table); the entry is read with a masked scan of all 8 and
+  negated with masked swaps (no secret-dependent branch or index).
+* X25519: the RFC 7748 §5 ladder with masked conditional swaps; its 14 field slots
+  lie over the spare points ACC .. SEL.
+* The workspace is 7.9 KB (issue 18, the 64 KB heap): it was 21.8 KB with a 32-entry
+  verify table and a separate signing table, 11.6 KB with one 16-entry table (width-6
+  NAF for S) and X25519 in a region of its own; the 8-entry table costs verify ~6
+  additions (~2 %).
 
 State lives in module globals (W): not re-entrant, which is fine on the lock (no
 threads; nothing here yields to the asyncio loop).
@@ -62,11 +65,13 @@ T0 = const(60)  # 16 temporaries: T0 .. T0 + 300
 ACC = const(380)  # accumulator point
 PT = const(460)  # spare point
 PT2 = const(540)  # spare point (the decoded public key)
-ATAB = const(620)  # 8 cached odd multiples of the public key
-BTAB = const(1260)  # 16 cached odd multiples of B (verify; the first 8 also sign)
-SEL = const(2540)  # the selected cached point
-XL = const(2620)  # X25519: x1, x2, z2, x3, z3 and 9 temporaries
-WORDS = const(2900)
+SEL = const(620)  # the selected cached point
+ATAB = const(700)  # 8 cached odd multiples of the public key
+BTAB = const(1340)  # 8 cached odd multiples of B (verify and sign)
+# X25519: x1, x2, z2, x3, z3 and 9 temporaries (280 words) over ACC .. SEL, which hold
+# nothing between two calls (the tables ATAB and BTAB are not touched)
+XL = const(380)
+WORDS = const(1980)
 
 
 @micropython.viper
@@ -364,7 +369,7 @@ def _naf(out: ptr8, sc: ptr8, wd: int):
 
 
 def _straus(w, sd, kd):
-    """ACC = [s]B - [k]A from the NAF digit bytes of s (width 6) and k (width 5)."""
+    """ACC = [s]B - [k]A from the NAF digit bytes of s and k (both width 5)."""
     started = 0
     i = 263
     while i >= 0:
@@ -404,7 +409,7 @@ def _btab():
     global _have_btab
     if not _have_btab:
         _base_point(ACC)
-        _odd_multiples(BTAB, ACC, 16)
+        _odd_multiples(BTAB, ACC, 8)
         _have_btab = True
 
 
@@ -417,7 +422,7 @@ def dsm(s, k, a):
         _odd_multiples(ATAB, a, 8)
         _atab_key = _pending_key if a == PT2 else None
     pt_set_identity(ACC)
-    _naf(_SD, s.to_bytes(32, "little"), 6)
+    _naf(_SD, s.to_bytes(32, "little"), 5)
     _naf(_KD, k.to_bytes(32, "little"), 5)
     _straus(w, _SD, _KD)
     return ACC
