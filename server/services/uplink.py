@@ -76,6 +76,8 @@ def drop_account(s: Session, settings: Settings, lock_pk: int, lock_id: str) -> 
     had = bool(result.rowcount)
     if had and settings.mqtt_password_file:
         accounts(settings).delete(lock_id)
+    if had:  # its retained messages go too (kagiya.server.uplink.outbox.clear_due)
+        outbox.order_clear(s, lock_id, int(settings.clock()))
     return had
 
 

@@ -25,12 +25,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kagiya.sdk.errors import ProtocolError
-from kagiya.server.models import Lock, LockUplink, UplinkOutbox
+from kagiya.server.models import Lock, LockUplink, ServerState, UplinkOutbox
 from sqlalchemy import delete, event, insert, literal, select
 from sqlalchemy.orm import Session
 
 REVOCATION = "revocation"
 DECOMMISSION = "decommission"
+#: ``server_state`` rows ``uplink-clear:<lock ID>``: the lock's retained messages are to be
+#: removed from the broker (its account was deleted); see :func:`order_clear`
+CLEAR_PREFIX = "uplink-clear:"
 
 #: publish(lock_id, kind, payload) -> None; raises when the broker did not take it
 Publish = Callable[[str, str, bytes], None]
@@ -122,3 +125,39 @@ def publish_due(session: Session, now: int, build: Build, publish: Publish,
         published += 1
     session.flush()
     return published
+
+
+def order_clear(session: Session, lock_id: str, now: int) -> None:
+    """Order, in the transaction that deletes the lock's broker account, that its retained
+    messages be removed from the broker (every process looks, :func:`clear_due`): a row
+    ``uplink-clear:<lock ID>`` in ``server_state``, so the order survives a broker that is
+    down and a process that dies."""
+    name = CLEAR_PREFIX + lock_id
+    if session.get(ServerState, name) is None:
+        session.add(ServerState(name=name, version=now))
+    session.info["uplink_enqueued"] = True
+    session.flush()
+
+
+def clear_due(session: Session, clear: Callable[[str], None], batch: int = 32) -> int:
+    """Claim up to ``batch`` clear orders (``FOR UPDATE SKIP LOCKED``) and call
+    ``clear(lock_id)`` for each (it raises when the broker did not take it: the rollback
+    keeps the order); an order whose lock ID is connected again (a revived lock with a new
+    account) is dropped unpublished: the new lock's own objects own those topics now.
+    Returns how many lock IDs were cleared."""
+    rows = session.scalars(
+        select(ServerState).where(ServerState.name.startswith(CLEAR_PREFIX, autoescape=True))
+        .order_by(ServerState.name).limit(batch).with_for_update(skip_locked=True)
+    ).all()
+    done = 0
+    for row in rows:
+        lock_id = row.name[len(CLEAR_PREFIX):]
+        again = session.scalars(
+            select(LockUplink.lock_pk).join(Lock, Lock.pk == LockUplink.lock_pk)
+            .where(Lock.lock_id == lock_id)).first()
+        if again is None:
+            clear(lock_id)
+            done += 1
+        session.delete(row)
+    session.flush()
+    return done

@@ -188,6 +188,8 @@ class UplinkService:
                 if self._connected.is_set():
                     while self.publish_once():
                         pass
+                    while self.clear_once():
+                        pass
                     self._time_statements()
             except Exception as exc:  # a busy or restarting database or broker: next time
                 self.stats["errors"] += 1
@@ -217,6 +219,24 @@ class UplinkService:
         with transaction(rt.sessions) as s:
             return outbox.publish_due(s, rt.now(), self._build, self._publish, self.batch,
                                       self._refused)
+
+    def clear_once(self) -> int:
+        """One claim of clear orders (one transaction): a deleted account's retained
+        messages are removed from the broker; returns how many lock IDs were cleared."""
+        rt = self.rt
+        with transaction(rt.sessions) as s:
+            return outbox.clear_due(s, self._clear, self.batch)
+
+    def _clear(self, lock_id: str) -> None:
+        """An empty retained message on each of the lock's ``down/`` topics: the broker
+        then keeps nothing retained for it (MQTT 3.1.1 §3.3.1.3)."""
+        for leaf in topics.DOWN.values():
+            info = self.client.publish(topics.lock_topic(lock_id, leaf), b"", qos=1,
+                                       retain=True)
+            info.wait_for_publish(PUBLISH_TIMEOUT_S)
+            if not info.is_published():
+                raise PublishFailed(lock_id)
+        self.stats["cleared"] += 1
 
     def _refused(self, session: Session, lock: Any, kind: str, e: ProtocolError) -> None:
         """An object the lock would refuse (TOO_LARGE) is not published: counted, logged

@@ -374,3 +374,56 @@ def test_an_object_over_the_message_limit_is_never_published(
         big = s.scalars(select(LockUplink).join(Lock, Lock.pk == LockUplink.lock_pk)
                         .where(Lock.lock_id == "BIG-0001")).one()
         assert big.published_version == 0  # never recorded as published
+
+
+def _retained(broker: Mosquitto, lock_id: str, name: str) -> list[str]:
+    """The topics of ``lock_id`` the broker holds a retained message on (a new subscriber
+    gets them at once)."""
+    p = Peer(broker, SERVER_USER, broker.server_password, name)
+    try:
+        p.subscribe(topics.PREFIX + lock_id + "/down/+")
+        got = []
+        try:
+            while True:
+                topic, payload, retained = p.next(timeout=1.5)
+                if retained and payload:
+                    got.append(topic.rsplit("/", 1)[1])
+        except queue.Empty:
+            return sorted(got)
+    finally:
+        p.close()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_deleted_account_leaves_no_retained_message_on_the_broker(
+        connected: tuple[World, UplinkService], broker: Mosquitto) -> None:
+    """DELETE .../uplink (and DELETE of the lock, and retirement: all go through
+    ``drop_account``) orders the lock's retained messages cleared; the uplink thread
+    publishes an empty retained message to each of its ``down/`` topics."""
+    from kagiya.sdk.keys import LockIdentity
+
+    w, svc = connected
+    op = w.operator()
+    uid = op.create_user()["user_id"]
+    now = int(w.clock())
+    for lid in ("GONE-0001", "STAY-0001"):
+        op.register_simulated_lock(LockIdentity.generate(), lid)
+        op._request("POST", f"/v1/locks/{lid}/uplink")
+        rid = op.create_key_request(uid, lid, now - 60, now + 86400, ["doors"])["request_id"]
+        w.phone(op, uid).sync()
+        op.cancel_key_request(rid)
+    deadline = time.monotonic() + 30
+    while svc.stats["published"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _retained(broker, "GONE-0001", "probe-1") == ["revocation"]  # what is to go
+    op._request("DELETE", "/v1/locks/GONE-0001/uplink")
+    deadline = time.monotonic() + 30
+    while not svc.stats["cleared"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert svc.stats["cleared"] == 1
+    assert _retained(broker, "GONE-0001", "probe-2") == []
+    assert _retained(broker, "STAY-0001", "probe-3") == ["revocation"]  # others untouched
+    from kagiya.server.models import ServerState
+    with transaction(w.rt.sessions) as s:
+        assert s.get(ServerState, "uplink-clear:GONE-0001") is None  # the order is done
