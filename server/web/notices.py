@@ -311,6 +311,18 @@ def inbox(s: Session, user_pk: int, now: int) -> Inbox:
         agreed=agreed)
 
 
+def public_maintenance(s: Session, operator_id: str | None, now: int) -> list[Notice]:
+    """The operator's maintenance windows announced or under way (第7条), for the pages a
+    driver sees before signing in and for the phone app: every driver's, never a personal
+    notice; empty for an unknown operator."""
+    if not operator_id or len(operator_id) > 40:
+        return []
+    return list(s.scalars(select(Notice).where(
+        Notice.operator_id == operator_id, Notice.kind == MAINTENANCE,
+        Notice.user_pk.is_(None), Notice.withdrawn_at.is_(None), Notice.published_at <= now,
+        Notice.ends_at > now).order_by(Notice.starts_at).limit(LIST_LIMIT)))
+
+
 def open_notice(s: Session, user_pk: int, notice_id: str, now: int) -> Notice | None:
     """One of the driver's notices, marked read (None when it is not theirs)."""
     user = s.get(User, user_pk)

@@ -51,7 +51,10 @@ def notices_page(request: Request) -> Response:
     """The operator's notices and the form to publish one."""
     def view(m: Member) -> Response:
         rows = _act(request, m, lambda c: notices.listing(c)).items
-        return _show(request, m, "console_notices.html", rows=rows)
+        rp = ceremony.relying_party(request)
+        base = rp.origin if rp is not None else f"{request.url.scheme}://{request.url.netloc}"
+        return _show(request, m, "console_notices.html", rows=rows,
+                     my_page_url=f"{base}/my/sign-in?operator={m.operator.id}")
     return _guarded(request, "notices.read", view)
 
 

@@ -22,7 +22,7 @@ from kagiya.sdk.i18n import N_
 from kagiya.server import audit
 from kagiya.server.db import transaction
 from kagiya.server.deps import UserIdP, Write
-from kagiya.server.models import User
+from kagiya.server.models import Operator, User
 from kagiya.server.problems import OPERATOR_ERRORS, documented
 from kagiya.server.schemas import MyPageInvitationOut
 from kagiya.server.web import ceremony, identities, mypage, notices, oidc, store
@@ -33,6 +33,9 @@ log = logging.getLogger("kagiya.server.web")
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/v1", tags=["my-page"], responses=documented(*OPERATOR_ERRORS))
 SESSION_COOKIE = "kagiya_my"
+# which operator's My Page this browser uses (not a secret: it only picks the maintenance
+# banner of the pages before sign-in); from ?operator=, an invitation, or a signed-in visit
+OPERATOR_COOKIE = "kagiya_my_operator"
 
 NO_PASSKEYS = N_("Passkeys are not available at this address. Open My Page at the address "
                  "your operator gave you.")
@@ -92,20 +95,44 @@ def my_page(request: Request) -> Response:
     with transaction(rt.sessions) as s:
         linked = identities.issuers_of(s, user_pk)
         box = notices.inbox(s, user_pk, rt.now())
-    return page(request, "my.html", me=view, now=rt.now(), perms=perm_words,
+    return _remember_operator(request, page(
+                request, "my.html", me=view, now=rt.now(), perms=perm_words,
                 oidc=oidc.provider() is not None, me_issuers=linked,
                 passkeys_here=ceremony.relying_party(request) is not None, box=box,
                 request_added=request.query_params.get("added") == "passkey",
                 request_saved=request.query_params.get("saved") == "contact",
                 event=event_word, status_word=lambda w: STATUS_WORDS.get(w, w),
-                key_lifetime_days=rt.settings.key_lifetime_s // 86400)
+                key_lifetime_days=rt.settings.key_lifetime_s // 86400), view.operator_id)
+
+
+def _remember_operator(request: Request, resp: Response, operator_id: str | None) -> Response:
+    if operator_id and request.cookies.get(OPERATOR_COOKIE) != operator_id:
+        resp.set_cookie(OPERATOR_COOKIE, operator_id, max_age=365 * 86400, httponly=True,
+                        samesite="lax", secure=request.url.scheme == "https", path="/my")
+    return resp
+
+
+def _known_operator(s: Session, request: Request) -> str | None:
+    """The operator of the My Page address (``?operator=``), else the one this browser used."""
+    for candidate in (request.query_params.get("operator"), request.cookies.get(OPERATOR_COOKIE)):
+        if candidate and len(candidate) <= 40 and s.get(Operator, candidate) is not None:
+            return candidate
+    return None
 
 
 @router.get("/my/sign-in")
 def sign_in_page(request: Request) -> Response:
-    """Sign in with a passkey."""
-    return page(request, "sign_in.html", available=ceremony.relying_party(request) is not None,
-                oidc=oidc.provider() is not None)
+    """Sign in with a passkey; the operator's maintenance banner (第7条) when the operator is
+    known (the operator's My Page address ``/my/sign-in?operator=<id>``, or this browser's
+    earlier visit)."""
+    rt = ceremony.runtime_of(request)
+    with transaction(rt.sessions) as s:
+        operator_id = _known_operator(s, request)
+        banners = notices.public_maintenance(s, operator_id, rt.now())
+        resp = page(request, "sign_in.html",
+                    available=ceremony.relying_party(request) is not None,
+                    oidc=oidc.provider() is not None, maintenance=banners, now=rt.now())
+    return _remember_operator(request, resp, operator_id)
 
 
 @router.get("/my/welcome")
@@ -116,10 +143,12 @@ def welcome_page(request: Request, invite: str = "") -> Response:
         user_pk = store.invitation_user(s, invite, rt.now()) if len(invite) <= 100 else None
         user = s.get(User, user_pk) if user_pk is not None else None
         terms = notices.terms_in_force(s, user.operator_id, rt.now()) if user else None
-        return page(request, "welcome.html", status=200 if user else 410,
+        banners = notices.public_maintenance(s, user.operator_id if user else None, rt.now())
+        resp = page(request, "welcome.html", status=200 if user else 410,
                     invite=invite if user else "", terms=terms,
                     available=ceremony.relying_party(request) is not None,
-                    oidc=oidc.provider() is not None)
+                    oidc=oidc.provider() is not None, maintenance=banners, now=rt.now())
+        return _remember_operator(request, resp, user.operator_id if user else None)
 
 
 # -- passkey ceremonies (JSON, called by the pages' script) -----------------------------------
