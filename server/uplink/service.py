@@ -117,6 +117,7 @@ class UplinkService:
         self.stats: Counter[str] = Counter()
         self._sim_for = sim_for_settings(st)
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=10000)
+        self._late: dict[str, bytes] = {}  # receipts the broker did not take (it was down)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._connected = threading.Event()
@@ -190,6 +191,7 @@ class UplinkService:
                         pass
                     while self.clear_once():
                         pass
+                    self._late_receipts()
                     self._time_statements()
             except Exception as exc:  # a busy or restarting database or broker: next time
                 self.stats["errors"] += 1
@@ -309,18 +311,40 @@ class UplinkService:
                     return self._count("ignored")
         except (ProtocolError, ApiError, ValueError):
             return self._count("refused")
-        # committed: the records are stored, so the receipt may say so. A receipt lost
-        # here (the broker down) is superseded by the next page's.
+        # committed: the records are stored, so the receipt may say so
         if receipt is not None:
-            try:
-                self._publish(lock_id, topics.DOWN_RECEIPT,
-                              message(_T_LOG_RECEIPT, bytes.fromhex(receipt)))
-                self.stats["receipts"] += 1
-            except ProtocolError as e:  # TOO_LARGE: the lock would refuse it
-                self.stats[e.code.name.lower()] += 1
-            except (PublishFailed, RuntimeError, ValueError):  # paho: not connected, full
-                self.stats["receipt_failed"] += 1
+            self._send_receipt(lock_id, receipt)
         return self._count("log")
+
+    def _send_receipt(self, lock_id: str, receipt: str) -> None:
+        """Publish a receipt (retained, QoS 1). One the broker did not acknowledge (it is
+        down) is kept, the newest per lock, and published again by the thread once the
+        broker is back (:meth:`_late_receipts`), not only with the lock's next page."""
+        try:
+            payload = message(_T_LOG_RECEIPT, bytes.fromhex(receipt))
+        except ProtocolError as e:  # TOO_LARGE: the lock would refuse it
+            self.stats[e.code.name.lower()] += 1
+            return
+        try:
+            self._publish(lock_id, topics.DOWN_RECEIPT, payload)
+        except (PublishFailed, RuntimeError, ValueError):  # paho: not connected, full
+            self.stats["receipt_failed"] += 1
+            self._late[lock_id] = payload
+            return
+        self._late.pop(lock_id, None)  # superseded
+        self.stats["receipts"] += 1
+
+    def _late_receipts(self) -> None:
+        """Publish the receipts kept while the broker was down (connected again)."""
+        for lock_id, payload in list(self._late.items()):
+            try:
+                self._publish(lock_id, topics.DOWN_RECEIPT, payload)
+            except (PublishFailed, RuntimeError, ValueError):
+                return  # still down: the next pass
+            if self._late.get(lock_id) is payload:
+                del self._late[lock_id]
+            self.stats["receipts"] += 1
+            self.stats["receipts_late"] += 1
 
     def _count(self, what: str) -> str:
         self.stats[what] += 1

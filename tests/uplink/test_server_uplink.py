@@ -427,3 +427,56 @@ def test_a_deleted_account_leaves_no_retained_message_on_the_broker(
     from kagiya.server.models import ServerState
     with transaction(w.rt.sessions) as s:
         assert s.get(ServerState, "uplink-clear:GONE-0001") is None  # the order is done
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_receipt_lost_while_the_broker_is_down_is_sent_when_it_returns(
+        connected: tuple[World, UplinkService], broker: Mosquitto, server_peer: Peer,
+        tmp_path: Path) -> None:
+    """The broker stops after a log page arrived and before its receipt could be published:
+    the receipt is published once the broker is back, with no new page from the lock."""
+    from kagiya.sdk.logreceipt import verify_log_receipt
+
+    w, svc = connected
+    op = w.operator()
+    lock = ConnectedLock(w, op, tmp_path / "lock", broker, "RCPT-0001")
+    server_peer.subscribe(topics.lock_topic(lock.lock_id, topics.UP_LOG))
+    assert lock.pump("uplink.online")
+    page = None
+    deadline = time.monotonic() + 60
+    while page is None and time.monotonic() < deadline:  # the boot record's page
+        lock.pump("False", 200)
+        try:
+            page = server_peer.next(timeout=0.1)[1]
+        except queue.Empty:
+            pass
+    assert page is not None
+    lock.proc.stop()  # no lock publishes anything from here on
+    broker.stop()
+    deadline = time.monotonic() + 30
+    while svc._connected.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sent = svc.stats["receipts"]
+    # the page arrives (as if just before the broker went down): stored, receipt not sent
+    assert svc.handle(topics.lock_topic(lock.lock_id, topics.UP_LOG), page) == "log"
+    assert svc.stats["receipt_failed"] == 1 and svc.stats["receipts"] == sent
+    broker.start()
+    assert svc.wait_connected(60)
+    watcher = Peer(broker, SERVER_USER, broker.server_password, "receipt-watch")
+    try:
+        watcher.subscribe(topics.lock_topic(lock.lock_id, topics.DOWN_RECEIPT))
+        _t, payload, _ = watcher.next(timeout=30)  # retained, or live
+        m = cbor2.loads(payload)
+        assert m[0] == 13
+        with transaction(w.rt.sessions) as s:
+            keys = {k.kid: k.public_bytes() for k in [w.rt.keyset(s).active]}
+            stored = s.scalar(select(func.max(UsageLog.seq)))
+        assert verify_log_receipt(m[1], keys).received == stored
+        deadline = time.monotonic() + 30
+        while svc.stats["receipts"] == sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert svc.stats["receipts"] == sent + 1 and svc.stats["receipts_late"] == 1
+        assert not svc._late
+    finally:
+        watcher.close()
