@@ -52,7 +52,7 @@ DAY = 86400
 LOOKBACK_S = 30 * DAY  # contract ends older than grace + this are not looked at again
 BATCH = 200  # users per step and pass (the next pass takes the rest)
 ACTOR = "system:contract-end"
-PREFIX = "contract-end:"
+_VERSION_PREFIX = "contract-end:"
 
 TITLE = N_("Your contract has ended")
 BODY = N_("Your last lease ended on {ended}. Unless your contract is renewed, your My Page "
@@ -92,12 +92,12 @@ def contract_end(s: Session, user_pk: int, now: int) -> int | None:
 
 def version(user_pk: int, end: int) -> str:
     """The notice's tag for the contract of ``user_pk`` that ended at ``end``."""
-    return f"{PREFIX}{user_pk}:{end}"
+    return f"{_VERSION_PREFIX}{user_pk}:{end}"
 
 
 def _open_notices(user_pk: object) -> ColumnElement[bool]:
     return and_(Notice.kind == NOTICE, Notice.user_pk == user_pk,
-                Notice.version.like(PREFIX + "%"), Notice.withdrawn_at.is_(None))
+                Notice.version.like(_VERSION_PREFIX + "%"), Notice.withdrawn_at.is_(None))
 
 
 def close_for_withdrawal(s: Session, user: User, now: int) -> None:
