@@ -200,9 +200,9 @@ def test_two_server_processes_publish_each_update_once_in_order_and_survive_a_ki
             assert obs.revocations[lid].count(want[lid]) == 1
         with transaction(rt.sessions) as s:
             assert s.scalar(select(func.count()).select_from(UplinkOutbox)) == 0
-            published = dict(s.execute(select(Lock.lock_id, LockUplink.published_version)
-                                       .join(LockUplink, LockUplink.lock_pk == Lock.pk)
-                                       ).tuples().all())
+            published = {lid: version for lid, version in s.execute(
+                select(Lock.lock_id, LockUplink.published_version)
+                .join(LockUplink, LockUplink.lock_pk == Lock.pk))}
         assert published == want
     finally:
         for srv in servers:
