@@ -49,8 +49,7 @@ def tenant(world: World) -> Tenant:
 
 def invite(world: World, op: OperatorClient, role: str, partner_id: str | None = None
            ) -> int:
-    body = {"name": f"{role} member", "role": role, "partner_id": partner_id}
-    out = op._request("POST", "/v1/console/staff", json=body)
+    out = op.invite_staff(f"{role} member", role, partner_id)
     assert out["url"].startswith("http") and "/console/welcome?invite=" in out["url"]
     return int(out["staff_id"])
 
@@ -92,18 +91,16 @@ def test_no_session_goes_to_sign_in(world: World) -> None:
 
 
 def test_invitation_refusals(world: World, tenant: Tenant) -> None:
-    r = tenant.op._request  # a partner member needs a partner, the others none
+    ask = tenant.op.invite_staff  # a partner member needs a partner, the others none
     with pytest.raises(ApiProblem) as e:
-        r("POST", "/v1/console/staff", json={"name": "x", "role": "partner"})
+        ask("x", "partner")
     assert e.value.status == 422 and e.value.code == "invalid-role"
     with pytest.raises(ApiProblem) as e:
-        r("POST", "/v1/console/staff", json={"name": "x", "role": "partner",
-                                             "partner_id": "pt_00000000"})
+        ask("x", "partner", "pt_00000000")
     assert e.value.status == 404
     other = world.operator(name="Other Leasing")
     with pytest.raises(ApiProblem) as e:  # another operator's partner does not exist
-        other._request("POST", "/v1/console/staff",
-                       json={"name": "x", "role": "partner", "partner_id": tenant.partners[0]})
+        other.invite_staff("x", "partner", tenant.partners[0])
     assert e.value.status == 404
 
 

@@ -54,7 +54,7 @@ def test_banner_before_sign_in(world: World) -> None:
 
     # the invitation page: the operator is the invited user's
     user = op.create_user()["user_id"]
-    url = op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"]
+    url = op.my_page_invitation(user)["url"]
     r = http.get(f"{ORIGIN}/my/welcome?{url.split('?', 1)[1]}", headers=en)
     assert r.status_code == 200 and BANNER in r.text
     assert r.cookies.get("kagiya_my_operator") == op.operator_id  # type: ignore[attr-defined]

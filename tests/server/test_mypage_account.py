@@ -245,8 +245,7 @@ def test_console_notices_need_an_operator_wide_role(world: World) -> None:
     partner = op.create_partner("North Motors")["partner_id"]
     staff = {}
     for role, pid in (("admin", None), ("partner", partner)):
-        body = {"name": role, "role": role, "partner_id": pid}
-        staff[role] = int(op._request("POST", "/v1/console/staff", json=body)["staff_id"])
+        staff[role] = int(op.invite_staff(role, role, pid)["staff_id"])
     cookies = {}
     for role, pk in staff.items():
         with transaction(world.rt.sessions) as s:
@@ -288,8 +287,7 @@ def test_console_my_page_account_scope_invitation_withdrawal(world: World) -> No
     Driver(world, ua).post("/my/contact", {"email": "a@example.jp", "phone": ""})
     heads = {}
     for role, pid in (("admin", None), ("partner", north)):
-        pk = int(op._request("POST", "/v1/console/staff", json={
-            "name": role, "role": role, "partner_id": pid})["staff_id"])
+        pk = int(op.invite_staff(role, role, pid)["staff_id"])
         with transaction(world.rt.sessions) as s:
             token = store.issue(s, StaffSession, now, store.SESSION_TTL_S, staff_pk=pk)
         heads[role] = {"Cookie": f"{CONSOLE_COOKIE}={token}", "Origin": ORIGIN,

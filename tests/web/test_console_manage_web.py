@@ -35,7 +35,7 @@ def test_admin_manages_partners_locks_staff(real_server: RealServer, tmp_path: P
     code = op.enrollment_code(user)["enrollment_link"]
     phone = PhoneApp(Profile("p", home=tmp_path / "phones"))
     phone.enroll(None, code)
-    admin = op._request("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
+    admin = op.invite_staff("Sato", "admin")
     partner_name = f"West Motors {lang}"
     with chromium_page() as page:
         assert isinstance(page, Page)

@@ -85,7 +85,7 @@ def test_console_key_request_synced_used_and_cancelled_at_the_lock(
 
     words = WORDS[lang]
     op = real_server.operator()
-    admin = op._request("POST", "/v1/console/staff", json={"name": "Sato", "role": "staff"})
+    admin = op.invite_staff("Sato", "staff")
     alice_app = PhoneApp(Profile("alice", home=tmp_path / "phones"))
     bob = PhoneApp(Profile("bob", home=tmp_path / "phones"))
     with chromium_page() as console, UiServer(alice_app) as phone_url:

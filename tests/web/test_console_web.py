@@ -45,7 +45,7 @@ def test_admin_console_flow(real_server: RealServer, lang: str) -> None:
     op.register_simulated_lock(LockIdentity.generate(), "CAR-0001",
                                vehicle_label="Prius 12-34", partner_id=partner)
     op.update_lock("CAR-0001", care_plan="standard")
-    admin = op._request("POST", "/v1/console/staff", json={"name": "Sato", "role": "admin"})
+    admin = op.invite_staff("Sato", "admin")
     with chromium_page() as page:
         assert isinstance(page, Page)
         add_virtual_authenticator(page)
@@ -97,8 +97,7 @@ def test_admin_console_flow(real_server: RealServer, lang: str) -> None:
         other = op.create_partner("South Cars")["partner_id"]
         op.register_simulated_lock(LockIdentity.generate(), "CAR-0002",
                                    vehicle_label="Aqua 56-78", partner_id=other)
-        south = op._request("POST", "/v1/console/staff",
-                            json={"name": "Suzuki", "role": "partner", "partner_id": other})
+        south = op.invite_staff("Suzuki", "partner", other)
         page.context.clear_cookies()
         page.goto(f"{localhost(south['url'])}&lang={lang}")
         page.get_by_test_id("create-passkey").click()

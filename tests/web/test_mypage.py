@@ -30,7 +30,7 @@ def _world(server: RealServer) -> dict[str, Any]:
     code = enrollment["code"]
     # the enrollment link carries this server's URL: the driver never types it
     assert parse_enrollment(enrollment["enrollment_link"]) == (server.url, code)
-    invite = op._request("POST", f"/v1/users/{user}/my-page-invitations")
+    invite = op.my_page_invitation(user)
     return {"op": op, "user": user, "code": code, "invite": invite}
 
 

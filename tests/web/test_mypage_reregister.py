@@ -39,7 +39,7 @@ def test_withdraw_then_register_again(real_server: RealServer, lang: str) -> Non
     base = localhost(real_server.url)
 
     def invitation() -> str:
-        url = op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"]
+        url = op.my_page_invitation(user)["url"]
         return f"{localhost(url)}&lang={lang}"
 
     with chromium_page() as page:

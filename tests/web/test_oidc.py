@@ -67,7 +67,7 @@ def provider(oidc_env: dict[str, str], real_server: RealServer) -> Iterator[str]
 def _invite(server: RealServer) -> tuple[Any, str]:
     op = server.operator()
     user = op.create_user()["user_id"]
-    return op, localhost(op._request("POST", f"/v1/users/{user}/my-page-invitations")["url"])
+    return op, localhost(op.my_page_invitation(user)["url"])
 
 
 def _through_provider(page: Any, issuer: str, login: str) -> None:
