@@ -20,6 +20,7 @@ from kagiya.server.models import (
     UsageLog,
     User,
 )
+from kagiya.server.services import usage_logs as usage_logs_q
 from kagiya.server.web.access import Member, locks_visible, users_visible
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -105,22 +106,25 @@ def key_requests(s: Session, m: Member, *, user_id: str = "", lock_id: str = "",
 
 def usage_logs(s: Session, m: Member, *, lock_id: str = "", user_id: str = "",
                since: int | None = None, until: int | None = None) -> list[dict[str, Any]]:
-    """The member's usage-log records (newest first) with the vehicle's label."""
-    q = (select(UsageLog, Lock.lock_id, Lock.vehicle_label)
-         .join(Lock, Lock.pk == UsageLog.lock_pk)
+    """The member's usage-log records (newest first) with the vehicle's label and the user,
+    also of a refusal the lock logged with the key ID alone (the key's holder, as the API
+    shows it: :func:`kagiya.server.services.usage_logs.with_holder`)."""
+    q = (usage_logs_q.with_holder(
+            select(UsageLog, Lock.lock_id, Lock.vehicle_label, usage_logs_q.HOLDER.user_id)
+            .join(Lock, Lock.pk == UsageLog.lock_pk))
          .where(UsageLog.operator_id == m.operator.id, locks_visible(m)))
     if lock_id:
         q = q.where(Lock.lock_id == lock_id)
     if user_id:
-        q = q.where(UsageLog.sub == user_id)
+        q = q.where(usage_logs_q.of_user(user_id))
     if since is not None:
         q = q.where(UsageLog.time >= since)
     if until is not None:
         q = q.where(UsageLog.time < until)
     rows = s.execute(q.order_by(UsageLog.time.desc(), UsageLog.id.desc()).limit(ROWS)).all()
-    return [{"time": r.time, "lock_id": lid, "label": label, "user_id": r.sub,
+    return [{"time": r.time, "lock_id": lid, "label": label, "user_id": r.sub or holder,
              "event": r.event, "code": r.code, "received_at": r.received_at}
-            for r, lid, label in rows]
+            for r, lid, label, holder in rows]
 
 
 def audit_log(s: Session, m: Member) -> list[AuditEntry]:

@@ -13,6 +13,7 @@ from kagiya.server import audit
 from kagiya.server.issuance import revoke_where
 from kagiya.server.models import ACTIVE, IssuedKey, KeyRequest, Lock, Phone, Token, UsageLog, User
 from kagiya.server.schemas import MyPageInvitationOut
+from kagiya.server.services import usage_logs
 from kagiya.server.services.context import Ctx
 from kagiya.server.services.lookup import get_user
 from kagiya.server.web import account, notices, store
@@ -95,11 +96,12 @@ def load(s: Session, user_pk: int, now: int) -> MyPage | None:
         live = s.scalar(select(func.count()).select_from(IssuedKey).where(
             IssuedKey.phone_id == phone.id, IssuedKey.revoked.is_(False), IssuedKey.exp > now))
         page.phones.append(PhoneRow(phone.id, phone.created_at, int(live or 0)))
-    logs = s.execute(
-        select(UsageLog.time, UsageLog.event, UsageLog.code, Lock.lock_id, Lock.vehicle_label)
-        .join(Lock, Lock.pk == UsageLog.lock_pk)
-        .where(UsageLog.sub == user.user_id, UsageLog.operator_id == user.operator_id)
-        .order_by(UsageLog.time.desc()).limit(HISTORY_LIMIT)
+    logs = s.execute(  # with the refusals of the driver's keys (logged by key ID alone)
+        usage_logs.with_holder(
+            select(UsageLog.time, UsageLog.event, UsageLog.code, Lock.lock_id,
+                   Lock.vehicle_label).join(Lock, Lock.pk == UsageLog.lock_pk))
+        .where(usage_logs.of_user(user.user_id), UsageLog.operator_id == user.operator_id)
+        .order_by(UsageLog.time.desc(), UsageLog.id.desc()).limit(HISTORY_LIMIT)
     ).all()
     page.history = [{"time": t, "event": e, "code": c, "lock_id": lid, "vehicle": label}
                     for t, e, c, lid, label in logs]

@@ -16,13 +16,15 @@ def make_log(
     cti: bytes | None = None,
     lost: int = 0,
     first_seq: int = 1,
+    code: int = 0,
 ) -> dict[str, object]:
-    """Records ``first_seq..n`` of a log whose head is ``n``, as upload fields."""
+    """Records ``first_seq..n`` of a log whose head is ``n`` (unlocks with result ``code``),
+    as upload fields."""
     h = genesis(lock_id)
     records = []
     prev = h
     for seq in range(1, n + 1):
-        raw = LogRecord(seq, t0 + seq, 1, 0, cti, sub).encode()
+        raw = LogRecord(seq, t0 + seq, 1, code, cti, sub).encode()
         if seq == first_seq:
             prev = h
         h = chain(h, raw)

@@ -5,6 +5,7 @@ and PostgreSQL."""
 from __future__ import annotations
 
 from kagiya.sdk.keys import LockIdentity
+from kagiya.sdk.protocol import ErrorCode
 
 from tests.server.conftest import World
 from tests.server.logutil import make_log
@@ -72,3 +73,28 @@ def test_upload_answers_with_a_receipt_for_what_the_server_holds(world: World) -
     assert verify_log_receipt(bytes.fromhex(out["receipt"]), anchors, lid).received == 5
     out = phone.upload_log(**make_log(ident, lid, 7, sub=uid, first_seq=6))  # type: ignore[arg-type]
     assert verify_log_receipt(bytes.fromhex(out["receipt"]), anchors, lid).received == 10
+
+
+def test_a_refused_attempt_is_shown_with_its_user_in_the_console_and_on_my_page(
+        world: World) -> None:
+    from tests.server.test_console import Browser, invite
+    from tests.server.test_mypage_account import Driver
+
+    op = world.operator()
+    uid, lid, _rid, phone = world.setup_key(op)
+    key = phone.sync().keys[0]
+    phone.upload_log(**make_log(world.locks[lid], lid, 1, cti=key.key_id,  # type: ignore[arg-type]
+                                code=int(ErrorCode.REVOKED)))
+    # the console's log names the user (as the API does), and its user filter finds it
+    staff = Browser(world, invite(world, op, "staff"))
+    for params in ({}, {"user_id": uid}):
+        status, html = staff.get("/console/logs", **params)
+        assert status == 200 and "REVOKED" in html and uid in html, params
+    # the driver sees their own refused unlock on My Page, in words and with its code
+    _s, mine = Driver(world, uid).get("/my")
+    history = mine.split('data-testid="history"', 1)[1]
+    assert "REVOKED" in history and "No usage uploaded yet." not in history
+    # another driver of the operator does not
+    other = op.create_user()["user_id"]
+    _s, theirs = Driver(world, other).get("/my")
+    assert "REVOKED" not in theirs and "No usage uploaded yet." in theirs
