@@ -22,6 +22,7 @@ from kagiya.server.models import (
 )
 from kagiya.server.services import usage_logs as usage_logs_q
 from kagiya.server.web.access import Member, locks_visible, users_visible
+from kagiya.server.web.staff_store import Staff
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -131,3 +132,9 @@ def audit_log(s: Session, m: Member) -> list[AuditEntry]:
     """The operator's audit log, newest first."""
     return list(s.scalars(select(AuditEntry).where(AuditEntry.operator_id == m.operator.id)
                           .order_by(AuditEntry.id.desc()).limit(ROWS)))
+
+
+def staff_names(s: Session, m: Member) -> dict[int, str]:
+    """The operator's console members' display names by number (the audit log's actors)."""
+    rows = s.execute(select(Staff.pk, Staff.name).where(Staff.operator_id == m.operator.id))
+    return {pk: name for pk, name in rows}

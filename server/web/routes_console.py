@@ -27,7 +27,7 @@ from kagiya.server.services import key_requests, users
 from kagiya.server.services.context import Ctx
 from kagiya.server.services.drivers import DRIVER_CAP
 from kagiya.server.services.lease import LEASE_DAYS, day_start, lease_window
-from kagiya.server.web import access, ceremony, console_staff, console_views, qr
+from kagiya.server.web import access, audit_words, ceremony, console_staff, console_views, qr
 from kagiya.server.web.access import Member
 from kagiya.server.web.render import event_word, page, perm_words
 from kagiya.server.web.routes_console_auth import COOKIE
@@ -278,6 +278,8 @@ def logs_page(request: Request, lock_id: str = "", user_id: str = "", since: str
 def audit_page(request: Request) -> Response:
     """The operator's audit log (every API and console action)."""
     def view(m: Member) -> Response:
-        rows = _read(request, lambda s, now: console_views.audit_log(s, m))
-        return _show(request, m, "console_audit.html", rows=rows)
+        rows, staff = _read(request, lambda s, now: (console_views.audit_log(s, m),
+                                                     console_views.staff_names(s, m)))
+        return _show(request, m, "console_audit.html", rows=rows, staff=staff,
+                     action_words=audit_words.action_words, actor_words=audit_words.actor_words)
     return _guarded(request, "audit.read", view)
