@@ -522,7 +522,8 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
         if web:
             demo.story.step("follow the story in a browser (console, My Page)", demo.s_web)
             if report is not None:  # the links, for whoever waits for them (tests)
-                report.write_text(json.dumps({"ok": True, "links": demo.links}))
+                report.write_text(json.dumps({"ok": True, "links": demo.links,
+                                              "ids": demo.ids}))
             _serve_until_interrupted(demo, out)
         ok = True
     except StepFailed:

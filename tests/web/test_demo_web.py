@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,11 @@ def _links(report: Path, proc: subprocess.Popen[str], timeout: float = 600) -> d
     pytest.fail("the demo printed no links")
 
 
+def _fits_the_screen(page: Any) -> None:
+    """Nothing on the page is wider than the phone's screen (no sideways scrolling)."""
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -62,6 +68,7 @@ def test_demo_story_followed_in_console_and_my_page(tmp_path: Path) -> None:
         env=env, start_new_session=True)
     try:
         links = _links(report, proc)
+        alice = json.loads(report.read_text())["ids"]["alice"]
         assert set(links) == {"console", "alice", "bob"}
         assert all(u.startswith("http://localhost:") for u in links.values())
 
@@ -89,11 +96,18 @@ def test_demo_story_followed_in_console_and_my_page(tmp_path: Path) -> None:
             page.get_by_test_id("nav-logs").click()
             logs = page.get_by_test_id("logs")
             expect(logs).to_contain_text(LABEL)
-            expect(logs).to_contain_text("REVOKED")
+            # Alice's refused unlock names her (the lock logged only her key's ID)
+            refused = logs.locator("tr", has_text="REVOKED")
+            expect(refused).to_contain_text(alice)
             page.screenshot(path=str(ARTIFACTS / "demo-console-logs-ja.png"), full_page=True)
 
             page.get_by_test_id("nav-audit").click()
-            expect(page.get_by_test_id("audit")).to_contain_text("key-request.cancel")
+            audit = page.get_by_test_id("audit")
+            expect(audit).to_contain_text("key-request.cancel")
+            expect(audit.locator('tr[data-action="key-request.cancel"]')).to_contain_text(
+                "鍵の依頼を取り消し")
+            expect(audit).to_contain_text("運営事業者 API")
+            expect(audit).not_to_contain_text("operator:op_")
 
         with chromium_page() as page:
             assert isinstance(page, Page)
@@ -104,6 +118,18 @@ def test_demo_story_followed_in_console_and_my_page(tmp_path: Path) -> None:
             expect(leases).to_contain_text(LABEL)
             expect(leases).to_contain_text("JST")
             page.screenshot(path=str(ARTIFACTS / "demo-mypage-bob-ja.png"), full_page=True)
+            _fits_the_screen(page)
+
+        with chromium_page() as page:  # Alice: her key was cancelled, her unlock refused
+            assert isinstance(page, Page)
+            add_virtual_authenticator(page)
+            page.goto(links["alice"] + "&lang=ja")
+            page.get_by_test_id("create-passkey").click()
+            expect(page.get_by_test_id("leases")).to_contain_text("取消")
+            expect(page.get_by_test_id("no-more-keys")).to_have_count(1)
+            expect(page.get_by_test_id("history")).to_contain_text("REVOKED")
+            page.screenshot(path=str(ARTIFACTS / "demo-mypage-alice-ja.png"), full_page=True)
+            _fits_the_screen(page)
 
         assert proc.poll() is None, "the demo stopped serving before Ctrl-C"
         os.killpg(proc.pid, signal.SIGINT)
