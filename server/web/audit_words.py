@@ -4,8 +4,8 @@ show the codes alone).
 
 An action's words come from :data:`_ACTIONS` (every action the server records;
 tests/server/test_audit_words.py fails when one is missing); an actor's from its kind
-(``operator:``, ``console:``, ``installer:``, ``phone:``, ``user:``, ``admin``, ``uplink``,
-``lifecycle``), with a console member's display name instead of their number.
+(``operator:``, ``console:``, ``installer:``, ``phone:``, ``user:``, ``system:``, ``admin``,
+``uplink``, ``lifecycle``), with a console member's display name instead of their number.
 """
 
 from __future__ import annotations
@@ -124,6 +124,8 @@ def actor_words(actor: str, staff: dict[int, str]) -> Actor:
         return Actor(_("phone"), rest)
     if kind == "user":
         return Actor(_("driver (My Page)"), rest)
+    if kind == "system":  # the server's own scheduled work, e.g. system:contract-end
+        return Actor(_("the service, automatically"), rest)
     if actor == "admin":
         return Actor(_("service admin"), "")
     if actor == "uplink":

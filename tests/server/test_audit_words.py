@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from kagiya.sdk.i18n import language
-from kagiya.server.web import audit_words
+from kagiya.server.web import audit_words, contract_end
 
 from tests.server.conftest import World
 from tests.server.test_console import Browser, invite
@@ -30,6 +30,16 @@ def test_every_recorded_action_has_words() -> None:
         with language("en"):
             en = audit_words.action_words(action)
         assert action != en != ja, action
+
+
+def test_every_kind_of_actor_has_words() -> None:
+    actors = ("operator:op_1", "console:op_1:staff7", "installer:op_1:it_1", "phone:ph_1",
+              "user:U1", contract_end.ACTOR, "admin", "uplink", "lifecycle")
+    for actor in actors:
+        for lang in ("ja", "en"):
+            with language(lang):
+                who = audit_words.actor_words(actor, {7: "Sato"})
+            assert who.words != actor and ":" not in who.words, (actor, lang)
 
 
 def test_the_story_s_actions_in_words_with_staff_names(world: World) -> None:
